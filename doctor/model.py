@@ -1,0 +1,149 @@
+"""The data every layer shares: statuses, check metadata, results and the report.
+
+These types are the public contract behind the JSON report (docs/output.md); change them
+only together with the schema version.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "registry-doctor/v1"
+DOCS_BASE = "https://github.com/registry-doctor/registry-doctor/blob/main/"
+
+
+class Status(str, enum.Enum):
+    OK = "ok"
+    WARN = "warn"
+    CRIT = "crit"
+    UNKNOWN = "unknown"
+    SKIP = "skip"
+
+
+class Severity(str, enum.Enum):
+    """How bad a failing check is; the status a check returns when its hazard is present."""
+
+    WARN = "warn"
+    CRIT = "crit"
+
+
+# Exit codes follow the Nagios plugin convention. A failure that was seen outranks one that
+# could not be evaluated, so a crit is never hidden behind an unknown elsewhere.
+EXIT_OK, EXIT_WARN, EXIT_CRIT, EXIT_UNKNOWN, EXIT_USAGE = 0, 1, 2, 3, 64
+_EXIT_RANK = {  # status -> (rank, exit code); the highest rank decides
+    Status.OK: (0, EXIT_OK),
+    Status.SKIP: (0, EXIT_OK),
+    Status.UNKNOWN: (1, EXIT_UNKNOWN),
+    Status.WARN: (2, EXIT_WARN),
+    Status.CRIT: (3, EXIT_CRIT),
+}
+
+
+def exit_code_for(statuses: list[Status]) -> int:
+    evaluated = [s for s in statuses if s is not Status.UNKNOWN]
+    if not evaluated:
+        return EXIT_UNKNOWN
+    return max((_EXIT_RANK[s] for s in statuses), default=(0, EXIT_OK))[1]
+
+
+@dataclass(frozen=True)
+class CheckMeta:
+    """Everything about a check except its logic; rendered by `list`, `explain` and the docs."""
+
+    id: str
+    title: str
+    severity: Severity
+    kinds: tuple[str, ...]  # snapshot collections the check reads (doctor.snapshot.kinds)
+    remediation: str
+    description: str
+    probes: tuple[str, ...] = ()  # live probes the check reads (doctor.probes)
+    opt_in: bool = False  # runs only when asked for (e.g. the canary)
+
+    @property
+    def docs(self) -> str:
+        return f"docs/checks/{self.id}.md"
+
+    @property
+    def docs_url(self) -> str:
+        return DOCS_BASE + self.docs
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def ref(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{where}{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Remediation:
+    summary: str
+    docs: str
+    actions: tuple[dict[str, Any], ...] = ()  # planned changes, filled by the fix planner
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary, "docs": self.docs, "actions": list(self.actions)}
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    title: str
+    status: Status
+    summary: str
+    details: tuple[str, ...] = ()
+    resources: tuple[Resource, ...] = ()
+    remediation: Remediation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "title": self.title,
+            "status": self.status.value,
+            "summary": self.summary,
+            "details": list(self.details),
+            "resources": [r.to_dict() for r in self.resources],
+            "remediation": self.remediation.to_dict() if self.remediation else None,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    generated: str  # ISO-8601 UTC
+    source: dict[str, Any]
+    results: tuple[Result, ...]
+    duration_seconds: float = 0.0
+    collection_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for result in self.results:
+            counts[result.status.value] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code_for([r.status for r in self.results])
+
+    def result(self, check_id: str) -> Result | None:
+        return next((r for r in self.results if r.check == check_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "generated": self.generated,
+            "source": self.source,
+            "results": [r.to_dict() for r in self.results],
+            "counts": self.counts,
+            "exit_code": self.exit_code,
+        }

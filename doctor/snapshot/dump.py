@@ -1,0 +1,133 @@
+"""Reading and writing cluster dumps: folders of Kubernetes objects as `oc get -o yaml` and
+must-gather write them.
+
+A dump is every `*.yaml`, `*.yml` and `*.json` file below a folder, each holding one object, a
+multi-document YAML stream or a `List`. Pod logs may sit beside them as
+`logs/<namespace>/<pod>.log`. A file that does not parse is reported and skipped; the rest of
+the dump still loads.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a dump file larger than this is not a Kubernetes object list
+REDACTED = "<redacted by registry-doctor>"
+REDACTED_ANNOTATION = "registry-doctor.io/redacted"
+
+
+@dataclass
+class Dump:
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> text
+    problems: list[str] = field(default_factory=list)  # "file: what is wrong"
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """SafeLoader that keeps timestamps as strings, as the API server sends them."""
+
+
+_SafeLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_documents(text: str, source: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Objects in one file's text, with List items flattened, and the problems found."""
+    problems: list[str] = []
+    try:
+        if source.endswith(".json"):
+            documents = [json.loads(text)]
+        else:
+            documents = list(yaml.load_all(text, Loader=_SafeLoader))
+    except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as error:
+        return [], [f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: "
+                    f"{_one_line(error)}"]
+    objects: list[dict[str, Any]] = []
+    for index, document in enumerate(documents):
+        where = source if len(documents) == 1 else f"{source} (document {index + 1})"
+        if document is None:
+            continue
+        objects.extend(_flatten(document, where, problems))
+    return objects, problems
+
+
+def _flatten(document: Any, where: str, problems: list[str]) -> list[dict[str, Any]]:
+    if not isinstance(document, dict):
+        problems.append(f"{where}: expected a Kubernetes object (a mapping), "
+                        f"found {type(document).__name__}")
+        return []
+    kind = document.get("kind")
+    if isinstance(kind, str) and kind.endswith("List") and "items" in document:
+        items = document["items"]
+        if not isinstance(items, list):
+            problems.append(f"{where}: field items of {kind} is not a list")
+            return []
+        found: list[dict[str, Any]] = []
+        for position, item in enumerate(items):
+            found.extend(_flatten(item, f"{where} items[{position}]", problems))
+        return found
+    if not isinstance(kind, str) or not isinstance(document.get("metadata"), dict):
+        problems.append(f"{where}: not a Kubernetes object (needs string kind and "
+                        "mapping metadata)")
+        return []
+    if not isinstance(document["metadata"].get("name"), str):
+        problems.append(f"{where}: {kind} has no string metadata.name")
+        return []
+    return [document]
+
+
+def load_dump(root: Path) -> Dump:
+    dump = Dump()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if path.suffix in OBJECT_SUFFIXES:
+            text = _read_text(path, relative, dump.problems)
+            if text is not None:
+                objects, problems = parse_documents(text, relative)
+                dump.objects.extend(objects)
+                dump.problems.extend(problems)
+        elif path.suffix == ".log" and len(path.parts) >= 3 and path.parent.parent.name == "logs":
+            text = _read_text(path, relative, dump.problems)
+            if text is not None:
+                dump.logs[(path.parent.name, path.stem)] = text
+    return dump
+
+
+def _read_text(path: Path, relative: str, problems: list[str]) -> str | None:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            problems.append(f"{relative}: larger than {MAX_FILE_BYTES // 2**20} MiB, skipped")
+            return None
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        problems.append(f"{relative}: not UTF-8 text ({error.reason} at byte {error.start})")
+    except OSError as error:
+        problems.append(f"{relative}: cannot read: {error.strerror}")
+    return None
+
+
+def redact_secret(secret: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a Secret with every value replaced, so a dump can be shared safely."""
+    redacted = dict(secret)
+    marker = base64.b64encode(REDACTED.encode()).decode()
+    if isinstance(secret.get("data"), dict):
+        redacted["data"] = {key: marker for key in secret["data"]}
+    if isinstance(secret.get("stringData"), dict):
+        redacted["stringData"] = {key: REDACTED for key in secret["stringData"]}
+    metadata = dict(secret.get("metadata") or {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), REDACTED_ANNOTATION: "true"}
+    redacted["metadata"] = metadata
+    return redacted
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
