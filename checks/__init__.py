@@ -1,0 +1,35 @@
+"""Every module in this package is one check: `META` (its metadata) and `evaluate(ctx)`.
+
+Adding a check means adding a module here, its doc under docs/checks/ and a fixture folder
+under tests/fixtures/checks/; nothing else needs to know about it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from doctor.check import CheckContext
+from doctor.model import CheckMeta, Result
+
+
+@dataclass(frozen=True)
+class Check:
+    meta: CheckMeta
+    evaluate: Callable[[CheckContext], Result]
+
+
+@cache
+def all_checks() -> dict[str, Check]:
+    """Checks by id, in a stable order (module name)."""
+    found: dict[str, Check] = {}
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        check = Check(module.META, module.evaluate)
+        found[check.meta.id] = check
+    return found

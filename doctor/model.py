@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA = "registry-doctor/v1"
-DOCS_BASE = "https://github.com/registry-doctor/registry-doctor/blob/main/"
 
 
 class Status(str, enum.Enum):
@@ -59,15 +58,13 @@ class CheckMeta:
     remediation: str
     description: str
     probes: tuple[str, ...] = ()  # live probes the check reads (doctor.probes)
-    opt_in: bool = False  # runs only when asked for (e.g. the canary)
+    # A RunConfig flag that enables this check (e.g. "canary"); None: runs by default.
+    opt_in: str | None = None
 
     @property
     def docs(self) -> str:
+        """Path of the check's page in the source tree (also the alerts' runbook)."""
         return f"docs/checks/{self.id}.md"
-
-    @property
-    def docs_url(self) -> str:
-        return DOCS_BASE + self.docs
 
 
 @dataclass(frozen=True)

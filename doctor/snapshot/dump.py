@@ -131,3 +131,23 @@ def redact_secret(secret: dict[str, Any]) -> dict[str, Any]:
 
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
+
+
+def write_dump(out: Path, collections: dict[str, list[dict[str, Any]]],
+               logs: dict[tuple[str, str], str], include_secrets: bool = False) -> list[Path]:
+    """Write collections as `<collection>.yaml` Lists (readable by `load_dump`) plus logs."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, objects in sorted(collections.items()):
+        if not include_secrets:
+            objects = [redact_secret(o) if o.get("kind") == "Secret" else o for o in objects]
+        path = out / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": objects},
+                                       sort_keys=False))
+        written.append(path)
+    for (namespace, pod), text in sorted(logs.items()):
+        path = out / "logs" / namespace / f"{pod}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -1,0 +1,66 @@
+"""What a check module sees: the shared snapshot, the probe results and the run settings.
+
+A check module defines `META: CheckMeta` and `evaluate(ctx: CheckContext) -> Result`. It is a
+pure function of its context: it never imports `kubernetes` or `boto3` and does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctor.config import RunConfig
+from doctor.model import CheckMeta, Remediation, Resource, Result, Status
+from doctor.snapshot import Snapshot
+from doctor.workload import Workload
+
+
+class NotEvaluable(Exception):
+    """Raised inside a check when its subject cannot be judged; becomes `unknown`."""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a live probe observed. `error` is set when the probe itself could not run."""
+
+    probe: str
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    meta: CheckMeta
+    snapshot: Snapshot
+    config: RunConfig
+    probes: dict[str, ProbeResult] = field(default_factory=dict)
+
+    def result(self, status: Status, summary: str, details: Iterable[str] = (),
+               resources: Iterable[Resource] = ()) -> Result:
+        return Result(
+            check=self.meta.id, title=self.meta.title, status=status, summary=summary,
+            details=tuple(details), resources=tuple(dict.fromkeys(resources)),
+            remediation=(Remediation(self.meta.remediation, self.meta.docs)
+                         if status in (Status.WARN, Status.CRIT) else None),
+        )
+
+    def failed(self, summary: str, details: Iterable[str] = (),
+               resources: Iterable[Resource] = ()) -> Result:
+        """The check's hazard is present: its declared severity."""
+        return self.result(Status(self.meta.severity.value), summary, details, resources)
+
+    def registry(self) -> Workload:
+        workload = self.snapshot.registry()
+        if workload is None:
+            config = self.config
+            raise NotEvaluable(
+                f"registry workload {config.registry_name} not found in namespace "
+                f"{config.namespace} (looked for a DeploymentConfig, Deployment and DaemonSet; "
+                "use --namespace/--registry if it lives elsewhere)")
+        return workload
+
+    def probe(self, probe_id: str) -> ProbeResult | None:
+        """The probe's result, or None when probes are off for this run."""
+        return self.probes.get(probe_id)

@@ -1,0 +1,68 @@
+"""Keeps docs/checks/<id>.md in step with each check's metadata.
+
+Each page starts with a block generated from the check's `META`, between two markers; the prose
+after it is written by hand. `python -m doctor.docs` rewrites the blocks, `--check` only
+compares them (the test suite does that), so docs and metadata cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from doctor.model import CheckMeta
+
+BEGIN = "<!-- generated from the check's metadata by `python -m doctor.docs`: do not edit -->"
+END = "<!-- end of generated block -->"
+
+
+def meta_block(meta: CheckMeta) -> str:
+    probes = ", ".join(f"`{p}`" for p in meta.probes) or "none"
+    opt_in = f"\n- **Opt-in:** runs only with `--{meta.opt_in.replace('_', '-')}`" \
+        if meta.opt_in else ""
+    return "\n".join([
+        BEGIN,
+        f"# `{meta.id}`: {meta.title}",
+        "",
+        f"- **Severity when failing:** {meta.severity.value}",
+        f"- **Reads:** {', '.join(f'`{k}`' for k in meta.kinds)}",
+        f"- **Live probes:** {probes}{opt_in}",
+        "",
+        meta.description,
+        "",
+        f"**Remediation:** {meta.remediation}",
+        END,
+    ])
+
+
+def synced_text(meta: CheckMeta, current: str | None) -> str:
+    """The page with its generated block replaced (or a new page with a prose stub heading)."""
+    block = meta_block(meta)
+    if current and BEGIN in current and END in current:
+        before, _, rest = current.partition(BEGIN)
+        _, _, after = rest.partition(END)
+        return before + block + after
+    return block + "\n\n## How it decides\n\n## How to fix it\n"
+
+
+def main(argv: list[str]) -> int:
+    from checks import all_checks
+
+    docs = Path(__file__).resolve().parent.parent / "docs" / "checks"
+    stale = []
+    for check in all_checks().values():
+        page = docs / f"{check.meta.id}.md"
+        current = page.read_text() if page.exists() else None
+        wanted = synced_text(check.meta, current)
+        if wanted != current:
+            stale.append(page.name)
+            if "--check" not in argv:
+                page.write_text(wanted)
+    if stale:
+        verb = "out of date" if "--check" in argv else "rewritten"
+        print(f"{verb}: {', '.join(stale)}")
+    return 1 if stale and "--check" in argv else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,123 @@
+"""The engine: select checks, collect one snapshot, run probes, evaluate, return one report.
+
+The CLI and the exporter are thin shells over `run()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import datetime, timezone
+
+from checks import Check, all_checks
+from doctor.check import CheckContext, NotEvaluable, ProbeResult
+from doctor.config import RunConfig
+from doctor.model import Report, Result, Status
+from doctor.probes import PROBES, ProbeError, probe_function
+from doctor.snapshot import Snapshot, Source, collect
+from doctor.snapshot.kinds import LOG_COLLECTIONS
+
+log = logging.getLogger(__name__)
+
+
+class UsageError(ValueError):
+    """The caller asked for something that does not exist (e.g. an unknown check id)."""
+
+
+def select_checks(include: Sequence[str] = (), exclude: Sequence[str] = (),
+                  config: RunConfig | None = None) -> list[Check]:
+    """The checks to run: `include` (default: all, opt-in ones when their flag is set)
+    minus `exclude`."""
+    checks = all_checks()
+    unknown = sorted((set(include) | set(exclude)) - set(checks))
+    if unknown:
+        raise UsageError(f"unknown check id: {', '.join(unknown)} "
+                         f"(known: {', '.join(checks)})")
+    config = config or RunConfig()
+    chosen = [checks[i] for i in dict.fromkeys(include)] if include else [
+        c for c in checks.values() if not c.meta.opt_in or getattr(config, c.meta.opt_in)]
+    return [c for c in chosen if c.meta.id not in set(exclude)]
+
+
+def open_source(config: RunConfig) -> Source:
+    """The dump folder, or the cluster through the client layer (imported only then)."""
+    if config.from_dir is not None:
+        from doctor.snapshot.offline import DumpSource
+
+        return DumpSource(config.from_dir)
+    from doctor.kube import KubeClient
+    from doctor.snapshot.live import LiveSource
+
+    return LiveSource(KubeClient(config.kubeconfig, config.context))
+
+
+def run(config: RunConfig, checks: Sequence[Check], source: Source | None = None) -> Report:
+    started = time.monotonic()
+    if source is None:
+        source = open_source(config)
+    snapshot = collect(source, {k for c in checks for k in c.meta.kinds}, config)
+    probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
+    results = tuple(evaluate(check, snapshot, config, probes) for check in checks)
+    return Report(
+        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        source={**snapshot.source, "namespace": config.namespace,
+                "registry": config.registry_name},
+        results=results,
+        duration_seconds=time.monotonic() - started,
+        collection_errors=dict(snapshot.errors),
+    )
+
+
+def unreachable_report(config: RunConfig, checks: Sequence[Check], cause: str) -> Report:
+    """Every check `unknown` with one cause, e.g. no cluster credentials."""
+    return Report(
+        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        source={"type": "cluster", "namespace": config.namespace,
+                "registry": config.registry_name, "error": cause},
+        results=tuple(Result(c.meta.id, c.meta.title, Status.UNKNOWN, cause) for c in checks),
+    )
+
+
+def run_probes(snapshot: Snapshot, config: RunConfig,
+               probe_ids: Iterable[str]) -> dict[str, ProbeResult]:
+    wanted = sorted(p for p in probe_ids if p in PROBES)
+    if not config.probes_enabled or not wanted:
+        return {}
+    pool = ThreadPoolExecutor(len(wanted), thread_name_prefix="probe")
+    futures = {p: pool.submit(_run_probe, p, snapshot, config) for p in wanted}
+    wait(futures.values(), timeout=config.probe_timeout + 1)
+    pool.shutdown(wait=False, cancel_futures=True)  # a stuck probe must not hold the run
+    return {
+        p: f.result() if f.done() else ProbeResult(
+            p, error=f"probe did not finish within {config.probe_timeout:g}s")
+        for p, f in futures.items()
+    }
+
+
+def _run_probe(probe_id: str, snapshot: Snapshot, config: RunConfig) -> ProbeResult:
+    started = time.monotonic()
+    try:
+        data = probe_function(probe_id)(snapshot, config, config.probe_timeout)
+        return ProbeResult(probe_id, data, duration_seconds=time.monotonic() - started)
+    except ProbeError as error:
+        return ProbeResult(probe_id, error=str(error),
+                           duration_seconds=time.monotonic() - started)
+
+
+def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
+             probes: dict[str, ProbeResult]) -> Result:
+    ctx = CheckContext(check.meta, snapshot, config, probes)
+    causes = [snapshot.errors[k] for k in check.meta.kinds
+              if k in snapshot.errors and k not in LOG_COLLECTIONS]
+    if causes:
+        return ctx.result(Status.UNKNOWN, "; ".join(dict.fromkeys(causes)))
+    try:
+        return check.evaluate(ctx)
+    except NotEvaluable as reason:
+        return ctx.result(Status.UNKNOWN, str(reason))
+    except Exception as error:  # a check bug must not cost the other checks their verdicts
+        log.exception("check %s failed", check.meta.id)
+        return ctx.result(Status.UNKNOWN, f"internal error in check {check.meta.id}: "
+                          f"{type(error).__name__}: {error}")

@@ -1,0 +1,162 @@
+"""The client layer: the one place that imports `kubernetes` and speaks HTTP to the API server.
+
+It uses the official client for what it is good at (kubeconfig, contexts, in-cluster service
+account, TLS, auth plugins) and exchanges raw JSON, so live objects have exactly the shape of
+the YAML dumps that offline mode reads. Every failure becomes a `KubeError` whose message a
+registry admin can act on; no exception of the client library escapes this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+CONNECT_TIMEOUT = 5.0
+MAX_RETRY_AFTER = 5.0  # the longest a 429 may make us wait, within the caller's timeout
+
+
+class KubeError(Exception):
+    def __init__(self, message: str, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an API path points, for messages: `list pods in default`."""
+
+    verb: str
+    resource: str
+    namespace: str | None = None
+    name: str | None = None
+
+    def __str__(self) -> str:
+        what = f"{self.resource}/{self.name}" if self.name else self.resource
+        return f"{self.verb} {what}" + (f" in {self.namespace}" if self.namespace else "")
+
+
+def api_path(api_version: str, resource: str, namespace: str | None = None,
+             name: str | None = None, subresource: str | None = None) -> str:
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    path = base + (f"/namespaces/{quote(namespace, safe='')}" if namespace else "")
+    path += f"/{resource}" + (f"/{quote(name, safe='')}" if name else "")
+    return path + (f"/{subresource}" if subresource else "")
+
+
+class KubeClient:
+    def __init__(self, kubeconfig: Path | None = None, context: str | None = None) -> None:
+        from kubernetes import client
+
+        self._configuration, self.context = _load_configuration(kubeconfig, context)
+        self._configuration.retries = False  # we retry ourselves, within the run's deadline
+        self._api = client.ApiClient(self._configuration)
+
+    @property
+    def server(self) -> str:
+        return str(self._configuration.host)
+
+    def request(self, method: str, path: str, target: Target, *, timeout: float,
+                query: dict[str, str] | None = None, body: Any = None,
+                content_type: str = "application/json", raw: bool = False) -> Any:
+        """Send one request; answer the decoded JSON (or text when `raw`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, headers, data = self._send(method, path, target, query, body, content_type,
+                                               max(deadline - time.monotonic(), 0.1))
+            if status == 429:
+                wait = _retry_after(headers)
+                if time.monotonic() + wait < deadline:
+                    time.sleep(wait)
+                    continue
+            if status >= 400:
+                raise _http_error(status, data, target)
+            if raw:
+                return data.decode("utf-8", "replace")
+            try:
+                return json.loads(data)
+            except ValueError:
+                raise KubeError(f"API server answered {target} with a body that is not "
+                                "JSON", status) from None
+
+    def _send(self, method: str, path: str, target: Target, query: dict[str, str] | None,
+              body: Any, content_type: str, timeout: float) -> tuple[int, Any, bytes]:
+        import urllib3
+
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        method, url, headers, body, _ = self._api.param_serialize(
+            method, path, query_params=list((query or {}).items()), header_params=headers,
+            body=body, auth_settings=["BearerToken"])
+        try:
+            response = self._api.call_api(method, url, headers, body,
+                                          _request_timeout=(min(CONNECT_TIMEOUT, timeout),
+                                                            timeout))
+            return response.status, response.headers, response.read()
+        except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError):
+            raise KubeError(f"timed out after {timeout:.0f}s: {target}") from None
+        except urllib3.exceptions.MaxRetryError as error:
+            raise KubeError(f"cannot reach the API server {self.server}: "
+                            f"{_root_cause(error.reason)} ({target})") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise KubeError(f"connection to the API server failed: {_root_cause(error)} "
+                            f"({target})") from None
+
+
+def _load_configuration(kubeconfig: Path | None, context: str | None) -> tuple[Any, str | None]:
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    explicit = kubeconfig is not None or context is not None or "KUBECONFIG" in os.environ
+    try:
+        if not explicit and "KUBERNETES_SERVICE_HOST" in os.environ:
+            config.load_incluster_config(client_configuration=configuration)
+            return configuration, "in-cluster"
+        config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None,
+                                context=context, client_configuration=configuration)
+        _, active = config.list_kube_config_contexts(str(kubeconfig) if kubeconfig else None)
+        return configuration, context or (active or {}).get("name")
+    except (config.ConfigException, OSError, ValueError, TypeError) as error:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise KubeError(f"cannot load cluster credentials from {where}: "
+                        f"{_root_cause(error)}") from None
+
+
+def _retry_after(headers: Any) -> float:
+    try:
+        return min(float(headers.get("Retry-After", 1)), MAX_RETRY_AFTER)
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _http_error(status: int, data: bytes, target: Target) -> KubeError:
+    try:
+        body = json.loads(data)
+        message = str(body.get("message", "")) if isinstance(body, dict) else ""
+        reason = str(body.get("reason", "")) if isinstance(body, dict) else ""
+    except ValueError:
+        message, reason = data.decode("utf-8", "replace").strip()[:200], ""
+    summary = {
+        401: "unauthorized: the API server rejected the credentials",
+        403: f"forbidden: {target}",
+        404: f"not found: {target}",
+        409: f"conflict: {target}",
+        429: f"throttled by the API server: {target}",
+    }.get(status, f"API error {status}: {target}")
+    detail = f" ({message})" if message and status not in (403, 404) else ""
+    return KubeError(summary + detail, status, reason)
+
+
+def _root_cause(error: BaseException) -> str:
+    while error.__cause__ or error.__context__:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    text = str(error)
+    for known in ("Connection refused", "Name or service not known", "Connection reset",
+                  "certificate verify failed", "No route to host"):
+        if known.lower() in text.lower():
+            return known.lower()
+    return " ".join(text.split())[:200] or type(error).__name__

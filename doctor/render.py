@@ -1,0 +1,91 @@
+"""Turning a report into text: a table for people, JSON or YAML for scripts (docs/output.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from typing import TextIO
+
+from doctor.model import CheckMeta, Report, Status
+
+FORMATS = ("table", "json", "yaml")
+_COLORS = {Status.OK: "32", Status.WARN: "33", Status.CRIT: "31", Status.UNKNOWN: "35",
+           Status.SKIP: "2"}
+_EXIT_WORDS = {0: "ok", 1: "warn", 2: "crit", 3: "unknown"}
+
+
+def use_color(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def render(report: Report, output: str, color: bool = False) -> str:
+    if output == "json":
+        return json.dumps(report.to_dict(), indent=2) + "\n"
+    if output == "yaml":
+        import yaml
+
+        return yaml.safe_dump(report.to_dict(), sort_keys=False, allow_unicode=True)
+    return render_table(report, color)
+
+
+def _paint(text: str, status: Status, color: bool) -> str:
+    return f"\033[{_COLORS[status]}m{text}\033[0m" if color else text
+
+
+def render_table(report: Report, color: bool) -> str:
+    width = max((len(r.check) for r in report.results), default=5)
+    lines = [_source_line(report), ""]
+    for problem in report.source.get("problems", []):
+        lines.append(f"input problem: {problem}")
+    for result in report.results:
+        label = _paint(f"{result.status.value.upper():<7}", result.status, color)
+        lines.append(f"{label} {result.check:<{width}}  {result.summary}")
+        if result.status in (Status.OK, Status.SKIP):
+            continue
+        indent = " " * 10
+        lines.extend(textwrap.fill(d, 100, initial_indent=indent + "- ",
+                                   subsequent_indent=indent + "  ") for d in result.details)
+        if result.remediation:
+            lines.append(textwrap.fill(f"fix: {result.remediation.summary}", 100,
+                                       initial_indent=indent, subsequent_indent=indent + "  "))
+            lines.append(f"{indent}docs: {result.remediation.docs}")
+    counts = ", ".join(f"{n} {s}" for s, n in report.counts.items() if n)
+    lines += ["", f"{counts or 'no checks'}; exit code {report.exit_code} "
+              f"({_EXIT_WORDS.get(report.exit_code, '')})"]
+    return "\n".join(lines) + "\n"
+
+
+def _source_line(report: Report) -> str:
+    source = report.source
+    if source.get("type") == "dump":
+        origin = f"dump {source.get('path')}"
+    else:
+        origin = f"cluster {source.get('server', '?')} (context {source.get('context') or '-'})"
+    return (f"registry-doctor: {origin}, namespace {source.get('namespace')}, "
+            f"registry {source.get('registry')}, {report.generated}")
+
+
+def render_meta_list(metas: list[CheckMeta]) -> str:
+    width = max(len(m.id) for m in metas)
+    rows = [f"{'ID':<{width}}  {'SEVERITY':<8}  TITLE"]
+    rows += [f"{m.id:<{width}}  {m.severity.value:<8}  {m.title}"
+             + ("  (opt-in: --" + m.opt_in.replace("_", "-") + ")" if m.opt_in else "")
+             for m in metas]
+    return "\n".join(rows) + "\n"
+
+
+def render_explain(meta: CheckMeta) -> str:
+    probes = ", ".join(meta.probes) or "none"
+    return "\n".join([
+        f"{meta.id}: {meta.title}",
+        f"severity when failing: {meta.severity.value}",
+        f"reads: {', '.join(meta.kinds)}",
+        f"live probes: {probes}",
+        "",
+        textwrap.fill(meta.description, 100),
+        "",
+        textwrap.fill("Remediation: " + meta.remediation, 100),
+        "",
+        f"Docs: {meta.docs}",
+    ]) + "\n"

@@ -1,0 +1,156 @@
+"""The cluster snapshot: every collection the selected checks need, fetched once and shared.
+
+Only this package talks to Kubernetes (through a `Source`: the live API or a dump folder).
+A collection that cannot be fetched is recorded with its cause; the checks that read it report
+`unknown` with that cause while the others still run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from doctor.config import RunConfig
+from doctor.snapshot.kinds import (
+    CATALOGUE,
+    LOG_COLLECTIONS,
+    Collection,
+    Query,
+    ScopeUnavailable,
+    closure,
+    console_workload,
+    registry_workload,
+)
+from doctor.workload import Workload
+
+MAX_PARALLEL_REQUESTS = 8
+
+
+class CollectError(Exception):
+    """A request failed; the message is the cause shown to the user, e.g.
+    'forbidden: list pods in default'."""
+
+
+class Source(Protocol):
+    def describe(self) -> dict[str, Any]: ...
+
+    def fetch(self, collection: Collection, query: Query, timeout: float) -> list[dict]: ...
+
+    def pod_log(self, namespace: str, pod: str, tail_lines: int, timeout: float) -> str: ...
+
+
+@dataclass
+class Snapshot:
+    config: RunConfig
+    source: dict[str, Any]
+    collections: dict[str, list[dict]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> tail
+    problems: list[str] = field(default_factory=list)  # unreadable input, e.g. dump files
+
+    def items(self, collection: str) -> list[dict]:
+        return self.collections.get(collection, [])
+
+    def error(self, collection: str) -> str | None:
+        return self.errors.get(collection)
+
+    def named(self, collection: str, name: str) -> dict | None:
+        return next((o for o in self.items(collection) if o["metadata"]["name"] == name), None)
+
+    def registry(self) -> Workload | None:
+        return registry_workload(self.collections, self.config)
+
+    def console(self) -> Workload | None:
+        return console_workload(self.collections, self.config)
+
+
+def collect(source: Source, wanted: Iterable[str], config: RunConfig) -> Snapshot:
+    """Fetch `wanted` collections (and what their scopes need), concurrently where independent."""
+    snapshot = Snapshot(config=config, source=source.describe())
+    deadline = time.monotonic() + config.timeout
+    names = closure(set(wanted))
+    pending = {n for n in names if n in CATALOGUE}
+    running: dict[Future, str] = {}
+    # Not a `with` block: leaving one waits for every thread, even one stuck past the deadline.
+    pool = ThreadPoolExecutor(MAX_PARALLEL_REQUESTS, thread_name_prefix="collect")
+    try:
+        while pending or running:
+            for name in sorted(pending):
+                if not any(d in pending or d in running.values() for d in CATALOGUE[name].needs):
+                    pending.discard(name)
+                    running[pool.submit(_gather, source, CATALOGUE[name], snapshot,
+                                        deadline)] = name
+            done, _ = wait(running, timeout=max(deadline - time.monotonic(), 0) + 1,
+                           return_when=FIRST_COMPLETED)
+            if not done:  # a source ignored its timeout: give up on what is still out
+                for name in [*running.values(), *pending]:
+                    snapshot.errors[name] = f"timed out after {config.timeout:g}s"
+                return snapshot
+            for future in done:
+                _store(snapshot, running.pop(future), future)
+        for log_collection, pods in LOG_COLLECTIONS.items():
+            if log_collection in names:
+                _read_logs(source, snapshot, log_collection, pods, deadline, pool)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return snapshot
+
+
+def _store(snapshot: Snapshot, name: str, future: Future) -> None:
+    try:
+        snapshot.collections[name] = future.result()
+    except CollectError as error:
+        snapshot.collections[name] = []
+        snapshot.errors[name] = str(error)
+
+
+def _gather(source: Source, collection: Collection, snapshot: Snapshot,
+            deadline: float) -> list[dict]:
+    try:
+        queries = collection.scope(snapshot.collections, snapshot.config)
+    except ScopeUnavailable as error:
+        raise CollectError(str(error)) from None
+    if not queries:
+        _raise_for_failed_needs(collection, snapshot)
+    items: dict[tuple[str, str], dict] = {}
+    for query in queries:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CollectError(f"timed out: run deadline reached before "
+                               f"{query.describe(collection.resource)}")
+        for obj in source.fetch(collection, query, remaining):
+            metadata = obj["metadata"]
+            items[(str(metadata.get("namespace", "")), metadata["name"])] = obj
+    return list(items.values())
+
+
+def _raise_for_failed_needs(collection: Collection, snapshot: Snapshot) -> None:
+    """An empty scope is only trustworthy when everything it was computed from was fetched."""
+    failed = [(d, snapshot.errors[d]) for d in collection.needs if d in snapshot.errors]
+    if failed:
+        causes = "; ".join(cause for _, cause in failed)
+        raise CollectError(f"cannot scope {collection.name}: {causes}")
+
+
+def _read_logs(source: Source, snapshot: Snapshot, log_collection: str, pods_collection: str,
+               deadline: float, pool: ThreadPoolExecutor) -> None:
+    """One bounded tail per running pod; a failure is recorded but is evidence lost, not fatal."""
+    pods = [p for p in snapshot.items(pods_collection)
+            if (p.get("status") or {}).get("phase") == "Running"]
+    futures = {
+        pool.submit(source.pod_log, p["metadata"].get("namespace", snapshot.config.namespace),
+                    p["metadata"]["name"], snapshot.config.log_tail_lines,
+                    max(deadline - time.monotonic(), 0.1)): p for p in pods
+    }
+    failures = []
+    for future, pod in futures.items():
+        key = (pod["metadata"].get("namespace", snapshot.config.namespace), pod["metadata"]["name"])
+        try:
+            snapshot.logs[key] = future.result()
+        except CollectError as error:
+            failures.append(f"{key[1]}: {error}")
+    if failures:
+        snapshot.errors[log_collection] = "; ".join(failures)

@@ -1,0 +1,187 @@
+"""The catalogue of what the snapshot can hold, and how narrowly each collection is fetched.
+
+A check names the collections it reads in its metadata; the collector fetches exactly those
+(plus what their scopes depend on), each with the narrowest query that finds what checks need:
+the registry namespace, the workload's own label selector, a GET by name, a field selector on
+the node. Nothing is listed cluster-wide when a scope exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from doctor.config import RunConfig
+from doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, as_list, find_workload
+
+Collections = dict[str, list[dict]]
+
+
+class ScopeUnavailable(Exception):
+    """A collection's scope depends on data that could not be collected."""
+
+
+@dataclass(frozen=True)
+class Query:
+    namespace: str | None = None
+    name: str | None = None  # set: a GET by name, absent object = empty result
+    label_selector: str | None = None
+    field_selector: str | None = None
+
+    def describe(self, resource: str) -> str:
+        verb = "get" if self.name else "list"
+        what = f"{resource}/{self.name}" if self.name else resource
+        where = f" in {self.namespace}" if self.namespace else ""
+        scope = "".join(
+            f" {flag} {value}" for flag, value in
+            (("-l", self.label_selector), ("--field-selector", self.field_selector)) if value
+        )
+        return f"{verb} {what}{where}{scope}"
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    api_version: str  # "v1" or "group/version"
+    resource: str  # plural, as in the URL
+    kind: str
+    namespaced: bool
+    scope: Callable[[Collections, RunConfig], list[Query]]
+    needs: tuple[str, ...] = ()
+    # An API group that may be absent (no OpenShift): a 404 there means "none", not an error.
+    optional_group: bool = False
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+
+def _in_namespace(_: Collections, config: RunConfig) -> list[Query]:
+    return [Query(namespace=config.namespace)]
+
+
+def registry_workload(collections: Collections, config: RunConfig) -> Workload | None:
+    return find_workload(collections, config.registry_name)
+
+
+def console_workload(collections: Collections, config: RunConfig) -> Workload | None:
+    return find_workload(collections, config.console_name)
+
+
+def _pods_of(workload: Workload | None, config: RunConfig) -> list[Query]:
+    if workload is None:
+        return []
+    selector = workload.label_selector()
+    if selector is None:  # an empty selector would match every pod in the namespace
+        raise ScopeUnavailable(f"{workload.ref} has no pod selector in spec.selector")
+    return [Query(namespace=config.namespace, label_selector=selector)]
+
+
+def _registry_pods(collections: Collections, config: RunConfig) -> list[Query]:
+    return _pods_of(registry_workload(collections, config), config)
+
+
+def _console_pods(collections: Collections, config: RunConfig) -> list[Query]:
+    return _pods_of(console_workload(collections, config), config)
+
+
+def registry_claim_names(collections: Collections, config: RunConfig) -> list[str]:
+    workload = registry_workload(collections, config)
+    if workload is None:
+        return []
+    claims = (as_dict(as_dict(v).get("persistentVolumeClaim")).get("claimName")
+              for v in as_list(workload.pod_spec.get("volumes")))
+    return sorted({c for c in claims if isinstance(c, str)})
+
+
+def _registry_volumes(collections: Collections, config: RunConfig) -> list[Query]:
+    """PVs bound to the registry's claims, by name: never the cluster's whole PV list."""
+    wanted = set(registry_claim_names(collections, config))
+    names = {
+        as_dict(claim.get("spec")).get("volumeName")
+        for claim in collections.get("persistentvolumeclaims", ())
+        if claim["metadata"]["name"] in wanted
+    }
+    return [Query(name=n) for n in sorted(n for n in names if isinstance(n, str) and n)]
+
+
+def _registry_storage_classes(collections: Collections, config: RunConfig) -> list[Query]:
+    wanted = set(registry_claim_names(collections, config))
+    claims = [c for c in collections.get("persistentvolumeclaims", ())
+              if c["metadata"]["name"] in wanted]
+    names = {as_dict(o.get("spec")).get("storageClassName")
+             for o in claims + collections.get("persistentvolumes", [])}
+    return [Query(name=n) for n in sorted(n for n in names if isinstance(n, str) and n)]
+
+
+def _console_oauth_client(collections: Collections, config: RunConfig) -> list[Query]:
+    console = console_workload(collections, config)
+    if console is None:
+        return []
+    return [Query(name=console_env(console).get("OPENSHIFT_OAUTH_CLIENT_ID",
+                                                "cockpit-oauth-client"))]
+
+
+def console_env(console: Workload) -> dict[str, str]:
+    """Literal env values of the console container (the first container of the pod)."""
+    first = next(console.containers(), (0, {}))[1]
+    return {
+        str(e["name"]): str(e["value"])
+        for e in as_list(first.get("env"))
+        if isinstance(e, dict) and isinstance(e.get("name"), str) and "value" in e
+    }
+
+
+def _console_node_pods(collections: Collections, config: RunConfig) -> list[Query]:
+    """Every pod on the nodes the console runs on: they may hold its host port."""
+    nodes = {as_dict(p.get("spec")).get("nodeName") for p in collections.get("console-pods", ())}
+    return [Query(field_selector=f"spec.nodeName={n}")
+            for n in sorted(n for n in nodes if isinstance(n, str) and n)]
+
+
+_WORKLOADS = tuple(WORKLOAD_COLLECTIONS)
+
+CATALOGUE: dict[str, Collection] = {c.name: c for c in (
+    Collection("deploymentconfigs", "apps.openshift.io/v1", "deploymentconfigs",
+               "DeploymentConfig", True, _in_namespace, optional_group=True),
+    Collection("deployments", "apps/v1", "deployments", "Deployment", True, _in_namespace),
+    Collection("daemonsets", "apps/v1", "daemonsets", "DaemonSet", True, _in_namespace),
+    Collection("registry-pods", "v1", "pods", "Pod", True, _registry_pods, needs=_WORKLOADS),
+    Collection("console-pods", "v1", "pods", "Pod", True, _console_pods, needs=_WORKLOADS),
+    Collection("console-node-pods", "v1", "pods", "Pod", True, _console_node_pods,
+               needs=("console-pods",)),
+    Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
+    Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
+    Collection("secrets", "v1", "secrets", "Secret", True, _in_namespace),
+    Collection("services", "v1", "services", "Service", True, _in_namespace),
+    Collection("persistentvolumeclaims", "v1", "persistentvolumeclaims",
+               "PersistentVolumeClaim", True, _in_namespace),
+    Collection("persistentvolumes", "v1", "persistentvolumes", "PersistentVolume", False,
+               _registry_volumes, needs=(*_WORKLOADS, "persistentvolumeclaims")),
+    Collection("storageclasses", "storage.k8s.io/v1", "storageclasses", "StorageClass", False,
+               _registry_storage_classes,
+               needs=(*_WORKLOADS, "persistentvolumeclaims", "persistentvolumes")),
+    Collection("routes", "route.openshift.io/v1", "routes", "Route", True, _in_namespace),
+    Collection("oauthclients", "oauth.openshift.io/v1", "oauthclients", "OAuthClient", False,
+               _console_oauth_client, needs=_WORKLOADS),
+)}
+
+# Pod logs are read per pod (bounded tail) after the pods themselves.
+LOG_COLLECTIONS = {"registry-logs": "registry-pods", "console-logs": "console-pods"}
+
+
+def closure(names: set[str]) -> set[str]:
+    """`names` plus everything their scopes depend on."""
+    wanted = set(names)
+    wanted.update(LOG_COLLECTIONS[n] for n in names if n in LOG_COLLECTIONS)
+    pending = [n for n in wanted if n in CATALOGUE]
+    while pending:
+        for dependency in CATALOGUE[pending.pop()].needs:
+            if dependency not in wanted:
+                wanted.add(dependency)
+                pending.append(dependency)
+    return wanted
+
+
+def known_collections() -> set[str]:
+    return set(CATALOGUE) | set(LOG_COLLECTIONS)

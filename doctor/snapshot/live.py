@@ -1,0 +1,66 @@
+"""A `Source` over a live API server, through the client layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from doctor.kube import KubeClient, KubeError, Target, api_path
+from doctor.snapshot import CollectError
+from doctor.snapshot.kinds import Collection, Query
+
+# Kubernetes caps a log tail by bytes as well as lines: a pod logging megabyte lines stays bounded.
+LOG_LIMIT_BYTES = 512 * 1024
+
+
+class LiveSource:
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "cluster", "server": self.client.server, "context": self.client.context}
+
+    def fetch(self, collection: Collection, query: Query, timeout: float) -> list[dict]:
+        namespace = query.namespace if collection.namespaced else None
+        target = Target("get" if query.name else "list", collection.resource, namespace,
+                        query.name)
+        path = api_path(collection.api_version, collection.resource, namespace, query.name)
+        params = {k: v for k, v in (("labelSelector", query.label_selector),
+                                    ("fieldSelector", query.field_selector)) if v}
+        try:
+            answer = self.client.request("GET", path, target, timeout=timeout, query=params)
+        except KubeError as error:
+            if error.status == 404 and query.name and error.reason == "NotFound":
+                return []  # the object is absent: a fact, not a failure
+            if error.status == 404 and collection.optional_group:
+                return []  # the API group is not served: there are none of these
+            if error.status == 404:
+                raise CollectError(f"not served: the API server has no "
+                                   f"{collection.api_version} {collection.resource}") from None
+            raise CollectError(str(error)) from None
+        return _objects(answer, collection, target)
+
+    def pod_log(self, namespace: str, pod: str, tail_lines: int, timeout: float) -> str:
+        target = Target("get", "pods/log", namespace, pod)
+        try:
+            return self.client.request(
+                "GET", api_path("v1", "pods", namespace, pod, "log"), target, timeout=timeout,
+                query={"tailLines": str(tail_lines), "limitBytes": str(LOG_LIMIT_BYTES)},
+                raw=True)
+        except KubeError as error:
+            raise CollectError(str(error)) from None
+
+
+def _objects(answer: Any, collection: Collection, target: Target) -> list[dict]:
+    """List items (or the one object) with kind and apiVersion set, as in a dump."""
+    if not isinstance(answer, dict):
+        raise CollectError(f"unexpected answer to {target}: not an object")
+    items = answer.get("items") if "items" in answer else [answer]
+    if not isinstance(items, list):
+        raise CollectError(f"unexpected answer to {target}: items is not a list")
+    objects = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("metadata"), dict) \
+                and isinstance(item["metadata"].get("name"), str):
+            objects.append({"kind": collection.kind, "apiVersion": collection.api_version,
+                            **item})
+    return objects

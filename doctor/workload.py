@@ -1,0 +1,121 @@
+"""A uniform view of the workload that runs the registry or the console.
+
+`oc adm registry` creates a DeploymentConfig; plain Kubernetes installs use a Deployment or a
+DaemonSet. Checks read all three the same way through `Workload`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from doctor.model import Resource
+
+# collection name -> (kind, short name used in evidence as `oc` prints it)
+WORKLOAD_COLLECTIONS = {
+    "deploymentconfigs": ("DeploymentConfig", "dc"),
+    "deployments": ("Deployment", "deployment"),
+    "daemonsets": ("DaemonSet", "ds"),
+}
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a mapping, else an empty one: dumps may hold any type anywhere."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Workload:
+    kind: str
+    short: str
+    obj: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.obj["metadata"]["name"]
+
+    @property
+    def namespace(self) -> str:
+        return str(as_dict(self.obj.get("metadata")).get("namespace") or "default")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.short}/{self.name}"
+
+    @property
+    def resource(self) -> Resource:
+        return Resource(self.kind, self.name, self.namespace)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return as_dict(self.obj.get("spec"))
+
+    @property
+    def replicas(self) -> int | None:
+        """Desired pod count; None for a DaemonSet (one pod per eligible node)."""
+        if self.kind == "DaemonSet":
+            return None
+        replicas = self.spec.get("replicas", 1)
+        return replicas if isinstance(replicas, int) and not isinstance(replicas, bool) else 1
+
+    @property
+    def pod_spec(self) -> dict[str, Any]:
+        return as_dict(as_dict(self.spec.get("template")).get("spec"))
+
+    def containers(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        for index, container in enumerate(as_list(self.pod_spec.get("containers"))):
+            if isinstance(container, dict):
+                yield index, container
+
+    def container_path(self, container: dict[str, Any], index: int) -> str:
+        """Evidence path of a container, by name as `oc set` addresses it."""
+        label = container.get("name") if isinstance(container.get("name"), str) else index
+        return f"spec.template.spec.containers[{label}]"
+
+    def main_container(self, preferred: str) -> tuple[int, dict[str, Any]] | None:
+        containers = list(self.containers())
+        for index, container in containers:
+            if container.get("name") == preferred:
+                return index, container
+        return containers[0] if containers else None
+
+    def label_selector(self) -> str | None:
+        """The pod selector as a label-selector string, or None when it selects nothing."""
+        selector = as_dict(self.spec.get("selector"))
+        if self.kind == "DeploymentConfig":
+            labels, expressions = selector, []
+        else:
+            labels = as_dict(selector.get("matchLabels"))
+            expressions = as_list(selector.get("matchExpressions"))
+        terms = [f"{key}={value}" for key, value in sorted(labels.items())
+                 if isinstance(value, str | int)]
+        terms.extend(filter(None, (_expression_term(e) for e in expressions)))
+        return ",".join(terms) or None
+
+
+def _expression_term(expression: Any) -> str | None:
+    expression = as_dict(expression)
+    key, operator = expression.get("key"), expression.get("operator")
+    values = ",".join(str(v) for v in as_list(expression.get("values")))
+    if not isinstance(key, str):
+        return None
+    return {
+        "In": f"{key} in ({values})",
+        "NotIn": f"{key} notin ({values})",
+        "Exists": key,
+        "DoesNotExist": f"!{key}",
+    }.get(str(operator))
+
+
+def find_workload(collections: dict[str, list[dict[str, Any]]], name: str) -> Workload | None:
+    """The DeploymentConfig, Deployment or DaemonSet called `name`, in that order of preference."""
+    for collection, (kind, short) in WORKLOAD_COLLECTIONS.items():
+        for obj in collections.get(collection, ()):
+            if obj["metadata"]["name"] == name:
+                return Workload(kind, short, obj)
+    return None

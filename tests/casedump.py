@@ -1,0 +1,83 @@
+"""Fixture cases: a cluster dump (a base under fixtures/clusters plus the case's own objects)
+and the verdict a check must reach on it.
+
+A case folder holds `case.yaml` and optional object files and `logs/`:
+
+    base: healthy                 # start from tests/fixtures/clusters/healthy (optional)
+    remove: [Pod/default/name]    # drop objects of the base (kind/namespace/name, or kind/name)
+    config: {namespace: other}    # RunConfig overrides (optional)
+    live: true                    # also judge it through the fake API server (default true)
+    expect:
+      status: crit
+      summary: "regular expression searched in the summary"
+      details: ["text that some detail line contains", ...]
+
+Objects in the case folder replace base objects of the same kind, namespace and name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from doctor.snapshot.dump import Dump, load_dump, parse_documents, write_dump
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CASE_FILE = "case.yaml"
+
+
+@dataclass
+class Case:
+    check: str
+    name: str
+    folder: Path
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.check}/{self.name}"
+
+    @property
+    def expect(self) -> dict[str, Any]:
+        return self.spec["expect"]
+
+
+def discover_cases() -> list[Case]:
+    cases = []
+    for case_file in sorted((FIXTURES / "checks").glob(f"*/*/{CASE_FILE}")):
+        folder = case_file.parent
+        spec = yaml.safe_load(case_file.read_text())
+        cases.append(Case(folder.parent.name, folder.name, folder, spec))
+    return cases
+
+
+def _identity(obj: dict[str, Any]) -> str:
+    metadata = obj["metadata"]
+    namespace = metadata.get("namespace")
+    return "/".join(p for p in (obj["kind"], namespace, metadata["name"]) if p)
+
+
+def case_dump(case: Case) -> Dump:
+    base_name = case.spec.get("base")
+    dump = load_dump(FIXTURES / "clusters" / base_name) if base_name else Dump()
+    assert not dump.problems, dump.problems
+    objects = {_identity(o): o for o in dump.objects}
+    for name in case.spec.get("remove", []):
+        assert objects.pop(name, None) is not None, f"{case.id}: nothing to remove at {name}"
+    overlay = load_dump(case.folder)
+    for path in sorted(case.folder.glob("*.y*ml")):
+        if path.name != CASE_FILE:
+            found, problems = parse_documents(path.read_text(), path.name)
+            assert not problems, problems
+            objects.update((_identity(o), o) for o in found)
+    return Dump(objects=list(objects.values()), logs={**dump.logs, **overlay.logs})
+
+
+def materialize(case: Case, out: Path) -> Path:
+    """Write the case's merged dump to `out`, where --from-dir and the fake API can read it."""
+    dump = case_dump(case)
+    write_dump(out, {"objects": dump.objects}, dump.logs, include_secrets=True)
+    return out

@@ -1,0 +1,48 @@
+"""One runner for every check: each fixture case under fixtures/checks/<id>/<case>/ must get
+its expected verdict offline (--from-dir). The live twin of this runner, through the fake API
+server, is in test_live_cases.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from checks import all_checks
+from doctor import engine
+from doctor.config import RunConfig
+from doctor.model import Report, Status
+from tests.casedump import Case, discover_cases, materialize
+
+CASES = discover_cases()
+
+
+def case_config(case: Case, **overrides: object) -> RunConfig:
+    return RunConfig(**{**case.spec.get("config", {}), **overrides})
+
+
+def assert_verdict(report: Report, case: Case) -> None:
+    result = report.result(case.check)
+    assert result is not None, f"{case.id}: check did not run"
+    expect = case.expect
+    shown = f"{result.status.value}: {result.summary}\n  " + "\n  ".join(result.details)
+    assert result.status is Status(expect["status"]), f"{case.id}: got {shown}"
+    if "summary" in expect:
+        assert re.search(expect["summary"], result.summary), f"{case.id}: got {shown}"
+    for wanted in expect.get("details", []):
+        assert any(wanted in d for d in result.details), f"{case.id}: no '{wanted}' in {shown}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_case_offline(case: Case, tmp_path: Path) -> None:
+    config = case_config(case, from_dir=materialize(case, tmp_path / "dump"))
+    report = engine.run(config, engine.select_checks([case.check], config=config))
+    assert_verdict(report, case)
+
+
+def test_every_check_has_cases_for_each_status_it_can_fail_with() -> None:
+    for check_id, check in all_checks().items():
+        statuses = {c.expect["status"] for c in CASES if c.check == check_id}
+        assert {"ok", check.meta.severity.value} <= statuses, \
+            f"{check_id}: fixture cases cover only {sorted(statuses)}"

@@ -1,0 +1,39 @@
+"""Docs and metadata cannot drift: every check has a page whose generated block matches its
+metadata, every page belongs to a check, and each page explains itself beyond the block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from checks import all_checks
+from doctor.docs import END, synced_text
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_each_check_page_matches_its_metadata() -> None:
+    for check_id, check in all_checks().items():
+        page = DOCS / "checks" / f"{check_id}.md"
+        assert page.exists(), f"missing {page.relative_to(DOCS.parent)}"
+        text = page.read_text()
+        assert synced_text(check.meta, text) == text, \
+            f"{page.name} is out of date: run python -m doctor.docs"
+        prose = text.partition(END)[2]
+        assert "## How it decides" in prose and "## How to fix it" in prose, page.name
+        sections = [s.strip() for s in prose.split("## ")[1:]]
+        assert all("\n" in s for s in sections), f"{page.name} has an empty section"
+
+
+def test_no_page_without_a_check() -> None:
+    pages = {p.stem for p in (DOCS / "checks").glob("*.md")}
+    assert pages == set(all_checks())
+
+
+def test_check_metadata_is_complete() -> None:
+    from doctor.snapshot.kinds import known_collections
+
+    for check_id, check in all_checks().items():
+        meta = check.meta
+        assert meta.id == check_id and meta.title and meta.description and meta.remediation
+        unknown = set(meta.kinds) - known_collections()
+        assert not unknown, f"{check_id} reads unknown collections {unknown}"
