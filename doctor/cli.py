@@ -198,21 +198,24 @@ def snapshot(
     include_secrets: Annotated[bool, typer.Option(
         "--include-secrets", help="Keep secret values (default: redacted).")] = False,
 ) -> None:
-    """Write what the checks read to a dump folder that --from-dir can read back."""
+    """Write what the checks read (all they may read, without --check) to a dump folder that
+    --from-dir can read back."""
     from doctor import engine
     from doctor.config import RunConfig
     from doctor.kube import KubeError
     from doctor.snapshot import collect
     from doctor.snapshot.dump import write_dump
+    from doctor.snapshot.kinds import known_collections
 
     _check_dir(from_dir, "--from-dir")
     config = RunConfig(namespace=namespace, registry_name=registry, console_name=console,
                        from_dir=from_dir, kubeconfig=kubeconfig, context=context,
                        timeout=timeout)
     try:
-        selected = engine.select_checks(checks, (), config)
-        snap = collect(engine.open_source(config), {k for c in selected for k in c.meta.kinds},
-                       config)
+        # Without --check, everything the catalogue knows: a dump is for later questions too.
+        wanted = ({k for c in engine.select_checks(checks, (), config) for k in c.meta.kinds}
+                  if checks else known_collections())
+        snap = collect(engine.open_source(config), wanted, config)
         written = write_dump(out, snap.collections, snap.logs, include_secrets)
     except engine.UsageError as error:
         _usage_error(str(error))
