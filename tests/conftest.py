@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.kubefake.pytest_plugin"]
