@@ -278,11 +278,12 @@ def test_python_client_get_custom_object(client: ApiClient) -> None:
     assert config["metadata"]["labels"] == {"docker-registry": "default"}
 
 
-def test_python_client_typed_lists_carry_kind(client: ApiClient) -> None:
+def test_python_client_typed_lists(client: ApiClient) -> None:
     core = kubernetes.client.CoreV1Api(client)
     nodes = core.list_node(field_selector="metadata.name=node-2")
     assert [n.metadata.name for n in nodes.items] == ["node-2"]
     assert nodes.kind == "NodeList" and nodes.api_version == "v1"
+    assert nodes.items[0].kind is None  # as from a real server (kubernetes/kubernetes#3030)
     assert core.read_namespaced_service("docker-registry", "default").spec.session_affinity == (
         "ClientIP")
 
@@ -534,6 +535,41 @@ def test_status_object_for_unknown_name(api: FakeKubeAPI) -> None:
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": 'pods "x" not found', "reason": "NotFound",
         "details": {"name": "x", "kind": "pods"}, "code": 404}
+
+
+def test_list_items_carry_kind_only_for_custom_resources(api: FakeKubeAPI) -> None:
+    api.put_object({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+                    "metadata": {"name": "registry", "namespace": "default"}, "spec": {}})
+    pods = requests.get(f"{api.url}/api/v1/namespaces/default/pods", timeout=10).json()
+    assert (pods["kind"], pods["apiVersion"]) == ("PodList", "v1")
+    assert all("kind" not in pod and "apiVersion" not in pod for pod in pods["items"])
+    rules = requests.get(f"{api.url}/apis/monitoring.coreos.com/v1/prometheusrules",
+                         timeout=10).json()
+    assert rules["items"][0]["kind"] == "PrometheusRule"
+    pod = requests.get(f"{api.url}/api/v1/namespaces/default/pods/{POD_1}", timeout=10).json()
+    assert (pod["kind"], pod["apiVersion"]) == ("Pod", "v1")
+
+
+def test_concurrent_writes_are_serialised(api: FakeKubeAPI) -> None:
+    path = "/api/v1/namespaces/default/configmaps"
+    assert requests.post(api.url + path, json={"metadata": {"name": "c"}}, timeout=10).ok
+    start = int(api.get_object("configmaps", "default", "c")["metadata"]["resourceVersion"])
+
+    def writer(number: int) -> None:
+        with requests.Session() as session:
+            for step in range(10):
+                session.patch(f"{api.url}{path}/c", data=json.dumps(
+                    {"data": {f"w{number}-{step}": "x"}}), timeout=30,
+                    headers={"Content-Type": MERGE}).raise_for_status()
+
+    writers = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stored = api.get_object("configmaps", "default", "c")
+    assert stored is not None and len(stored["data"]) == 80
+    assert int(stored["metadata"]["resourceVersion"]) == start + 80
 
 
 def test_writes_keep_status_and_server_fields(api: FakeKubeAPI) -> None:

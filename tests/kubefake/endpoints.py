@@ -138,7 +138,7 @@ class Endpoints:
         labels, fields = _selectors(request.query, resource)
         dry_run = _dry_run(request.query)
         deleted = self.store.list_objects(resource, target.namespace, labels, fields)
-        for obj in deleted["items"]:
+        for obj in deleted["items"]:  # the real registry answers the deleted objects as a list
             metadata = obj["metadata"]
             self.store.delete(resource, metadata.get("namespace", ""), metadata["name"], dry_run)
         return json_response(200, deleted)

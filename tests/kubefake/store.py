@@ -77,11 +77,16 @@ class ObjectStore:
 
     def list_objects(self, resource: ResourceType, namespace: str, labels: list[Requirement],
                      fields: list[FieldRequirement]) -> Obj:
+        """A list as the server answers it: items of built-in (typed) lists carry no kind and
+        apiVersion, only custom resources' do (kubernetes/kubernetes#3030)."""
         with self._lock:
             items = [obj for obj in self.snapshot(resource)
                      if (not namespace or obj["metadata"].get("namespace") == namespace)
                      and all(r.matches(obj["metadata"].get("labels") or {}) for r in labels)
                      and all(f.matches(obj) for f in fields)]
+            if not resource.custom:
+                items = [{k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+                         for obj in items]
             return {"kind": f"{resource.kind}List", "apiVersion": resource.api_version,
                     "metadata": {"resourceVersion": str(self._version)}, "items": items}
 
