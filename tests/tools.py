@@ -17,9 +17,7 @@ from pathlib import Path
 
 import pytest
 
-TOOLS_DIR = Path(os.environ.get("REGISTRY_DOCTOR_TOOLS",
-                                Path.home() / ".cache" / "registry-doctor" / "tools"))
-INSTALL_HINT = "run ./scripts/test.sh, which installs it"
+INSTALL_HINT = "run scripts/test.sh (or scripts/fetch-kube-tools.sh for kubectl and helm)"
 
 
 def missing(what: str) -> None:
@@ -30,9 +28,15 @@ def missing(what: str) -> None:
     pytest.skip(message)
 
 
+def tools_dir() -> Path:
+    """Where scripts/fetch-kube-tools.sh installs kubectl and helm (its default when unset)."""
+    configured = os.environ.get("REGISTRY_DOCTOR_TOOLS")
+    return Path(configured) if configured else Path.home() / ".cache/registry-doctor/tools"
+
+
 def find_tool(name: str, *extra_dirs: str) -> str:
     """Path of an executable: the project's tool cache, extra dirs, then PATH."""
-    for folder in (TOOLS_DIR / "bin", *map(Path, extra_dirs)):
+    for folder in (tools_dir() / "bin", *map(Path, extra_dirs)):
         candidate = folder / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
