@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -153,7 +155,19 @@ def test_health_and_readiness_are_about_the_exporter() -> None:
         assert exporter.get("/nope")[0] == 404
 
 
-def test_engine_failure_keeps_the_last_good_report_and_counts_errors() -> None:
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """The exporter's log configuration, writing to a buffer; the root logger restored after."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = io.StringIO()
+    logs.configure(stream)
+    yield stream
+    root.handlers[:], root.level = saved
+
+
+def test_engine_failure_keeps_the_last_good_report_and_counts_errors(
+        json_logs: io.StringIO) -> None:
     good = dump_run("broken")
     runs = iter([good, KubeError("cannot reach the API server https://master:8443"),
                  RuntimeError("bug in the engine")])
@@ -164,8 +178,6 @@ def test_engine_failure_keeps_the_last_good_report_and_counts_errors() -> None:
             raise step
         return step()
 
-    stream = io.StringIO()
-    logs.configure(stream)
     with in_process(run) as exporter:
         first = exporter.scheduler.run_once()
         before = exporter.scrape()
@@ -178,7 +190,7 @@ def test_engine_failure_keeps_the_last_good_report_and_counts_errors() -> None:
             assert after.statuses() == before.statuses() == {"besteffort-qos": "crit"}
             assert after.value("registry_doctor_last_run_timestamp_seconds") == first.finished_at
         assert exporter.get("/readyz")[0] == 200
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
     failed = [line for line in lines if line["message"].startswith("run failed")]
     assert [line["error"] for line in failed] == [
         "KubeError: cannot reach the API server https://master:8443",
