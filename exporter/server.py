@@ -34,6 +34,8 @@ INDEX = b"""<html><head><title>registry-doctor</title></head><body>
 
 class ExporterServer(ThreadingHTTPServer):
     daemon_threads = True  # a slow client must not hold up shutdown
+    # socketserver's default backlog of 5 drops connection bursts (SYN retried after 1-3 s).
+    request_queue_size = 128
 
     def __init__(self, host: str, port: int, scheduler: Scheduler,
                  severities: Mapping[str, str]) -> None:
