@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -47,6 +48,14 @@ class ExporterServer(ThreadingHTTPServer):
             standard(registry=self.registry)
         super().__init__((host, port), _Handler)
 
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        """socketserver prints these to stderr as bare text; keep the log JSON lines."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):  # the client went away, e.g. a scrape timeout
+            log.debug("client disconnected", extra={"client": client_address[0]})
+        else:
+            log.error("request failed", exc_info=error, extra={"client": client_address[0]})
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: ExporterServer
@@ -54,8 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/metrics":
-            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-            self._send(200, encoder(self.server.registry), content_type)
+            self._metrics()
         elif path == "/healthz":
             self._send(200, b"ok\n")
         elif path == "/readyz":
@@ -64,6 +72,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, INDEX, "text/html; charset=utf-8")
         else:
             self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
+
+    def _metrics(self) -> None:
+        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+        try:
+            body = encoder(self.server.registry)
+        except Exception as error:  # a bug must not look like a scrape of an empty target
+            log.error("cannot render the metrics", exc_info=error)
+            self._send(500, b"cannot render the metrics (see the exporter's log)\n")
+        else:
+            self._send(200, body, content_type)
 
     def _readiness(self) -> None:
         state = self.server.scheduler.state

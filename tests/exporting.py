@@ -73,6 +73,7 @@ def dump_run(cluster: str) -> Callable[[], Report]:
 @dataclass
 class Exporter:
     scheduler: Scheduler
+    server: ExporterServer
     url: str
 
     def get(self, path: str) -> tuple[int, str]:
@@ -116,7 +117,7 @@ def in_process(run: Callable[[], Report], interval: float = 3600.0,
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Exporter(scheduler, f"http://127.0.0.1:{server.server_address[1]}")
+        yield Exporter(scheduler, server, f"http://127.0.0.1:{server.server_address[1]}")
     finally:
         server.shutdown()
         server.server_close()

@@ -164,6 +164,7 @@ def json_logs() -> Iterator[io.StringIO]:
     logs.configure(stream)
     yield stream
     root.handlers[:], root.level = saved
+    logging.captureWarnings(False)
 
 
 def test_engine_failure_keeps_the_last_good_report_and_counts_errors(
@@ -391,3 +392,23 @@ def test_serve_listens_on_ipv6_loopback(tmp_path: Path) -> None:
         assert answer[:2] == (200, "ok\n"), log.read_text()
     finally:
         stop(process)
+
+
+class _BrokenCollector:
+    def collect(self) -> Iterator[object]:
+        raise RuntimeError("collector bug")
+
+
+def test_a_rendering_bug_answers_500_and_logs_json(json_logs: io.StringIO) -> None:
+    import warnings
+
+    with in_process(dump_run("broken")) as exporter:
+        exporter.scheduler.run_once()
+        exporter.server.registry.register(_BrokenCollector())
+        assert exporter.get("/metrics")[0] == 500
+        assert exporter.get("/healthz")[0] == 200
+    warnings.warn("a library complains", UserWarning, stacklevel=1)
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    rendering = next(line for line in lines if line["message"] == "cannot render the metrics")
+    assert rendering["level"] == "error" and "collector bug" in rendering["traceback"]
+    assert any("a library complains" in line["message"] for line in lines)
