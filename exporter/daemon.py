@@ -27,11 +27,11 @@ _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")
 def parse_interval(text: str) -> float:
     """`60s`, `5m`, `1h30m`, or plain seconds (`90`) -> seconds."""
     text = text.strip()
-    match = _DURATION.fullmatch(text)
+    units = _DURATION.fullmatch(text)
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
         seconds = float(text)
-    elif text and match:
-        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+    elif text and units:
+        hours, minutes, secs = (float(g or 0) for g in units.groups())
         seconds = hours * 3600 + minutes * 60 + secs
     else:
         raise ValueError(f"--interval {text!r}: not a duration (examples: 60s, 5m, 1h30m)")
@@ -59,7 +59,8 @@ def serve(config: RunConfig, checks: Sequence[Check], host: str, port: int,
         server = ExporterServer(host, port, scheduler,
                                 {c.meta.id: c.meta.severity.value for c in checks})
     except OSError as error:
-        log.error("cannot listen", extra={"listen": f"{host}:{port}", "error": error.strerror})
+        log.error("cannot listen", extra={"listen": f"{host}:{port}",
+                                          "error": error.strerror or str(error)})
         return EXIT_CANNOT_LISTEN
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -76,7 +77,7 @@ def serve(config: RunConfig, checks: Sequence[Check], host: str, port: int,
     server.server_close()
     # A run in progress may be a canary push or an S3 marker write: let it clean up.
     if not scheduler.stop(grace_seconds=config.timeout):
-        log.warning("a run was still in progress at shutdown", extra={"grace_seconds":
-                                                                       config.timeout})
+        log.warning("a run was still in progress at shutdown",
+                    extra={"grace_seconds": config.timeout})
     log.info("stopped")
     return 0

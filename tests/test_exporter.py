@@ -412,3 +412,21 @@ def test_a_rendering_bug_answers_500_and_logs_json(json_logs: io.StringIO) -> No
     rendering = next(line for line in lines if line["message"] == "cannot render the metrics")
     assert rendering["level"] == "error" and "collector bug" in rendering["traceback"]
     assert any("a library complains" in line["message"] for line in lines)
+
+
+def test_sigterm_lets_a_run_in_progress_finish(tmp_path: Path) -> None:
+    """An API server that accepts connections and never answers holds the first run until
+    --timeout; SIGTERM then stops the HTTP side at once and waits for that run."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        kubeconfig = _kubeconfig(tmp_path / "kubeconfig", silent.getsockname()[1])
+        port, log = free_port(), tmp_path / "serve.log"
+        args = serve_command("--listen", f"127.0.0.1:{port}", "--timeout", "10",
+                             "--kubeconfig", str(kubeconfig))
+        with server(args, port, log, env=ENV) as process:
+            assert http_get(f"http://127.0.0.1:{port}/readyz")[0] == 503  # run 1 in progress
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(60) == 0
+    messages = [json.loads(line)["message"] for line in log.read_text().splitlines()]
+    assert messages == ["serving", "stopping", "run finished", "stopped"]
