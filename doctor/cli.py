@@ -43,6 +43,23 @@ Console = Annotated[str, typer.Option("--console", help="Name of the console wor
 Timeout = Annotated[float, typer.Option("--timeout", min=1,
                                         help="Deadline for the whole run, in seconds.")]
 Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml.")]
+Probes = Annotated[bool | None, typer.Option(
+    "--probes/--no-probes", help="Live probes (S3, TLS, OAuth, sockets). Default: on "
+    "against a cluster, off with --from-dir.", show_default=False)]
+ProbeTimeout = Annotated[float, typer.Option("--probe-timeout", min=0.1,
+                                             help="Deadline of each probe, seconds.")]
+LogTail = Annotated[int, typer.Option("--log-tail", min=0, help="Log lines read per pod.")]
+NodeLocal = Annotated[bool, typer.Option(
+    "--node-local", help="Also inspect this host: who holds the console port, "
+    "local certificate folder.")]
+ConsolePort = Annotated[int, typer.Option("--console-port", min=1, max=65535,
+                                          help="Port of Cockpit and the console.")]
+CertDir = Annotated[Path | None, typer.Option(
+    "--cert-dir", help="A local Cockpit ws-certs.d folder to judge.", show_default=False)]
+S3WriteProbe = Annotated[bool, typer.Option(
+    "--s3-write-probe", help="Also put and delete one marker object in the bucket.")]
+Canary = Annotated[bool, typer.Option(
+    "--canary", help="Also push and pull a small image through the registry.")]
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -82,46 +99,44 @@ def check(
     skip: SkipIds = [],  # noqa: B006
     output: Output = "table",
     from_dir: FromDir = None,
-    probes: Annotated[bool | None, typer.Option(
-        "--probes/--no-probes", help="Live probes (S3, TLS, OAuth, sockets). Default: on "
-        "against a cluster, off with --from-dir.", show_default=False)] = None,
+    probes: Probes = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
     timeout: Timeout = 30.0,
-    probe_timeout: Annotated[float, typer.Option("--probe-timeout", min=0.1,
-                                                 help="Deadline of each probe, seconds.")] = 5.0,
-    log_tail: Annotated[int, typer.Option("--log-tail", min=0,
-                                          help="Log lines read per pod.")] = 500,
-    node_local: Annotated[bool, typer.Option(
-        "--node-local", help="Also inspect this host: who holds the console port, "
-        "local certificate folder.")] = False,
-    console_port: Annotated[int, typer.Option("--console-port", min=1, max=65535,
-                                              help="Port of Cockpit and the console.")] = 9090,
-    cert_dir: Annotated[Path | None, typer.Option(
-        "--cert-dir", help="A local Cockpit ws-certs.d folder to judge.",
-        show_default=False)] = None,
-    s3_write_probe: Annotated[bool, typer.Option(
-        "--s3-write-probe", help="Also put and delete one marker object in the bucket.")
-    ] = False,
-    canary: Annotated[bool, typer.Option(
-        "--canary", help="Also push and pull a small image through the registry.")] = False,
+    probe_timeout: ProbeTimeout = 5.0,
+    log_tail: LogTail = 500,
+    node_local: NodeLocal = False,
+    console_port: ConsolePort = 9090,
+    cert_dir: CertDir = None,
+    s3_write_probe: S3WriteProbe = False,
+    canary: Canary = False,
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown."""
+    _check_output(output)
+    config = _run_config(locals())
+    raise typer.Exit(_run_and_print(config, checks, skip, output))
+
+
+# Command parameters named after their flag where the RunConfig field name is longer.
+_CONFIG_FIELDS = {"registry": "registry_name", "console": "console_name",
+                  "log_tail": "log_tail_lines"}
+
+
+def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
+    """The run settings from a command's options (`check` and `serve` share them), once the
+    folders they name are known to exist."""
+    from dataclasses import fields
+
     from doctor.config import RunConfig
 
-    _check_output(output)
-    _check_dir(from_dir, "--from-dir")
-    _check_dir(cert_dir, "--cert-dir")
-    config = RunConfig(
-        namespace=namespace, registry_name=registry, console_name=console, from_dir=from_dir,
-        kubeconfig=kubeconfig, context=context, probes=probes, timeout=timeout,
-        probe_timeout=probe_timeout, log_tail_lines=log_tail, node_local=node_local,
-        console_port=console_port, cert_dir=cert_dir, s3_write_probe=s3_write_probe,
-        canary=canary)
-    raise typer.Exit(_run_and_print(config, checks, skip, output))
+    _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
+    _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
+    known = {f.name for f in fields(RunConfig)}
+    return RunConfig(**{_CONFIG_FIELDS.get(name, name): value for name, value in options.items()
+                        if _CONFIG_FIELDS.get(name, name) in known})
 
 
 def _run_and_print(config: object, checks: list[str], skip: list[str], output: str) -> int:
@@ -129,10 +144,7 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
     from doctor.kube import KubeError
     from doctor.render import render, use_color
 
-    try:
-        selected = engine.select_checks(checks, skip, config)
-    except engine.UsageError as error:
-        _usage_error(str(error))
+    selected = _select_checks(checks, skip, config)
     progress = sys.stderr.isatty() and output == "table"
     if progress:
         sys.stderr.write("registry-doctor: collecting cluster state...\r")
@@ -146,6 +158,53 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
             sys.stderr.write("\033[2K\r")
     sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
     return report.exit_code
+
+
+def _select_checks(checks: list[str], skip: list[str], config: object) -> list:
+    from doctor import engine
+
+    try:
+        return engine.select_checks(checks, skip, config)
+    except engine.UsageError as error:
+        _usage_error(str(error))
+
+
+@app.command()
+def serve(
+    listen: Annotated[str, typer.Option(
+        "--listen", help="Address of the metrics endpoint, HOST:PORT.")] = "0.0.0.0:9709",
+    interval: Annotated[str, typer.Option(
+        "--interval", help="Time between runs, e.g. 60s, 5m, 1h.")] = "60s",
+    checks: CheckIds = [],  # noqa: B006 - typer needs a list default
+    skip: SkipIds = [],  # noqa: B006
+    from_dir: FromDir = None,
+    probes: Probes = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = "default",
+    registry: Registry = "docker-registry",
+    console: Console = "registry-console",
+    timeout: Timeout = 30.0,
+    probe_timeout: ProbeTimeout = 5.0,
+    log_tail: LogTail = 500,
+    node_local: NodeLocal = False,
+    console_port: ConsolePort = 9090,
+    cert_dir: CertDir = None,
+    s3_write_probe: S3WriteProbe = False,
+    canary: Canary = False,
+) -> None:
+    """Run the checks every --interval and serve the last report as Prometheus metrics
+    (/metrics, /healthz, /readyz; docs/exporter.md). Stops cleanly on SIGTERM."""
+    config = _run_config(locals())
+    from exporter import daemon
+
+    try:
+        host, port = daemon.parse_listen(listen)
+        seconds = daemon.parse_interval(interval)
+    except ValueError as error:
+        _usage_error(str(error))
+    raise typer.Exit(daemon.serve(config, _select_checks(checks, skip, config), host, port,
+                                  seconds))
 
 
 @app.command()

@@ -7,7 +7,11 @@ only together with the schema version.
 from __future__ import annotations
 
 import enum
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 SCHEMA = "registry-doctor/v1"
@@ -100,6 +104,13 @@ class Result:
     details: tuple[str, ...] = ()
     resources: tuple[Resource, ...] = ()
     remediation: Remediation | None = None
+    # Numeric facts the check observed, e.g. {"console_cert_not_after_timestamp_seconds": ...}.
+    # The exporter publishes each as a gauge `registry_doctor_<key>{check}` (docs/exporter.md);
+    # they are not part of the JSON report.
+    metrics: Mapping[str, float] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", MappingProxyType(_valid_metrics(self.metrics)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +122,23 @@ class Result:
             "resources": [r.to_dict() for r in self.resources],
             "remediation": self.remediation.to_dict() if self.remediation else None,
         }
+
+
+_METRIC_KEY = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _valid_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """A check bug must fail its own result (the engine turns it into `unknown`), not break
+    every scrape of the exporter: keys must be metric-name suffixes, values finite numbers."""
+    valid = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str) or not _METRIC_KEY.fullmatch(key):
+            raise ValueError(f"metric key {key!r} is not a lower_snake_case name")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise ValueError(f"metric {key} = {value!r} is not a finite number")
+        valid[key] = float(value)
+    return valid
 
 
 @dataclass(frozen=True)
