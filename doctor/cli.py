@@ -62,6 +62,14 @@ def _check_dir(path: Path | None, flag: str) -> None:
         _usage_error(f"{flag} {path}: not a readable directory")
 
 
+def _check_repository(name: str, flag: str) -> None:
+    from doctor.probes.canary import repository_problem
+
+    problem = repository_problem(name)
+    if problem:
+        _usage_error(f"{flag} {problem}")
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"registry-doctor {__version__}")
@@ -108,6 +116,9 @@ def check(
     ] = False,
     canary: Annotated[bool, typer.Option(
         "--canary", help="Also push and pull a small image through the registry.")] = False,
+    canary_repository: Annotated[str, typer.Option(
+        "--canary-repository", help="Repository the canary pushes into.")
+    ] = "registry-doctor/canary",
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown."""
     from doctor.config import RunConfig
@@ -115,12 +126,14 @@ def check(
     _check_output(output)
     _check_dir(from_dir, "--from-dir")
     _check_dir(cert_dir, "--cert-dir")
+    if canary:
+        _check_repository(canary_repository, "--canary-repository")
     config = RunConfig(
         namespace=namespace, registry_name=registry, console_name=console, from_dir=from_dir,
         kubeconfig=kubeconfig, context=context, probes=probes, timeout=timeout,
         probe_timeout=probe_timeout, log_tail_lines=log_tail, node_local=node_local,
         console_port=console_port, cert_dir=cert_dir, s3_write_probe=s3_write_probe,
-        canary=canary)
+        canary=canary, canary_repository=canary_repository)
     raise typer.Exit(_run_and_print(config, checks, skip, output))
 
 
