@@ -176,6 +176,70 @@ def demo(output: Output = "table") -> None:
                    "the demo itself exits 0)")
 
 
+@app.command()
+def canary(
+    url: Annotated[str, typer.Option(
+        "--url", help="The registry: https://host[:port] or http://host:port (a bare host "
+        "means https).", show_default=False)],
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Do not verify the registry's TLS certificate.")] = False,
+    username: Annotated[str | None, typer.Option(
+        "--username", envvar="REGISTRY_DOCTOR_USERNAME", help="User for basic auth or the "
+        "registry's token service.", show_default=False)] = None,
+    password: Annotated[str | None, typer.Option(
+        "--password", envvar="REGISTRY_DOCTOR_PASSWORD", help="Password of --username "
+        "(better from the environment variable: it stays out of the process list).",
+        show_default=False)] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="REGISTRY_DOCTOR_TOKEN", help="A token, e.g. `oc whoami -t`, sent "
+        "as password with any user name as the OpenShift registry expects.",
+        show_default=False)] = None,
+    repository: Annotated[str, typer.Option(
+        "--repository", help="Repository to push the canary image into.")
+    ] = "registry-doctor/canary",
+    reads: Annotated[int, typer.Option(
+        "--reads", min=1, max=32, help="Reads of the pushed image, each on fresh connections "
+        "(a round-robin balancer over N replicas needs N to reach them all).")] = 4,
+    timeout: Annotated[float, typer.Option("--timeout", min=1,
+                                           help="Deadline for the whole canary, seconds.")
+                       ] = 30.0,
+    output: Output = "table",
+) -> None:
+    """Push, read back and delete a small image through any registry URL (the check
+    push-pull-canary outside a cluster). Exit code as `check`: 0 ok, 1 warn, 2 crit, 3 unknown."""
+    import time
+
+    from checks import all_checks
+    from doctor import engine
+    from doctor.check import ProbeResult
+    from doctor.config import RunConfig
+    from doctor.probes.canary import Target, run_canary
+    from doctor.probes.registry_client import Address, Credentials
+    from doctor.render import render, use_color
+
+    _check_output(output)
+    _check_repository(repository, "--repository")
+    if token and (username or password):
+        _usage_error("use either --token or --username/--password, not both")
+    if bool(username) != bool(password):
+        _usage_error("--username and --password go together (or use --token)")
+    try:
+        address = Address.parse(url)
+    except ValueError as error:
+        _usage_error(f"--url {error}")
+    credentials = Credentials.token(token) if token else Credentials(username, password)
+    started = time.monotonic()
+    data = run_canary([Target("url", address, f"registry {address}", verify_tls=not insecure)],
+                      credentials, repository, timeout, reads)
+    probe = ProbeResult("canary", data, duration_seconds=time.monotonic() - started)
+    config = RunConfig(probes=True, canary=True, canary_repository=repository,
+                       probe_timeout=timeout)
+    report = engine.probe_report(config, all_checks()["push-pull-canary"], probe,
+                                 {"type": "url", "url": str(address)})
+    sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
+    raise typer.Exit(report.exit_code)
+
+
 @app.command("list")
 def list_checks() -> None:
     """List the checks with their severity."""
