@@ -10,6 +10,8 @@ it does live.
 from __future__ import annotations
 
 import contextlib
+import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,12 @@ import pytest
 from doctor import engine
 from doctor.config import RunConfig
 from doctor.model import Report, Result, Status
-from doctor.probes import ProbeError
+from doctor.probes import ProbeError, canary
 from doctor.probes.canary import Target, cluster_targets, run_canary
 from doctor.probes.registry_client import Address, Credentials
-from doctor.snapshot import Snapshot
+from doctor.snapshot import Snapshot, collect
 from doctor.snapshot.dump import write_dump
+from doctor.snapshot.offline import DumpSource
 from tests.registry_harness import (
     Registry,
     RoundRobinProxy,
@@ -31,6 +34,8 @@ from tests.registry_harness import (
     moto_s3,
     port_free_on,
     registry,
+    self_signed,
+    token_service,
 )
 
 NS, NAME = "default", "docker-registry"
@@ -198,6 +203,61 @@ def test_s3_failure_names_the_signature_in_the_pod_log(tmp_path: Path) -> None:
                and "match s3-no-such-bucket (the S3 bucket does not exist" in d
                for d in result.details), shown(result)
     assert not any(s3.secret_key in d for d in result.details)
+
+
+def test_in_cluster_credentials_are_the_cluster_token_and_never_shown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live, the canary authenticates with the token of the tool's cluster credentials (here
+    an `oc login` kubeconfig), sent to the registry's token service as OpenShift expects; the
+    probe data (what the exporter reads) and the verdict never hold the token."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    token = "sha256~cluster-token-never-shown"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    keys = self_signed(tmp_path / "keys", "token-signer")
+    with token_service(keys, password=token) as tokens, \
+            registry(tmp_path, filesystem(tmp_path / "store"),
+                     auth=tokens.registry_auth()) as reg:
+        write_dump(tmp_path / "dump", {"objects": [
+            service(reg.port, cluster_ip="127.0.0.1"),
+            endpoints(reg.port, [("127.0.0.1", "docker-registry-1-aaaaa")])]}, {})
+        config = RunConfig(kubeconfig=kubeconfig, canary=True, probe_timeout=15)
+        snapshot = collect(DumpSource(tmp_path / "dump"), {"services", "endpoints"}, config)
+        data = canary.run(snapshot, config, config.probe_timeout)
+        report = engine.run(config, engine.select_checks(["push-pull-canary"], config=config),
+                            source=DumpSource(tmp_path / "dump"))
+    assert data["credentials"] == "the cluster credentials' bearer token"
+    assert {r["user"] for r in tokens.requests} == {"registry-doctor"}
+    assert data["phases"].keys() == {"service", "endpoint"}
+    for phases in data["phases"].values():
+        assert phases.keys() == {"connect", "auth", "push", "pull", "delete"}
+        assert all(p["ok"] is True and isinstance(p["seconds"], float) for p in phases.values())
+    assert data["cross_reads"] and all(c["ok"] for c in data["cross_reads"])
+    result = report.result("push-pull-canary")
+    assert result is not None and result.status is Status.OK, result
+    assert token not in json.dumps(data) + json.dumps(report.to_dict())
+
+
+def test_the_canary_ends_within_its_probe_timeout(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Addresses that accept TCP and never answer: each target fails with a timeout inside
+    the probe's deadline, so the engine gets the probe's own findings, not a lost probe."""
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    with socket.create_server(("127.0.0.6", 0)) as hung:
+        port = hung.getsockname()[1]
+        dump = tmp_path / "dump"
+        write_dump(dump, {"objects": [service(port, cluster_ip="127.0.0.6"),
+                                      endpoints(port, [("127.0.0.6", "docker-registry-1-hung")])
+                                      ]}, {})
+        config = RunConfig(from_dir=dump, probes=True, canary=True, probe_timeout=1)
+        report = engine.run(config, engine.select_checks(["push-pull-canary"], config=config))
+    result = report.result("push-pull-canary")
+    assert result is not None and result.status is Status.CRIT, result
+    assert "connect failed (timeout)" in result.summary
 
 
 def _push_once(reg: Registry) -> None:
