@@ -91,7 +91,8 @@ def judge(ctx: CheckContext, data: dict[str, Any]) -> Result:
                           f"{data.get('repository')} through {_phrase(targets)}", details,
                           resources)
     worst = findings[0]
-    more = f" (and {len(findings) - 1} more findings)" if len(findings) > 1 else ""
+    others = len(findings) - 1
+    more = f" (and {others} more finding{'s' if others > 1 else ''})" if others else ""
     return ctx.result(worst.status, worst.text + more, details, resources)
 
 

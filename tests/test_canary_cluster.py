@@ -143,6 +143,9 @@ def test_replicas_with_their_own_storage_are_crit_naming_the_pods(tmp_path: Path
     assert result.status is Status.CRIT, shown(result)
     assert "reads of an image pushed through another target failed: the registry replicas " \
            "do not serve the same images" in result.summary
+    # The Service balances over both pods: its own reads are inconsistent too.
+    assert result.summary.endswith("(and 1 more finding)")
+    assert "crit: through service docker-registry: pull failed (inconsistent)" in shown(result)
     assert any(d.startswith("pushed through endpoint 127.0.0.1 (pod docker-registry-1-aaaaa)"
                             ", read through endpoint 127.0.0.2 (pod docker-registry-1-bbbbb): "
                             "manifest sha256:") and "MANIFEST_UNKNOWN" in d
