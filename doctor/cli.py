@@ -60,6 +60,8 @@ S3WriteProbe = Annotated[bool, typer.Option(
     "--s3-write-probe", help="Also put and delete one marker object in the bucket.")]
 Canary = Annotated[bool, typer.Option(
     "--canary", help="Also push and pull a small image through the registry.")]
+CanaryRepository = Annotated[str, typer.Option(
+    "--canary-repository", help="Repository the canary pushes into.")]
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -77,6 +79,14 @@ def _check_output(output: str) -> None:
 def _check_dir(path: Path | None, flag: str) -> None:
     if path is not None and not path.is_dir():
         _usage_error(f"{flag} {path}: not a readable directory")
+
+
+def _check_repository(name: str, flag: str) -> None:
+    from doctor.probes.canary import repository_problem
+
+    problem = repository_problem(name)
+    if problem:
+        _usage_error(f"{flag} {problem}")
 
 
 def _version(value: bool) -> None:
@@ -113,6 +123,7 @@ def check(
     cert_dir: CertDir = None,
     s3_write_probe: S3WriteProbe = False,
     canary: Canary = False,
+    canary_repository: CanaryRepository = "registry-doctor/canary",
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown."""
     _check_output(output)
@@ -134,6 +145,8 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
 
     _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
     _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
+    if options.get("canary"):
+        _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)}
     return RunConfig(**{_CONFIG_FIELDS.get(name, name): value for name, value in options.items()
                         if _CONFIG_FIELDS.get(name, name) in known})
@@ -192,6 +205,7 @@ def serve(
     cert_dir: CertDir = None,
     s3_write_probe: S3WriteProbe = False,
     canary: Canary = False,
+    canary_repository: CanaryRepository = "registry-doctor/canary",
 ) -> None:
     """Run the checks every --interval and serve the last report as Prometheus metrics
     (/metrics, /healthz, /readyz; docs/exporter.md). Stops cleanly on SIGTERM."""
@@ -220,6 +234,70 @@ def demo(output: Output = "table") -> None:
     if output == "table":
         typer.echo(f"(demo of `registry-doctor check --from-dir {example}`, which exits {code}; "
                    "the demo itself exits 0)")
+
+
+@app.command()
+def canary(
+    url: Annotated[str, typer.Option(
+        "--url", help="The registry: https://host[:port] or http://host:port (a bare host "
+        "means https).", show_default=False)],
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Do not verify the registry's TLS certificate.")] = False,
+    username: Annotated[str | None, typer.Option(
+        "--username", envvar="REGISTRY_DOCTOR_USERNAME", help="User for basic auth or the "
+        "registry's token service.", show_default=False)] = None,
+    password: Annotated[str | None, typer.Option(
+        "--password", envvar="REGISTRY_DOCTOR_PASSWORD", help="Password of --username "
+        "(better from the environment variable: it stays out of the process list).",
+        show_default=False)] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="REGISTRY_DOCTOR_TOKEN", help="A token, e.g. `oc whoami -t`, sent "
+        "as password with any user name as the OpenShift registry expects.",
+        show_default=False)] = None,
+    repository: Annotated[str, typer.Option(
+        "--repository", help="Repository to push the canary image into.")
+    ] = "registry-doctor/canary",
+    reads: Annotated[int, typer.Option(
+        "--reads", min=1, max=32, help="Reads of the pushed image, each on fresh connections "
+        "(a round-robin balancer over N replicas needs N to reach them all).")] = 4,
+    timeout: Annotated[float, typer.Option("--timeout", min=1,
+                                           help="Deadline for the whole canary, seconds.")
+                       ] = 30.0,
+    output: Output = "table",
+) -> None:
+    """Push, read back and delete a small image through any registry URL (the check
+    push-pull-canary outside a cluster). Exit code as `check`: 0 ok, 1 warn, 2 crit, 3 unknown."""
+    import time
+
+    from checks import all_checks
+    from doctor import engine
+    from doctor.check import ProbeResult
+    from doctor.config import RunConfig
+    from doctor.probes.canary import Target, run_canary
+    from doctor.probes.registry_client import Address, Credentials
+    from doctor.render import render, use_color
+
+    _check_output(output)
+    _check_repository(repository, "--repository")
+    if token and (username or password):
+        _usage_error("use either --token or --username/--password, not both")
+    if bool(username) != bool(password):
+        _usage_error("--username and --password go together (or use --token)")
+    try:
+        address = Address.parse(url)
+    except ValueError as error:
+        _usage_error(f"--url {error}")
+    credentials = Credentials.token(token) if token else Credentials(username, password)
+    started = time.monotonic()
+    data = run_canary([Target("url", address, f"registry {address}", verify_tls=not insecure)],
+                      credentials, repository, timeout, reads)
+    probe = ProbeResult("canary", data, duration_seconds=time.monotonic() - started)
+    config = RunConfig(probes=True, canary=True, canary_repository=repository,
+                       probe_timeout=timeout)
+    report = engine.probe_report(config, all_checks()["push-pull-canary"], probe,
+                                 {"type": "url", "url": str(address)})
+    sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("list")

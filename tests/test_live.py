@@ -30,8 +30,9 @@ def live_report(api: FakeKubeAPI, tmp_path: Path, checks: list[str] | None = Non
 @pytest.mark.parametrize("case", LIVE_CASES, ids=[c.id for c in LIVE_CASES])
 def test_case_live(case: Case, fake_api: FakeFactory, tmp_path: Path) -> None:
     api = fake_api(materialize(case, tmp_path / "dump"))
+    probes = case.spec.get("config", {}).get("probes", False)  # probes only where a case asks
     config = case_config(case, kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"),
-                         probes=False)
+                         probes=probes)
     report = engine.run(config, engine.select_checks([case.check], config=config))
     assert_verdict(report, case)
 
