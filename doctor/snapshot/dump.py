@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from doctor.snapshot.shape import type_problems
+
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a dump file larger than this is not a Kubernetes object list
 REDACTED = "<redacted by registry-doctor>"
@@ -82,7 +84,15 @@ def _flatten(document: Any, where: str, problems: list[str]) -> list[dict[str, A
     if not isinstance(document["metadata"].get("name"), str):
         problems.append(f"{where}: {kind} has no string metadata.name")
         return []
+    problems.extend(f"{where}: {kind} {_identity(document)}: {problem}"
+                    for problem in type_problems(document))
     return [document]
+
+
+def _identity(obj: dict[str, Any]) -> str:
+    namespace = obj["metadata"].get("namespace")
+    name = obj["metadata"]["name"]
+    return f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
 
 
 def load_dump(root: Path) -> Dump:
