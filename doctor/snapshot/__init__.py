@@ -24,7 +24,7 @@ from doctor.snapshot.kinds import (
     console_workload,
     registry_workload,
 )
-from doctor.workload import Workload
+from doctor.workload import Workload, as_dict
 
 MAX_PARALLEL_REQUESTS = 8
 
@@ -138,19 +138,25 @@ def _raise_for_failed_needs(collection: Collection, snapshot: Snapshot) -> None:
 def _read_logs(source: Source, snapshot: Snapshot, log_collection: str, pods_collection: str,
                deadline: float, pool: ThreadPoolExecutor) -> None:
     """One bounded tail per running pod; a failure is recorded but is evidence lost, not fatal."""
-    pods = [p for p in snapshot.items(pods_collection)
-            if (p.get("status") or {}).get("phase") == "Running"]
+    running = [_pod_key(p, snapshot.config) for p in snapshot.items(pods_collection)
+               if as_dict(p.get("status")).get("phase") == "Running"]
     futures = {
-        pool.submit(source.pod_log, p["metadata"].get("namespace", snapshot.config.namespace),
-                    p["metadata"]["name"], snapshot.config.log_tail_lines,
-                    max(deadline - time.monotonic(), 0.1)): p for p in pods
+        pool.submit(source.pod_log, namespace, name, snapshot.config.log_tail_lines,
+                    max(deadline - time.monotonic(), 0.1)): (namespace, name)
+        for namespace, name in running
     }
     failures = []
-    for future, pod in futures.items():
-        key = (pod["metadata"].get("namespace", snapshot.config.namespace), pod["metadata"]["name"])
+    for future, key in futures.items():
         try:
             snapshot.logs[key] = future.result()
         except CollectError as error:
             failures.append(f"{key[1]}: {error}")
     if failures:
         snapshot.errors[log_collection] = "; ".join(failures)
+
+
+def _pod_key(pod: dict[str, Any], config: RunConfig) -> tuple[str, str]:
+    """(namespace, name) of a pod; a dump's pod may lack a namespace, or hold a bad one."""
+    namespace = pod["metadata"].get("namespace")
+    return (namespace if isinstance(namespace, str) and namespace else config.namespace,
+            pod["metadata"]["name"])
