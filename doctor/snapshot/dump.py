@@ -52,7 +52,7 @@ def parse_documents(text: str, source: str) -> tuple[list[dict[str, Any]], list[
             documents = list(yaml.load_all(text, Loader=_SafeLoader))
     except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as error:
         return [], [f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: "
-                    f"{_one_line(error)}"]
+                    f"{_parse_error(error)}"]
     objects: list[dict[str, Any]] = []
     for index, document in enumerate(documents):
         where = source if len(documents) == 1 else f"{source} (document {index + 1})"
@@ -60,6 +60,23 @@ def parse_documents(text: str, source: str) -> tuple[list[dict[str, Any]], list[
             continue
         objects.extend(_flatten(document, where, problems))
     return objects, problems
+
+
+def _parse_error(error: Exception) -> str:
+    """Where and what, without the parser's quote of the offending line: a broken Secret
+    file must not print its values."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        context = f" ({error.context})" if error.context else ""
+        return f"{where}{error.problem or 'cannot parse'}{context}"
+    if isinstance(error, yaml.reader.ReaderError):
+        return f"{error.reason} (position {error.position})"
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} (line {error.lineno}, column {error.colno})"
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return _one_line(error)
 
 
 def _flatten(document: Any, where: str, problems: list[str]) -> list[dict[str, Any]]:
