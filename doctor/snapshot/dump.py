@@ -17,10 +17,11 @@ from typing import Any
 
 import yaml
 
-from doctor.snapshot.shape import type_problems
+from doctor.snapshot.shape import describe_type, type_problems
 
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a dump file larger than this is not a Kubernetes object list
+MAX_PROBLEMS_PER_FILE = 20
 REDACTED = "<redacted by registry-doctor>"
 REDACTED_ANNOTATION = "registry-doctor.io/redacted"
 
@@ -59,6 +60,9 @@ def parse_documents(text: str, source: str) -> tuple[list[dict[str, Any]], list[
         if document is None:
             continue
         objects.extend(_flatten(document, where, problems))
+    if len(problems) > MAX_PROBLEMS_PER_FILE:  # a List of garbage must not flood the report
+        extra = len(problems) - MAX_PROBLEMS_PER_FILE
+        problems = [*problems[:MAX_PROBLEMS_PER_FILE], f"{source}: ... and {extra} more problems"]
     return objects, problems
 
 
@@ -82,7 +86,7 @@ def _parse_error(error: Exception) -> str:
 def _flatten(document: Any, where: str, problems: list[str]) -> list[dict[str, Any]]:
     if not isinstance(document, dict):
         problems.append(f"{where}: expected a Kubernetes object (a mapping), "
-                        f"found {type(document).__name__}")
+                        f"found {describe_type(document)}")
         return []
     kind = document.get("kind")
     if isinstance(kind, str) and kind.endswith("List") and "items" in document:

@@ -112,16 +112,19 @@ class _Walk:
             return
         for key, item in value.items():
             if not isinstance(key, str):
-                self.problems.append(f"{path}: key {key!r} is {_article(key)}, not a string")
+                self.problems.append(f"{path}: key {key!r} is {describe_type(key)}, not a string")
                 continue
             self.check(item, item_type, f"{path}[{key}]")
 
 
 def _mismatch(path: str, wanted: str, value: Any) -> str:
-    return f"{path or 'the object'}: expected {wanted}, found {_article(value)}"
+    return f"{path or 'the object'}: expected {wanted}, found {describe_type(value)}"
 
 
-def _article(value: Any) -> str:
+def describe_type(value: Any) -> str:
+    """`a string`, `an integer`, `null`...: how a message names what was found."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "a boolean"
     return {str: "a string", int: "an integer", float: "a number", list: "a list",
