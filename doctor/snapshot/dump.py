@@ -127,18 +127,20 @@ def load_dump(root: Path) -> Dump:
                 dump.objects.extend(objects)
                 dump.problems.extend(problems)
         elif path.suffix == ".log" and len(path.parts) >= 3 and path.parent.parent.name == "logs":
-            text = _read_text(path, relative, dump.problems)
+            # Logs are read as the live API returns them: a stray byte does not hide the rest.
+            text = _read_text(path, relative, dump.problems, errors="replace")
             if text is not None:
                 dump.logs[(path.parent.name, path.stem)] = text
     return dump
 
 
-def _read_text(path: Path, relative: str, problems: list[str]) -> str | None:
+def _read_text(path: Path, relative: str, problems: list[str],
+               errors: str = "strict") -> str | None:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             problems.append(f"{relative}: larger than {MAX_FILE_BYTES // 2**20} MiB, skipped")
             return None
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8", errors)
     except UnicodeDecodeError as error:
         problems.append(f"{relative}: not UTF-8 text ({error.reason} at byte {error.start})")
     except OSError as error:
