@@ -108,6 +108,9 @@ def check(
     ] = False,
     canary: Annotated[bool, typer.Option(
         "--canary", help="Also push and pull a small image through the registry.")] = False,
+    oauth_probe: Annotated[bool, typer.Option(
+        "--oauth-probe", help="Also ask the OAuth server to authorize the console's redirect "
+        "URI (shows in the master log).")] = False,
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown."""
     from doctor.config import RunConfig
@@ -120,7 +123,7 @@ def check(
         kubeconfig=kubeconfig, context=context, probes=probes, timeout=timeout,
         probe_timeout=probe_timeout, log_tail_lines=log_tail, node_local=node_local,
         console_port=console_port, cert_dir=cert_dir, s3_write_probe=s3_write_probe,
-        canary=canary)
+        canary=canary, oauth_probe=oauth_probe)
     raise typer.Exit(_run_and_print(config, checks, skip, output))
 
 

@@ -26,6 +26,7 @@ class RunConfig:
     cert_dir: Path | None = None
     s3_write_probe: bool = False
     canary: bool = False
+    oauth_probe: bool = False  # also ask the OAuth server to authorize the console's redirect
 
     @property
     def live(self) -> bool:
