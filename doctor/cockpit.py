@@ -110,10 +110,13 @@ def judge_directory(files: Mapping[str, PemFile], version: CockpitVersion, host:
                                                 "(Cockpit cannot start)")]
     key, key_findings = _served_key(pem, files, choice, version)
     findings += key_findings
+    server = pem.certificates[0]
     if key is not None and key.public_key is not None:
-        findings += _key_pairing(pem.certificates, key, chosen)
+        pairing, owner = _key_pairing(pem.certificates, key, chosen)
+        findings.append(pairing)
+        server = owner or server
     findings += judge_chain(pem.certificates, now, None if default else host, chosen,
-                            note_self_signed=not default)
+                            note_self_signed=not default, server=server)
     return findings
 
 
@@ -178,23 +181,27 @@ def _key_usable(key: PrivateKeyInfo, where: str, layouts: tuple[str, ...]) -> li
 
 
 def _key_pairing(certificates: Sequence[Certificate], key: PrivateKeyInfo,
-                 where: str) -> list[Finding]:
+                 where: str) -> tuple[Finding, Certificate | None]:
+    """Whether the key belongs to the first certificate, and the certificate it belongs to."""
     owner = next((c for c in certificates if c.public_key == key.public_key), None)
     if owner is None:
-        return [Finding(Status.CRIT, f"{where}: the key matches none of the certificates: "
-                                     "The certificate and the given key do not match")]
+        return Finding(Status.CRIT, f"{where}: the key matches none of the certificates: "
+                                    "The certificate and the given key do not match"), None
     if owner.position != 1:
-        return [Finding(Status.CRIT, f"{where}: the server certificate is not first: the key "
-                                     f"belongs to {owner.label}, but Cockpit pairs it with "
-                                     f"{certificates[0].label}; every TLS handshake fails")]
-    return [Finding(Status.OK, f"{where}: the key belongs to the first certificate")]
+        return Finding(Status.CRIT, f"{where}: the server certificate is not first: the key "
+                                    f"belongs to {owner.label}, but Cockpit pairs it with "
+                                    f"{certificates[0].label}; every TLS handshake "
+                                    "fails"), owner
+    return Finding(Status.OK, f"{where}: the key belongs to the first certificate"), owner
 
 
 def judge_chain(certificates: Sequence[Certificate], now: datetime, host: str | None,
-                where: str, note_self_signed: bool = True) -> list[Finding]:
-    """Order, completeness, validity dates and names of a chain, server certificate first."""
+                where: str, note_self_signed: bool = True,
+                server: Certificate | None = None) -> list[Finding]:
+    """Order, completeness, validity dates and names of a chain that should start with the
+    server certificate (`server`, when the key showed it elsewhere)."""
     findings = _order(certificates, where)
-    leaf = certificates[0]
+    leaf = server or certificates[0]
     top = certificates[-1]
     if leaf.self_issued:
         if note_self_signed:
@@ -228,7 +235,11 @@ def _order(certificates: Sequence[Certificate], where: str) -> list[Finding]:
         following = certificates[index + 1:]
         if not following or following[0].fingerprint in seen or cert.self_issued:
             continue
-        if not cert.signed_by(following[0]):
+        if following[0].signed_by(cert):
+            findings.append(Finding(Status.CRIT, f"{where}: reversed: {following[0].label} is "
+                                                 f"issued by {cert.label}; each certificate "
+                                                 "must be followed by its issuer"))
+        elif not cert.signed_by(following[0]):
             findings.append(_not_issuer(cert, following, where))
     return findings
 

@@ -131,8 +131,54 @@ def secret(name: str, namespace: str, files: dict[str, bytes], comment: str) -> 
         obj, sort_keys=False, width=200)
 
 
+def _fixture_cases() -> dict[str, tuple[str, dict[str, bytes]]]:
+    """cert-chain-order fixture case -> (what its secret shows, the secret's files)."""
+    pki = make_pki(validity=FIXTURE_VALIDITY, organization="Example Corp")
+    leaf, inter = pki.leaf, pki.intermediate
+    ec = make_pki(validity=FIXTURE_VALIDITY, organization="Example Corp")
+    old = make_pki(validity=(dt.datetime(2019, 3, 1, tzinfo=UTC),
+                             dt.datetime(2020, 3, 1, tzinfo=UTC)), organization="Example Corp")
+    wildcard = issue("*.apps.example.com", old.intermediate, hosts=("*.apps.example.com",),
+                     validity=(dt.datetime(2019, 3, 1, tzinfo=UTC),
+                               dt.datetime(2020, 3, 1, tzinfo=UTC)), organization="Example Corp")
+    stranger = issue("Other Corp Issuing CA", ca=True, validity=FIXTURE_VALIDITY,
+                     organization="Other Corp")
+    # as old Cockpit made it: `openssl req -x509 -days 36500 -newkey rsa:2048 -nodes`
+    self_signed = issue("registry-console-2-q8xvd", ca=True, key=new_key("rsa"), validity=(
+        dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2125, 1, 1, tzinfo=UTC)))
+    chain = leaf.cert_pem() + inter.cert_pem()
+    return {
+        "misordered": ("the intermediate pasted before the server certificate",
+                       {"console.cert": inter.cert_pem() + leaf.cert_pem() + leaf.key_pem()}),
+        "stranger": ("an unrelated CA certificate where the intermediate belongs",
+                     {"console.cert": leaf.cert_pem() + stranger.cert_pem() + leaf.key_pem()}),
+        "wrong-key": ("the key of another certificate",
+                      {"console.cert": chain + Issued(leaf.cert, new_key()).key_pem()}),
+        "encrypted-key": ("the key encrypted with a pass phrase",
+                          {"console.cert": chain + leaf.key_pem(password=b"changeit")}),
+        "ec-key-sec1": ("an EC key as `openssl ecparam -genkey` writes it (SEC1)",
+                        {"console.cert": ec.chain_pem() + ec.leaf.key_pem("sec1")}),
+        "no-key": ("the certificates without the key", {"console.cert": chain}),
+        "expired": ("a certificate that expired in 2020", {"console.cert": old.merged_pem()}),
+        "shadowed": ("last year's file left beside the current one",
+                     {"console-2019.cert": old.merged_pem(), "console.cert": pki.merged_pem()}),
+        "shadowed-by-expired": ("an old wildcard file that sorts after the operator's",
+                                {"console.cert": pki.merged_pem(),
+                                 "wildcard.cert": wildcard.cert_pem() + old.intermediate.cert_pem()
+                                 + wildcard.key_pem()}),
+        "only-self-signed": ("the self-signed certificate Cockpit made in an earlier pod",
+                             {"0-self-signed.cert": self_signed.cert_pem()
+                              + self_signed.key_pem()}),
+        "tls-secret": ("`oc create secret tls`: tls.crt and tls.key",
+                       {"tls.crt": chain, "tls.key": leaf.key_pem()}),
+        "cockpit-287-split": ("the split layout of Cockpit >= 211",
+                              {"console.crt": chain, "console.key": leaf.key_pem()}),
+    }
+
+
 def write_fixtures() -> None:
-    """The healthy console's signed certificate, and the broken example's misordered one."""
+    """The healthy console's signed certificate, the broken example's misordered one, and the
+    secrets of the cert-chain-order fixture cases."""
     healthy = make_pki(validity=FIXTURE_VALIDITY, key_kind="rsa", organization="Example Corp")
     (REPO / "tests/fixtures/clusters/healthy/console-secret.yaml").write_text(secret(
         "console-secret", "default", {"registry-console.cert": healthy.merged_pem()},
@@ -144,6 +190,11 @@ def write_fixtures() -> None:
     (REPO / "doctor/examples/openshift-3.11-broken/console-secret.yaml").write_text(secret(
         "console-secret", "default", {"console.cert": misordered},
         "The console certificate with the intermediate pasted before the server certificate."))
+    cases = REPO / "tests/fixtures/checks/cert-chain-order"
+    for case, (what, files) in _fixture_cases().items():
+        (cases / case).mkdir(parents=True, exist_ok=True)
+        (cases / case / "secret.yaml").write_text(secret(
+            "console-secret", "default", files, f"console-secret holding {what}."))
 
 
 if __name__ == "__main__":
