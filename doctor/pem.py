@@ -12,10 +12,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:  # cryptography (~60 ms) is imported when a certificate is read, not before
+    from cryptography import x509
 
 MAX_PEM_BYTES = 1024 * 1024  # larger is not a certificate file; parsing stops there
 _BEGIN = re.compile(r"^-----BEGIN ([A-Z0-9 ]{1,64})-----\s*$")
@@ -166,6 +166,9 @@ def _base64(lines: list[str]) -> bytes | None:
 
 def certificate_from_der(der: bytes, position: int) -> Certificate | None:
     """The facts a check needs about one DER certificate, or None when it does not parse."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     try:
         cert = x509.load_der_x509_certificate(der)
         try:
@@ -193,6 +196,8 @@ def certificate_from_der(der: bytes, position: int) -> Certificate | None:
 
 
 def _common_name(cert: x509.Certificate) -> str | None:
+    from cryptography.x509.oid import NameOID
+
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else None
 
@@ -202,6 +207,8 @@ def _key_info(block: Block) -> PrivateKeyInfo:
     if block.label == "ENCRYPTED PRIVATE KEY" or block.encrypted_header:
         prefix = "" if layout.startswith("encrypted") else "encrypted "
         return PrivateKeyInfo(prefix + layout, block.label, block.line, True, None)
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_der_private_key(block.der, password=None)
         public = key.public_key().public_bytes(
