@@ -15,6 +15,7 @@ from doctor.cockpit import (
     CockpitVersion,
     judge_chain,
     judge_directory,
+    served_certificate,
     version_of_image,
 )
 from doctor.console import (
@@ -26,7 +27,7 @@ from doctor.console import (
 )
 from doctor.findings import Finding, verdict
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
-from doctor.pem import Certificate, certificate_from_der, read_pem_file
+from doctor.pem import Certificate, PemFile, certificate_from_der, read_pem_file
 from doctor.workload import Workload, as_dict
 
 META = CheckMeta(
@@ -45,7 +46,7 @@ META = CheckMeta(
         "(signature verified) by the next one; expired or not yet valid; the route host not "
         "in the subjectAltNames; the secret missing. Warn: only a self-signed certificate, "
         "expiry within 30 days, a repeated certificate, a shadowed file, a server certificate "
-        "without its issuer."
+        "without its issuer, a route serving another certificate than the mounted file."
     ),
     remediation=(
         "Put the server certificate, then its intermediates, then the unencrypted key into one "
@@ -67,25 +68,30 @@ def evaluate(ctx: CheckContext) -> Result:
     now = datetime.now(timezone.utc)
     findings = [Finding(Status.OK, version.description)]
     resources = [console.resource] + ([route_resource(route)] if route else [])
-    findings += _mounted(ctx, console, version, host, now, resources)
+    parsed, mounted = _mounted(ctx, console, version, host, now, resources)
+    findings += mounted
     findings += _local_folder(ctx, version, host, now)
-    findings += _served(ctx, route, host, now)
+    expected = served_certificate(parsed, version) if parsed is not None else None
+    findings += _served(ctx, route, host, now, expected)
     return verdict(ctx, findings, f"{console.ref} serves a valid chain for "
                                   f"{host or 'its route'}", resources)
 
 
 def _mounted(ctx: CheckContext, console: Workload, version: CockpitVersion, host: str | None,
-             now: datetime, resources: list[Resource]) -> list[Finding]:
+             now: datetime, resources: list[Resource]
+             ) -> tuple[dict[str, PemFile] | None, list[Finding]]:
+    """The files mounted into the console's certificate folder (None: unknown) and the
+    findings about them."""
     mounted = certificate_files(console, ctx.snapshot)
     resources.extend(mounted.resources)
     where = " + ".join(mounted.sources) or f"{console.ref} (no volume at {CERT_DIR})"
     findings = [Finding(Status.CRIT, p) for p in mounted.problems]
     findings += [Finding(Status.UNKNOWN, f"cannot judge {u}") for u in mounted.unreadable]
     if mounted.problems or mounted.unreadable:
-        return findings
+        return None, findings
     parsed = {name: read_pem_file(name, data) for name, data in mounted.files.items()}
-    return findings + _prefixed(where, judge_directory(parsed, version, host, now,
-                                                       mounted.writable))
+    return parsed, findings + _prefixed(where, judge_directory(parsed, version, host, now,
+                                                               mounted.writable))
 
 
 def _local_folder(ctx: CheckContext, version: CockpitVersion, host: str | None,
@@ -104,8 +110,8 @@ def _local_folder(ctx: CheckContext, version: CockpitVersion, host: str | None,
                                                        data["writable"]))
 
 
-def _served(ctx: CheckContext, route: dict | None, host: str | None,
-            now: datetime) -> list[Finding]:
+def _served(ctx: CheckContext, route: dict | None, host: str | None, now: datetime,
+            expected: Certificate | None) -> list[Finding]:
     observed = ctx.probe("console-route-tls")
     if observed is None:
         return []
@@ -123,7 +129,13 @@ def _served(ctx: CheckContext, route: dict | None, host: str | None,
                                             in enumerate(data["chain"], 1)) if c is not None]
     if not chain:
         return [Finding(Status.CRIT, f"{where}: no readable certificate was served")]
-    return judge_chain(chain, now, host, where)
+    findings = judge_chain(chain, now, host, where)
+    if expected is not None and chain[0].fingerprint != expected.fingerprint:
+        findings.append(Finding(Status.WARN, f"{where}: serves {chain[0].label}, not "
+                                             f"{expected.label} of the mounted files: the "
+                                             "console pod predates the secret change (roll it "
+                                             "out) or the route reaches another server"))
+    return findings
 
 
 def _prefixed(where: str, findings: list[Finding]) -> list[Finding]:

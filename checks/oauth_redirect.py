@@ -215,6 +215,11 @@ def _registry_host(ctx: CheckContext, env: dict[str, str], console: Workload,
                                      f"{registry}`)")]
     resources.append(route_resource(route))
     host, shown = route_host(route), env.get("REGISTRY_HOST")
+    if shown is None:
+        return [Finding(Status.WARN, f"{console.ref} env REGISTRY_HOST is not set: the console "
+                                     f"cannot show pull commands; fix: `oc set env "
+                                     f"{console.ref} -n {console.namespace} "
+                                     f"REGISTRY_HOST={host}`")]
     if shown == host:
         return [Finding(Status.OK, f"REGISTRY_HOST is the {registry} route host {host}")]
     return [Finding(Status.WARN, f"{console.ref} env REGISTRY_HOST is {shown!r}, but route "

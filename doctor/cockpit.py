@@ -86,6 +86,14 @@ def choose(names: Iterable[str], version: CockpitVersion) -> Choice:
     return Choice(chosen, key, shadowed, ignored)
 
 
+def served_certificate(files: Mapping[str, PemFile], version: CockpitVersion
+                       ) -> Certificate | None:
+    """The certificate Cockpit sends first: the first one of the file it chooses."""
+    chosen = choose(files, version).certificate
+    certificates = files[chosen].certificates if chosen else ()
+    return certificates[0] if certificates else None
+
+
 def judge_directory(files: Mapping[str, PemFile], version: CockpitVersion, host: str | None,
                     now: datetime, writable: bool) -> list[Finding]:
     """What Cockpit `version` makes of a ws-certs.d folder holding `files`."""

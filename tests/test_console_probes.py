@@ -141,10 +141,14 @@ def test_served_chain_is_read_from_real_cockpit(cockpit, tmp_path: Path) -> None
     _, port = cockpit
     observed = served_chain(CONSOLE_HOST, port, 5, address="127.0.0.1")
     assert len(observed["chain"]) == 2 and "handshake_error" not in observed
-    result = _judge_served(tmp_path, observed)
+    result = _judge_served(tmp_path / "same", observed, PKI.merged_pem())
     assert result.status is Status.OK, _shown(result)
     assert any("(served by Cockpit, through the passthrough route)" in d and "covers" in d
                for d in result.details), _shown(result)
+    other = make_pki().merged_pem()  # the secret changed, the pod was not rolled out
+    result = _judge_served(tmp_path / "stale", observed, other)
+    assert result.status is Status.WARN and "the console pod predates the secret change" in \
+        result.summary, _shown(result)
 
 
 def test_a_misordered_chain_fails_every_handshake(tmp_path: Path) -> None:
@@ -154,12 +158,15 @@ def test_a_misordered_chain_fails_every_handshake(tmp_path: Path) -> None:
     with cockpit_ws(tmp_path / "cfg") as (_, port):
         observed = served_chain(CONSOLE_HOST, port, 5, address="127.0.0.1")
     assert "handshake_error" in observed
-    result = _judge_served(tmp_path, observed)
+    result = _judge_served(tmp_path, observed, PKI.merged_pem())
     assert result.status is Status.CRIT and "the TLS handshake fails" in result.summary
 
 
-def _judge_served(tmp_path: Path, observed: dict[str, Any]) -> Result:
-    config = RunConfig(from_dir=console_dump(tmp_path / "dump"))
+def _judge_served(tmp_path: Path, observed: dict[str, Any], secret_file: bytes) -> Result:
+    """cert-chain-order on the healthy dump whose console secret holds `secret_file`, with the
+    route probe's observation."""
+    config = RunConfig(from_dir=console_dump(tmp_path / "dump", secret_files={
+        "registry-console.cert": secret_file}))
     check = all_checks()["cert-chain-order"]
     snapshot = collect(DumpSource(config.from_dir), set(check.meta.kinds), config)
     return engine.evaluate(check, snapshot, config, {
