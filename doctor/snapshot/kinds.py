@@ -8,7 +8,7 @@ the node. Nothing is listed cluster-wide when a scope exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from doctor.config import RunConfig
@@ -97,21 +97,19 @@ def registry_claim_names(collections: Collections, config: RunConfig) -> list[st
 def _registry_volumes(collections: Collections, config: RunConfig) -> list[Query]:
     """PVs bound to the registry's claims, by name: never the cluster's whole PV list."""
     wanted = set(registry_claim_names(collections, config))
-    names = {
-        as_dict(claim.get("spec")).get("volumeName")
-        for claim in collections.get("persistentvolumeclaims", ())
-        if claim["metadata"]["name"] in wanted
-    }
-    return [Query(name=n) for n in sorted(n for n in names if isinstance(n, str) and n)]
+    names = (as_dict(claim.get("spec")).get("volumeName")
+             for claim in collections.get("persistentvolumeclaims", ())
+             if claim["metadata"]["name"] in wanted)
+    return [Query(name=n) for n in _names(names)]
 
 
 def _registry_storage_classes(collections: Collections, config: RunConfig) -> list[Query]:
     wanted = set(registry_claim_names(collections, config))
     claims = [c for c in collections.get("persistentvolumeclaims", ())
               if c["metadata"]["name"] in wanted]
-    names = {as_dict(o.get("spec")).get("storageClassName")
-             for o in claims + collections.get("persistentvolumes", [])}
-    return [Query(name=n) for n in sorted(n for n in names if isinstance(n, str) and n)]
+    names = (as_dict(o.get("spec")).get("storageClassName")
+             for o in claims + collections.get("persistentvolumes", []))
+    return [Query(name=n) for n in _names(names)]
 
 
 def _console_oauth_client(collections: Collections, config: RunConfig) -> list[Query]:
@@ -139,9 +137,14 @@ def _registry_service_endpoints(_: Collections, config: RunConfig) -> list[Query
 
 def _console_node_pods(collections: Collections, config: RunConfig) -> list[Query]:
     """Every pod on the nodes the console runs on: they may hold its host port."""
-    nodes = {as_dict(p.get("spec")).get("nodeName") for p in collections.get("console-pods", ())}
-    return [Query(field_selector=f"spec.nodeName={n}")
-            for n in sorted(n for n in nodes if isinstance(n, str) and n)]
+    nodes = (as_dict(p.get("spec")).get("nodeName") for p in collections.get("console-pods", ()))
+    return [Query(field_selector=f"spec.nodeName={n}") for n in _names(nodes)]
+
+
+def _names(values: Iterable[object]) -> list[str]:
+    """The distinct non-empty strings among field values, sorted; a dump may hold lists or
+    mappings there, which are not names (and not hashable)."""
+    return sorted({v for v in values if isinstance(v, str) and v})
 
 
 _WORKLOADS = tuple(WORKLOAD_COLLECTIONS)
