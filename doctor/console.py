@@ -78,18 +78,19 @@ def certificate_files(console: Workload, snapshot: Snapshot) -> MountedFiles:
     if located is None:
         return found
     index, container = located
-    volumes = {as_dict(v).get("name"): as_dict(v) for v in as_list(console.pod_spec.get("volumes"))}
+    volumes = {v["name"]: v for v in map(as_dict, as_list(console.pod_spec.get("volumes")))
+               if isinstance(v.get("name"), str)}
     for position, mount in enumerate(as_list(container.get("volumeMounts"))):
         mount = as_dict(mount)
         path = posixpath.normpath(str(mount.get("mountPath", "")))
         where = f"{console.ref} {console.container_path(container, index)}.volumeMounts[{position}]"
+        volume = volumes.get(mount["name"]) if isinstance(mount.get("name"), str) else None
         if path == CERT_DIR and not mount.get("subPath"):
             found.writable = False
-            _add_volume(found, volumes.get(mount.get("name")), None, None, where, console,
-                        snapshot)
+            _add_volume(found, volume, None, None, where, console, snapshot)
         elif posixpath.dirname(path) == CERT_DIR and mount.get("subPath"):
-            _add_volume(found, volumes.get(mount.get("name")), str(mount["subPath"]),
-                        posixpath.basename(path), where, console, snapshot)
+            _add_volume(found, volume, str(mount["subPath"]), posixpath.basename(path), where,
+                        console, snapshot)
     return found
 
 
