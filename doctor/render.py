@@ -25,7 +25,8 @@ def render(report: Report, output: str, color: bool = False) -> str:
     if output == "yaml":
         import yaml
 
-        return yaml.safe_dump(report.to_dict(), sort_keys=False, allow_unicode=True)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 10x faster
+        return yaml.dump(report.to_dict(), Dumper=dumper, sort_keys=False, allow_unicode=True)
     return render_table(report, color)
 
 
