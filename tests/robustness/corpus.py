@@ -87,7 +87,6 @@ BROKEN_YAML = {
     "directive-garbage": "%YAML 9.9\n--- \nkind: Pod\n",
     "two-directives": "%YAML 1.1\n%YAML 1.1\n---\na: 1\n",
     "document-end-garbage": "kind: Pod\n... trailing\n",
-    "deep-flow": "a: " + "[" * 5000 + "]" * 5000 + "\n",
     "control-char": "kind: Pod\x07\nmetadata: {name: x}\n",
     "nul-byte": "kind: Pod\x00\n",
     "second-doc-broken": "kind: Pod\nmetadata: {name: ok}\n---\nkind: [\n",
@@ -137,6 +136,9 @@ NOT_OBJECTS = {
     "second-document-garbage": ("kind: Pod\nmetadata: {name: fine-pod}\n---\n7\n",
                                 r"\(document 2\): expected a Kubernetes object"),
     "recursive-list": ("&a [*a]\n", "found a list"),
+    # PyYAML's own parser gives up (recursion), libyaml's parses it: either way, said so.
+    "deep-flow": ("a: " + "[" * 5000 + "]" * 5000 + "\n",
+                  "not valid YAML|not a Kubernetes object"),
     "deep-block": ("".join("  " * i + f"k{i}:\n" for i in range(300)) + "  " * 300 + "v\n",
                    "not a Kubernetes object"),
     "garbage-among-many": ("kind: List\nitems:\n" + "- 1\n" * 5000, "and 4980 more problems"),
@@ -233,9 +235,9 @@ def _truncation_cases() -> Iterator[Entry]:
 # Values of each JSON type for replacing a field; null is valid anywhere (it means unset).
 WRONG_VALUES: dict[str, Any] = {"string": "garbage", "list": ["garbage"], "integer": 7,
                                 "null": None, "mapping": {"garbage": 1}, "boolean": True}
-ODD_STRINGS = {"empty": "", "blank": "   ", "long": "x" * 100_000, "rtl": "\u202eevil",
-               "newlines": "a\nb\r\nc", "unicode": "\u2603\U0001f600", "nul": "a\x00b"}
-ODD_NUMBERS = {"negative": -1, "zero": 0, "huge": 2**70}
+ODD_STRINGS = {"empty": "", "long": "x" * 100_000,
+               "control": "a\x00b\nc\r\n\u202e\u2603\U0001f600"}
+ODD_NUMBERS = {"negative": -1, "huge": 2**70}
 
 
 @cache
