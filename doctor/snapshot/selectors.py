@@ -1,4 +1,8 @@
-"""Label and field selectors, evaluated as the API server does, for dumps read offline."""
+"""Label and field selectors, evaluated as the API server does, for dumps read offline.
+
+The grammar is apimachinery's: a selector the API server refuses (400 Bad Request) is refused
+here too, so a dump and the live cluster give the same verdicts.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,15 @@ from typing import Any
 
 Matcher = Callable[[dict[str, str]], bool]
 
-_SET_TERM = re.compile(r"^\s*([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
-_EQUALITY_TERM = re.compile(r"^\s*([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)\s*$")
-_EXISTS_TERM = re.compile(r"^\s*(!?)([\w./-]+)\s*$")
+# k8s.io/apimachinery validation: [prefix/]name; names and values alphanumeric at both ends.
+_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?"
+_KEY = rf"(?:[A-Za-z0-9][-A-Za-z0-9_.]*/)?{_NAME}"
+_VALUE = rf"(?:{_NAME})?"
+_SET_TERM = re.compile(rf"\s*({_KEY})\s+(in|notin)\s+\(([^()]*)\)\s*")
+_EQUALITY_TERM = re.compile(rf"\s*({_KEY})\s*(==|=|!=)\s*({_VALUE})\s*")
+_NUMERIC_TERM = re.compile(rf"\s*({_KEY})\s*(>|<)\s*(-?[0-9]+)\s*")
+_EXISTS_TERM = re.compile(rf"\s*(!?)\s*({_KEY})\s*")
+_FIELD_TERM = re.compile(r"\s*([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)\s*")
 
 
 class SelectorError(ValueError):
@@ -31,19 +41,35 @@ def _split_terms(selector: str) -> list[str]:
     return [t for t in terms if t.strip()]
 
 
+def _set_matcher(key: str, operator: str, values: str) -> Matcher:
+    allowed = {v.strip() for v in values.split(",")}
+    if not all(re.fullmatch(_VALUE, v) for v in allowed):
+        raise SelectorError(f"invalid value in set ({values})")
+    if operator == "in":
+        return lambda labels: labels.get(key) in allowed
+    return lambda labels: labels.get(key) not in allowed
+
+
+def _numeric_matcher(key: str, operator: str, bound: str) -> Matcher:
+    def matches(labels: dict[str, str]) -> bool:
+        value = labels.get(key)
+        if value is None or not re.fullmatch(r"-?[0-9]+", value):
+            return False
+        return int(value) > int(bound) if operator == ">" else int(value) < int(bound)
+    return matches
+
+
 def _term_matcher(term: str) -> Matcher:
-    if match := _SET_TERM.match(term):
-        key, operator, values = match.groups()
-        allowed = {v.strip() for v in values.split(",") if v.strip()}
-        if operator == "in":
-            return lambda labels: labels.get(key) in allowed
-        return lambda labels: labels.get(key) not in allowed
-    if match := _EQUALITY_TERM.match(term):
+    if match := _SET_TERM.fullmatch(term):
+        return _set_matcher(*match.groups())
+    if match := _EQUALITY_TERM.fullmatch(term):
         key, operator, value = match.groups()
         if operator == "!=":
             return lambda labels: labels.get(key) != value
         return lambda labels: labels.get(key) == value
-    if match := _EXISTS_TERM.match(term):
+    if match := _NUMERIC_TERM.fullmatch(term):
+        return _numeric_matcher(*match.groups())
+    if match := _EXISTS_TERM.fullmatch(term):
         negated, key = match.groups()
         return (lambda labels: key not in labels) if negated else (lambda labels: key in labels)
     raise SelectorError(f"unable to parse selector term {term.strip()!r}")
@@ -57,9 +83,12 @@ def label_matcher(selector: str | None) -> Matcher:
 
 
 def _field_value(obj: dict[str, Any], path: str) -> str:
+    """A field as the API server compares it: booleans as `true`/`false`, absent as ''."""
     value: Any = obj
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return "" if value is None else str(value)
 
 
@@ -69,7 +98,7 @@ def field_matcher(selector: str | None) -> Callable[[dict[str, Any]], bool]:
         return lambda obj: True
     terms = []
     for term in _split_terms(selector):
-        match = _EQUALITY_TERM.match(term)
+        match = _FIELD_TERM.fullmatch(term)
         if not match:
             raise SelectorError(f"unable to parse field selector term {term.strip()!r}")
         terms.append(match.groups())
