@@ -14,6 +14,7 @@ read replaced by a value of each wrong type, and odd values of the right type.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from doctor.snapshot.dump import MAX_FILE_BYTES, load_dump
 from doctor.snapshot.shape import SCHEMA_FILE
@@ -42,6 +45,7 @@ class Entry:
     replaces: tuple[str, ...] = ()  # base files left out
     problem: tuple[str, ...] = ()
     same_verdicts: bool = False
+    mentions: tuple[str, str] | None = None  # (check id, pattern its summary or details show)
 
     @property
     def category(self) -> str:
@@ -372,7 +376,65 @@ def _odd_value_cases() -> Iterator[Entry]:
                     yield _dump_entry(f"odd-value/{where}={label}", "healthy", changed)
 
 
+CONSOLE_SECRET = "console-secret.yaml"
+CONSOLE_FILE = "registry-console.cert"
+
+
+def _console_pem() -> bytes:
+    secret = yaml.safe_load((CLUSTERS / "healthy" / CONSOLE_SECRET).read_text())
+    return base64.b64decode(secret["data"][CONSOLE_FILE])
+
+
+def _pem_variants(pem: bytes) -> Iterator[tuple[str, bytes]]:
+    blocks = re.findall(rb"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----\n", pem, re.S)
+    certificates = [b for b in blocks if b.startswith(b"-----BEGIN CERTIFICATE")]
+    key = next(b for b in blocks if b"PRIVATE KEY" in b.split(b"\n")[0])
+    yield "empty", b""
+    yield "whitespace", b"\n \n"
+    for cut in range(1, 8):
+        yield f"truncated-{cut}of8", pem[:len(pem) * cut // 8]
+    yield "end-label-wrong", pem.replace(b"-----END CERTIFICATE-----", b"-----END KEY-----", 1)
+    yield "begin-lower-case", pem.replace(b"BEGIN CERTIFICATE", b"begin certificate")
+    yield "no-end-line", pem.replace(b"-----END CERTIFICATE-----\n", b"", 1)
+    yield "bad-base64", pem.replace(b"MII", b"M!I", 1)
+    yield "base64-of-noise", b"".join(_pem_block("CERTIFICATE", bytes(range(256)))
+                                      for _ in range(2)) + key
+    der = base64.b64decode(b"".join(certificates[0].split(b"\n")[1:-2]))
+    yield "der", der
+    yield "der-in-pem-file", der + key
+    yield "key-only", key
+    yield "certificates-only", b"".join(certificates)
+    yield "key-first", key + b"".join(certificates)
+    yield "reversed-chain", b"".join(reversed(certificates)) + key
+    yield "duplicated", pem + pem
+    yield "crlf", pem.replace(b"\n", b"\r\n")
+    yield "over-1-MiB", pem * (2**20 // len(pem) + 2)
+    yield "binary-noise", bytes(random.Random(3).randrange(256) for _ in range(3000))
+    yield "encrypted-header", pem.replace(key.split(b"\n")[0] + b"\n", key.split(b"\n")[0]
+                                          + b"\nProc-Type: 4,ENCRYPTED\n"
+                                          b"DEK-Info: AES-128-CBC,00\n\n")
+
+
+def _pem_block(label: str, der: bytes) -> bytes:
+    body = base64.encodebytes(der)
+    return f"-----BEGIN {label}-----\n".encode() + body + f"-----END {label}-----\n".encode()
+
+
+def _pem_cases() -> Iterator[Entry]:
+    """The console's certificate file replaced by damaged PEM (the Secret stays valid)."""
+    secret = yaml.safe_load((CLUSTERS / "healthy" / CONSOLE_SECRET).read_text())
+    for name, data in _pem_variants(_console_pem()):
+        secret["data"][CONSOLE_FILE] = base64.b64encode(data).decode()
+        yield Entry(f"pem/{name}", files={CONSOLE_SECRET: yaml.safe_dump(secret).encode()},
+                    mentions=("cert-chain-order", re.escape(CONSOLE_FILE)))
+    secret["data"][CONSOLE_FILE] = "not base64 at all!"
+    yield Entry("pem/secret-value-not-base64",
+                files={CONSOLE_SECRET: yaml.safe_dump(secret).encode()},
+                mentions=("cert-chain-order", re.escape(CONSOLE_FILE)))
+
+
 def corpus() -> list[Entry]:
     generators = (_yaml_cases, _json_cases, _not_object_cases, _binary_cases, _huge_cases,
-                  _filesystem_cases, _truncation_cases, _wrong_type_cases, _odd_value_cases)
+                  _filesystem_cases, _truncation_cases, _wrong_type_cases, _odd_value_cases,
+                  _pem_cases)
     return [entry for generate in generators for entry in generate()]

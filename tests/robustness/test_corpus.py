@@ -60,6 +60,12 @@ def assert_sane(report: Report, entry: Entry) -> None:
             f"{entry.id}: no problem line matches {entry.problem}; got {problems}"
     if entry.same_verdicts:
         assert verdicts(report) == base_verdicts(entry.base), entry.id
+    if entry.mentions:
+        check, pattern = entry.mentions
+        result = report.result(check)
+        assert result is not None
+        shown = "\n".join([result.summary, *result.details])
+        assert re.search(pattern, shown), f"{entry.id}: {check} says\n{shown}"
 
 
 def test_the_corpus_is_big_and_covers_every_category() -> None:
@@ -67,7 +73,7 @@ def test_the_corpus_is_big_and_covers_every_category() -> None:
     assert len({e.id for e in CORPUS}) == len(CORPUS), "duplicate corpus ids"
     categories = {e.category for e in CORPUS}
     assert categories >= {"yaml", "json", "documents", "binary", "huge", "filesystem",
-                          "truncated", "wrong-type", "odd-value"}, categories
+                          "truncated", "wrong-type", "odd-value", "pem"}, categories
 
 
 @pytest.mark.parametrize("entry", CORPUS, ids=[e.id for e in CORPUS])
