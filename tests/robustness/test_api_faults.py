@@ -1,0 +1,124 @@
+"""API faults through the fake, on each resource a full default run reads, in turn: 403, 500,
+connection reset, a hang past --timeout, throttling that never ends. Only the checks that
+depend on the resource (through their collections and the scopes those need) turn unknown,
+naming it; every other check keeps its fault-free verdict; the exit code still says crit or
+warn when an evaluated check found one. (tests/test_live.py holds single-check versions of
+some of these.)"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from checks import all_checks
+from doctor import engine
+from doctor.config import RunConfig
+from doctor.model import Report, Status
+from doctor.snapshot.kinds import CATALOGUE, closure
+from tests.conftest import CLUSTERS
+from tests.kubefake import FakeKubeAPI
+
+RUN_TIMEOUT = 3.0  # the hang fault holds a request longer than this
+
+
+def run(api: FakeKubeAPI, tmp_path: Path) -> Report:
+    config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False,
+                       timeout=RUN_TIMEOUT)
+    return engine.run(config, engine.select_checks(config=config))
+
+
+def resources_read(check_id: str) -> set[str]:
+    """The API resources (plurals) a check's collections come from, scopes included."""
+    kinds = closure(set(all_checks()[check_id].meta.kinds))
+    return {CATALOGUE[k].resource for k in kinds if k in CATALOGUE}
+
+
+Baseline = tuple[dict[str, Status], list[str]]
+
+
+@cache
+def baseline(cluster: str) -> Baseline:
+    """Fault-free verdicts, and the resources the run read."""
+    with tempfile.TemporaryDirectory() as folder, \
+            FakeKubeAPI.from_dump(CLUSTERS / cluster) as api:
+        report = run(api, Path(folder))
+        resources = sorted({r.resource for r in api.requests if r.resource})
+    return {r.check: r.status for r in report.results}, resources
+
+
+def _resources() -> list[str]:
+    """Computed like `baseline` (parametrize needs them at collection time)."""
+    return sorted({CATALOGUE[k].resource for c in engine.select_checks()
+                   for k in closure(set(c.meta.kinds)) if k in CATALOGUE})
+
+
+def assert_only_dependents_unknown(report: Report, resource: str,
+                                   baseline: dict[str, Status], cause: str) -> None:
+    for result in report.results:
+        if resource in resources_read(result.check):
+            assert result.status is Status.UNKNOWN, f"{result.check}: {result.summary}"
+            assert resource in result.summary and cause in result.summary, result.summary
+        else:
+            assert result.status is baseline[result.check], f"{result.check}: {result.summary}"
+    # docs/output.md: 2 if any crit, else 1 if any warn, else 3 if any unknown, else 0: a
+    # fault never hides a crit or warn that could still be judged.
+    statuses = {r.status for r in report.results}
+    assert report.exit_code == (2 if Status.CRIT in statuses else 1 if Status.WARN in statuses
+                                else 3 if Status.UNKNOWN in statuses else 0)
+
+
+@pytest.mark.parametrize("cluster", ["healthy", "broken"])
+def test_every_resource_read_is_faulted(cluster: str) -> None:
+    _, read = baseline(cluster)
+    assert set(_resources()) <= set(read)
+    assert set(read) - set(_resources()) <= {"pods/log"}
+
+
+FAULTS = {"403": "forbidden", "500": "API error 500", "reset": "connection", "hang": "timed out"}
+# The broken cluster has crit and warn verdicts a fault must not hide; hanging (seconds per
+# case) runs there only.
+CASES = [(cluster, fault, resource) for cluster in ("healthy", "broken") for fault in FAULTS
+         for resource in _resources() if fault != "hang" or cluster == "broken"]
+
+
+@pytest.mark.parametrize(("cluster", "fault", "resource"), CASES,
+                         ids=["-".join(c) for c in CASES])
+def test_a_fault_costs_only_the_dependent_checks(cluster: str, fault: str, resource: str,
+                                                 tmp_path: Path) -> None:
+    with FakeKubeAPI.from_dump(CLUSTERS / cluster) as api:
+        if fault == "403":
+            api.forbid(resource)
+        else:
+            api.inject(fault, resource=resource)
+        report = run(api, tmp_path)
+    assert_only_dependents_unknown(report, resource, baseline(cluster)[0], FAULTS[fault])
+
+
+def test_endless_throttling_ends_at_the_deadline(tmp_path: Path) -> None:
+    """429 with Retry-After: 1 on every try: retried while the deadline allows, then the cause
+    is the throttling, not a generic error."""
+    with FakeKubeAPI.from_dump(CLUSTERS / "broken") as api:
+        api.inject("429", resource="limitranges")
+        report = run(api, tmp_path)
+        tries = [r for r in api.requests if r.resource == "limitranges"]
+    assert len(tries) > 1
+    assert_only_dependents_unknown(report, "limitranges", baseline("broken")[0], "throttled")
+
+
+def test_a_forbidden_log_costs_evidence_not_verdicts(tmp_path: Path) -> None:
+    with FakeKubeAPI.from_dump(CLUSTERS / "broken") as api:
+        api.forbid("pods/log")
+        report = run(api, tmp_path)
+    assert {r.check: r.status for r in report.results} == baseline("broken")[0]
+    assert "forbidden" in report.collection_errors["console-logs"]
+
+
+def test_nothing_readable_is_exit_3(tmp_path: Path) -> None:
+    with FakeKubeAPI.from_dump(CLUSTERS / "healthy") as api:
+        api.forbid("*")
+        report = run(api, tmp_path)
+    assert {r.status for r in report.results} == {Status.UNKNOWN}
+    assert report.exit_code == 3
