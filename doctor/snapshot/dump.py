@@ -9,7 +9,6 @@ the dump still loads.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +16,12 @@ from typing import Any
 
 import yaml
 
+from doctor.snapshot.redact import redact
 from doctor.snapshot.shape import describe_type, type_problems
 
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a dump file larger than this is not a Kubernetes object list
 MAX_PROBLEMS_PER_FILE = 20
-REDACTED = "<redacted by registry-doctor>"
-REDACTED_ANNOTATION = "registry-doctor.io/redacted"
 
 
 @dataclass
@@ -153,20 +151,6 @@ def _read_text(path: Path, relative: str, problems: list[str],
     return None
 
 
-def redact_secret(secret: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a Secret with every value replaced, so a dump can be shared safely."""
-    redacted = dict(secret)
-    marker = base64.b64encode(REDACTED.encode()).decode()
-    if isinstance(secret.get("data"), dict):
-        redacted["data"] = {key: marker for key in secret["data"]}
-    if isinstance(secret.get("stringData"), dict):
-        redacted["stringData"] = {key: REDACTED for key in secret["stringData"]}
-    metadata = dict(secret.get("metadata") or {})
-    metadata["annotations"] = {**(metadata.get("annotations") or {}), REDACTED_ANNOTATION: "true"}
-    redacted["metadata"] = metadata
-    return redacted
-
-
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
@@ -178,7 +162,7 @@ def write_dump(out: Path, collections: dict[str, list[dict[str, Any]]],
     written = []
     for name, objects in sorted(collections.items()):
         if not include_secrets:
-            objects = [redact_secret(o) if o.get("kind") == "Secret" else o for o in objects]
+            objects = [redact(o) for o in objects]
         path = out / f"{name}.yaml"
         path.write_text(yaml.dump({"apiVersion": "v1", "kind": "List", "items": objects},
                                   Dumper=_Dumper, sort_keys=False))
