@@ -140,6 +140,8 @@ class RegistryConfig:
     unresolved: str | None = None  # why the configuration cannot be known from here
     env: dict[str, EnvVar] = field(default_factory=dict)
     resources: list[Resource] = field(default_factory=list)  # configmaps and secrets read
+    container: dict[str, Any] = field(default_factory=dict)
+    pod_spec: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fatal(self) -> list[Problem]:
@@ -166,6 +168,28 @@ class RegistryConfig:
         line = f"{self.owner} config file {self.path} ({self.file_origin}; path from " \
                f"{self.path_origin})"
         return line + (f", overridden by env {', '.join(overrides)}" if overrides else "")
+
+    @property
+    def filesystem_root(self) -> str:
+        """Where the filesystem driver keeps images."""
+        root = self.params.get("rootdirectory")
+        return go_text(root) if root not in (None, "") else FILESYSTEM_ROOT
+
+    def describe_root(self) -> str:
+        field = f"storage.{self.driver}.rootdirectory"
+        if self.params.get("rootdirectory") in (None, ""):
+            return f"{field} not set: the driver's default {FILESYSTEM_ROOT}"
+        return self.describe(field)
+
+    def settings(self) -> list[str]:
+        """Evidence: every parameter of the driver, secrets hidden."""
+        return [self.describe(f"storage.{self.driver}.{key}") for key in sorted(self.params)]
+
+    def storage_mount(self) -> Mount | None:
+        """The volume holding the filesystem driver's root directory; None: the container's
+        own writable layer."""
+        return mount_for(self.container, self.container_field, self.pod_spec,
+                         self.filesystem_root)
 
     def value(self, dotted: str) -> Any:
         node: Any = {"storage": self.storage}
@@ -254,7 +278,8 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
     container_field = workload.container_path(container, index)
     image = str(container.get("image") or "")
     known = IMAGES.get(image_name(image), CUSTOM_IMAGE)
-    config = RegistryConfig(workload.ref, container_field, image, known.flavour)
+    config = RegistryConfig(workload.ref, container_field, image, known.flavour,
+                            container=container, pod_spec=workload.pod_spec)
     objects = Objects(workload.namespace, snapshot.items("configmaps"), snapshot.items("secrets"))
     config.env = container_env(container, f"{workload.ref} {container_field}", workload.ref,
                                objects, config.problems)

@@ -55,11 +55,11 @@ def yaml_error(error: yaml.YAMLError, secret: bool) -> str:
     an alias), so it is left out when the text comes from a Secret. The line is numbered as
     yaml.v2 numbers it in the registry's log."""
     mark = getattr(error, "problem_mark", None)
-    problem = "not valid YAML" if secret else getattr(error, "problem", None) or "not valid YAML"
-    if mark is None:
-        return f'"{problem}"'
-    line = mark.line + (1 if isinstance(error, yaml.scanner.ScannerError) else 0)
-    return f'"{problem}" at line {line}'
+    problem = None if secret else getattr(error, "problem", None)
+    line = None if mark is None else \
+        mark.line + (1 if isinstance(error, yaml.scanner.ScannerError) else 0)
+    where = f"at line {line}" if line is not None else ""
+    return " ".join(filter(None, [f'"{problem}"' if problem else "", where])) or "unparsable"
 
 
 def driver_names(storage: dict[str, Any] | None) -> list[str]:
