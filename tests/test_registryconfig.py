@@ -72,8 +72,11 @@ def test_config_in_a_secret_is_read_and_its_keys_are_never_shown() -> None:
     assert config.driver == "s3" and config.params["bucket"] == "images"
     assert config.problems == []
     assert config.describe("storage.s3.secretkey") == (
-        "storage.s3.secretkey set (/etc/docker/registry/config.yml, secret registry-config key "
-        "config.yml, volume registry-config at /etc/docker/registry)")
+        "storage.s3.secretkey set (secret registry-config key config.yml)")
+    assert config.settings() == [
+        "from secret registry-config key config.yml: storage.s3.accesskey set, "
+        "storage.s3.bucket=images, storage.s3.region=us-east-1, "
+        "storage.s3.rootdirectory=/registry, storage.s3.secretkey set"]
     assert config.describe("storage.s3.bucket").startswith("storage.s3.bucket=images (")
     credentials = config.credentials()
     assert (credentials.access_key, credentials.secret_key) == (ACCESS_KEY, SECRET_KEY)

@@ -19,7 +19,9 @@ from doctor.snapshot import Snapshot
 ProbeFunction = Callable[[Snapshot, RunConfig, float], dict[str, Any]]
 
 # probe id -> module in this package defining `run`
-PROBES: dict[str, str] = {}
+PROBES: dict[str, str] = {
+    "s3": "s3",
+}
 
 
 class ProbeError(Exception):

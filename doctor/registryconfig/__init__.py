@@ -132,7 +132,8 @@ class RegistryConfig:
     flavour: Flavour
     path: str | None = None
     path_origin: str = ""  # how the path was chosen
-    file_origin: str = ""  # where the file's text came from
+    file_origin: str = ""  # where the file's text came from, with the volume
+    file_source: str = ""  # the same, short: "secret registry-config key config.yml"
     file_secret: bool = False  # the file is in a Secret
     storage: dict[str, Any] | None = None
     origins: dict[str, Origin] = field(default_factory=dict)
@@ -182,8 +183,13 @@ class RegistryConfig:
         return self.describe(field)
 
     def settings(self) -> list[str]:
-        """Evidence: every parameter of the driver, secrets hidden."""
-        return [self.describe(f"storage.{self.driver}.{key}") for key in sorted(self.params)]
+        """Evidence: every parameter of the driver, secrets hidden, one line per source."""
+        by_origin: dict[str, list[str]] = {}
+        for key in sorted(self.params):
+            field = f"storage.{self.driver}.{key}"
+            by_origin.setdefault(self.origin(field).text, []).append(
+                self.describe(field, origin=False))
+        return [f"from {origin}: {', '.join(items)}" for origin, items in by_origin.items()]
 
     def storage_mount(self) -> Mount | None:
         """The volume holding the filesystem driver's root directory; None: the container's
@@ -205,22 +211,23 @@ class RegistryConfig:
             found = self.origins.get(".".join(parts[:end]))
             if found:
                 return found
-        return Origin(f"{self.path}, {self.file_origin}")
+        return Origin(self.file_source)
 
     def visible(self, dotted: str) -> bool:
         return dotted.rsplit(".", 1)[-1] not in SENSITIVE and not self.origin(dotted).secret
 
-    def describe(self, dotted: str) -> str:
+    def describe(self, dotted: str, origin: bool = True) -> str:
         value = self.value(dotted)
-        origin = self.origin(dotted).text
+        source = self.origin(dotted).text
+        where = f" ({source})" if origin else ""
         if value is None:
             changed = any(dotted == f or dotted.startswith(f + ".") for f in self.origins)
-            return f"{dotted} not set" + (f" (after {origin})" if changed else "")
+            return f"{dotted} not set" + (f" (after {source})" if changed and origin else "")
         if isinstance(value, Opaque):
-            return f"{dotted} {value} ({origin})"
+            return f"{dotted} {value}{where}"
         if not self.visible(dotted):
-            return f"{dotted} set ({origin})"
-        return f"{dotted}={_show(self._redacted(value, dotted))} ({origin})"
+            return f"{dotted} set{where}"
+        return f"{dotted}={_show(self._redacted(value, dotted))}{where}"
 
     def _redacted(self, value: Any, dotted: str) -> Any:
         """`value` with every part that may not be shown replaced."""
@@ -301,12 +308,13 @@ def _config_file(config: RegistryConfig, container: dict[str, Any], pod_spec: di
     if mount is None:
         if config.path == (image.command_path or image.env_path) and image.builtin:
             config.file_origin = f"built into image {config.image}"
+            config.file_source = f"{config.path} built into the image"
             return image.builtin
         if image is CUSTOM_IMAGE:
             raise Unresolvable(f"{config.owner} reads its configuration from {config.path}, "
                                f"which no volume provides: it may be built into image "
                                f"{config.image or '(none)'}, which registry-doctor cannot read")
-        config.file_origin = "no volume provides it"
+        config.file_origin = config.file_source = "no volume provides it"
         config.problems.append(Problem(True, config.container_field, f"{config.owner} reads "
                                        f"its configuration from {config.path}, but no volume "
                                        f"mounts it and image {config.image} has no such file: "
@@ -318,6 +326,7 @@ def _config_file(config: RegistryConfig, container: dict[str, Any], pod_spec: di
         raise Unresolvable(f"{config.owner} reads its configuration from {config.path} on "
                            f"{where}, a {mount.type} volume whose files the API does not show")
     config.file_origin = f"{mounted.origin}, {where}"
+    config.file_source = mounted.origin
     config.file_secret = mounted.source is not None and mounted.source.secret
     if mounted.problem:
         config.problems.append(mounted.problem)
