@@ -26,6 +26,7 @@ class RunConfig:
     cert_dir: Path | None = None
     s3_write_probe: bool = False
     canary: bool = False
+    canary_repository: str = "registry-doctor/canary"
 
     @property
     def live(self) -> bool:

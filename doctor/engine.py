@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
+from typing import Any
 
 from checks import Check, all_checks
 from doctor.check import CheckContext, NotEvaluable, ProbeResult
@@ -77,6 +78,19 @@ def unreachable_report(config: RunConfig, checks: Sequence[Check], cause: str) -
         source={"type": "cluster", "namespace": config.namespace,
                 "registry": config.registry_name, "error": cause},
         results=tuple(Result(c.meta.id, c.meta.title, Status.UNKNOWN, cause) for c in checks),
+    )
+
+
+def probe_report(config: RunConfig, check: Check, probe: ProbeResult,
+                 source: dict[str, Any]) -> Report:
+    """The report of one check judged on a probe taken without a cluster (`registry-doctor
+    canary --url`): the same verdict logic, report schema and exit code as `check`."""
+    snapshot = Snapshot(config=config, source=source)
+    return Report(
+        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        source=source,
+        results=(evaluate(check, snapshot, config, {probe.probe: probe}),),
+        duration_seconds=probe.duration_seconds,
     )
 
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.kubefake.pytest_plugin"]
+
 REPO = Path(__file__).resolve().parent.parent
 CLUSTERS = REPO / "tests" / "fixtures" / "clusters"
 

@@ -20,6 +20,7 @@ ProbeFunction = Callable[[Snapshot, RunConfig, float], dict[str, Any]]
 
 # probe id -> module in this package defining `run`
 PROBES: dict[str, str] = {
+    "canary": "canary",
     "s3": "s3",
 }
 

@@ -132,6 +132,11 @@ def console_env(console: Workload) -> dict[str, str]:
     }
 
 
+def _registry_service_endpoints(_: Collections, config: RunConfig) -> list[Query]:
+    """The Endpoints object of the registry Service (same name): its pod addresses."""
+    return [Query(namespace=config.namespace, name=config.registry_name)]
+
+
 def _console_node_pods(collections: Collections, config: RunConfig) -> list[Query]:
     """Every pod on the nodes the console runs on: they may hold its host port."""
     nodes = {as_dict(p.get("spec")).get("nodeName") for p in collections.get("console-pods", ())}
@@ -154,6 +159,7 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("secrets", "v1", "secrets", "Secret", True, _in_namespace),
     Collection("services", "v1", "services", "Service", True, _in_namespace),
+    Collection("endpoints", "v1", "endpoints", "Endpoints", True, _registry_service_endpoints),
     Collection("persistentvolumeclaims", "v1", "persistentvolumeclaims",
                "PersistentVolumeClaim", True, _in_namespace),
     Collection("persistentvolumes", "v1", "persistentvolumes", "PersistentVolume", False,
