@@ -113,11 +113,13 @@ def evaluate(ctx: CheckContext) -> Result:
                           "cluster, or with --probes)", details, resources)
     if probe.error:
         raise NotEvaluable(f"the S3 probe could not run: {probe.error}")
-    return _judge_probe(ctx, probe.data, details + _step_lines(probe.data), resources, bool(s3))
+    metrics = {"s3_probe_duration_seconds": probe.duration_seconds}  # docs/exporter.md
+    return _judge_probe(ctx, probe.data, details + _step_lines(probe.data), resources, bool(s3),
+                        metrics)
 
 
-def _judge_probe(ctx: CheckContext, data: dict[str, Any],
-                 details: list[str], resources: list[Resource], warned: bool) -> Result:
+def _judge_probe(ctx: CheckContext, data: dict[str, Any], details: list[str],
+                 resources: list[Resource], warned: bool, metrics: dict[str, float]) -> Result:
     failure = data.get("failure")
     names = {**data, "detail": (failure or {}).get("detail", "")}
     if failure and failure["reason"] == "no-credentials":
@@ -126,21 +128,21 @@ def _judge_probe(ctx: CheckContext, data: dict[str, Any],
     if failure:
         meaning, fix = FAILURES[failure["reason"]]
         result = ctx.failed(f"{failure['step']} failed: {meaning.format(**names)}", details,
-                            resources)
+                            resources, metrics)
         return replace(result, remediation=Remediation(fix.format(**names), META.docs))
     bucket_region = data.get("bucket_region")
     if bucket_region and bucket_region != data["region"]:
         meaning, fix = FAILURES["region-mismatch"]
         names["detail"] = f"{data['endpoint']} accepted the requests, AWS S3 would not"
-        result = ctx.result(Status.WARN, meaning.format(**names), details, resources)
+        result = ctx.result(Status.WARN, meaning.format(**names), details, resources, metrics)
         return replace(result, remediation=Remediation(fix.format(**names), META.docs))
     wrote = " and wrote a marker" if data.get("write_probe") else ""
     summary = (f"bucket {data['bucket']} at {data['endpoint']} answered{wrote} in "
                f"{sum(s['seconds'] for s in data['steps']):.2f}s")
     if warned:
         return ctx.result(Status.WARN, f"{summary}, but S3 settings need attention", details,
-                          resources)
-    return ctx.result(Status.OK, summary, details, resources)
+                          resources, metrics)
+    return ctx.result(Status.OK, summary, details, resources, metrics)
 
 
 def _step_lines(data: dict[str, Any]) -> list[str]:

@@ -69,6 +69,7 @@ def test_reachable_bucket_is_ok_with_step_timings(s3: S3Server, bucket: str,
     assert data["credentials"] == ("storage.s3.accesskey/secretkey (secret registry-config key "
                                    "config.yml)")
     assert f"bucket images at {s3.endpoint} answered in" in result.summary
+    assert result.metrics["s3_probe_duration_seconds"] > 0  # for the exporter
 
 
 def test_missing_bucket_is_crit_with_its_own_fix(s3: S3Server, bucket: str,
@@ -153,7 +154,7 @@ def test_refused_connection(tmp_path: Path) -> None:
     result, data = s3_verdict(dump_for(tmp_path, s3_config(endpoint)))
     assert data["failure"] == {"step": "connect", "reason": "refused",
                                "detail": f"{endpoint[7:]} refused the connection"}
-    assert result.status is Status.CRIT
+    assert result.status is Status.CRIT and "s3_probe_duration_seconds" in result.metrics
     assert result.summary.startswith("connect failed: nothing accepts connections")
 
 
