@@ -58,10 +58,10 @@ def configmap(name: str, data: dict[str, str]) -> dict[str, Any]:
 
 
 def snapshot_of(*objects: dict[str, Any]) -> Snapshot:
-    """A snapshot holding `objects` in their collections (by kind), as the collector would."""
+    """A snapshot holding `objects` in every collection of their kind."""
     collections: dict[str, list[dict]] = {}
     for obj in objects:
-        name = next(c.name for c in CATALOGUE.values() if c.kind == obj["kind"]
-                    and not c.name.startswith(("registry-", "console-")))
-        collections.setdefault(name, []).append(obj)
+        for collection in CATALOGUE.values():
+            if collection.kind == obj["kind"]:
+                collections.setdefault(collection.name, []).append(obj)
     return Snapshot(config=RunConfig(), source={"type": "test"}, collections=collections)

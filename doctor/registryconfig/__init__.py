@@ -62,7 +62,8 @@ __all__ = ["CONFIG_KINDS", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials", "Mount
            "RegistryConfig", "mount_for", "resolve"]
 
 # The snapshot collections resolution reads: checks using it list these in META.kinds.
-CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "configmaps", "secrets")
+CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "configmaps",
+                "registry-secrets")
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,8 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
     known = IMAGES.get(image_name(image), CUSTOM_IMAGE)
     config = RegistryConfig(workload.ref, container_field, image, known.flavour,
                             container=container, pod_spec=workload.pod_spec)
-    objects = Objects(workload.namespace, snapshot.items("configmaps"), snapshot.items("secrets"))
+    objects = Objects(workload.namespace, snapshot.items("configmaps"),
+                      snapshot.items("registry-secrets"))
     config.env = container_env(container, f"{workload.ref} {container_field}", workload.ref,
                                objects, config.problems)
     try:

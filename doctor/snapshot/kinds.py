@@ -94,6 +94,31 @@ def registry_claim_names(collections: Collections, config: RunConfig) -> list[st
     return sorted({c for c in claims if isinstance(c, str)})
 
 
+def registry_secret_names(collections: Collections, config: RunConfig) -> list[str]:
+    """Secrets the registry's pod template names: volumes, env and envFrom."""
+    workload = registry_workload(collections, config)
+    if workload is None:
+        return []
+    names = set()
+    for volume in map(as_dict, as_list(workload.pod_spec.get("volumes"))):
+        names.add(as_dict(volume.get("secret")).get("secretName"))
+        for source in as_list(as_dict(volume.get("projected")).get("sources")):
+            names.add(as_dict(as_dict(source).get("secret")).get("name"))
+    for _, container in workload.containers():
+        for env in as_list(container.get("env")):
+            names.add(as_dict(as_dict(as_dict(env).get("valueFrom")).get("secretKeyRef"))
+                      .get("name"))
+        for source in as_list(container.get("envFrom")):
+            names.add(as_dict(as_dict(source).get("secretRef")).get("name"))
+    return sorted(n for n in names if isinstance(n, str) and n)
+
+
+def _registry_secrets(collections: Collections, config: RunConfig) -> list[Query]:
+    """The registry's own secrets, by name: never every secret of the namespace."""
+    return [Query(namespace=config.namespace, name=n)
+            for n in registry_secret_names(collections, config)]
+
+
 def _registry_volumes(collections: Collections, config: RunConfig) -> list[Query]:
     """PVs bound to the registry's claims, by name: never the cluster's whole PV list."""
     wanted = set(registry_claim_names(collections, config))
@@ -158,6 +183,8 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("secrets", "v1", "secrets", "Secret", True, _in_namespace),
+    Collection("registry-secrets", "v1", "secrets", "Secret", True, _registry_secrets,
+               needs=_WORKLOADS),
     Collection("services", "v1", "services", "Service", True, _in_namespace),
     Collection("endpoints", "v1", "endpoints", "Endpoints", True, _registry_service_endpoints),
     Collection("persistentvolumeclaims", "v1", "persistentvolumeclaims",
