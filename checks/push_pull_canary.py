@@ -14,7 +14,7 @@ from typing import Any
 
 from doctor.check import CheckContext
 from doctor.known_issues import find_known_issues, matching_lines
-from doctor.model import CheckMeta, Resource, Result, Severity, Status
+from doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
 from doctor.workload import as_dict, as_list
 
 META = CheckMeta(
@@ -89,11 +89,26 @@ def judge(ctx: CheckContext, data: dict[str, Any]) -> Result:
     if not findings:
         return ctx.result(Status.OK, f"pushed, read back and deleted a canary image in "
                           f"{data.get('repository')} through {_phrase(targets)}", details,
-                          resources)
+                          resources, phase_metrics(data))
     worst = findings[0]
     others = len(findings) - 1
     more = f" (and {others} more finding{'s' if others > 1 else ''})" if others else ""
-    return ctx.result(worst.status, worst.text + more, details, resources)
+    return ctx.result(worst.status, worst.text + more, details, resources, phase_metrics(data))
+
+
+def phase_metrics(data: dict[str, Any]) -> dict[MetricKey, float]:
+    """Per target kind (service, route, endpoint, url) and phase: success and the slowest
+    duration, for the exporter. Bounded labels only: no repository, pod or address."""
+    metrics: dict[MetricKey, float] = {}
+    for target, phases in as_dict(data.get("phases")).items():
+        for phase, observed in as_dict(phases).items():
+            labels = (("target", str(target)), ("phase", str(phase)))
+            observed = as_dict(observed)
+            metrics[("canary_phase_success", labels)] = 1.0 if observed.get("ok") else 0.0
+            seconds = observed.get("seconds")
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+                metrics[("canary_phase_duration_seconds", labels)] = float(seconds)
+    return metrics
 
 
 def _failures(targets: list[dict[str, Any]], in_cluster: bool) -> list[Finding]:

@@ -105,9 +105,10 @@ class Result:
     resources: tuple[Resource, ...] = ()
     remediation: Remediation | None = None
     # Numeric facts the check observed, e.g. {"console_cert_not_after_timestamp_seconds": ...}.
-    # The exporter publishes each as a gauge `registry_doctor_<key>{check}` (docs/exporter.md);
-    # they are not part of the JSON report.
-    metrics: Mapping[str, float] = field(default_factory=dict, hash=False)
+    # The exporter publishes each as a gauge `registry_doctor_<name>{check}` (docs/exporter.md);
+    # a key may also be `(name, (("label", "value"), ...))` for bounded extra labels. They are
+    # not part of the JSON report.
+    metrics: Mapping[MetricKey, float] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", MappingProxyType(_valid_metrics(self.metrics)))
@@ -124,21 +125,39 @@ class Result:
         }
 
 
-_METRIC_KEY = re.compile(r"[a-z][a-z0-9_]*")
+_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*")
+MetricKey = str | tuple[str, tuple[tuple[str, str], ...]]
 
 
-def _valid_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+def metric_name_and_labels(key: MetricKey) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return (key, ()) if isinstance(key, str) else key
+
+
+def _valid_metrics(metrics: Mapping[MetricKey, float]) -> dict[MetricKey, float]:
     """A check bug must fail its own result (the engine turns it into `unknown`), not break
-    every scrape of the exporter: keys must be metric-name suffixes, values finite numbers."""
+    every scrape of the exporter: names and label names must be lower_snake_case, label values
+    strings, values finite numbers."""
     valid = {}
     for key, value in metrics.items():
-        if not isinstance(key, str) or not _METRIC_KEY.fullmatch(key):
-            raise ValueError(f"metric key {key!r} is not a lower_snake_case name")
+        if not _valid_key(key):
+            raise ValueError(f"metric key {key!r} is not a lower_snake_case name "
+                             "(optionally with a tuple of (label, value) string pairs)")
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value):
             raise ValueError(f"metric {key} = {value!r} is not a finite number")
         valid[key] = float(value)
     return valid
+
+
+def _valid_key(key: object) -> bool:
+    if isinstance(key, str):
+        return bool(_METRIC_NAME.fullmatch(key))
+    if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], tuple)):
+        return False
+    name, labels = key
+    return _valid_key(name) and all(
+        isinstance(pair, tuple) and len(pair) == 2 and _valid_key(pair[0]) and pair[0] != "check"
+        and isinstance(pair[1], str) for pair in labels)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from doctor.model import Report, Status
+from doctor.model import Report, Status, metric_name_and_labels
 from exporter.scheduler import RunState
 
 PREFIX = "registry_doctor_"
@@ -25,6 +25,10 @@ FACTS = {
         "Expiry (notAfter, Unix time) of the certificate the registry console serves",
     "s3_probe_duration_seconds":
         "How long the S3 storage probe took to answer, in seconds",
+    "canary_phase_duration_seconds":
+        "How long each canary phase took, slowest over the targets of a kind, in seconds",
+    "canary_phase_success":
+        "1 if a canary phase succeeded for every target of that kind, else 0",
 }
 
 
@@ -84,14 +88,19 @@ def _check_families(report: Report, severities: Mapping[str, str],
 
 
 def _fact_families(report: Report, cached: str) -> Iterator[Metric]:
-    by_key: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    """One gauge per fact name; its labels are `check` plus the fact's own label names."""
+    by_name: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], float]]] = defaultdict(list)
     for result in report.results:
         for key, value in result.metrics.items():
-            by_key[key].append((result.check, value))
-    for key, values in sorted(by_key.items()):
-        help_text = FACTS.get(key, "A numeric fact the check observed")
-        family = GaugeMetricFamily(f"{PREFIX}{key}", f"{help_text} {cached}", labels=["check"])
-        for check, value in values:
-            family.add_metric([check], value)
+            name, labels = metric_name_and_labels(key)
+            by_name[name].append((("check", *(k for k, _ in labels)),
+                                  (result.check, *(v for _, v in labels)), value))
+    for name, samples in sorted(by_name.items()):
+        help_text = FACTS.get(name, "A numeric fact the check observed")
+        label_names = samples[0][0]
+        family = GaugeMetricFamily(f"{PREFIX}{name}", f"{help_text} {cached}",
+                                   labels=list(label_names))
+        for names, values, value in samples:
+            if names == label_names:  # a family has one label set; a stray sample is dropped
+                family.add_metric(list(values), value)
         yield family
-

@@ -70,6 +70,21 @@ def test_filesystem_storage_ok_and_table_output(tmp_path: Path) -> None:
     assert tags["tags"] is None  # deleted: the canary leaves no tag behind
 
 
+def test_phase_timings_reach_the_exporter_as_bounded_labels(tmp_path: Path) -> None:
+    from checks.push_pull_canary import phase_metrics
+    from doctor.probes.canary import Target, run_canary
+    from doctor.probes.registry_client import Address, Credentials
+
+    with registry(tmp_path, filesystem(tmp_path / "store")) as reg:
+        data = run_canary([Target("url", Address.parse(reg.url), "registry", verify_tls=False)],
+                          Credentials(None, None), "registry-doctor/canary", 20.0, 2)
+    metrics = phase_metrics(data)
+    push = (("target", "url"), ("phase", "push"))
+    assert metrics[("canary_phase_success", push)] == 1.0
+    assert metrics[("canary_phase_duration_seconds", push)] > 0
+    assert {dict(labels)["target"] for _, labels in metrics} == {"url"}
+
+
 def test_s3_storage_ok_then_crit_when_the_bucket_is_gone(tmp_path: Path) -> None:
     with moto_s3(tmp_path / "s3") as s3, registry(tmp_path / "reg", s3.storage()) as reg:
         code, report = canary(reg.url)

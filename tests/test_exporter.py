@@ -85,9 +85,14 @@ def test_check_facts_become_gauges_with_their_check_label() -> None:
                   metrics={"console_cert_not_after_timestamp_seconds": 1_800_000_000})
     s3 = Result("s3-reachability", "S3 bucket reachable", Status.WARN, "slow",
                 metrics={"s3_probe_duration_seconds": 0.25, "s3_retries_total_ratio": 0.5})
-    with in_process(lambda: report_of(cert, s3), severities={}) as exporter:
+    push = (("target", "service"), ("phase", "push"))
+    canary = Result("push-pull-canary", "Canary", Status.OK, "pushed", metrics={
+        ("canary_phase_duration_seconds", push): 0.03, ("canary_phase_success", push): 1.0})
+    with in_process(lambda: report_of(cert, s3, canary), severities={}) as exporter:
         exporter.scheduler.run_once()
         scrape = exporter.scrape()
+    assert scrape.value("registry_doctor_canary_phase_duration_seconds",
+                        check="push-pull-canary", target="service", phase="push") == 0.03
     assert scrape.value("registry_doctor_console_cert_not_after_timestamp_seconds",
                         check="cert-chain-order") == 1_800_000_000
     assert scrape.value("registry_doctor_s3_probe_duration_seconds",
@@ -96,7 +101,8 @@ def test_check_facts_become_gauges_with_their_check_label() -> None:
         assert scrape.families[f"registry_doctor_{key}"].documentation.startswith(help_text)
     # An undocumented key is still published, with a generic help text.
     assert scrape.value("registry_doctor_s3_retries_total_ratio", check="s3-reachability") == 0.5
-    assert scrape.statuses() == {"cert-chain-order": "ok", "s3-reachability": "warn"}
+    assert scrape.statuses() == {"cert-chain-order": "ok", "s3-reachability": "warn",
+                                 "push-pull-canary": "ok"}
     assert {s["severity"] for s in scrape.series("registry_doctor_check_info")} == {""}
 
 
@@ -264,7 +270,8 @@ def test_fifty_concurrent_scrapes_during_refreshes_see_whole_reports() -> None:
 
 def test_every_exported_metric_is_documented() -> None:
     cert = Result("cert-chain-order", "t", Status.OK, "s", metrics={
-        key: 1.0 for key in FACTS})
+        (key, (("target", "service"),)) if key.startswith("canary_") else key: 1.0
+        for key in FACTS})
     with in_process(dump_run("broken")) as exporter:
         exporter.scheduler.run_once()
         names = set(exporter.scrape().families)
@@ -273,7 +280,7 @@ def test_every_exported_metric_is_documented() -> None:
         names |= set(exporter.scrape().families)
     docs = (REPO / "docs" / "exporter.md").read_text()
     ours = {n for n in names if n.startswith("registry_doctor_")}
-    assert len(ours) == 10
+    assert len(ours) == 12
     for name in ours:
         # prometheus_client names counter families without the _total suffix.
         shown = name + "_total" if name in ("registry_doctor_runs", "registry_doctor_run_errors") \

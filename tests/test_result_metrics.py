@@ -10,7 +10,7 @@ from checks import Check
 from doctor import engine
 from doctor.check import CheckContext
 from doctor.config import RunConfig
-from doctor.model import CheckMeta, Result, Severity, Status
+from doctor.model import CheckMeta, Report, Result, Severity, Status
 from tests.exporting import CLUSTERS
 
 META = CheckMeta(id="cert-fixture", title="A fixture check reporting a fact",
@@ -53,3 +53,27 @@ def test_facts_are_immutable_and_default_to_none() -> None:
         result.metrics["a_seconds"] = 3.0  # type: ignore[index]
     assert result.metrics["a_seconds"] == 2.0 and isinstance(result.metrics["a_seconds"], float)
     assert dict(Result("x", "t", Status.OK, "s").metrics) == {}
+
+
+def test_labelled_facts_become_one_family_with_their_labels() -> None:
+    from exporter.collector import _fact_families
+
+    push = ("canary_phase_duration_seconds", (("target", "service"), ("phase", "push")))
+    pull = ("canary_phase_duration_seconds", (("target", "route"), ("phase", "pull")))
+    result = Result("push-pull-canary", "t", Status.OK, "s", metrics={push: 0.5, pull: 0.25})
+    report = Report(generated="2026-11-26T00:00:00+00:00", source={}, results=(result,))
+    (family,) = _fact_families(report, "(cached)")
+    samples = {tuple(sorted(s.labels.items())): s.value for s in family.samples}
+    assert samples == {
+        (("check", "push-pull-canary"), ("phase", "push"), ("target", "service")): 0.5,
+        (("check", "push-pull-canary"), ("phase", "pull"), ("target", "route")): 0.25,
+    }
+
+
+@pytest.mark.parametrize("key", [("x_seconds", (("check", "other"),)),
+                                 ("x_seconds", (("Target", "a"),)),
+                                 ("x_seconds", (("target", 3),)),
+                                 ("x_seconds", "target")])
+def test_bad_label_sets_are_refused(key: object) -> None:
+    with pytest.raises(ValueError, match="is not a lower_snake_case name"):
+        Result("x", "t", Status.OK, "s", metrics={key: 1.0})
