@@ -261,6 +261,7 @@ def test_packaged_chart_holds_the_rules_and_renders_the_same(home: Path, tmp_pat
     ({"checks": {"optIn": {"canary": "yes"}}}, "/checks/optIn/canary"),
     ({"exporter": {"interval": "soon"}}, "/exporter/interval"),
     ({"checks": {"only": ["no-such-check"]}}, 'unknown check id "no-such-check"'),
+    ({"checks": {"optIn": {"s3_write_probe": True}}}, 'unknown opt-in "s3_write_probe"'),
     ({"serviceAccount": {"create": False}}, "serviceAccount.name: name an existing"),
 ], ids=lambda v: v if isinstance(v, str) else "-".join(v))
 def test_bad_values_fail_with_a_message_naming_the_field(values: dict[str, Any], message: str,

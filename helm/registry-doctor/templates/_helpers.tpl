@@ -74,6 +74,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- fail (printf "checks.only/checks.skip: unknown check id %q (known: %s)" . (join ", " $known)) -}}
 {{- end -}}
 {{- end -}}
+{{- $flags := list -}}
+{{- range $access.checks }}{{ if .optIn }}{{ $flags = append $flags .optIn }}{{ end }}{{ end -}}
+{{- range $flag, $on := .Values.checks.optIn -}}
+{{- if and $on (not (has $flag $flags)) -}}
+{{- fail (printf "checks.optIn: unknown opt-in %q (known: %s)" $flag (join ", " ($flags | uniq | sortAlpha))) -}}
+{{- end -}}
+{{- end -}}
 {{- $enabled := list -}}
 {{- range $id := $known -}}
 {{- $optIn := (get $access.checks $id).optIn -}}
