@@ -21,8 +21,11 @@ from setuptools.config.pyprojecttoml import read_configuration
 from typer.main import get_command
 
 import doctor
+from checks import all_checks
 from checks.besteffort_qos import BEST_EFFORT, qos_class
+from doctor import engine, rbac
 from doctor.cli import app
+from doctor.config import RunConfig
 from exporter import alerts, daemon
 from tests.conftest import CLUSTERS, REPO
 from tests.helmchart import (
@@ -308,7 +311,9 @@ def test_the_rendered_check_flags_run_the_selected_checks(home: Path) -> None:
                            "--from-dir", str(CLUSTERS / "healthy"), "--no-probes", "-o", "json"],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode in (0, 1, 2, 3), done.stderr
-    assert [r["check"] for r in json.loads(done.stdout)["results"]] == ["push-pull-canary"]
+    expected = engine.select_checks(exclude=["besteffort-qos"], config=RunConfig(canary=True))
+    assert [r["check"] for r in json.loads(done.stdout)["results"]] == [
+        c.meta.id for c in expected]
 
 
 def test_notes_say_how_to_see_results(home: Path, tmp_path: Path) -> None:
@@ -318,7 +323,13 @@ def test_notes_say_how_to_see_results(home: Path, tmp_path: Path) -> None:
                 "-f", str(tmp_path / "values.yaml"), home=home)
     notes = done.stdout.partition("NOTES:")[2]
     assert "port-forward service/rd-registry-doctor 9709" in notes
-    assert "Checks: besteffort-qos, push-pull-canary" in notes
+    readers = sorted({i for g, ids in rbac.grants_by_check(
+        c.meta for c in all_checks().values()).items() if g.resource == "secrets" for i in ids})
+    running = [c.meta.id for c in engine.select_checks(exclude=readers,
+                                                       config=RunConfig(canary=True))]
+    assert f"Checks: {', '.join(running)}\n" in notes
+    if readers:
+        assert f"Skipped: {', '.join(readers)} (rbac.readSecrets=false skips" in notes
     assert "create job --from=cronjob/rd-registry-doctor-remediation" in notes
     assert "oc new-project registry-doctor" in notes
     assert "oc adm prune images" in notes
