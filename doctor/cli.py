@@ -62,6 +62,9 @@ Canary = Annotated[bool, typer.Option(
     "--canary", help="Also push and pull a small image through the registry.")]
 CanaryRepository = Annotated[str, typer.Option(
     "--canary-repository", help="Repository the canary pushes into.")]
+OAuthProbe = Annotated[bool, typer.Option(
+    "--oauth-probe", help="Also ask the OAuth server to authorize the console's redirect URI "
+    "(shows in the master log).")]
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -124,6 +127,7 @@ def check(
     s3_write_probe: S3WriteProbe = False,
     canary: Canary = False,
     canary_repository: CanaryRepository = "registry-doctor/canary",
+    oauth_probe: OAuthProbe = False,
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown."""
     _check_output(output)
@@ -206,6 +210,7 @@ def serve(
     s3_write_probe: S3WriteProbe = False,
     canary: Canary = False,
     canary_repository: CanaryRepository = "registry-doctor/canary",
+    oauth_probe: OAuthProbe = False,
 ) -> None:
     """Run the checks every --interval and serve the last report as Prometheus metrics
     (/metrics, /healthz, /readyz; docs/exporter.md). Stops cleanly on SIGTERM."""

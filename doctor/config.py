@@ -27,6 +27,7 @@ class RunConfig:
     s3_write_probe: bool = False
     canary: bool = False
     canary_repository: str = "registry-doctor/canary"
+    oauth_probe: bool = False  # also ask the OAuth server to authorize the console's redirect
 
     @property
     def live(self) -> bool:

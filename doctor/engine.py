@@ -16,7 +16,7 @@ from checks import Check, all_checks
 from doctor.check import CheckContext, NotEvaluable, ProbeResult
 from doctor.config import RunConfig
 from doctor.model import Report, Result, Status
-from doctor.probes import PROBES, ProbeError, probe_function
+from doctor.probes import ProbeError, probe_function, selected_probes
 from doctor.snapshot import Snapshot, Source, collect
 from doctor.snapshot.kinds import LOG_COLLECTIONS
 
@@ -96,8 +96,8 @@ def probe_report(config: RunConfig, check: Check, probe: ProbeResult,
 
 def run_probes(snapshot: Snapshot, config: RunConfig,
                probe_ids: Iterable[str]) -> dict[str, ProbeResult]:
-    wanted = sorted(p for p in probe_ids if p in PROBES)
-    if not config.probes_enabled or not wanted:
+    wanted = selected_probes(probe_ids, config)
+    if not wanted:
         return {}
     pool = ThreadPoolExecutor(len(wanted), thread_name_prefix="probe")
     futures = {p: pool.submit(_run_probe, p, snapshot, config) for p in wanted}

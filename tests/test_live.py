@@ -59,7 +59,8 @@ def test_requests_are_scoped(fake_api: FakeFactory, tmp_path: Path) -> None:
     pod_lists = [r for r in api.requests if r.resource == "pods" and r.verb == "list"]
     assert all(r.query.get("labelSelector") or r.query.get("fieldSelector")
                for r in pod_lists), pod_lists
-    fetched = [(r.resource, r.namespace, r.name, r.verb) for r in api.requests if r.resource]
+    fetched = [(r.resource, r.namespace, r.name, r.verb, r.query.get("labelSelector"),
+                r.query.get("fieldSelector")) for r in api.requests if r.resource]
     assert len(fetched) == len(set(fetched)), "a collection was fetched twice"
 
 

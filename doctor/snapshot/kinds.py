@@ -50,6 +50,11 @@ class Collection:
     needs: tuple[str, ...] = ()
     # An API group that may be absent (no OpenShift): a 404 there means "none", not an error.
     optional_group: bool = False
+    # What the scope's queries ask the API server, so RBAC grants exactly that (doctor/rbac.py):
+    # "get" when they name objects, else "list"; all_namespaces when a namespaced resource is
+    # read across namespaces (e.g. by node). tests/test_rbac.py holds the scopes to this.
+    verb: str = "list"
+    all_namespaces: bool = False
 
     @property
     def group(self) -> str:
@@ -179,24 +184,25 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("registry-pods", "v1", "pods", "Pod", True, _registry_pods, needs=_WORKLOADS),
     Collection("console-pods", "v1", "pods", "Pod", True, _console_pods, needs=_WORKLOADS),
     Collection("console-node-pods", "v1", "pods", "Pod", True, _console_node_pods,
-               needs=("console-pods",)),
+               needs=("console-pods",), all_namespaces=True),
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("secrets", "v1", "secrets", "Secret", True, _in_namespace),
     Collection("registry-secrets", "v1", "secrets", "Secret", True, _registry_secrets,
                needs=_WORKLOADS),
     Collection("services", "v1", "services", "Service", True, _in_namespace),
-    Collection("endpoints", "v1", "endpoints", "Endpoints", True, _registry_service_endpoints),
+    Collection("endpoints", "v1", "endpoints", "Endpoints", True, _registry_service_endpoints,
+               verb="get"),
     Collection("persistentvolumeclaims", "v1", "persistentvolumeclaims",
                "PersistentVolumeClaim", True, _in_namespace),
     Collection("persistentvolumes", "v1", "persistentvolumes", "PersistentVolume", False,
-               _registry_volumes, needs=(*_WORKLOADS, "persistentvolumeclaims")),
+               _registry_volumes, needs=(*_WORKLOADS, "persistentvolumeclaims"), verb="get"),
     Collection("storageclasses", "storage.k8s.io/v1", "storageclasses", "StorageClass", False,
                _registry_storage_classes,
-               needs=(*_WORKLOADS, "persistentvolumeclaims", "persistentvolumes")),
+               needs=(*_WORKLOADS, "persistentvolumeclaims", "persistentvolumes"), verb="get"),
     Collection("routes", "route.openshift.io/v1", "routes", "Route", True, _in_namespace),
     Collection("oauthclients", "oauth.openshift.io/v1", "oauthclients", "OAuthClient", False,
-               _console_oauth_client, needs=_WORKLOADS),
+               _console_oauth_client, needs=_WORKLOADS, verb="get"),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.
