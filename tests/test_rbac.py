@@ -66,7 +66,8 @@ def test_verbs_merge_per_resource_and_openshift_groups_can_be_left_out() -> None
 def test_secrets_are_only_ever_read_in_the_registry_namespace() -> None:
     every_collection = meta("all", tuple(sorted(CATALOGUE) + sorted(LOG_COLLECTIONS)))
     secrets = [g for g in rbac.check_grants(every_collection) if g.resource == "secrets"]
-    assert secrets == [Grant(NAMESPACE, "", "secrets", "list")]
+    assert secrets == [Grant(NAMESPACE, "", "secrets", "get"),
+                       Grant(NAMESPACE, "", "secrets", "list")]
 
 
 def test_generated_chart_file_and_docs_table_are_current() -> None:

@@ -189,7 +189,7 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("secrets", "v1", "secrets", "Secret", True, _in_namespace),
     Collection("registry-secrets", "v1", "secrets", "Secret", True, _registry_secrets,
-               needs=_WORKLOADS),
+               needs=_WORKLOADS, verb="get"),
     Collection("services", "v1", "services", "Service", True, _in_namespace),
     Collection("endpoints", "v1", "endpoints", "Endpoints", True, _registry_service_endpoints,
                verb="get"),
