@@ -308,6 +308,7 @@ def test_serve_keeps_its_report_when_credentials_vanish_and_stops_on_sigterm(
     kubeconfig = _kubeconfig(tmp_path / "kubeconfig", free_port())
     port, log = free_port(), tmp_path / "serve.log"
     args = serve_command("--listen", f"127.0.0.1:{port}", "--interval", "1s", "--timeout", "2",
+                         "--check", "besteffort-qos",
                          "--kubeconfig", str(kubeconfig))
     with server(args, port, log, env=ENV) as process:
         url = f"http://127.0.0.1:{port}"

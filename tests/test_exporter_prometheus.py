@@ -64,6 +64,7 @@ def test_prometheus_gets_the_series_and_fires_the_check_alert(tmp_path: Path) ->
     config = prometheus_config(tmp_path / "prometheus.yml", exporter_port,
                                rules_without_hold(tmp_path / "rules.yml"))
     exporter_args = serve_command("--listen", f"127.0.0.1:{exporter_port}", "--interval", "2s",
+                                  "--check", "besteffort-qos",
                                   "--from-dir", str(CLUSTERS / "broken"))
     prometheus_args = [prometheus, f"--config.file={config}",
                        f"--storage.tsdb.path={tmp_path / 'data'}",

@@ -27,6 +27,7 @@ PROBES: dict[str, str] = {
     "console-route-tls": "console_route_tls",
     "console-oauth": "console_oauth",
     "console-oauth-authorize": "console_oauth_authorize",
+    "s3": "s3",
 }
 
 # Probes that run only when a RunConfig flag is set (probe id -> flag). A local probe reads
