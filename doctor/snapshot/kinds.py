@@ -104,18 +104,18 @@ def registry_secret_names(collections: Collections, config: RunConfig) -> list[s
     workload = registry_workload(collections, config)
     if workload is None:
         return []
-    names = set()
+    names: list[object] = []
     for volume in map(as_dict, as_list(workload.pod_spec.get("volumes"))):
-        names.add(as_dict(volume.get("secret")).get("secretName"))
+        names.append(as_dict(volume.get("secret")).get("secretName"))
         for source in as_list(as_dict(volume.get("projected")).get("sources")):
-            names.add(as_dict(as_dict(source).get("secret")).get("name"))
+            names.append(as_dict(as_dict(source).get("secret")).get("name"))
     for _, container in workload.containers():
         for env in as_list(container.get("env")):
-            names.add(as_dict(as_dict(as_dict(env).get("valueFrom")).get("secretKeyRef"))
-                      .get("name"))
+            names.append(as_dict(as_dict(as_dict(env).get("valueFrom")).get("secretKeyRef"))
+                         .get("name"))
         for source in as_list(container.get("envFrom")):
-            names.add(as_dict(as_dict(source).get("secretRef")).get("name"))
-    return sorted(n for n in names if isinstance(n, str) and n)
+            names.append(as_dict(as_dict(source).get("secretRef")).get("name"))
+    return _names(names)
 
 
 def _registry_secrets(collections: Collections, config: RunConfig) -> list[Query]:
