@@ -1,9 +1,9 @@
 """API faults through the fake, on each resource a full default run reads, in turn: 403, 500,
-connection reset, a hang past --timeout, throttling that never ends. Only the checks that
-depend on the resource (through their collections and the scopes those need) turn unknown,
-naming it; every other check keeps its fault-free verdict; the exit code still says crit or
-warn when an evaluated check found one. (tests/test_live.py holds single-check versions of
-some of these.)"""
+connection reset, a hang past --timeout, throttling that never ends. Only the collections read
+from the resource, and those scoped from them, fail; only the checks reading those turn
+unknown, naming the resource; every other check keeps its fault-free verdict; the exit code
+still says crit or warn where an evaluated check found one. (tests/test_live.py holds
+single-check versions of some of these.)"""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from checks import all_checks
 from doctor import engine
 from doctor.config import RunConfig
 from doctor.model import Report, Status
-from doctor.snapshot.kinds import CATALOGUE, closure
+from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, closure
 from tests.conftest import CLUSTERS
 from tests.kubefake import FakeKubeAPI
 
@@ -28,12 +28,6 @@ def run(api: FakeKubeAPI, tmp_path: Path) -> Report:
     config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False,
                        timeout=RUN_TIMEOUT)
     return engine.run(config, engine.select_checks(config=config))
-
-
-def resources_read(check_id: str) -> set[str]:
-    """The API resources (plurals) a check's collections come from, scopes included."""
-    kinds = closure(set(all_checks()[check_id].meta.kinds))
-    return {CATALOGUE[k].resource for k in kinds if k in CATALOGUE}
 
 
 Baseline = tuple[dict[str, Status], list[str]]
@@ -55,14 +49,23 @@ def _resources() -> list[str]:
                    for k in closure(set(c.meta.kinds)) if k in CATALOGUE})
 
 
-def assert_only_dependents_unknown(report: Report, resource: str,
-                                   baseline: dict[str, Status], cause: str) -> None:
+def assert_only_dependents_unknown(report: Report, resource: str, cluster: str,
+                                   cause: str) -> None:
+    """The collections that failed are those read from `resource` (when the fault-free run
+    read it at all) and those scoped from them; the checks reading a failed collection are
+    unknown with the cause, every other check keeps its fault-free verdict."""
+    verdicts, read = baseline(cluster)
+    failed = set(report.collection_errors) - set(LOG_COLLECTIONS)
+    assert bool(failed) == (resource in read), (resource, report.collection_errors)
+    for name in failed:
+        assert CATALOGUE[name].resource == resource or failed & set(CATALOGUE[name].needs), \
+            f"{name} failed: {report.collection_errors[name]}"
     for result in report.results:
-        if resource in resources_read(result.check):
+        if failed & set(all_checks()[result.check].meta.kinds):
             assert result.status is Status.UNKNOWN, f"{result.check}: {result.summary}"
             assert resource in result.summary and cause in result.summary, result.summary
         else:
-            assert result.status is baseline[result.check], f"{result.check}: {result.summary}"
+            assert result.status is verdicts[result.check], f"{result.check}: {result.summary}"
     # docs/output.md: 2 if any crit, else 1 if any warn, else 3 if any unknown, else 0: a
     # fault never hides a crit or warn that could still be judged.
     statuses = {r.status for r in report.results}
@@ -72,8 +75,9 @@ def assert_only_dependents_unknown(report: Report, resource: str,
 
 @pytest.mark.parametrize("cluster", ["healthy", "broken"])
 def test_every_resource_read_is_faulted(cluster: str) -> None:
+    """Every resource read is in the fault matrix; one not read in a cluster (no claim: no
+    PersistentVolume) is faulted too, and must change nothing."""
     _, read = baseline(cluster)
-    assert set(_resources()) <= set(read)
     assert set(read) - set(_resources()) <= {"pods/log"}
 
 
@@ -94,7 +98,7 @@ def test_a_fault_costs_only_the_dependent_checks(cluster: str, fault: str, resou
         else:
             api.inject(fault, resource=resource)
         report = run(api, tmp_path)
-    assert_only_dependents_unknown(report, resource, baseline(cluster)[0], FAULTS[fault])
+    assert_only_dependents_unknown(report, resource, cluster, FAULTS[fault])
 
 
 def test_endless_throttling_ends_at_the_deadline(tmp_path: Path) -> None:
@@ -105,7 +109,7 @@ def test_endless_throttling_ends_at_the_deadline(tmp_path: Path) -> None:
         report = run(api, tmp_path)
         tries = [r for r in api.requests if r.resource == "limitranges"]
     assert len(tries) > 1
-    assert_only_dependents_unknown(report, "limitranges", baseline("broken")[0], "throttled")
+    assert_only_dependents_unknown(report, "limitranges", "broken", "throttled")
 
 
 def test_a_forbidden_log_costs_evidence_not_verdicts(tmp_path: Path) -> None:

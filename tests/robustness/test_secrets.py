@@ -95,7 +95,8 @@ def secrets_of(objects: list[dict[str, Any]]) -> set[str]:
         for env in _env(obj):
             if env["name"] == "REGISTRY_HTTP_SECRET":
                 found.add(env["value"])
-        if obj["kind"] == "Secret":
+        if obj["kind"] == "Secret" and REDACTED_ANNOTATION not in obj["metadata"].get(
+                "annotations", {}):
             for value in (obj.get("data") or {}).values():
                 found.add(value[:40])
                 for block in _KEY_BLOCK.findall(base64.b64decode(value)):
