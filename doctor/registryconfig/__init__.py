@@ -27,6 +27,7 @@ import yaml
 
 from doctor.model import Resource
 from doctor.registryconfig.merge import (
+    YAML_LOADER,
     Origin,
     Unresolvable,
     apply_env,
@@ -34,6 +35,7 @@ from doctor.registryconfig.merge import (
     load_yaml,
     storage_from_yaml,
     yaml_error,
+    yaml_tag,
 )
 from doctor.registryconfig.rules import (
     DISTRIBUTION_2,
@@ -345,7 +347,6 @@ def _config_file(config: RegistryConfig, container: dict[str, Any], pod_spec: di
     return None
 
 
-_TAGS = {list: "seq", str: "str", int: "int", float: "float", bool: "bool"}
 _K8S_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _SHELL_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -395,6 +396,40 @@ def _argv_words(container: dict[str, Any], env: dict[str, str]) -> list[str]:
     return words
 
 
+def version_node(text: str) -> yaml.Node | None:
+    """The `version` node of a configuration that parses to a map: yaml.v2 decodes it into a
+    string from the scalar's text as written (`0.10` stays "0.10"), not from its value."""
+    root = yaml.compose(text, Loader=YAML_LOADER)
+    if not isinstance(root, yaml.MappingNode):  # an empty file
+        return None
+    found = [value for key, value in root.value
+             if isinstance(key, yaml.ScalarNode) and key.value == "version"]
+    return found[-1] if found else None
+
+
+def version_refusal(node: yaml.Node | None) -> str | None:
+    """What the registry says when it refuses `version` (configuration.Version: unsigned
+    "major.minor"; only 0.1 is known), None when it accepts it."""
+    if node is None or node.tag == "tag:yaml.org,2002:null":
+        return "unsupported version"  # yaml.v2 never calls Version.UnmarshalYAML on null
+    if not isinstance(node, yaml.ScalarNode):
+        return "yaml: unmarshal errors"
+    parts = node.value.split(".")
+    for position, part in enumerate(parts[:2]):
+        if not re.fullmatch(r"[0-9]+", part):
+            return f"strconv.ParseUint: parsing '{part}': invalid syntax"
+        if position == 0 and len(parts) == 1:
+            return "panic: runtime error: index out of range"  # Version.minor() indexes [1]
+    return None if node.value == "0.1" else "unsupported version"
+
+
+def _shown_node(node: yaml.Node | None) -> str:
+    if isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        return node.value
+    return "(not set)" if node is None or isinstance(node, yaml.ScalarNode) else \
+        f"a YAML {yaml_tag(node)}"
+
+
 def _merge(config: RegistryConfig, text: str) -> None:
     try:
         document = load_yaml(text)
@@ -408,16 +443,16 @@ def _merge(config: RegistryConfig, text: str) -> None:
         document = {}
     if not isinstance(document, dict):
         config.problems.append(Problem(True, "config", f"{config.path} ({config.file_origin}) "
-                                       f"is a YAML {_TAGS.get(type(document), 'value')}, not a "
-                                       "map: the registry refuses to start (\"cannot unmarshal "
-                                       f"!!{_TAGS.get(type(document), 'str')}\")"))
+                                       f"is a YAML {yaml_tag(document)}, not a map: the registry "
+                                       "refuses to start (\"cannot unmarshal "
+                                       f"!!{yaml_tag(document)}\")"))
         return
-    version = go_text(document.get("version")) if "version" in document else ""
-    if version != "0.1":
-        config.problems.append(Problem(True, "version", f"version={version or '(not set)'} in "
+    version = version_node(text)
+    refusal = version_refusal(version)
+    if refusal:
+        config.problems.append(Problem(True, "version", f"version={_shown_node(version)} in "
                                        f"{config.path} ({config.file_origin}): the registry "
-                                       "refuses to start (\"unsupported version\"); it must be "
-                                       "0.1"))
+                                       f"refuses to start (\"{refusal}\"); it must be 0.1"))
     problems: list[Problem] = []
     storage = storage_from_yaml(document.get("storage"), problems)
     storage = apply_env(storage, config.env.values(), config.origins, problems)

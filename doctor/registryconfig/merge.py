@@ -43,11 +43,19 @@ class Origin:
 
 
 # libyaml, like Go's yaml.v2 (a port of it), so parse errors read as the registry logs them.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_LOADER)  # a safe loader: C or Python
+    return yaml.load(text, Loader=YAML_LOADER)  # a safe loader: C or Python
+
+
+def yaml_tag(value: Any) -> str:
+    """The YAML tag yaml.v2 names in "cannot unmarshal !!<tag>": of a value or a node."""
+    if isinstance(value, yaml.Node):
+        return {yaml.SequenceNode: "seq", yaml.MappingNode: "map"}.get(type(value), "str")
+    return {list: "seq", dict: "map", str: "str", int: "int", float: "float",
+            bool: "bool"}.get(type(value), "str")
 
 
 def yaml_error(error: yaml.YAMLError, secret: bool) -> str:
@@ -149,8 +157,10 @@ def _override(target: dict[Any, Any], path: list[str], var: EnvVar, field: str,
     value = var.value if isinstance(var.value, Opaque) else _parse(var, problems)
     if sections:
         if value is not None and not isinstance(value, dict):
-            problems.append(Problem(True, child_field, f"{child_field} from {var.origin} must be "
-                                    "a map of parameters: the registry refuses to start"))
+            problems.append(Problem(True, child_field, f"{child_field} from {var.origin} is a "
+                                    f"YAML {yaml_tag(value)}, not a map of parameters: the "
+                                    "registry refuses to start (\"cannot unmarshal "
+                                    f"!!{yaml_tag(value)}\" into configuration.Parameters)"))
             return
         value = Params(value or {})
     target[key] = value
