@@ -1,0 +1,122 @@
+"""config.yml with a wrong type at every storage key, in the file and through REGISTRY_*
+environment overrides: registry-doctor's "refuses to start" must agree with the real
+`docker-registry serve` on each (the harness of tests/test_registryconfig_real.py), and a
+problem it raises must name the key. The hand-written corpus there covers chosen cases; this
+one is generated, so a key the resolver forgets is caught."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from doctor.registryconfig import RegistryConfig
+from tests.test_registryconfig_real import judged, quoted, run_registry
+from tests.tools import find_tool
+
+# Every storage key the 2.8 registry and the 3.11 fork read (facts.md section 2), valid.
+S3 = {"accesskey": "AKIAEXAMPLE", "secretkey": "secret", "region": "us-east-1",
+      "regionendpoint": "http://127.0.0.1:9", "bucket": "images", "encrypt": False,
+      "keyid": "key", "secure": True, "skipverify": False, "v4auth": True,
+      "chunksize": 5242880, "rootdirectory": "/registry", "storageclass": "STANDARD",
+      "objectacl": "private"}
+OPTIONS = {"delete": {"enabled": True}, "redirect": {"disable": False},
+           "cache": {"blobdescriptor": "inmemory"},
+           "maintenance": {"uploadpurging": {"enabled": True, "age": "168h",
+                                             "interval": "24h", "dryrun": False},
+                           "readonly": {"enabled": False}}}
+BASES = {"s3": {"version": 0.1, "storage": {"s3": S3, **OPTIONS}},
+         "filesystem": {"version": 0.1, "storage": {"filesystem": {"rootdirectory": "{root}"},
+                                                     **OPTIONS}}}
+WRONG = {"string": "garbage", "list": ["garbage"], "integer": 7, "null": None,
+         "mapping": {"garbage": 1}, "boolean": True}
+# REGISTRY_* values are parsed as YAML before they are applied.
+WRONG_ENV = {"list": "[garbage]", "mapping": "{garbage: 1}", "integer": "7", "empty": "",
+             "boolean": "true"}
+
+Path_ = tuple[str, ...]  # keys from the top of config.yml
+
+
+def _paths(node: Any, prefix: Path_ = ()) -> list[Path_]:
+    """Every key below `storage` (sections and leaves), and `version`."""
+    if not isinstance(node, dict):
+        return [prefix]
+    found = [prefix] if prefix else []
+    for key, value in node.items():
+        found += _paths(value, (*prefix, key))
+    return found
+
+
+def _replaced(document: dict[str, Any], path: Path_, value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(document)
+    node = changed
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return changed
+
+
+def _get(document: dict[str, Any], path: Path_) -> Any:
+    for key in path:
+        document = document[key]
+    return document
+
+
+FILE_CASES = [(base, path, label) for base, document in BASES.items()
+              for path in _paths(document) for label, value in WRONG.items()
+              if type(_get(document, path)) is not type(value)]
+ENV_CASES = [(path, label) for path in _paths(BASES["s3"]["storage"]["s3"], ("storage", "s3"))
+             for label in WRONG_ENV]
+
+
+def _agree(text: str, env: dict[str, str], tmp_path: Path) -> RegistryConfig:
+    config_file = tmp_path / "config.yml"
+    config_file.write_text(text)
+    log = tmp_path / "registry.log"
+    started = run_registry(find_tool("docker-registry"), config_file, env, log)
+    output = log.read_text(errors="replace")
+    verdict = judged(text, env)
+    said = "\n".join(str(p) for p in verdict.fatal) or "(starts)"
+    assert verdict.unresolved is None, verdict.unresolved
+    assert started == (not verdict.fatal), \
+        f"registry {'started' if started else 'exited'}; registry-doctor said: {said}\n{output}"
+    if not started:
+        fragments = [q for p in verdict.fatal for q in quoted(p.message)]
+        assert any(f and f in output for f in fragments), \
+            f"none of {fragments} in the registry's output:\n{output}"
+    return verdict
+
+
+@pytest.mark.parametrize(("base", "path", "label"), FILE_CASES,
+                         ids=[f"{b}:{'.'.join(p)}={v}" for b, p, v in FILE_CASES])
+def test_a_wrong_type_in_the_file(base: str, path: Path_, label: str, tmp_path: Path) -> None:
+    document = _replaced(BASES[base], path, WRONG[label])
+    text = yaml.safe_dump(document, sort_keys=False).replace("{root}", str(tmp_path / "root"))
+    verdict = _agree(text, {}, tmp_path)
+    field = ".".join(path)
+    assert all(field.startswith(p.field) or p.field.startswith(field) or p.field == "storage"
+               for p in verdict.fatal), [str(p) for p in verdict.fatal]
+
+
+@pytest.mark.parametrize(("path", "label"), ENV_CASES,
+                         ids=[f"{'.'.join(p)}={v}" for p, v in ENV_CASES])
+def test_a_wrong_type_from_the_environment(path: Path_, label: str, tmp_path: Path) -> None:
+    text = yaml.safe_dump(BASES["s3"], sort_keys=False)
+    variable = "REGISTRY_" + "_".join(p.upper() for p in path)
+    verdict = _agree(text, {variable: WRONG_ENV[label]}, tmp_path)
+    assert all(p.field.startswith(".".join(path[:2])) for p in verdict.fatal), \
+        [str(p) for p in verdict.fatal]
+
+
+VERSIONS = ["0.10", "00.1", "+0.1", "1.0", "0.1.0", "'0.1'", "0x1", "1", "''", "~", "[0.1]"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_version_as_written(version: str, tmp_path: Path) -> None:
+    """yaml.v2 hands `version` to the registry as the scalar's text: 0.10 is not 0.1."""
+    text = f"version: {version}\nstorage:\n  inmemory: {{}}\n"
+    verdict = _agree(text, {}, tmp_path)
+    assert all(p.field == "version" for p in verdict.fatal)
