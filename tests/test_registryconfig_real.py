@@ -65,16 +65,13 @@ def quoted(message: str) -> list[str]:
     return [re.split(r"[:\[]", q)[0].strip() for q in re.findall(r'"([^"]+)"', message)]
 
 
-@pytest.mark.parametrize("entry", CORPUS, ids=[e["id"] for e in CORPUS])
-def test_refuses_to_start_exactly_when_the_registry_does(entry: dict[str, Any],
-                                                         tmp_path: Path) -> None:
-    binary = find_tool("docker-registry")
-    text = entry["config"].replace("{root}", str(tmp_path / "root"))
-    env = {k: str(v) for k, v in (entry.get("env") or {}).items()}
+def assert_agrees(text: str, env: dict[str, str], tmp_path: Path) -> RegistryConfig:
+    """Start the real registry on `text` and `env`: registry-doctor must say it refuses to
+    start exactly when it exits, quoting words it printed. The verdict, for more checks."""
     config_file = tmp_path / "config.yml"
     config_file.write_text(text)
     log = tmp_path / "registry.log"
-    started = run_registry(binary, config_file, env, log)
+    started = run_registry(find_tool("docker-registry"), config_file, env, log)
     output = log.read_text(errors="replace")
     verdict = judged(text, env)
     assert verdict.unresolved is None, verdict.unresolved
@@ -85,3 +82,11 @@ def test_refuses_to_start_exactly_when_the_registry_does(entry: dict[str, Any],
         fragments = [q for p in verdict.fatal for q in quoted(p.message)]
         assert any(f and f in output for f in fragments), \
             f"none of {fragments} in the registry's output:\n{output}"
+    return verdict
+
+
+@pytest.mark.parametrize("entry", CORPUS, ids=[e["id"] for e in CORPUS])
+def test_refuses_to_start_exactly_when_the_registry_does(entry: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    text = entry["config"].replace("{root}", str(tmp_path / "root"))
+    assert_agrees(text, {k: str(v) for k, v in (entry.get("env") or {}).items()}, tmp_path)

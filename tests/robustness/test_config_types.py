@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from doctor.registryconfig import RegistryConfig
-from tests.test_registryconfig_real import judged, quoted, run_registry
-from tests.tools import find_tool
+from tests.test_registryconfig_real import assert_agrees
 
 # Every storage key the 2.8 registry and the 3.11 fork read (facts.md section 2), valid.
 S3 = {"accesskey": "AKIAEXAMPLE", "secretkey": "secret", "region": "us-east-1",
@@ -72,30 +70,12 @@ ENV_CASES = [(path, label) for path in _paths(BASES["s3"]["storage"]["s3"], ("st
              for label in WRONG_ENV]
 
 
-def _agree(text: str, env: dict[str, str], tmp_path: Path) -> RegistryConfig:
-    config_file = tmp_path / "config.yml"
-    config_file.write_text(text)
-    log = tmp_path / "registry.log"
-    started = run_registry(find_tool("docker-registry"), config_file, env, log)
-    output = log.read_text(errors="replace")
-    verdict = judged(text, env)
-    said = "\n".join(str(p) for p in verdict.fatal) or "(starts)"
-    assert verdict.unresolved is None, verdict.unresolved
-    assert started == (not verdict.fatal), \
-        f"registry {'started' if started else 'exited'}; registry-doctor said: {said}\n{output}"
-    if not started:
-        fragments = [q for p in verdict.fatal for q in quoted(p.message)]
-        assert any(f and f in output for f in fragments), \
-            f"none of {fragments} in the registry's output:\n{output}"
-    return verdict
-
-
 @pytest.mark.parametrize(("base", "path", "label"), FILE_CASES,
                          ids=[f"{b}:{'.'.join(p)}={v}" for b, p, v in FILE_CASES])
 def test_a_wrong_type_in_the_file(base: str, path: Path_, label: str, tmp_path: Path) -> None:
     document = _replaced(BASES[base], path, WRONG[label])
     text = yaml.safe_dump(document, sort_keys=False).replace("{root}", str(tmp_path / "root"))
-    verdict = _agree(text, {}, tmp_path)
+    verdict = assert_agrees(text, {}, tmp_path)
     field = ".".join(path)
     assert all(field.startswith(p.field) or p.field.startswith(field) or p.field == "storage"
                for p in verdict.fatal), [str(p) for p in verdict.fatal]
@@ -106,7 +86,7 @@ def test_a_wrong_type_in_the_file(base: str, path: Path_, label: str, tmp_path: 
 def test_a_wrong_type_from_the_environment(path: Path_, label: str, tmp_path: Path) -> None:
     text = yaml.safe_dump(BASES["s3"], sort_keys=False)
     variable = "REGISTRY_" + "_".join(p.upper() for p in path)
-    verdict = _agree(text, {variable: WRONG_ENV[label]}, tmp_path)
+    verdict = assert_agrees(text, {variable: WRONG_ENV[label]}, tmp_path)
     assert all(p.field.startswith(".".join(path[:2])) for p in verdict.fatal), \
         [str(p) for p in verdict.fatal]
 
@@ -118,5 +98,5 @@ VERSIONS = ["0.10", "00.1", "+0.1", "1.0", "0.1.0", "'0.1'", "0x1", "1", "''", "
 def test_version_as_written(version: str, tmp_path: Path) -> None:
     """yaml.v2 hands `version` to the registry as the scalar's text: 0.10 is not 0.1."""
     text = f"version: {version}\nstorage:\n  inmemory: {{}}\n"
-    verdict = _agree(text, {}, tmp_path)
+    verdict = assert_agrees(text, {}, tmp_path)
     assert all(p.field == "version" for p in verdict.fatal)
