@@ -7,13 +7,16 @@ one is generated, so a key the resolver forgets is caught."""
 from __future__ import annotations
 
 import copy
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tests.test_registryconfig_real import assert_agrees
+from tests.test_registryconfig_real import assert_agrees, judged
 
 # Every storage key the 2.8 registry and the 3.11 fork read (facts.md section 2), valid.
 S3 = {"accesskey": "AKIAEXAMPLE", "secretkey": "secret", "region": "us-east-1",
@@ -100,3 +103,61 @@ def test_version_as_written(version: str, tmp_path: Path) -> None:
     text = f"version: {version}\nstorage:\n  inmemory: {{}}\n"
     verdict = assert_agrees(text, {}, tmp_path)
     assert all(p.field == "version" for p in verdict.fatal)
+
+
+# Property-based: generated configurations (hypothesis), the real registry as the oracle.
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 6_000_000_000),
+                    st.sampled_from(["", "garbage", "us-east-1", "eu-north-1", "true", "0",
+                                     "STANDARD", "private", "http://127.0.0.1:9", "5242880"]))
+values = st.one_of(scalars, st.lists(scalars, max_size=2),
+                   st.dictionaries(st.sampled_from(["a", "enabled"]), scalars, max_size=2))
+OPTION_PATHS = [p for p in _paths(OPTIONS) if not isinstance(_get(OPTIONS, p), dict)]
+
+
+@st.composite
+def storages(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid storage section with a few keys dropped or changed: near the edge, where
+    the registry's verdict can go either way."""
+    driver = draw(st.sampled_from(["s3", "filesystem", "inmemory"]))
+    params = {"s3": S3, "filesystem": {"rootdirectory": "{root}"}, "inmemory": {}}[driver]
+    dropped = draw(st.sets(st.sampled_from(sorted(params) or ["-"]), max_size=2))
+    params = {k: v for k, v in params.items() if k not in dropped}
+    params.update(draw(st.dictionaries(st.sampled_from(sorted(S3)), values, max_size=1))
+                  if driver == "s3" else {})
+    storage = {driver: params, **copy.deepcopy(OPTIONS)}
+    for path in draw(st.lists(st.sampled_from(OPTION_PATHS), max_size=1)):
+        storage = _replaced(storage, path, draw(values))
+    if draw(st.integers(0, 9)) == 0:
+        storage["inmemory" if driver != "inmemory" else "filesystem"] = {}
+    return storage
+
+
+@settings(max_examples=80, deadline=None)
+@given(storage=storages(), env=st.dictionaries(
+    st.sampled_from([f"REGISTRY_STORAGE_S3_{k.upper()}" for k in S3] + ["REGISTRY_STORAGE",
+                     "REGISTRY_STORAGE_DELETE_ENABLED"]),
+    st.sampled_from(["", "garbage", "us-west-2", "true", "7", "[a]", "{a: 1}", "s3"]),
+    max_size=1))
+def test_generated_configurations_start_exactly_when_the_registry_does(
+        storage: dict[str, Any], env: dict[str, str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        text = yaml.safe_dump({"version": 0.1, "storage": storage}, sort_keys=False)
+        assert_agrees(text.replace("{root}", f"{folder}/root"), env, Path(folder))
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.sampled_from(sorted(S3)), value=scalars)
+def test_an_environment_override_is_the_same_as_the_file(key: str, value: Any) -> None:
+    """REGISTRY_STORAGE_S3_<KEY>=<value as YAML> over a file without the key resolves to what
+    the file with `key: value` resolves to (configuration.Parser's overwriteMap)."""
+    without = {k: v for k, v in S3.items() if k != key}
+    in_file = judged(yaml.safe_dump({"version": 0.1, "storage": {"s3": {**without,
+                                                                        key: value}}}), {})
+    from_env = judged(yaml.safe_dump({"version": 0.1, "storage": {"s3": without}}),
+                      {f"REGISTRY_STORAGE_S3_{key.upper()}": _yaml_text(value)})
+    assert in_file.storage == from_env.storage
+    assert [p.field for p in in_file.fatal] == [p.field for p in from_env.fatal]
+
+
+def _yaml_text(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
