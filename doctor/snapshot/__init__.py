@@ -26,7 +26,9 @@ from doctor.snapshot.kinds import (
 )
 from doctor.workload import Workload, as_dict
 
-MAX_PARALLEL_REQUESTS = 8
+# Enough for every independent collection of a full run at once (10 today): the run takes
+# as many round trips as its longest chain of scopes, not more.
+MAX_PARALLEL_REQUESTS = 16
 
 
 class CollectError(Exception):
@@ -67,13 +69,24 @@ class Snapshot:
         return console_workload(self.collections, self.config)
 
 
+@dataclass(frozen=True)
+class _LogRead:
+    """One pod's log tail, read as soon as its pods collection is in."""
+
+    collection: str  # "registry-logs" or "console-logs"
+    pod: tuple[str, str]  # namespace, name
+
+
 def collect(source: Source, wanted: Iterable[str], config: RunConfig) -> Snapshot:
-    """Fetch `wanted` collections (and what their scopes need), concurrently where independent."""
+    """Fetch `wanted` collections (and what their scopes need), concurrently where independent;
+    pod logs as soon as their pods are known."""
     snapshot = Snapshot(config=config, source=source.describe())
     deadline = time.monotonic() + config.timeout
     names = closure(set(wanted))
     pending = {n for n in names if n in CATALOGUE}
-    running: dict[Future, str] = {}
+    logs_of = {pods: logs for logs, pods in LOG_COLLECTIONS.items() if logs in names}
+    running: dict[Future, str | _LogRead] = {}
+    lost_logs: dict[str, list[str]] = {}
     # Not a `with` block: leaving one waits for every thread, even one stuck past the deadline.
     pool = ThreadPoolExecutor(MAX_PARALLEL_REQUESTS, thread_name_prefix="collect")
     try:
@@ -86,14 +99,21 @@ def collect(source: Source, wanted: Iterable[str], config: RunConfig) -> Snapsho
             done, _ = wait(running, timeout=max(deadline - time.monotonic(), 0) + 1,
                            return_when=FIRST_COMPLETED)
             if not done:  # a source ignored its timeout: give up on what is still out
-                for name in [*running.values(), *pending]:
+                for job in [*running.values(), *pending]:
+                    name = job.collection if isinstance(job, _LogRead) else job
                     snapshot.errors[name] = f"timed out after {config.timeout:g}s"
                 return snapshot
             for future in done:
-                _store(snapshot, running.pop(future), future)
-        for log_collection, pods in LOG_COLLECTIONS.items():
-            if log_collection in names:
-                _read_logs(source, snapshot, log_collection, pods, deadline, pool)
+                job = running.pop(future)
+                if isinstance(job, _LogRead):
+                    _store_log(snapshot, job, future, lost_logs)
+                    continue
+                _store(snapshot, job, future)
+                if job in logs_of:
+                    running.update(_read_logs(source, snapshot, logs_of[job], job, deadline,
+                                              pool))
+        for log_collection, failures in lost_logs.items():
+            snapshot.errors[log_collection] = "; ".join(sorted(failures))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return snapshot
@@ -136,23 +156,22 @@ def _raise_for_failed_needs(collection: Collection, snapshot: Snapshot) -> None:
 
 
 def _read_logs(source: Source, snapshot: Snapshot, log_collection: str, pods_collection: str,
-               deadline: float, pool: ThreadPoolExecutor) -> None:
-    """One bounded tail per running pod; a failure is recorded but is evidence lost, not fatal."""
+               deadline: float, pool: ThreadPoolExecutor) -> dict[Future, _LogRead]:
+    """One bounded tail per running pod."""
     running = [_pod_key(p, snapshot.config) for p in snapshot.items(pods_collection)
                if as_dict(p.get("status")).get("phase") == "Running"]
-    futures = {
-        pool.submit(source.pod_log, namespace, name, snapshot.config.log_tail_lines,
-                    max(deadline - time.monotonic(), 0.1)): (namespace, name)
-        for namespace, name in running
-    }
-    failures = []
-    for future, key in futures.items():
-        try:
-            snapshot.logs[key] = future.result()
-        except CollectError as error:
-            failures.append(f"{key[1]}: {error}")
-    if failures:
-        snapshot.errors[log_collection] = "; ".join(failures)
+    return {pool.submit(source.pod_log, namespace, name, snapshot.config.log_tail_lines,
+                        max(deadline - time.monotonic(), 0.1)):
+            _LogRead(log_collection, (namespace, name)) for namespace, name in running}
+
+
+def _store_log(snapshot: Snapshot, read: _LogRead, future: Future,
+               lost: dict[str, list[str]]) -> None:
+    """A failure is recorded, but it is evidence lost, not fatal."""
+    try:
+        snapshot.logs[read.pod] = future.result()
+    except CollectError as error:
+        lost.setdefault(read.collection, []).append(f"{read.pod[1]}: {error}")
 
 
 def _pod_key(pod: dict[str, Any], config: RunConfig) -> tuple[str, str]:
