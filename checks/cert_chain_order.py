@@ -34,7 +34,8 @@ META = CheckMeta(
     id="cert-chain-order",
     title="Registry console serves a valid, well-ordered certificate chain",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "secrets", "configmaps", "routes"),
+    kinds=("deploymentconfigs", "deployments", "daemonsets", "console-secrets", "configmaps",
+           "routes"),
     probes=("console-route-tls", "console-cert-dir"),
     description=(
         "Judges the certificate the console's Cockpit would serve, from the secret or configMap "

@@ -100,7 +100,7 @@ def _add_volume(found: MountedFiles, volume: dict[str, Any] | None, sub_path: st
         found.problems.append(f"{where} mounts a volume the pod template does not define")
         return
     kind, collection, name_field = next(
-        ((k, c, n) for k, c, n in (("secret", "secrets", "secretName"),
+        ((k, c, n) for k, c, n in (("secret", "console-secrets", "secretName"),
                                    ("configMap", "configmaps", "name")) if k in volume),
         (None, None, None))
     if kind is None:

@@ -99,9 +99,8 @@ def registry_claim_names(collections: Collections, config: RunConfig) -> list[st
     return sorted({c for c in claims if isinstance(c, str)})
 
 
-def registry_secret_names(collections: Collections, config: RunConfig) -> list[str]:
-    """Secrets the registry's pod template names: volumes, env and envFrom."""
-    workload = registry_workload(collections, config)
+def secret_names(workload: Workload | None) -> list[str]:
+    """Secrets a workload's pod template names: volumes, env and envFrom."""
     if workload is None:
         return []
     names: list[object] = []
@@ -118,10 +117,20 @@ def registry_secret_names(collections: Collections, config: RunConfig) -> list[s
     return _names(names)
 
 
+def registry_secret_names(collections: Collections, config: RunConfig) -> list[str]:
+    return secret_names(registry_workload(collections, config))
+
+
 def _registry_secrets(collections: Collections, config: RunConfig) -> list[Query]:
     """The registry's own secrets, by name: never every secret of the namespace."""
     return [Query(namespace=config.namespace, name=n)
             for n in registry_secret_names(collections, config)]
+
+
+def _console_secrets(collections: Collections, config: RunConfig) -> list[Query]:
+    """The console's own secrets (its certificate), by name."""
+    return [Query(namespace=config.namespace, name=n)
+            for n in secret_names(console_workload(collections, config))]
 
 
 def _registry_volumes(collections: Collections, config: RunConfig) -> list[Query]:
@@ -190,7 +199,8 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
                needs=("console-pods",), all_namespaces=True),
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
-    Collection("secrets", "v1", "secrets", "Secret", True, _in_namespace),
+    Collection("console-secrets", "v1", "secrets", "Secret", True, _console_secrets,
+               needs=_WORKLOADS, verb="get"),
     Collection("registry-secrets", "v1", "secrets", "Secret", True, _registry_secrets,
                needs=_WORKLOADS, verb="get"),
     Collection("services", "v1", "services", "Service", True, _in_namespace),
