@@ -15,7 +15,7 @@ from doctor.cockpit import CERT_DIR
 from doctor.config import RunConfig
 from doctor.model import Resource
 from doctor.snapshot import Snapshot
-from doctor.snapshot.redact import REDACTED_ANNOTATION
+from doctor.snapshot.dump import REDACTED_ANNOTATION
 from doctor.workload import Workload, as_dict, as_list
 
 DEFAULT_OAUTH_CLIENT = "cockpit-oauth-client"

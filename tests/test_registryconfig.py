@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from doctor.registryconfig import RegistryConfig, resolve
-from doctor.snapshot.redact import redact_secret
+from doctor.snapshot.dump import redact_secret
 from tests.workloads import (
     OPENSHIFT_IMAGE,
     UPSTREAM_IMAGE,

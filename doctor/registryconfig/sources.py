@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from doctor.model import Resource
-from doctor.snapshot.redact import REDACTED_ANNOTATION
+from doctor.snapshot.dump import REDACTED_ANNOTATION
 from doctor.workload import as_dict, as_list
 
 

@@ -16,7 +16,11 @@ from typing import Any
 
 import yaml
 
+# The redaction marker is part of the dump format: readers of a dump import it from here.
+from doctor.snapshot.redact import REDACTED as REDACTED
+from doctor.snapshot.redact import REDACTED_ANNOTATION as REDACTED_ANNOTATION
 from doctor.snapshot.redact import redact
+from doctor.snapshot.redact import redact_secret as redact_secret
 from doctor.snapshot.shape import describe_type, type_problems
 
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
