@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ def chain_in_order(text: str) -> bool:
     if certs[0].public_key() != key.public_key():
         return False
     try:
-        for child, issuer in zip(certs, certs[1:]):
+        for child, issuer in itertools.pairwise(certs):
             child.verify_directly_issued_by(issuer)
     except Exception:
         return False

@@ -287,7 +287,7 @@ class Executor:
             self.journal.save(run)
         for workload in record.workloads:
             started = rollout.start(self.cluster, workload, record.baselines.get(_key(workload), 0),
-                                    self.options.poll_seconds)
+                                    self.options.poll_seconds, _writes_to(record, workload))
             self._redeployed(started, record, redeploy_actions)
             outcome = self._wait(started)
             if not outcome.ok:
@@ -302,7 +302,7 @@ class Executor:
         record.state = VERIFIED
         record.message = ", ".join(f"{c} {b} -> {a}" for c, b, a, _ in verdicts)
         self.journal.save(run)
-        self.emit("unit", checks=record.checks, state=VERIFIED, message=record.message)
+        self.emit("unit", checks=record.checks, result=VERIFIED, message=record.message)
 
     def _redeployed(self, started: rollout.Rollout, record: UnitRecord,
                     redeploy_actions: list[str]) -> None:
@@ -347,7 +347,7 @@ class Executor:
         if record.redeployed_at:
             for workload in record.workloads:
                 started = rollout.start(self.cluster, workload, baselines[_key(workload)],
-                                        self.options.poll_seconds)
+                                        self.options.poll_seconds, _writes_to(record, workload))
                 self.emit("redeploy", workload=str(workload), rollout=started.name,
                           result="started to roll back")
                 outcome = self._wait(started)
@@ -359,7 +359,7 @@ class Executor:
         self.journal.save(run)
         for action_id in record.actions:
             self.states[action_id] = (record.state, record.message)
-        self.emit("unit", checks=record.checks, state=record.state, message=record.message)
+        self.emit("unit", checks=record.checks, result=record.state, message=record.message)
 
     def _undo(self, writes: list[WriteRecord]) -> list[str]:
         """Reverse patches, newest first, each guarded by the fields still holding what the fix
@@ -401,7 +401,7 @@ class Executor:
                 continue
             for unit in run.units:
                 if unit.state in UNFINISHED:
-                    self.emit("recover", run=run.run, checks=unit.checks, state=unit.state)
+                    self.emit("recover", unfinished=run.run, checks=unit.checks, found=unit.state)
                     self._recover(unit, run)
                     done.append(f"run {run.run} {', '.join(unit.checks)}: {unit.state}: "
                                 f"{unit.message}")
@@ -418,7 +418,8 @@ class Executor:
         elif "old" in states:
             failures = self._undo(unit.writes)
             unit.state = FAILED if failures else ABORTED
-            unit.message = f"run {run.run} was interrupted mid-way: undone" + (
+            unit.message = (f"run {run.run} was interrupted mid-way: its changes were undone "
+                            "(objects it created are kept)") + (
                 f", except: {'; '.join(failures)}" if failures else "")
         else:
             return self._finish(unit, [], run)
@@ -440,6 +441,10 @@ class Executor:
 def improved(before: str, after: Status) -> bool:
     """The fix held: the check passes now, or a crit became a warn."""
     return after in (Status.OK, Status.SKIP) or (before == "crit" and after is Status.WARN)
+
+
+def _writes_to(record: UnitRecord, workload: ObjectRef) -> bool:
+    return any(w.object == workload for w in record.writes)
 
 
 def _key(ref: ObjectRef) -> str:

@@ -78,16 +78,17 @@ def blocker(cluster: Cluster, ref: ObjectRef) -> str | None:
     return None if done is not None else f"a rollout of {ref.short} is in progress ({message})"
 
 
-def start(cluster: Cluster, ref: ObjectRef, baseline: int, poll: float) -> Rollout:
+def start(cluster: Cluster, ref: ObjectRef, baseline: int, poll: float,
+          template_changed: bool) -> Rollout:
     """The rollout that carries the changes made since `baseline`: followed when one already
-    started, else started."""
+    started (a trigger, or an earlier run), else started."""
     workload = _existing(cluster, ref)
     if version(workload) > baseline:
         return Rollout(ref, version(workload), started=False)
     if ref.kind != "DeploymentConfig":
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: timestamp()}}}}}
         return Rollout(ref, version(cluster.patch(ref, patch, merge=True)), started=True)
-    if _has_config_change_trigger(workload):
+    if template_changed and _has_config_change_trigger(workload):
         workload = _settled(cluster, ref, workload, poll)
         if version(workload) > baseline:
             return Rollout(ref, version(workload), started=False)
