@@ -17,7 +17,8 @@ from checks import Check, all_checks
 from doctor.config import RunConfig
 from doctor.fix import flow
 from doctor.fix.journal import SECRET_NAME, RunRecord
-from doctor.fix.model import FixOptions
+from doctor.fix.model import FixOptions, ObjectRef
+from doctor.fix.patch import MISSING
 from doctor.fix.pemtext import decoded, segments
 from doctor.model import Report, Status
 from tests.fixcluster import (
@@ -516,3 +517,98 @@ def test_no_secret_value_reaches_the_plan_or_the_log(cluster: Start) -> None:
     shown = json.dumps(report.to_dict()) + json.dumps(lines)
     assert "kV2rXl0wq7cJ3oT0y2m4pQJ1bGZ0c2VjcmV0LXZhbHVl" not in shown  # REGISTRY_HTTP_SECRET
     assert "user8AhrQHqDybFVuZ9Mpx" not in shown  # the OAuth client secret
+
+
+def test_a_redeploy_refused_after_the_plan_is_rolled_back(cluster: Start) -> None:
+    api, config = cluster(broken())
+    session = flow.Session(config, FixOptions(apply=True, poll_seconds=0.05), [QOS],
+                           flow.KubeClient(config.kubeconfig))
+    found = session.inspect()
+    api.forbid("deploymentconfigs/instantiate", "create")  # RBAC changed since the preflight
+    report = flow.apply_plan(session, found, print)
+    summary = report.result("besteffort-qos").summary
+    assert summary.startswith("fix rolled-back: redeploy of dc/docker-registry refused: "
+                              "forbidden")
+    assert template_resources(api) == {} and api.deployment_requests == []
+    assert journal(api)[0].units[0].state == "rolled-back"
+
+
+def unfinished_run(state: str) -> RunRecord:
+    """The journal of a run that died after patching the DC (FIXED requests)."""
+    from doctor.fix.journal import UnitRecord, WriteRecord
+    from doctor.fix.patch import Change
+
+    dc = registry_dc(broken())
+    write = WriteRecord(ObjectRef.of(dc), "patch", ["besteffort-qos/set-resources"], [Change(
+        ("spec", "template", "spec", "containers", 0, "resources", "requests"), MISSING,
+        {"cpu": "100m", "memory": "256Mi"})], backup=dc)
+    unit = UnitRecord(["besteffort-qos"], {"besteffort-qos": "crit"}, [ObjectRef.of(dc)],
+                      [write], {"DeploymentConfig/default/docker-registry": 2},
+                      ["besteffort-qos/set-resources"], state,
+                      "2020-01-01T00:00:00Z" if state == "redeploying" else None)
+    return RunRecord("20200101T000000Z-dead00", "crashed-host pid 1", "2020-01-01T00:00:00Z",
+                     [unit])
+
+
+def with_journal(objects: list[Obj], *runs: RunRecord) -> list[Obj]:
+    data = {f"{r.run}.json": base64.b64encode(json.dumps(r.to_json()).encode()).decode()
+            for r in runs}
+    return [*objects, {"apiVersion": "v1", "kind": "Secret", "data": data,
+                       "metadata": {"name": SECRET_NAME, "namespace": "default"}}]
+
+
+def test_a_dead_runs_unit_changed_since_is_left_alone(cluster: Start) -> None:
+    def changed(dc: Obj) -> None:
+        dc["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+            "requests": {"cpu": "1"}}
+    objects = edited(broken(), "DeploymentConfig", "docker-registry", changed)
+    api, config = cluster(with_journal(objects, unfinished_run("applying")))
+    report, _ = run_fix(config, [QOS])
+    [recovered] = report.fix["recovered"]
+    assert "failed: run 20200101T000000Z-dead00 was interrupted and its objects changed" in \
+        recovered
+    assert template_resources(api) == {"requests": {"cpu": "1"}}  # not touched
+    assert next(r for r in journal(api) if r.run.startswith("2020")).units[0].state == "failed"
+
+
+def test_a_dead_runs_redeploy_is_finished_without_a_cooldown(cluster: Start) -> None:
+    def patched(dc: Obj) -> None:
+        dc["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+            "requests": {"cpu": "100m", "memory": "256Mi"}}
+        dc["status"]["observedGeneration"] = dc["metadata"]["generation"]  # as controllers do
+    objects = edited(broken(), "DeploymentConfig", "docker-registry", patched)
+    api, config = cluster(with_journal(objects, unfinished_run("redeploying")))
+    report, _ = run_fix(config, [QOS])
+    assert report.result("besteffort-qos").status is Status.OK
+    assert len(api.deployment_requests) == 1
+    [run] = journal(api)
+    assert run.units[0].state == "verified"
+
+
+def test_the_journal_keeps_a_bounded_history(cluster: Start) -> None:
+    from doctor.fix.cluster import Cluster
+    from doctor.fix.journal import HISTORY, Journal
+
+    _, config = cluster(broken())
+    store = Journal(Cluster(flow.KubeClient(config.kubeconfig), 10), "default")
+    for number in range(HISTORY + 2):
+        store.save(RunRecord(f"2024010{number // 10}T0000{number % 10}0Z-aaaaaa", "h", "t"))
+    kept = [r.run for r in store.runs()]
+    assert len(kept) == HISTORY and kept[0].endswith("00020Z-aaaaaa")
+
+
+def test_a_lease_renews_and_notices_a_takeover(cluster: Start) -> None:
+    from doctor.fix.cluster import Cluster
+    from doctor.fix.lease import Lease, LeaseLost
+
+    api, config = cluster(broken())
+    mine = Lease(Cluster(flow.KubeClient(config.kubeconfig), 10), "default", "me", 1)
+    assert mine.acquire() is None
+    first = api.get_object("leases", "default", "registry-doctor")["spec"]["renewTime"]
+    mine._renewed -= 1  # a third of the duration has passed
+    mine.renew()
+    assert api.get_object("leases", "default", "registry-doctor")["spec"]["renewTime"] > first
+    api.put_object(lease("them", datetime.now(timezone.utc)))  # taken over
+    mine._renewed -= 1
+    with pytest.raises(LeaseLost):
+        mine.renew()

@@ -286,15 +286,16 @@ class Executor:
             record.state, record.redeployed_at = REDEPLOYING, timestamp()
             self.journal.save(run)
         for workload in record.workloads:
-            started = rollout.start(self.cluster, workload, record.baselines.get(_key(workload), 0),
-                                    self.options.poll_seconds, _writes_to(record, workload))
-            self._redeployed(started, record, redeploy_actions)
-            outcome = self._wait(started)
+            started, outcome = self._roll_out(workload, record.baselines.get(_key(workload), 0),
+                                              record, f"for {', '.join(record.checks)}")
+            if started is not None:
+                for action_id in redeploy_actions:
+                    self.states[action_id] = (APPLIED, started.name)
             if not outcome.ok:
-                if outcome.phase == "TimedOut":
+                if started is not None and outcome.phase == "TimedOut":
                     rollout.cancel(self.cluster, started, outcome.message,
                                    self.options.poll_seconds)
-                return self.roll_back(record, run, f"{outcome.message}")
+                return self.roll_back(record, run, outcome.message)
         verdicts = self._verify(record)
         failing = [f"{c} {before} -> {after}" for c, before, after, ok in verdicts if not ok]
         if failing:
@@ -304,16 +305,25 @@ class Executor:
         self.journal.save(run)
         self.emit("unit", checks=record.checks, result=VERIFIED, message=record.message)
 
-    def _redeployed(self, started: rollout.Rollout, record: UnitRecord,
-                    redeploy_actions: list[str]) -> None:
+    def _roll_out(self, workload: ObjectRef, baseline: int, record: UnitRecord,
+                  why: str) -> tuple[rollout.Rollout | None, rollout.Outcome]:
+        """Redeploy (or follow the rollout already carrying the unit's changes) and wait."""
+        try:
+            started = rollout.start(self.cluster, workload, baseline, self.options.poll_seconds,
+                                    _writes_to(record, workload))
+        except KubeError as error:
+            outcome = rollout.Outcome(False, "Refused", f"redeploy of {workload.short} "
+                                      f"refused: {error}")
+            self.emit("redeploy", workload=str(workload), result="refused",
+                      message=outcome.message)
+            return None, outcome
         how = "started" if started.started else "followed (already started)"
-        self.emit("redeploy", workload=str(started.workload), rollout=started.name, result=how)
-        workload = self._existing(started.workload)
-        self.cluster.record_event(workload, self.config.namespace, "RegistryDoctorRedeploy",
-                                  f"{started.name} {how} for {', '.join(record.checks)} "
-                                  f"(run {self.run.run})")
-        for action_id in redeploy_actions:
-            self.states[action_id] = (APPLIED, f"{started.name} {how}")
+        self.emit("redeploy", workload=str(workload), rollout=started.name, result=how,
+                  message=why)
+        self.cluster.record_event(self._existing(workload), self.config.namespace,
+                                  "RegistryDoctorRedeploy",
+                                  f"{started.name} {how} {why} (run {self.run.run})")
+        return started, self._wait(started)
 
     def _wait(self, started: rollout.Rollout) -> rollout.Outcome:
         outcome = rollout.wait(self.cluster, started, self.options.rollout_timeout,
@@ -340,17 +350,14 @@ class Executor:
     # Rolling back
 
     def roll_back(self, record: UnitRecord, run: RunRecord, reason: str) -> None:
-        """Restore every object the unit changed (unless changed again since), redeploy its
-        workloads if they were redeployed, and record the outcome."""
-        baselines = {_key(w): rollout.version(self._existing(w)) for w in record.workloads}
+        """Restore every object the unit changed (unless changed again since), redeploy the
+        workloads a rollout of the fix reached, and record the outcome."""
+        current = {_key(w): rollout.version(self._existing(w)) for w in record.workloads}
         failures = self._undo(record.writes)
-        if record.redeployed_at:
-            for workload in record.workloads:
-                started = rollout.start(self.cluster, workload, baselines[_key(workload)],
-                                        self.options.poll_seconds, _writes_to(record, workload))
-                self.emit("redeploy", workload=str(workload), rollout=started.name,
-                          result="started to roll back")
-                outcome = self._wait(started)
+        for workload in record.workloads:
+            version = current[_key(workload)]
+            if version > record.baselines.get(_key(workload), version):
+                _, outcome = self._roll_out(workload, version, record, "to roll back")
                 if not outcome.ok:
                     failures.append(outcome.message)
         record.state = FAILED if failures else ROLLED_BACK

@@ -47,7 +47,7 @@ class Rollout:
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
-    phase: str  # Complete, Failed or TimedOut
+    phase: str  # Complete, Failed, TimedOut, or Refused (the redeploy was not accepted)
     message: str
 
     def to_dict(self) -> dict[str, Any]:
