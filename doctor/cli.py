@@ -395,7 +395,7 @@ def permissions(output: Output = "table") -> None:
         for row in rows:
             resource = f"{row['resource']}.{row['apiGroup']}" if row["apiGroup"] \
                 else row["resource"]
-            typer.echo(f"{row['neededBy']:<{width}}  {resource:<42} "
+            typer.echo(f"{row['neededBy']:<{width}}  {resource:<48} "
                        f"{','.join(row['verbs']):<18} {row['why']}")
 
 

@@ -193,3 +193,9 @@ def test_planning_is_pure() -> None:
         io = {m for m in found if m.split(".")[0] in ("kubernetes", "boto3", "socket")
               or m in ("doctor.kube", "doctor.fix.cluster", "doctor.fix.executor")}
         assert not io, f"doctor/fix/{name} imports {sorted(io)}"
+
+
+def test_the_permissions_table_in_the_docs_is_current() -> None:
+    from doctor.fix import permissions
+
+    assert permissions.main(["--check"]) == 0, "run python -m doctor.fix.permissions"

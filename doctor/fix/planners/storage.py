@@ -17,7 +17,7 @@ from doctor.workload import Workload, as_dict, as_list
 
 STORE_PATH = "/registry"
 STORE_VOLUME = "registry-storage"
-CREATE_CLAIM = Permission("", "persistentvolumeclaims", ("create",),
+CREATE_CLAIM = Permission("", "persistentvolumeclaims", ("get", "create"),
                           "ephemeral-storage: create the registry's claim")
 PATCH_SERVICE = Permission("", "services", ("get", "patch"),
                            "nfs-scaling: sessionAffinity ClientIP on the registry Service")
