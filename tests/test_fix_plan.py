@@ -199,3 +199,15 @@ def test_the_permissions_table_in_the_docs_is_current() -> None:
     from doctor.fix import permissions
 
     assert permissions.main(["--check"]) == 0, "run python -m doctor.fix.permissions"
+
+
+def test_two_actions_changing_the_same_field_are_not_applied_together() -> None:
+    dc = registry_dc(broken())
+    one, two = copy.deepcopy(dc), copy.deepcopy(dc)
+    one["spec"]["replicas"], two["spec"]["replicas"] = 1, 3
+    ref = ObjectRef.of(dc)
+    chosen = select_actions([Action("a", "x", "x", PATCH, ref, before=dc, after=one),
+                             Action("b", "y", "y", PATCH, ref, before=dc, after=two)],
+                            FixOptions())
+    assert [a.state for a in chosen] == ["planned", "skipped"]
+    assert "changes fields a/x changes" in chosen[1].message

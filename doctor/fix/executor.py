@@ -46,6 +46,7 @@ from doctor.fix.model import (
     ObjectRef,
 )
 from doctor.fix.patch import guarded, reverse, version_of
+from doctor.fix.permissions import MACHINERY
 from doctor.kube import KubeError
 from doctor.model import Status
 
@@ -59,9 +60,10 @@ RUN_ANNOTATION = "registry-doctor.io/run"
 # Which actions may be applied
 
 def select(actions: Iterable[Action], options: FixOptions) -> list[Action]:
-    """Skip what the options leave out: optional actions of checks not named by --fix-only,
-    disruptive ones without --allow-disruptive."""
-    chosen = []
+    """Skip what the options leave out (optional actions of checks not named by --fix-only,
+    disruptive ones without --allow-disruptive) and a change to fields another action of the
+    plan already changes."""
+    chosen: list[Action] = []
     for action in actions:
         if action.state == PLANNED and action.optional and action.check not in options.only:
             action = action.moved(SKIPPED, f"optional: applied only with --fix-only "
@@ -69,8 +71,22 @@ def select(actions: Iterable[Action], options: FixOptions) -> list[Action]:
         elif action.state == PLANNED and action.risk == DISRUPTIVE \
                 and not options.allow_disruptive:
             action = action.moved(SKIPPED, "disruptive: applied only with --allow-disruptive")
+        elif action.state == PLANNED and (rival := _rival(action, chosen)) is not None:
+            action = action.moved(SKIPPED, f"changes fields {rival.id} changes: fix one at a "
+                                  "time (--fix-only)")
         chosen.append(action)
     return chosen
+
+
+def _rival(action: Action, earlier: list[Action]) -> Action | None:
+    """An earlier planned action changing the same fields of the same object."""
+    paths = [c.path for c in action.changes]
+    for other in earlier:
+        if other.state == PLANNED and other.target == action.target and any(
+                a[:len(b)] == b or b[:len(a)] == a for a in paths
+                for b in (c.path for c in other.changes)):
+            return other
+    return None
 
 
 def required_access(action: Action) -> list[AccessCheck]:
@@ -95,10 +111,9 @@ def required_access(action: Action) -> list[AccessCheck]:
 
 
 def machinery_access(namespace: str) -> list[AccessCheck]:
-    return [AccessCheck(verb, "coordination.k8s.io", "leases", namespace)
-            for verb in ("get", "create", "update")] + \
-        [AccessCheck(verb, "", "secrets", namespace) for verb in ("get", "create", "update")] + \
-        [AccessCheck("create", "", "events", namespace)]
+    """What every applying run does besides its actions (asking RBAC itself aside)."""
+    return [AccessCheck(verb, p.group, p.resource, namespace)
+            for p in MACHINERY if not p.cluster_scoped for verb in p.verbs]
 
 
 def preflight(cluster: Cluster, options: FixOptions, actions: list[Action],
@@ -108,43 +123,43 @@ def preflight(cluster: Cluster, options: FixOptions, actions: list[Action],
     progress, cooldown), and mark what may not or cannot be applied. A check's actions stand
     or fall together."""
     asked: dict[AccessCheck, AccessCheck] = {}
-
-    def ask(check: AccessCheck) -> AccessCheck:
-        if check not in asked:
-            asked[check] = cluster.allowed(check)
-        return asked[check]
-
-    denied_machinery = [m for m in machinery if not m.allowed]
     blockers: dict[ObjectRef, str | None] = {}
+    refused_machinery = "; ".join(m.describe() for m in machinery if not m.allowed)
     marked = []
     for action in actions:
         if action.operation in (PATCH, CREATE, REDEPLOY):
-            action = replace(action, access=tuple(ask(c) for c in required_access(action)))
+            wanted = required_access(action)
+            for check in wanted:
+                if check not in asked:
+                    asked[check] = cluster.allowed(check)
+            action = replace(action, access=tuple(asked[c] for c in wanted))
         workload = action.redeploy
-        if action.state != PLANNED:
-            marked.append(action)
-            continue
-        if workload is not None and workload not in blockers:
+        if action.state == PLANNED and workload is not None and workload not in blockers:
             blockers[workload] = rollout.blocker(cluster, workload) or \
                 _cooldown(journal, workload, runs, options)
-        refused = [a for a in action.access if not a.allowed]
-        if refused:
-            action = action.moved(DENIED, "not permitted: " + "; ".join(
-                a.describe() + (f" ({a.reason})" if a.allowed is None else "") for a in refused))
-        elif denied_machinery:
-            action = action.moved(DENIED, "registry-doctor itself may not: " + "; ".join(
-                m.describe() for m in denied_machinery))
-        elif workload is not None and blockers[workload]:
-            action = action.moved(BLOCKED, str(blockers[workload]))
+        if action.state == PLANNED:
+            action = _judged(action, refused_machinery, blockers.get(workload))
         marked.append(action)
     return together(marked)
+
+
+def _judged(action: Action, refused_machinery: str, blocker: str | None) -> Action:
+    refused = [a for a in action.access if not a.allowed]
+    if refused:
+        return action.moved(DENIED, "not permitted: " + "; ".join(
+            a.describe() + (f" ({a.reason})" if a.allowed is None else "") for a in refused))
+    if refused_machinery:
+        return action.moved(DENIED, f"registry-doctor itself may not: {refused_machinery}")
+    if blocker:
+        return action.moved(BLOCKED, blocker)
+    return action
 
 
 def together(actions: list[Action]) -> list[Action]:
     """Skip every planned action of a check one of whose required actions cannot be applied:
     half a fix would not verify."""
     stopped = {a.check: a for a in actions
-               if not a.optional and a.state not in (PLANNED, MANUAL_STEPS, SKIPPED)}
+               if not a.optional and a.state not in (PLANNED, MANUAL_STEPS)}
     return [a.moved(SKIPPED, f"not applied: {stopped[a.check].id} is {stopped[a.check].state}")
             if a.state == PLANNED and a.check in stopped else a for a in actions]
 
@@ -274,7 +289,7 @@ class Executor:
                                   f"{action_id} applied (run {self.run.run})")
 
     def _abort(self, record: UnitRecord, actions: list[Action], why: str) -> None:
-        record.state, record.message = ABORTED, f"nothing changed: {why}"
+        record.state, record.message = ABORTED, f"not applied: {why}"
         self.journal.save(self.run)
         for action in actions:
             self.states[action.id] = ("failed", record.message)
@@ -333,12 +348,17 @@ class Executor:
         return outcome
 
     def _verify(self, record: UnitRecord) -> list[tuple[str, str, str, bool]]:
+        """The unit's checks, run again (those of a dead run too, whatever this run selected);
+        a check that no longer exists cannot vouch for its fix."""
+        from checks import all_checks
         from doctor import engine
         from doctor.snapshot.live import LiveSource
 
-        chosen = [c for c in self.checks if c.meta.id in record.checks]
+        known = {**all_checks(), **{c.meta.id: c for c in self.checks}}
+        verdicts = [(c, record.statuses.get(c, ""), "unknown check", False)
+                    for c in record.checks if c not in known]
+        chosen = [known[c] for c in record.checks if c in known]
         report = engine.run(self.config, chosen, LiveSource(self.cluster.client))
-        verdicts = []
         for result in report.results:
             before = record.statuses.get(result.check, "")
             ok = improved(before, result.status)
