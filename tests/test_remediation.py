@@ -403,6 +403,18 @@ def test_ephemeral_storage_uses_an_existing_claim_and_refuses_a_rwo_one(cluster:
     assert "--claim-size" in actions(asked, "ephemeral-storage")[0]["steps"][0]
 
 
+def test_ephemeral_storage_moves_to_an_existing_shared_claim(cluster: Start) -> None:
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "shared", "namespace": "default"},
+             "spec": {"accessModes": ["ReadWriteMany"]}}
+    api, config = cluster([*broken(), claim])
+    report, _ = run_fix(config, [STAND_INS["ephemeral-storage"]], claim_name="shared",
+                        allow_disruptive=True)
+    [use] = actions(report, "ephemeral-storage")
+    assert use["state"] == "applied" and report.result("ephemeral-storage").status is Status.OK
+    assert [c["metadata"]["name"] for c in api.objects("persistentvolumeclaims")] == ["shared"]
+
+
 def test_nfs_scaling_scales_local_storage_to_one(cluster: Start) -> None:
     def host_path(dc: Obj) -> None:
         dc["spec"]["template"]["spec"]["volumes"] = [

@@ -75,7 +75,7 @@ def select(actions: Iterable[Action], options: FixOptions) -> list[Action]:
             action = action.moved(SKIPPED, f"changes fields {rival.id} changes: fix one at a "
                                   "time (--fix-only)")
         chosen.append(action)
-    return chosen
+    return together(chosen)
 
 
 def _rival(action: Action, earlier: list[Action]) -> Action | None:
