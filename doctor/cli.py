@@ -347,21 +347,20 @@ def rollback(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     namespace: Namespace = "default",
-    registry: Registry = "docker-registry",
-    console: Console = "registry-console",
     timeout: Timeout = 30.0,
     rollout_timeout: RolloutTimeout = 600.0,
 ) -> None:
     """Restore the objects a `check --fix --yes` run changed, from its backups, and redeploy.
-    Exit code: 0 restored (or nothing to do), 2 not all restored, 3 cluster unreachable."""
+    Exit code: 0 restored (or nothing to do), 2 not all restored, 3 cluster unreachable or
+    another run holds the lease, 64 no such run."""
     from checks import all_checks
     from doctor.config import RunConfig
     from doctor.fix.flow import rollback as roll_back
     from doctor.fix.model import FixOptions
     from doctor.kube import KubeError
 
-    config = RunConfig(namespace=namespace, registry_name=registry, console_name=console,
-                       kubeconfig=kubeconfig, context=context, timeout=timeout)
+    config = RunConfig(namespace=namespace, kubeconfig=kubeconfig, context=context,
+                       timeout=timeout)
     options = FixOptions(apply=yes, rollout_timeout=rollout_timeout)
     try:
         result = roll_back(config, options, list(all_checks().values()), run,
