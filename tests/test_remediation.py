@@ -505,11 +505,18 @@ def test_s3_redeploys_only_when_asked_by_name(cluster: Start) -> None:
 
 
 def test_cockpit_port_conflict_is_manual(cluster: Start) -> None:
-    _, config = cluster([*broken(), *console()])
-    report, _ = run_fix(config, [STAND_INS["cockpit-port-conflict"]], apply=False)
+    api, config = cluster([*broken(), *console()])
+    check = STAND_INS["cockpit-port-conflict"]
+    report, _ = run_fix(config, [check], apply=False)
     manual, redeploy = actions(report, "cockpit-port-conflict")
     assert manual["steps"][0].startswith("on infra-node-1.example.com: see who holds port 9090")
     assert redeploy["optional"] and redeploy["state"] == "skipped"
+    # Asked by name, the redeploy happens; the port is still taken, so it did not help, and
+    # with nothing to restore it is not redeployed again.
+    tried, _ = run_fix(config, [check], only=("cockpit-port-conflict",))
+    assert tried.result("cockpit-port-conflict").summary.startswith(
+        "fix rolled-back: the fix did not hold")
+    assert [r.name for r in api.deployment_requests] == ["registry-console"]
 
 
 def test_checks_fixed_together_share_one_redeploy(cluster: Start) -> None:

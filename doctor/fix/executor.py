@@ -371,12 +371,14 @@ class Executor:
 
     def roll_back(self, record: UnitRecord, run: RunRecord, reason: str) -> None:
         """Restore every object the unit changed (unless changed again since), redeploy the
-        workloads a rollout of the fix reached, and record the outcome."""
+        workloads a rollout of the fix reached, and record the outcome. A unit that only
+        redeployed has nothing to restore and is not redeployed again."""
         current = {_key(w): rollout.version(self._existing(w)) for w in record.workloads}
         failures = self._undo(record.writes)
+        patched = any(w.operation == PATCH for w in record.writes)
         for workload in record.workloads:
             version = current[_key(workload)]
-            if version > record.baselines.get(_key(workload), version):
+            if patched and version > record.baselines.get(_key(workload), version):
                 _, outcome = self._roll_out(workload, version, record, "to roll back")
                 if not outcome.ok:
                     failures.append(outcome.message)
