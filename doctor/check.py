@@ -6,7 +6,7 @@ pure function of its context: it never imports `kubernetes` or `boto3` and does 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,18 +38,23 @@ class CheckContext:
     probes: dict[str, ProbeResult] = field(default_factory=dict)
 
     def result(self, status: Status, summary: str, details: Iterable[str] = (),
-               resources: Iterable[Resource] = ()) -> Result:
+               resources: Iterable[Resource] = (),
+               metrics: Mapping[str, float] | None = None) -> Result:
+        """`metrics`: numeric facts for the exporter (see `Result.metrics`)."""
         return Result(
             check=self.meta.id, title=self.meta.title, status=status, summary=summary,
             details=tuple(details), resources=tuple(dict.fromkeys(resources)),
             remediation=(Remediation(self.meta.remediation, self.meta.docs)
                          if status in (Status.WARN, Status.CRIT) else None),
+            metrics=metrics or {},
         )
 
     def failed(self, summary: str, details: Iterable[str] = (),
-               resources: Iterable[Resource] = ()) -> Result:
+               resources: Iterable[Resource] = (),
+               metrics: Mapping[str, float] | None = None) -> Result:
         """The check's hazard is present: its declared severity."""
-        return self.result(Status(self.meta.severity.value), summary, details, resources)
+        return self.result(Status(self.meta.severity.value), summary, details, resources,
+                           metrics)
 
     def registry(self) -> Workload:
         workload = self.snapshot.registry()

@@ -43,6 +43,28 @@ Console = Annotated[str, typer.Option("--console", help="Name of the console wor
 Timeout = Annotated[float, typer.Option("--timeout", min=1,
                                         help="Deadline for the whole run, in seconds.")]
 Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml.")]
+Probes = Annotated[bool | None, typer.Option(
+    "--probes/--no-probes", help="Live probes (S3, TLS, OAuth, sockets). Default: on "
+    "against a cluster, off with --from-dir.", show_default=False)]
+ProbeTimeout = Annotated[float, typer.Option("--probe-timeout", min=0.1,
+                                             help="Deadline of each probe, seconds.")]
+LogTail = Annotated[int, typer.Option("--log-tail", min=0, help="Log lines read per pod.")]
+NodeLocal = Annotated[bool, typer.Option(
+    "--node-local", help="Also inspect this host: who holds the console port, "
+    "local certificate folder.")]
+ConsolePort = Annotated[int, typer.Option("--console-port", min=1, max=65535,
+                                          help="Port of Cockpit and the console.")]
+CertDir = Annotated[Path | None, typer.Option(
+    "--cert-dir", help="A local Cockpit ws-certs.d folder to judge.", show_default=False)]
+S3WriteProbe = Annotated[bool, typer.Option(
+    "--s3-write-probe", help="Also put and delete one marker object in the bucket.")]
+Canary = Annotated[bool, typer.Option(
+    "--canary", help="Also push and pull a small image through the registry.")]
+CanaryRepository = Annotated[str, typer.Option(
+    "--canary-repository", help="Repository the canary pushes into.")]
+OAuthProbe = Annotated[bool, typer.Option(
+    "--oauth-probe", help="Also ask the OAuth server to authorize the console's redirect URI "
+    "(shows in the master log).")]
 RolloutTimeout = Annotated[float, typer.Option(
     "--rollout-timeout", min=1, help="How long a redeploy may take, in seconds.")]
 Yes = Annotated[bool, typer.Option("--yes", help="Apply (default: only print the plan).")]
@@ -65,6 +87,14 @@ def _check_dir(path: Path | None, flag: str) -> None:
         _usage_error(f"{flag} {path}: not a readable directory")
 
 
+def _check_repository(name: str, flag: str) -> None:
+    from doctor.probes.canary import repository_problem
+
+    problem = repository_problem(name)
+    if problem:
+        _usage_error(f"{flag} {problem}")
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"registry-doctor {__version__}")
@@ -85,32 +115,22 @@ def check(
     skip: SkipIds = [],  # noqa: B006
     output: Output = "table",
     from_dir: FromDir = None,
-    probes: Annotated[bool | None, typer.Option(
-        "--probes/--no-probes", help="Live probes (S3, TLS, OAuth, sockets). Default: on "
-        "against a cluster, off with --from-dir.", show_default=False)] = None,
+    probes: Probes = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
     timeout: Timeout = 30.0,
-    probe_timeout: Annotated[float, typer.Option("--probe-timeout", min=0.1,
-                                                 help="Deadline of each probe, seconds.")] = 5.0,
-    log_tail: Annotated[int, typer.Option("--log-tail", min=0,
-                                          help="Log lines read per pod.")] = 500,
-    node_local: Annotated[bool, typer.Option(
-        "--node-local", help="Also inspect this host: who holds the console port, "
-        "local certificate folder.")] = False,
-    console_port: Annotated[int, typer.Option("--console-port", min=1, max=65535,
-                                              help="Port of Cockpit and the console.")] = 9090,
-    cert_dir: Annotated[Path | None, typer.Option(
-        "--cert-dir", help="A local Cockpit ws-certs.d folder to judge.",
-        show_default=False)] = None,
-    s3_write_probe: Annotated[bool, typer.Option(
-        "--s3-write-probe", help="Also put and delete one marker object in the bucket.")
-    ] = False,
-    canary: Annotated[bool, typer.Option(
-        "--canary", help="Also push and pull a small image through the registry.")] = False,
+    probe_timeout: ProbeTimeout = 5.0,
+    log_tail: LogTail = 500,
+    node_local: NodeLocal = False,
+    console_port: ConsolePort = 9090,
+    cert_dir: CertDir = None,
+    s3_write_probe: S3WriteProbe = False,
+    canary: Canary = False,
+    canary_repository: CanaryRepository = "registry-doctor/canary",
+    oauth_probe: OAuthProbe = False,
     fix: Annotated[bool, typer.Option(
         "--fix", help="Plan fixes for what fails and print the plan (nothing is changed).")
     ] = False,
@@ -153,17 +173,8 @@ def check(
 
     With --fix, plan fixes for what fails; with --fix --yes, apply them (docs/remediation.md).
     """
-    from doctor.config import RunConfig
-
     _check_output(output)
-    _check_dir(from_dir, "--from-dir")
-    _check_dir(cert_dir, "--cert-dir")
-    config = RunConfig(
-        namespace=namespace, registry_name=registry, console_name=console, from_dir=from_dir,
-        kubeconfig=kubeconfig, context=context, probes=probes, timeout=timeout,
-        probe_timeout=probe_timeout, log_tail_lines=log_tail, node_local=node_local,
-        console_port=console_port, cert_dir=cert_dir, s3_write_probe=s3_write_probe,
-        canary=canary)
+    config = _run_config(locals())
     options = None
     if fix or yes or fix_only or dry_run != "none":
         options = _fix_options(
@@ -173,6 +184,27 @@ def check(
             requests_memory=requests_memory, limits_cpu=limits_cpu, limits_memory=limits_memory,
             cooldown=cooldown, rollout_timeout=rollout_timeout)
     raise typer.Exit(_run_and_print(config, checks, skip, output, options))
+
+
+# Command parameters named after their flag where the RunConfig field name is longer.
+_CONFIG_FIELDS = {"registry": "registry_name", "console": "console_name",
+                  "log_tail": "log_tail_lines"}
+
+
+def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
+    """The run settings from a command's options (`check` and `serve` share them), once the
+    folders they name are known to exist."""
+    from dataclasses import fields
+
+    from doctor.config import RunConfig
+
+    _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
+    _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
+    if options.get("canary"):
+        _check_repository(str(options["canary_repository"]), "--canary-repository")
+    known = {f.name for f in fields(RunConfig)}
+    return RunConfig(**{_CONFIG_FIELDS.get(name, name): value for name, value in options.items()
+                        if _CONFIG_FIELDS.get(name, name) in known})
 
 
 def _fix_options(*, from_dir: Path | None, fix: bool, yes: bool, dry_run: str,
@@ -221,12 +253,9 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
     from doctor.kube import KubeError
     from doctor.render import render, use_color
 
-    try:
-        selected = engine.select_checks(checks, skip, config)
-        if fix_options is not None:
-            engine.select_checks(fix_options.only, (), config)  # known ids only
-    except engine.UsageError as error:
-        _usage_error(str(error))
+    selected = _select_checks(checks, skip, config)
+    if fix_options is not None:
+        _select_checks(list(fix_options.only), [], config)  # known ids only
     progress = sys.stderr.isatty() and output == "table"
     if progress:
         sys.stderr.write("registry-doctor: collecting cluster state...\r")
@@ -255,6 +284,55 @@ def _print_json_line(line: dict) -> None:
     sys.stdout.flush()
 
 
+def _select_checks(checks: list[str], skip: list[str], config: object) -> list:
+    from doctor import engine
+
+    try:
+        return engine.select_checks(checks, skip, config)
+    except engine.UsageError as error:
+        _usage_error(str(error))
+
+
+@app.command()
+def serve(
+    listen: Annotated[str, typer.Option(
+        "--listen", help="Address of the metrics endpoint, HOST:PORT.")] = "0.0.0.0:9709",
+    interval: Annotated[str, typer.Option(
+        "--interval", help="Time between runs, e.g. 60s, 5m, 1h.")] = "60s",
+    checks: CheckIds = [],  # noqa: B006 - typer needs a list default
+    skip: SkipIds = [],  # noqa: B006
+    from_dir: FromDir = None,
+    probes: Probes = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = "default",
+    registry: Registry = "docker-registry",
+    console: Console = "registry-console",
+    timeout: Timeout = 30.0,
+    probe_timeout: ProbeTimeout = 5.0,
+    log_tail: LogTail = 500,
+    node_local: NodeLocal = False,
+    console_port: ConsolePort = 9090,
+    cert_dir: CertDir = None,
+    s3_write_probe: S3WriteProbe = False,
+    canary: Canary = False,
+    canary_repository: CanaryRepository = "registry-doctor/canary",
+    oauth_probe: OAuthProbe = False,
+) -> None:
+    """Run the checks every --interval and serve the last report as Prometheus metrics
+    (/metrics, /healthz, /readyz; docs/exporter.md). Stops cleanly on SIGTERM."""
+    config = _run_config(locals())
+    from exporter import daemon
+
+    try:
+        host, port = daemon.parse_listen(listen)
+        seconds = daemon.parse_interval(interval)
+    except ValueError as error:
+        _usage_error(str(error))
+    raise typer.Exit(daemon.serve(config, _select_checks(checks, skip, config), host, port,
+                                  seconds))
+
+
 @app.command()
 def demo(output: Output = "table") -> None:
     """Run every check on a bundled dump of a broken OpenShift 3.11 registry (no cluster)."""
@@ -268,6 +346,70 @@ def demo(output: Output = "table") -> None:
     if output == "table":
         typer.echo(f"(demo of `registry-doctor check --from-dir {example}`, which exits {code}; "
                    "the demo itself exits 0)")
+
+
+@app.command()
+def canary(
+    url: Annotated[str, typer.Option(
+        "--url", help="The registry: https://host[:port] or http://host:port (a bare host "
+        "means https).", show_default=False)],
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Do not verify the registry's TLS certificate.")] = False,
+    username: Annotated[str | None, typer.Option(
+        "--username", envvar="REGISTRY_DOCTOR_USERNAME", help="User for basic auth or the "
+        "registry's token service.", show_default=False)] = None,
+    password: Annotated[str | None, typer.Option(
+        "--password", envvar="REGISTRY_DOCTOR_PASSWORD", help="Password of --username "
+        "(better from the environment variable: it stays out of the process list).",
+        show_default=False)] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="REGISTRY_DOCTOR_TOKEN", help="A token, e.g. `oc whoami -t`, sent "
+        "as password with any user name as the OpenShift registry expects.",
+        show_default=False)] = None,
+    repository: Annotated[str, typer.Option(
+        "--repository", help="Repository to push the canary image into.")
+    ] = "registry-doctor/canary",
+    reads: Annotated[int, typer.Option(
+        "--reads", min=1, max=32, help="Reads of the pushed image, each on fresh connections "
+        "(a round-robin balancer over N replicas needs N to reach them all).")] = 4,
+    timeout: Annotated[float, typer.Option("--timeout", min=1,
+                                           help="Deadline for the whole canary, seconds.")
+                       ] = 30.0,
+    output: Output = "table",
+) -> None:
+    """Push, read back and delete a small image through any registry URL (the check
+    push-pull-canary outside a cluster). Exit code as `check`: 0 ok, 1 warn, 2 crit, 3 unknown."""
+    import time
+
+    from checks import all_checks
+    from doctor import engine
+    from doctor.check import ProbeResult
+    from doctor.config import RunConfig
+    from doctor.probes.canary import Target, run_canary
+    from doctor.probes.registry_client import Address, Credentials
+    from doctor.render import render, use_color
+
+    _check_output(output)
+    _check_repository(repository, "--repository")
+    if token and (username or password):
+        _usage_error("use either --token or --username/--password, not both")
+    if bool(username) != bool(password):
+        _usage_error("--username and --password go together (or use --token)")
+    try:
+        address = Address.parse(url)
+    except ValueError as error:
+        _usage_error(f"--url {error}")
+    credentials = Credentials.token(token) if token else Credentials(username, password)
+    started = time.monotonic()
+    data = run_canary([Target("url", address, f"registry {address}", verify_tls=not insecure)],
+                      credentials, repository, timeout, reads)
+    probe = ProbeResult("canary", data, duration_seconds=time.monotonic() - started)
+    config = RunConfig(probes=True, canary=True, canary_repository=repository,
+                       probe_timeout=timeout)
+    report = engine.probe_report(config, all_checks()["push-pull-canary"], probe,
+                                 {"type": "url", "url": str(address)})
+    sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("list")

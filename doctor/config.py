@@ -26,6 +26,8 @@ class RunConfig:
     cert_dir: Path | None = None
     s3_write_probe: bool = False
     canary: bool = False
+    canary_repository: str = "registry-doctor/canary"
+    oauth_probe: bool = False  # also ask the OAuth server to authorize the console's redirect
 
     @property
     def live(self) -> bool:

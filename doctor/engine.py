@@ -10,12 +10,13 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
+from typing import Any
 
 from checks import Check, all_checks
 from doctor.check import CheckContext, NotEvaluable, ProbeResult
 from doctor.config import RunConfig
 from doctor.model import Report, Result, Status
-from doctor.probes import PROBES, ProbeError, probe_function
+from doctor.probes import ProbeError, probe_function, selected_probes
 from doctor.snapshot import Snapshot, Source, collect
 from doctor.snapshot.kinds import LOG_COLLECTIONS
 
@@ -87,10 +88,23 @@ def unreachable_report(config: RunConfig, checks: Sequence[Check], cause: str) -
     )
 
 
+def probe_report(config: RunConfig, check: Check, probe: ProbeResult,
+                 source: dict[str, Any]) -> Report:
+    """The report of one check judged on a probe taken without a cluster (`registry-doctor
+    canary --url`): the same verdict logic, report schema and exit code as `check`."""
+    snapshot = Snapshot(config=config, source=source)
+    return Report(
+        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        source=source,
+        results=(evaluate(check, snapshot, config, {probe.probe: probe}),),
+        duration_seconds=probe.duration_seconds,
+    )
+
+
 def run_probes(snapshot: Snapshot, config: RunConfig,
                probe_ids: Iterable[str]) -> dict[str, ProbeResult]:
-    wanted = sorted(p for p in probe_ids if p in PROBES)
-    if not config.probes_enabled or not wanted:
+    wanted = selected_probes(probe_ids, config)
+    if not wanted:
         return {}
     pool = ThreadPoolExecutor(len(wanted), thread_name_prefix="probe")
     futures = {p: pool.submit(_run_probe, p, snapshot, config) for p in wanted}

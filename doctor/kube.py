@@ -107,6 +107,16 @@ class KubeClient:
                             f"({target})") from None
 
 
+def bearer_token(kubeconfig: Path | None = None, context: str | None = None) -> str | None:
+    """The bearer token these credentials send to the API server (a pod's service account,
+    an `oc login` session), for services that accept it too, like the OpenShift registry.
+    None when the credentials are not a token (client certificates)."""
+    configuration, _ = _load_configuration(kubeconfig, context)
+    value = configuration.auth_settings().get("BearerToken", {}).get("value") or ""
+    scheme, _, token = str(value).partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def _load_configuration(kubeconfig: Path | None, context: str | None) -> tuple[Any, str | None]:
     from kubernetes import client, config
 

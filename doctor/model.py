@@ -7,7 +7,11 @@ only together with the schema version.
 from __future__ import annotations
 
 import enum
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 SCHEMA = "registry-doctor/v1"
@@ -100,6 +104,14 @@ class Result:
     details: tuple[str, ...] = ()
     resources: tuple[Resource, ...] = ()
     remediation: Remediation | None = None
+    # Numeric facts the check observed, e.g. {"console_cert_not_after_timestamp_seconds": ...}.
+    # The exporter publishes each as a gauge `registry_doctor_<name>{check}` (docs/exporter.md);
+    # a key may also be `(name, (("label", "value"), ...))` for bounded extra labels. They are
+    # not part of the JSON report.
+    metrics: Mapping[MetricKey, float] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", MappingProxyType(_valid_metrics(self.metrics)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +123,41 @@ class Result:
             "resources": [r.to_dict() for r in self.resources],
             "remediation": self.remediation.to_dict() if self.remediation else None,
         }
+
+
+_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*")
+MetricKey = str | tuple[str, tuple[tuple[str, str], ...]]
+
+
+def metric_name_and_labels(key: MetricKey) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return (key, ()) if isinstance(key, str) else key
+
+
+def _valid_metrics(metrics: Mapping[MetricKey, float]) -> dict[MetricKey, float]:
+    """A check bug must fail its own result (the engine turns it into `unknown`), not break
+    every scrape of the exporter: names and label names must be lower_snake_case, label values
+    strings, values finite numbers."""
+    valid = {}
+    for key, value in metrics.items():
+        if not _valid_key(key):
+            raise ValueError(f"metric key {key!r} is not a lower_snake_case name "
+                             "(optionally with a tuple of (label, value) string pairs)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise ValueError(f"metric {key} = {value!r} is not a finite number")
+        valid[key] = float(value)
+    return valid
+
+
+def _valid_key(key: object) -> bool:
+    if isinstance(key, str):
+        return bool(_METRIC_NAME.fullmatch(key))
+    if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], tuple)):
+        return False
+    name, labels = key
+    return _valid_key(name) and all(
+        isinstance(pair, tuple) and len(pair) == 2 and _valid_key(pair[0]) and pair[0] != "check"
+        and isinstance(pair[1], str) for pair in labels)
 
 
 @dataclass(frozen=True)

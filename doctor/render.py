@@ -102,6 +102,8 @@ def _source_line(report: Report) -> str:
     source = report.source
     if source.get("type") == "dump":
         origin = f"dump {source.get('path')}"
+    elif source.get("type") == "url":
+        return f"registry-doctor: registry {source.get('url')}, {report.generated}"
     else:
         origin = f"cluster {source.get('server', '?')} (context {source.get('context') or '-'})"
     return (f"registry-doctor: {origin}, namespace {source.get('namespace')}, "

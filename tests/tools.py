@@ -53,17 +53,17 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, process: subprocess.Popen | None = None,
-                  timeout: float = 30.0) -> None:
+                  timeout: float = 30.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{process.args[0]} exited with {process.returncode} "
                                "before listening")
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            if sock.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:g}s")
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:g}s")
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -79,14 +79,15 @@ def stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def server(args: Sequence[str], port: int, log: Path, env: dict[str, str] | None = None,
-           ready_timeout: float = 30.0) -> Iterator[subprocess.Popen]:
-    """Run `args` until the block ends; ready once `port` accepts connections."""
+           ready_timeout: float = 30.0, host: str = "127.0.0.1") -> Iterator[subprocess.Popen]:
+    """Run `args` until the block ends; ready once `host:port` accepts connections (any
+    127.0.0.0/8 address works on Linux loopback: several "pods" on one port)."""
     with log.open("wb") as out:
         process = subprocess.Popen(list(args), stdout=out, stderr=subprocess.STDOUT,
                                    env=env, start_new_session=True)
     try:
         try:
-            wait_for_port(port, process, ready_timeout)
+            wait_for_port(port, process, ready_timeout, host)
         except RuntimeError as error:
             raise RuntimeError(f"{error}; its output:\n{log.read_text(errors='replace')}") \
                 from None

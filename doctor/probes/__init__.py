@@ -10,7 +10,7 @@ Modules are imported only when a selected check uses the probe, keeping start-up
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from doctor.config import RunConfig
@@ -19,11 +19,38 @@ from doctor.snapshot import Snapshot
 ProbeFunction = Callable[[Snapshot, RunConfig, float], dict[str, Any]]
 
 # probe id -> module in this package defining `run`
-PROBES: dict[str, str] = {}
+PROBES: dict[str, str] = {
+    "canary": "canary",
+    # the registry console's (checks cockpit-port-conflict, cert-chain-order, oauth-redirect)
+    "console-port": "console_port",
+    "console-cert-dir": "console_cert_dir",
+    "console-route-tls": "console_route_tls",
+    "console-oauth": "console_oauth",
+    "console-oauth-authorize": "console_oauth_authorize",
+    "s3": "s3",
+}
+
+# Probes that run only when a RunConfig flag is set (probe id -> flag). A local probe reads
+# this host (its /proc, a folder): its flag is an explicit request, so it runs against a dump
+# too, unless --no-probes. The others run when live probes are on (default against a cluster).
+PROBE_FLAGS: dict[str, str] = {"console-port": "node_local", "console-cert-dir": "cert_dir",
+                               "console-oauth-authorize": "oauth_probe"}
+LOCAL_PROBES: set[str] = {"console-port", "console-cert-dir"}
 
 
 class ProbeError(Exception):
     pass
+
+
+def selected_probes(probe_ids: Iterable[str], config: RunConfig) -> list[str]:
+    """The probes of `probe_ids` this run may start."""
+    def enabled(probe_id: str) -> bool:
+        flag = PROBE_FLAGS.get(probe_id)
+        if flag is not None and not getattr(config, flag):
+            return False
+        return config.probes is not False if probe_id in LOCAL_PROBES else config.probes_enabled
+
+    return sorted(p for p in set(probe_ids) if p in PROBES and enabled(p))
 
 
 def probe_function(probe_id: str) -> ProbeFunction:

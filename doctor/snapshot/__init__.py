@@ -24,7 +24,7 @@ from doctor.snapshot.kinds import (
     console_workload,
     registry_workload,
 )
-from doctor.workload import Workload
+from doctor.workload import Workload, as_dict
 
 MAX_PARALLEL_REQUESTS = 8
 
@@ -139,7 +139,7 @@ def _read_logs(source: Source, snapshot: Snapshot, log_collection: str, pods_col
                deadline: float, pool: ThreadPoolExecutor) -> None:
     """One bounded tail per running pod; a failure is recorded but is evidence lost, not fatal."""
     pods = [p for p in snapshot.items(pods_collection)
-            if (p.get("status") or {}).get("phase") == "Running"]
+            if as_dict(p.get("status")).get("phase") == "Running"]
     futures = {
         pool.submit(source.pod_log, p["metadata"].get("namespace", snapshot.config.namespace),
                     p["metadata"]["name"], snapshot.config.log_tail_lines,

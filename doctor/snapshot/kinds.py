@@ -50,6 +50,11 @@ class Collection:
     needs: tuple[str, ...] = ()
     # An API group that may be absent (no OpenShift): a 404 there means "none", not an error.
     optional_group: bool = False
+    # What the scope's queries ask the API server, so RBAC grants exactly that (doctor/rbac.py):
+    # "get" when they name objects, else "list"; all_namespaces when a namespaced resource is
+    # read across namespaces (e.g. by node). tests/test_rbac.py holds the scopes to this.
+    verb: str = "list"
+    all_namespaces: bool = False
 
     @property
     def group(self) -> str:
@@ -94,6 +99,31 @@ def registry_claim_names(collections: Collections, config: RunConfig) -> list[st
     return sorted({c for c in claims if isinstance(c, str)})
 
 
+def registry_secret_names(collections: Collections, config: RunConfig) -> list[str]:
+    """Secrets the registry's pod template names: volumes, env and envFrom."""
+    workload = registry_workload(collections, config)
+    if workload is None:
+        return []
+    names = set()
+    for volume in map(as_dict, as_list(workload.pod_spec.get("volumes"))):
+        names.add(as_dict(volume.get("secret")).get("secretName"))
+        for source in as_list(as_dict(volume.get("projected")).get("sources")):
+            names.add(as_dict(as_dict(source).get("secret")).get("name"))
+    for _, container in workload.containers():
+        for env in as_list(container.get("env")):
+            names.add(as_dict(as_dict(as_dict(env).get("valueFrom")).get("secretKeyRef"))
+                      .get("name"))
+        for source in as_list(container.get("envFrom")):
+            names.add(as_dict(as_dict(source).get("secretRef")).get("name"))
+    return sorted(n for n in names if isinstance(n, str) and n)
+
+
+def _registry_secrets(collections: Collections, config: RunConfig) -> list[Query]:
+    """The registry's own secrets, by name: never every secret of the namespace."""
+    return [Query(namespace=config.namespace, name=n)
+            for n in registry_secret_names(collections, config)]
+
+
 def _registry_volumes(collections: Collections, config: RunConfig) -> list[Query]:
     """PVs bound to the registry's claims, by name: never the cluster's whole PV list."""
     wanted = set(registry_claim_names(collections, config))
@@ -132,6 +162,11 @@ def console_env(console: Workload) -> dict[str, str]:
     }
 
 
+def _registry_service_endpoints(_: Collections, config: RunConfig) -> list[Query]:
+    """The Endpoints object of the registry Service (same name): its pod addresses."""
+    return [Query(namespace=config.namespace, name=config.registry_name)]
+
+
 def _console_node_pods(collections: Collections, config: RunConfig) -> list[Query]:
     """Every pod on the nodes the console runs on: they may hold its host port."""
     nodes = {as_dict(p.get("spec")).get("nodeName") for p in collections.get("console-pods", ())}
@@ -149,21 +184,25 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("registry-pods", "v1", "pods", "Pod", True, _registry_pods, needs=_WORKLOADS),
     Collection("console-pods", "v1", "pods", "Pod", True, _console_pods, needs=_WORKLOADS),
     Collection("console-node-pods", "v1", "pods", "Pod", True, _console_node_pods,
-               needs=("console-pods",)),
+               needs=("console-pods",), all_namespaces=True),
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("secrets", "v1", "secrets", "Secret", True, _in_namespace),
+    Collection("registry-secrets", "v1", "secrets", "Secret", True, _registry_secrets,
+               needs=_WORKLOADS, verb="get"),
     Collection("services", "v1", "services", "Service", True, _in_namespace),
+    Collection("endpoints", "v1", "endpoints", "Endpoints", True, _registry_service_endpoints,
+               verb="get"),
     Collection("persistentvolumeclaims", "v1", "persistentvolumeclaims",
                "PersistentVolumeClaim", True, _in_namespace),
     Collection("persistentvolumes", "v1", "persistentvolumes", "PersistentVolume", False,
-               _registry_volumes, needs=(*_WORKLOADS, "persistentvolumeclaims")),
+               _registry_volumes, needs=(*_WORKLOADS, "persistentvolumeclaims"), verb="get"),
     Collection("storageclasses", "storage.k8s.io/v1", "storageclasses", "StorageClass", False,
                _registry_storage_classes,
-               needs=(*_WORKLOADS, "persistentvolumeclaims", "persistentvolumes")),
+               needs=(*_WORKLOADS, "persistentvolumeclaims", "persistentvolumes"), verb="get"),
     Collection("routes", "route.openshift.io/v1", "routes", "Route", True, _in_namespace),
     Collection("oauthclients", "oauth.openshift.io/v1", "oauthclients", "OAuthClient", False,
-               _console_oauth_client, needs=_WORKLOADS),
+               _console_oauth_client, needs=_WORKLOADS, verb="get"),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.

@@ -108,6 +108,9 @@ RESOURCES: tuple[ResourceType, ...] = (
                  has_status=True),
     ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("all",),
                  has_status=True),
+    # OpenShift 3.11 (Kubernetes 1.11) serves CronJob as batch/v1beta1 only (v1 came in 1.21).
+    ResourceType("batch", "v1beta1", "cronjobs", "CronJob", True, ("cj",), ("all",),
+                 has_status=True),
     ResourceType("apps.openshift.io", "v1", "deploymentconfigs", "DeploymentConfig", True,
                  ("dc",), ("all",), has_status=True,
                  subresources=(Subresource("instantiate", "DeploymentRequest", ("create",)),)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 import struct
@@ -24,7 +25,7 @@ from .deployer import Deployer
 from .endpoints import DeploymentRequestRecord, Endpoints, Request
 from .rbac import Authorizer
 from .resources import by_name, for_object
-from .responses import Response, json_response
+from .responses import Response, json_response, not_found_page
 from .routing import parse_target
 from .store import Obj, ObjectStore
 
@@ -89,6 +90,7 @@ class FakeKubeAPI:
         self._requests: list[RequestRecord] = []
         self._faults: list[_Fault] = []
         self._latency = 0.0
+        self._unserved_groups: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -235,7 +237,20 @@ class FakeKubeAPI:
         record.status = response.status
         handler.respond(response)
 
+    def unserve_group(self, group: str) -> None:
+        """Stop serving an API group, as a cluster without it (plain Kubernetes has no
+        apps.openshift.io): its paths answer the 404 page and /apis no longer lists it."""
+        self._unserved_groups.add(group)
+
     def _answer(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")
+        if parts[0] == "apis" and len(parts) > 1 and parts[1] in self._unserved_groups:
+            return not_found_page()
+        if request.path == "/apis" and self._unserved_groups:
+            document = json.loads(self._endpoints.answer(request).body)
+            document["groups"] = [g for g in document["groups"]
+                                  if g["name"] not in self._unserved_groups]
+            return json_response(200, document)
         try:
             return self._endpoints.answer(request)
         except Exception as error:  # a bug in the fake: answer as the real server would

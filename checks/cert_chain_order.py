@@ -1,0 +1,143 @@
+"""cert-chain-order: the registry console serves a certificate browsers accept.
+
+Seed, "Securing the Registry Console": the console loads the alphabetically last `.cert` file in
+/etc/cockpit/ws-certs.d, which must hold the server certificate, the intermediates and an
+unencrypted key; without one it serves a self-signed certificate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from doctor.check import CheckContext
+from doctor.cockpit import (
+    CERT_DIR,
+    CockpitVersion,
+    judge_chain,
+    judge_directory,
+    served_certificate,
+    version_of_image,
+)
+from doctor.console import (
+    certificate_files,
+    no_console_reason,
+    route_host,
+    route_resource,
+    route_to,
+)
+from doctor.findings import Finding, verdict
+from doctor.model import CheckMeta, Resource, Result, Severity, Status
+from doctor.pem import Certificate, PemFile, certificate_from_der, read_pem_file
+from doctor.workload import Workload, as_dict
+
+META = CheckMeta(
+    id="cert-chain-order",
+    title="Registry console serves a valid, well-ordered certificate chain",
+    severity=Severity.CRIT,
+    kinds=("deploymentconfigs", "deployments", "daemonsets", "secrets", "configmaps", "routes"),
+    probes=("console-route-tls", "console-cert-dir"),
+    description=(
+        "Judges the certificate the console's Cockpit would serve, from the secret or configMap "
+        f"mounted at {CERT_DIR}, from a local folder (--cert-dir) and, live, from the chain the "
+        "console route actually serves. The file is the one Cockpit picks (alphabetically last "
+        "*.cert; also *.crt with NAME.key from Cockpit 211, by the console image's version), "
+        "and a file shadowed by it is named. Crit: key missing, encrypted, in a layout the "
+        "console cannot read or not matching the first certificate; a certificate not issued "
+        "(signature verified) by the next one; expired or not yet valid; the route host not "
+        "in the subjectAltNames; the secret missing. Warn: only a self-signed certificate, "
+        "expiry within 30 days, a repeated certificate, a shadowed file, a server certificate "
+        "without its issuer, a route serving another certificate than the mounted file."
+    ),
+    remediation=(
+        "Put the server certificate, then its intermediates, then the unencrypted key into one "
+        ".cert file, recreate the secret (`oc create secret generic console-secret "
+        "--from-file=console.cert -n default --dry-run -o yaml | oc replace -f -`) and roll "
+        "out the console (`oc rollout latest dc/registry-console -n default`)."
+    ),
+)
+
+
+def evaluate(ctx: CheckContext) -> Result:
+    console = ctx.snapshot.console()
+    if console is None:
+        return ctx.result(Status.SKIP, no_console_reason(ctx.config))
+    first = next(console.containers(), (0, {}))[1]
+    version = version_of_image(str(first.get("image", "")))
+    route = route_to(ctx.snapshot, ctx.config.console_name)
+    host = route_host(route)
+    now = datetime.now(timezone.utc)
+    findings = [Finding(Status.OK, version.description)]
+    resources = [console.resource] + ([route_resource(route)] if route else [])
+    parsed, mounted = _mounted(ctx, console, version, host, now, resources)
+    findings += mounted
+    findings += _local_folder(ctx, version, host, now)
+    expected = served_certificate(parsed, version) if parsed is not None else None
+    findings += _served(ctx, route, host, now, expected)
+    return verdict(ctx, findings, f"{console.ref} serves a valid chain for "
+                                  f"{host or 'its route'}", resources)
+
+
+def _mounted(ctx: CheckContext, console: Workload, version: CockpitVersion, host: str | None,
+             now: datetime, resources: list[Resource]
+             ) -> tuple[dict[str, PemFile] | None, list[Finding]]:
+    """The files mounted into the console's certificate folder (None: unknown) and the
+    findings about them."""
+    mounted = certificate_files(console, ctx.snapshot)
+    resources.extend(mounted.resources)
+    where = " + ".join(mounted.sources) or f"{console.ref} (no volume at {CERT_DIR})"
+    findings = [Finding(Status.CRIT, p) for p in mounted.problems]
+    findings += [Finding(Status.UNKNOWN, f"cannot judge {u}") for u in mounted.unreadable]
+    if mounted.problems or mounted.unreadable:
+        return None, findings
+    parsed = {name: read_pem_file(name, data) for name, data in mounted.files.items()}
+    return parsed, findings + _prefixed(where, judge_directory(parsed, version, host, now,
+                                                               mounted.writable))
+
+
+def _local_folder(ctx: CheckContext, version: CockpitVersion, host: str | None,
+                  now: datetime) -> list[Finding]:
+    if ctx.config.cert_dir is None:
+        return []
+    observed = ctx.probe("console-cert-dir")
+    where = f"--cert-dir {ctx.config.cert_dir}"
+    if observed is None:
+        return [Finding(Status.OK, f"{where} not read: probes are off (--no-probes)")]
+    if observed.error:
+        return [Finding(Status.UNKNOWN, f"{where}: {observed.error}")]
+    data = observed.data
+    findings = [Finding(Status.UNKNOWN, f"{where}: cannot read {u}") for u in data["unreadable"]]
+    return findings + _prefixed(where, judge_directory(data["files"], version, host, now,
+                                                       data["writable"]))
+
+
+def _served(ctx: CheckContext, route: dict | None, host: str | None, now: datetime,
+            expected: Certificate | None) -> list[Finding]:
+    observed = ctx.probe("console-route-tls")
+    if observed is None:
+        return []
+    if observed.error:
+        return [Finding(Status.OK, f"served chain not checked: {observed.error}")]
+    data = observed.data
+    termination = as_dict(as_dict(as_dict(route).get("spec")).get("tls")).get("termination")
+    by = "Cockpit, through the passthrough route" if termination == "passthrough" else \
+        f"the router ({termination or 'no'} TLS termination), not Cockpit"
+    where = f"https://{data['host']}/ (served by {by})"
+    if "handshake_error" in data:
+        return [Finding(Status.CRIT, f"{where}: the TLS handshake fails: "
+                                     f"{data['handshake_error']}")]
+    chain: list[Certificate] = [c for c in (certificate_from_der(der, position) for position, der
+                                            in enumerate(data["chain"], 1)) if c is not None]
+    if not chain:
+        return [Finding(Status.CRIT, f"{where}: no readable certificate was served")]
+    findings = judge_chain(chain, now, host, where)
+    if expected is not None and chain[0].fingerprint != expected.fingerprint:
+        findings.append(Finding(Status.WARN, f"{where}: serves {chain[0].label}, not "
+                                             f"{expected.label} of the mounted files: the "
+                                             "console pod predates the secret change (roll it "
+                                             "out) or the route reaches another server"))
+    return findings
+
+
+def _prefixed(where: str, findings: list[Finding]) -> list[Finding]:
+    return [Finding(f.status, f"{where}: {f.text}") for f in findings]
+

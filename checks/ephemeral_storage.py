@@ -1,0 +1,142 @@
+"""ephemeral-storage: the registry's images must survive its pod.
+
+Seed, "Storage for the Registry": a registry deployed as is stores images on an ephemeral
+volume destroyed when the pod exits, and every image pushed disappears with it. What matters
+is where the storage driver writes, so the check follows the effective configuration to the
+volume under the filesystem driver's root directory.
+"""
+
+from __future__ import annotations
+
+from doctor.check import CheckContext, NotEvaluable
+from doctor.model import CheckMeta, Resource, Result, Severity, Status
+from doctor.registryconfig import (
+    CONFIG_KINDS,
+    REMOTE_DRIVERS,
+    Mount,
+    RegistryConfig,
+    mount_for,
+    resolve,
+)
+from doctor.workload import Workload, as_dict, as_list
+
+META = CheckMeta(
+    id="ephemeral-storage",
+    title="Registry images survive the registry pod",
+    severity=Severity.CRIT,
+    kinds=(*CONFIG_KINDS, "persistentvolumeclaims"),
+    description=(
+        "Follows the effective configuration (see registry-config) to where images are "
+        "written. Remote drivers (s3, gcs, azure, swift, oss) are ok. For the filesystem "
+        "driver, the volume mounted over its root directory decides: none (the container's "
+        "own layer), emptyDir or a read-only volume is crit; hostPath is warn (node-local, "
+        "needs a privileged pod and write access for UID 1001); a claim is ok when it exists "
+        "and is Bound, crit when it is missing, Pending or Lost; other network volumes are "
+        "ok. The inmemory driver is crit."
+    ),
+    remediation=(
+        "Give the registry persistent storage: `oc set volume dc/docker-registry -n default "
+        "--add --name=registry-storage -t pvc --claim-name=<claim> --overwrite`, with a Bound "
+        "claim (ReadWriteMany if the registry runs more than one pod) mounted where "
+        "storage.filesystem.rootdirectory points, or configure a remote driver such as S3. "
+        "Images already pushed to an emptyDir are lost with the pod: push them again."
+    ),
+)
+
+EPHEMERAL = frozenset({"emptyDir", "ephemeral"})
+READ_ONLY = frozenset({"configMap", "secret", "downwardAPI", "projected"})
+
+
+def evaluate(ctx: CheckContext) -> Result:
+    workload = ctx.registry()
+    config = resolve(ctx.snapshot, workload)
+    if config.unresolved:
+        raise NotEvaluable(config.unresolved)
+    driver = config.driver
+    if driver not in (*REMOTE_DRIVERS, "filesystem", "inmemory"):
+        cause = config.fatal[0] if config.fatal else "no storage driver"
+        raise NotEvaluable(f"cannot tell where images are stored: {cause} (see registry-config)")
+    details = [config.source_line]
+    resources = [workload.resource, *config.resources]
+    if driver in REMOTE_DRIVERS:
+        return ctx.result(Status.OK, f"images are kept by the remote {driver} storage driver, "
+                          "outside the pod", [*details, *config.settings()], resources)
+    if driver == "inmemory":
+        return ctx.failed("the inmemory storage driver keeps images in the registry's memory: "
+                          "they are lost whenever the registry restarts", details, resources)
+    return _judge_filesystem(ctx, workload, config, details, resources)
+
+
+def _judge_filesystem(ctx: CheckContext, workload: Workload, config: RegistryConfig,
+                      details: list[str], resources: list[Resource]) -> Result:
+    root = config.filesystem_root
+    details.append(config.describe_root())
+    mount = config.storage_mount()
+    if mount is None:
+        details += _volumes_elsewhere(config, root)
+        return ctx.failed(f"images are written to {root} in the container's own filesystem "
+                          f"({workload.ref} mounts no volume there): lost when the pod goes",
+                          details, resources)
+    details.append(f"{root} is on volume {mount.volume_name} ({mount.type}), {mount.field}")
+    if mount.type in EPHEMERAL:
+        return ctx.failed(f"images are on {mount.type} volume {mount.volume_name}: deleted "
+                          "with the pod", details, resources)
+    if mount.type in READ_ONLY:
+        return ctx.failed(f"images would go to {mount.type} volume {mount.volume_name}, which "
+                          "is read-only and rebuilt with the pod", details, resources)
+    if mount.type == "hostPath":
+        return _judge_host_path(ctx, config, mount, details, resources)
+    if mount.type == "persistentVolumeClaim":
+        return _judge_claim(ctx, workload, mount, details, resources)
+    return ctx.result(Status.OK, f"images are on {mount.type} volume {mount.volume_name}, "
+                      "which outlives the pod", details, resources)
+
+
+def _volumes_elsewhere(config: RegistryConfig, root: str) -> list[str]:
+    """Data volumes the operator may have meant for the images, mounted beside the root."""
+    notes = []
+    for entry in as_list(config.container.get("volumeMounts")):
+        path = str(as_dict(entry).get("mountPath") or "")
+        mount = mount_for(config.container, config.container_field, config.pod_spec, path)
+        if mount is not None and path and mount.type not in READ_ONLY:
+            notes.append(f"volume {mount.volume_name} ({mount.type}) is mounted at {path}, not "
+                         f"over {root}: the driver does not write there")
+    return notes
+
+
+def _judge_host_path(ctx: CheckContext, config: RegistryConfig, mount: Mount,
+                     details: list[str], resources: list[Resource]) -> Result:
+    path = as_dict(mount.volume.get("hostPath")).get("path")
+    privileged = as_dict(config.container.get("securityContext")).get("privileged") is True
+    details += [
+        f"{config.container_field}.securityContext.privileged={str(privileged).lower()}: "
+        + ("as --mount-host sets it" if privileged else "a hostPath registry needs it (seed, "
+           "\"Non-Production Use\")"),
+        f"the node directory {path} must be writable by UID 1001 "
+        "(`chown 1001:root <path>`), else pushes fail with \"mkdir /registry/docker: "
+        "permission denied\"",
+    ]
+    return ctx.result(Status.WARN, f"images are on hostPath {path} of whichever node runs the "
+                      "pod: kept across restarts on that node only (non-production use)",
+                      details, resources)
+
+
+def _judge_claim(ctx: CheckContext, workload: Workload, mount: Mount, details: list[str],
+                 resources: list[Resource]) -> Result:
+    name = str(as_dict(mount.volume.get("persistentVolumeClaim")).get("claimName"))
+    claim = next((c for c in ctx.snapshot.items("persistentvolumeclaims")
+                  if c["metadata"]["name"] == name), None)
+    resources = [*resources, Resource("PersistentVolumeClaim", name, workload.namespace)]
+    if claim is None:
+        return ctx.failed(f"claim {name} does not exist in namespace {workload.namespace}: "
+                          "the registry pods cannot start", details, resources)
+    status = as_dict(claim.get("status"))
+    phase = status.get("phase") or "without a status"
+    volume = as_dict(claim.get("spec")).get("volumeName")
+    details.append(f"persistentvolumeclaim/{name} status.phase={phase}"
+                   + (f", spec.volumeName={volume}" if volume else ""))
+    if phase != "Bound":
+        return ctx.failed(f"claim {name} is {phase}, not Bound: the registry pods cannot "
+                          "start until a volume binds", details, resources)
+    return ctx.result(Status.OK, f"images are on claim {name} (Bound), which outlives the pod",
+                      details, resources)

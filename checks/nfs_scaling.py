@@ -1,0 +1,227 @@
+"""nfs-scaling: a registry with several pods must share one store, safely.
+
+Seed, "Non-Production Use" and "Known Issues" (facts.md section 3): scaled over emptyDir or
+`--mount-host`, every pod has its own store and pulls succeed or fail depending on which pod
+answers; a ReadWriteOnce claim cannot be shared; over NFS, pushes fail with "digest invalid"
+or "blob upload unknown" unless the Service pins clients to one pod (sessionAffinity ClientIP)
+and the export uses `no_wdelay`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from doctor.check import CheckContext, NotEvaluable
+from doctor.model import CheckMeta, Resource, Result, Severity, Status
+from doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, Mount, RegistryConfig, resolve
+from doctor.workload import Workload, as_dict, as_list
+
+META = CheckMeta(
+    id="nfs-scaling",
+    title="Scaled registry pods share one store safely",
+    severity=Severity.CRIT,
+    kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "persistentvolumes", "storageclasses",
+           "services", "registry-pods", "registry-logs"),
+    description=(
+        "Only matters with more than one registry pod (replicas > 1, or a DaemonSet). Remote "
+        "storage drivers are shared by design: ok. With the filesystem driver, the volume "
+        "under its root directory decides: none, emptyDir or hostPath gives each pod its own "
+        "store (crit); a claim that is not ReadWriteMany cannot be shared (crit); a shared "
+        "NFS volume (an nfs PersistentVolume or inline volume, or an NFS/EFS provisioner or "
+        "CSI driver) is warn unless the registry Service has sessionAffinity: ClientIP, then "
+        "ok with a reminder of the no_wdelay export option, which the cluster cannot show. "
+        "Push errors of the known signatures (digest invalid, blob upload unknown/invalid) in "
+        "the registry pods' recent logs are counted as evidence and turn an ok into a warn."
+    ),
+    remediation=(
+        "Share one store between the pods: a ReadWriteMany claim (`oc set volume "
+        "dc/docker-registry -n default --add --name=registry-storage -t pvc "
+        "--claim-name=<rwx-claim> --overwrite`) or a remote driver such as S3; or scale to "
+        "one pod (`oc scale dc/docker-registry -n default --replicas=1`). On NFS, pin clients "
+        "to one pod with `oc patch svc/docker-registry -n default -p "
+        "'{\"spec\":{\"sessionAffinity\":\"ClientIP\"}}'` and export the share with "
+        "no_wdelay."
+    ),
+)
+
+# Push failures of a scaled registry on a shared store (facts.md section 3).
+SIGNATURES = {
+    "digest invalid": re.compile(r"digest invalid|provided digest did not match uploaded "
+                                 r"content", re.IGNORECASE),
+    "blob upload unknown": re.compile(r"blob upload unknown", re.IGNORECASE),
+    "blob upload invalid": re.compile(r"blob upload invalid", re.IGNORECASE),
+}
+NODE_LOCAL = frozenset({"emptyDir", "ephemeral", "hostPath"})
+SHARED_INLINE = frozenset({"nfs", "glusterfs", "cephfs", "azureFile", "quobyte"})
+# PersistentVolume spec fields that are not its volume source.
+_PV_FIELDS = frozenset({"accessModes", "capacity", "claimRef", "persistentVolumeReclaimPolicy",
+                        "storageClassName", "volumeMode", "mountOptions", "nodeAffinity"})
+NFS_DRIVERS = frozenset({"efs.csi.aws.com", "kubernetes.io/aws-efs",
+                         "filestore.csi.storage.gke.io"})
+
+
+def evaluate(ctx: CheckContext) -> Result:
+    workload = ctx.registry()
+    pods, count_line = _pod_count(workload)
+    details = [count_line]
+    resources = [workload.resource]
+    if pods is not None and pods <= 1:
+        return ctx.result(Status.OK, f"{workload.ref} runs {pods} pod: no store to share",
+                          details, resources)
+    config = resolve(ctx.snapshot, workload)
+    if config.unresolved:
+        raise NotEvaluable(config.unresolved)
+    driver = config.driver
+    if driver in REMOTE_DRIVERS:
+        return ctx.result(Status.OK, f"all pods share the remote {driver} storage",
+                          [*details, config.source_line], resources)
+    if driver == "inmemory":
+        return ctx.failed("each pod keeps its own images in memory (inmemory driver): pulls "
+                          "depend on which pod answers", [*details, config.source_line],
+                          resources)
+    if driver != "filesystem":
+        cause = config.fatal[0] if config.fatal else "no storage driver"
+        raise NotEvaluable(f"cannot tell where images are stored: {cause} (see registry-config)")
+    details += [config.source_line, config.describe_root()]
+    return _judge_volume(ctx, workload, config, details, resources)
+
+
+def _pod_count(workload: Workload) -> tuple[int | None, str]:
+    if workload.kind == "DaemonSet":
+        desired = as_dict(workload.obj.get("status")).get("desiredNumberScheduled")
+        if isinstance(desired, int):
+            return desired, f"{workload.ref} status.desiredNumberScheduled={desired}"
+        return None, f"{workload.ref} is a DaemonSet: one pod per eligible node"
+    return workload.replicas, f"{workload.ref} spec.replicas={workload.replicas}"
+
+
+def _judge_volume(ctx: CheckContext, workload: Workload, config: RegistryConfig,
+                  details: list[str], resources: list[Resource]) -> Result:
+    mount = config.storage_mount()
+    evidence, errors_seen = _log_evidence(ctx)
+    if mount is None:
+        details += evidence
+        return ctx.failed(f"each pod writes images to its own container filesystem at "
+                          f"{config.filesystem_root}: pulls depend on which pod answers",
+                          details, resources)
+    details.append(f"{config.filesystem_root} is on volume {mount.volume_name} ({mount.type}), "
+                   f"{mount.field}")
+    details += evidence
+    if mount.type in NODE_LOCAL:
+        details += _pod_nodes(ctx)
+        return ctx.failed(f"each pod has its own {mount.type} store (volume "
+                          f"{mount.volume_name}): pulls depend on which pod answers", details,
+                          resources)
+    if mount.type == "persistentVolumeClaim":
+        return _judge_claim(ctx, workload, mount, details, resources, errors_seen)
+    if mount.type in SHARED_INLINE:
+        return _judge_shared(ctx, workload, mount.type == "nfs", f"inline {mount.type} volume "
+                             f"{mount.volume_name}", details, resources, errors_seen)
+    raise NotEvaluable(f"cannot tell whether {mount.type} volume {mount.volume_name} is shared "
+                       "between pods")
+
+
+def _judge_claim(ctx: CheckContext, workload: Workload, mount: Mount, details: list[str],
+                 resources: list[Resource], errors_seen: bool) -> Result:
+    name = str(as_dict(mount.volume.get("persistentVolumeClaim")).get("claimName"))
+    claim = _named(ctx.snapshot.items("persistentvolumeclaims"), name)
+    if claim is None:
+        raise NotEvaluable(f"claim {name} does not exist in namespace {workload.namespace} "
+                           "(ephemeral-storage reports it)")
+    resources = [*resources, Resource("PersistentVolumeClaim", name, workload.namespace)]
+    spec, status = as_dict(claim.get("spec")), as_dict(claim.get("status"))
+    modes = [str(m) for m in as_list(status.get("accessModes") or spec.get("accessModes"))]
+    details.append(f"persistentvolumeclaim/{name} accessModes={','.join(modes) or 'none'}")
+    if "ReadWriteMany" not in modes:
+        return ctx.failed(f"claim {name} is {', '.join(modes) or 'without access modes'}, not "
+                          "ReadWriteMany: more than one pod cannot use it (\"cannot use "
+                          "ReadWriteOnce access mode with more than one replica\")", details,
+                          resources)
+    volume = _named(ctx.snapshot.items("persistentvolumes"), str(spec.get("volumeName")))
+    nfs, how = _nfs_evidence(ctx, spec, volume)
+    details.append(how)
+    return _judge_shared(ctx, workload, nfs, f"ReadWriteMany claim {name}", details, resources,
+                         errors_seen)
+
+
+def _nfs_evidence(ctx: CheckContext, claim_spec: dict[str, Any],
+                  volume: dict[str, Any] | None) -> tuple[bool, str]:
+    volume_spec = as_dict((volume or {}).get("spec"))
+    name = (volume or {}).get("metadata", {}).get("name", claim_spec.get("volumeName"))
+    if "nfs" in volume_spec:
+        nfs = as_dict(volume_spec["nfs"])
+        return True, f"persistentvolume/{name} spec.nfs: {nfs.get('server')}:{nfs.get('path')}"
+    driver = as_dict(volume_spec.get("csi")).get("driver")
+    if isinstance(driver, str) and _nfs_name(driver):
+        return True, f"persistentvolume/{name} spec.csi.driver={driver}"
+    class_name = volume_spec.get("storageClassName") or claim_spec.get("storageClassName")
+    storage_class = _named(ctx.snapshot.items("storageclasses"), str(class_name))
+    provisioner = (storage_class or {}).get("provisioner")
+    if isinstance(provisioner, str) and _nfs_name(provisioner):
+        return True, f"storageclass/{class_name} provisioner={provisioner}"
+    source = next((k for k in volume_spec if k not in _PV_FIELDS), "no volume source")
+    found = f"persistentvolume/{name} {source}" if volume else \
+        f"no persistentvolume {name} in the snapshot"
+    return False, f"{found}, storageclass {class_name or 'none'}: not NFS"
+
+
+def _nfs_name(name: str) -> bool:
+    return "nfs" in name.lower() or name in NFS_DRIVERS
+
+
+def _judge_shared(ctx: CheckContext, workload: Workload, nfs: bool, what: str,
+                  details: list[str], resources: list[Resource], errors_seen: bool) -> Result:
+    if not nfs:
+        if errors_seen:
+            return ctx.result(Status.WARN, f"the pods share {what}, but push errors of a "
+                              "shared store appear in their logs", details, resources)
+        return ctx.result(Status.OK, f"the pods share {what}", details, resources)
+    service = _named(ctx.snapshot.items("services"), ctx.config.registry_name)
+    affinity = as_dict((service or {}).get("spec")).get("sessionAffinity") or "None"
+    if service is None:
+        details.append(f"service/{ctx.config.registry_name} not found: client affinity unknown")
+    else:
+        resources = [*resources, Resource("Service", ctx.config.registry_name,
+                                          workload.namespace)]
+        details.append(f"service/{ctx.config.registry_name} spec.sessionAffinity={affinity}")
+    if affinity == "ClientIP" and not errors_seen:
+        details.append("the NFS export must also use no_wdelay, which the cluster cannot show: "
+                       "check /etc/exports on the NFS server")
+        return ctx.result(Status.OK, f"the pods share NFS ({what}) and the Service pins each "
+                          "client to one pod", details, resources)
+    cause = ("push errors of NFS attribute delays appear in the pods' logs"
+             if affinity == "ClientIP" else
+             "the Service balances clients across pods, so a push may land on several pods "
+             "whose NFS views disagree (\"digest invalid\", \"blob upload unknown\")")
+    return ctx.result(Status.WARN, f"the pods share NFS ({what}): {cause}", details, resources)
+
+
+def _log_evidence(ctx: CheckContext) -> tuple[list[str], bool]:
+    """Lines of the known push-error signatures in each registry pod's recent log."""
+    lines, seen = [], False
+    for (namespace, pod), text in sorted(ctx.snapshot.logs.items()):
+        if namespace != ctx.config.namespace:
+            continue
+        log_lines = text.splitlines()
+        counts = {label: sum(1 for line in log_lines if pattern.search(line))
+                  for label, pattern in SIGNATURES.items()}
+        found = ", ".join(f"{n} x {label}" for label, n in counts.items() if n)
+        if found:
+            seen = True
+            lines.append(f"pod/{pod}, last {len(log_lines)} log lines: {found}")
+    error = ctx.snapshot.error("registry-logs")
+    if error:
+        lines.append(f"registry pod logs not read ({error}): push errors not counted")
+    return lines, seen
+
+
+def _pod_nodes(ctx: CheckContext) -> list[str]:
+    nodes = sorted({str(as_dict(p.get("spec")).get("nodeName"))
+                    for p in ctx.snapshot.items("registry-pods")
+                    if as_dict(p.get("spec")).get("nodeName")})
+    return [f"registry pods run on {len(nodes)} node(s): {', '.join(nodes)}"] if nodes else []
+
+
+def _named(objects: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((o for o in objects if o["metadata"]["name"] == name), None)

@@ -1,0 +1,228 @@
+"""oauth-redirect: logging in to the registry console comes back to the console.
+
+Seed, "Deploying the Registry Console": "If the redirection URL is wrong when you are trying to
+log in to the registry console, check your OAuth client with oc get oauthclients."
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from doctor.check import CheckContext, ProbeResult
+from doctor.console import (
+    DEFAULT_OAUTH_CLIENT,
+    console_url,
+    no_console_reason,
+    route_host,
+    route_resource,
+    route_to,
+)
+from doctor.findings import Finding, verdict
+from doctor.model import CheckMeta, Resource, Result, Severity, Status
+from doctor.oauth import UrlError, match_redirect, parse_url
+from doctor.snapshot.kinds import console_env
+from doctor.workload import Workload, as_dict, as_list
+
+META = CheckMeta(
+    id="oauth-redirect",
+    title="Registry console login redirects back to the console",
+    severity=Severity.CRIT,
+    kinds=("deploymentconfigs", "deployments", "daemonsets", "routes", "oauthclients"),
+    probes=("console-oauth", "console-oauth-authorize"),
+    description=(
+        "The OAuthClient named by the console's OPENSHIFT_OAUTH_CLIENT_ID (default "
+        "cockpit-oauth-client) must exist and one of its redirectURIs must accept "
+        "https://<console route host>/ by the OAuth server's rules (scheme, host with port, "
+        "path prefix; osin urivalidate.go). Crit: no such client, no match, no console route "
+        "or host, OPENSHIFT_OAUTH_PROVIDER_URL unset or not an https URL, a COCKPIT_KUBE_URL "
+        "(Cockpit's Origins) that is not exactly https://<route host> (a trailing slash breaks "
+        "the WebSocket origin check), and, with --oauth-probe, HTTP 400 invalid_request from "
+        "the authorize endpoint. Warn: a route that is not passthrough, a provider URL other "
+        "than the issuer in the master's OAuth metadata (live), REGISTRY_HOST not the "
+        "docker-registry route host."
+    ),
+    remediation=(
+        "Make the OAuthClient accept the console URL: `oc patch oauthclient "
+        "cockpit-oauth-client -p '{\"redirectURIs\":[\"https://<console route host>\"]}'`; "
+        "fix console env with `oc set env dc/registry-console -n default NAME=value`."
+    ),
+)
+
+
+def evaluate(ctx: CheckContext) -> Result:
+    console = ctx.snapshot.console()
+    if console is None:
+        return ctx.result(Status.SKIP, no_console_reason(ctx.config))
+    env = console_env(console)
+    client_id = env.get("OPENSHIFT_OAUTH_CLIENT_ID", DEFAULT_OAUTH_CLIENT)
+    route = route_to(ctx.snapshot, ctx.config.console_name)
+    resources = [console.resource, Resource("OAuthClient", client_id)]
+    findings = _route(route, console)
+    url = console_url(route) if route else None
+    if route:
+        resources.append(route_resource(route))
+    if url:
+        client = ctx.snapshot.named("oauthclients", client_id)
+        findings += _redirect(client, client_id, url, ctx.probe("console-oauth-authorize"),
+                              ctx.config.probes_enabled)
+        findings += _origins(env, console, url)
+    findings += _provider(env, console, ctx.probe("console-oauth"))
+    findings += _registry_host(ctx, env, console, resources)
+    return verdict(ctx, findings, f"OAuthClient {client_id} accepts {url} and the console's "
+                                  "OAuth settings agree", resources)
+
+
+def _route(route: dict[str, Any] | None, console: Workload) -> list[Finding]:
+    if route is None:
+        return [Finding(Status.CRIT, f"no route {console.name} (nor one to service "
+                                     f"{console.name}): the console is unreachable and has no "
+                                     "URL to redirect to; create it: `oc create route "
+                                     f"passthrough --service {console.name} -n "
+                                     f"{console.namespace}`")]
+    name = route["metadata"]["name"]
+    if route_host(route) is None:
+        return [Finding(Status.CRIT, f"route {name} has no spec.host")]
+    termination = as_dict(as_dict(route.get("spec")).get("tls")).get("termination")
+    if termination == "passthrough":
+        return [Finding(Status.OK, f"route {name}: https://{route_host(route)}/, passthrough "
+                                   "TLS to Cockpit")]
+    if not termination:
+        return [Finding(Status.CRIT, f"route {name} has no TLS (spec.tls): the console needs "
+                                     "HTTPS; recreate it with `oc create route passthrough`")]
+    return [Finding(Status.WARN, f"route {name} uses {termination} TLS termination, not "
+                                 "passthrough as the template: browsers see the router's "
+                                 "certificate, and Cockpit, which redirects plain HTTP to "
+                                 "HTTPS, may loop behind edge termination")]
+
+
+def _redirect(client: dict[str, Any] | None, client_id: str, url: str,
+              authorize: ProbeResult | None, probes_on: bool) -> list[Finding]:
+    if client is None:
+        return [Finding(Status.CRIT, f"OAuthClient {client_id} (the console's "
+                                     "OPENSHIFT_OAUTH_CLIENT_ID) does not exist: the OAuth server "
+                                     "answers unauthorized_client; create it with "
+                                     f"redirectURIs: [\"{url.rstrip('/')}\"]")]
+    registered = [str(u) for u in as_list(client.get("redirectURIs"))]
+    match = match_redirect(registered, url)
+    tried = [f"OAuthClient {client_id} redirectURIs[{index}] {uri!r}: {verdict.reason}"
+             for index, (uri, verdict) in enumerate(match.verdicts)]
+    if match.accepted_by is not None:
+        static = Finding(Status.OK, f"OAuthClient {client_id} accepts {url} "
+                                    f"(redirectURIs entry {match.accepted_by!r})")
+    else:
+        kept = [u for u in registered if _is_url(u)]  # a non-URL would stop the search again
+        fix = json.dumps({"redirectURIs": list(dict.fromkeys([url.rstrip("/"), *kept]))})
+        static = Finding(Status.CRIT, f"OAuthClient {client_id} redirectURIs {registered} do not "
+                                      f"accept {url}, the URL the console sends: the OAuth server "
+                                      "answers HTTP 400 invalid_request; fix: `oc patch "
+                                      f"oauthclient {client_id} -p '{fix}'`")
+    if match.verdicts and match.verdicts[-1][1].stops_search and \
+            len(match.verdicts) < len(registered):
+        tried.append(f"the OAuth server stops at redirectURIs[{len(match.verdicts) - 1}]: the "
+                     "entries after it are never tried")
+    return [static, *(Finding(Status.OK, t) for t in tried),
+            *_authorize_answer(authorize, static, probes_on)]
+
+
+def _is_url(text: str) -> bool:
+    try:
+        parse_url(text)
+    except UrlError:
+        return False
+    return bool(text)
+
+
+def _authorize_answer(observed: ProbeResult | None, static: Finding,
+                      probes_on: bool) -> list[Finding]:
+    if observed is None:
+        return [Finding(Status.OK, "the OAuth server itself was not asked (add --oauth-probe)")] \
+            if probes_on else []
+    if observed.error:
+        return [Finding(Status.OK, f"the OAuth server could not be asked: {observed.error}")]
+    data = observed.data
+    said = f"GET {data['endpoint']} with redirect_uri {data['redirect_uri']} answered HTTP " \
+           f"{data['status']}"
+    error = data.get("error")
+    if data["status"] == 400 and error in ("invalid_request", "unauthorized_client"):
+        return [Finding(Status.CRIT, f"the OAuth server refuses the console's login: {said} "
+                                     f"{error}: {data.get('error_description') or ''}".rstrip())]
+    location = data.get("location") or ""
+    if 300 <= data["status"] < 400 and location.startswith(data["redirect_uri"]) and \
+            "error=" in location:
+        return [Finding(Status.WARN, f"the OAuth server accepted the redirect but sends back an "
+                                     f"error: {said} to {location}")]
+    if 300 <= data["status"] < 400 or data["status"] == 200:
+        where = urlsplit(location).path if location else "a login page"
+        agreed = "" if static.status is Status.OK else \
+            " (it accepts what the OAuthClient as read here seems not to)"
+        return [Finding(Status.OK, f"the OAuth server accepts the console's login: {said}, "
+                                   f"towards {where}{agreed}")]
+    return [Finding(Status.UNKNOWN, f"the OAuth server gave no verdict: {said}")]
+
+
+def _origins(env: dict[str, str], console: Workload, url: str) -> list[Finding]:
+    origins = env.get("COCKPIT_KUBE_URL")
+    if origins is None:
+        return []
+    expected = f"https://{urlsplit(url).netloc}"  # an Origin header: no path, no slash
+    if origins == expected:
+        return [Finding(Status.OK, f"COCKPIT_KUBE_URL {origins} is the console's origin")]
+    slash = " (a trailing slash never matches)" if origins.rstrip("/") == expected else ""
+    return [Finding(Status.CRIT, f"{console.ref} env COCKPIT_KUBE_URL is {origins!r}, but "
+                                 f"browsers send Origin {expected}{slash}: Cockpit refuses the "
+                                 "WebSocket (\"received request from bad Origin\"); fix: `oc "
+                                 f"set env {console.ref} -n {console.namespace} "
+                                 f"COCKPIT_KUBE_URL={expected}`")]
+
+
+def _provider(env: dict[str, str], console: Workload,
+              metadata: ProbeResult | None) -> list[Finding]:
+    provider = env.get("OPENSHIFT_OAUTH_PROVIDER_URL")
+    where = f"{console.ref} env OPENSHIFT_OAUTH_PROVIDER_URL"
+    if not provider:
+        return [Finding(Status.CRIT, f"{where} is not set: the console cannot send users to "
+                                     "log in; set it to the master's public URL")]
+    parts = urlsplit(provider)
+    if parts.scheme != "https" or not parts.hostname:
+        return [Finding(Status.CRIT, f"{where} {provider!r} is not an https URL of the master")]
+    if metadata is None:
+        return [Finding(Status.OK, f"{where} is {provider}")]
+    if metadata.error:
+        return [Finding(Status.OK, f"{where} is {provider}; OAuth metadata not read: "
+                                   f"{metadata.error}")]
+    issuer = metadata.data.get("issuer")
+    if not issuer:
+        return [Finding(Status.OK, f"{where} is {provider}; {metadata.data['url']} answered "
+                                   f"HTTP {metadata.data['status']} without an issuer")]
+    if issuer.rstrip("/") == provider.rstrip("/"):
+        return [Finding(Status.OK, f"{where} is the OAuth issuer {issuer}")]
+    return [Finding(Status.WARN, f"{where} is {provider}, but the master's OAuth issuer is "
+                                 f"{issuer} ({metadata.data['url']}): browsers may not reach "
+                                 f"the login there; fix: `oc set env {console.ref} -n "
+                                 f"{console.namespace} OPENSHIFT_OAUTH_PROVIDER_URL={issuer}`")]
+
+
+def _registry_host(ctx: CheckContext, env: dict[str, str], console: Workload,
+                   resources: list[Resource]) -> list[Finding]:
+    registry = ctx.config.registry_name
+    route = route_to(ctx.snapshot, registry)
+    if route is None:
+        return [Finding(Status.WARN, f"no route {registry}: the registry is not exposed, and "
+                                     "the console shows pull commands for REGISTRY_HOST; expose "
+                                     f"it first (`oc create route passthrough --service "
+                                     f"{registry}`)")]
+    resources.append(route_resource(route))
+    host, shown = route_host(route), env.get("REGISTRY_HOST")
+    if shown is None:
+        return [Finding(Status.WARN, f"{console.ref} env REGISTRY_HOST is not set: the console "
+                                     f"cannot show pull commands; fix: `oc set env "
+                                     f"{console.ref} -n {console.namespace} "
+                                     f"REGISTRY_HOST={host}`")]
+    if shown == host:
+        return [Finding(Status.OK, f"REGISTRY_HOST is the {registry} route host {host}")]
+    return [Finding(Status.WARN, f"{console.ref} env REGISTRY_HOST is {shown!r}, but route "
+                                 f"{registry} serves {host}: the console shows wrong pull and "
+                                 f"push commands; fix: `oc set env {console.ref} -n "
+                                 f"{console.namespace} REGISTRY_HOST={host}`")]

@@ -1,0 +1,32 @@
+"""Findings: what a check that weighs several observations collects before its verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from doctor.check import CheckContext
+from doctor.model import Resource, Result, Status
+
+SEVERITY_ORDER = (Status.OK, Status.UNKNOWN, Status.WARN, Status.CRIT)
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: Status  # OK for an observation, UNKNOWN for a part that could not be judged
+    text: str
+
+
+def worst(findings: Iterable[Finding]) -> Status:
+    """The verdict of several findings: a defect seen outranks a part that could not be judged."""
+    return max((f.status for f in findings), key=SEVERITY_ORDER.index, default=Status.OK)
+
+
+def verdict(ctx: CheckContext, findings: Sequence[Finding], ok_summary: str,
+            resources: Iterable[Resource]) -> Result:
+    """The worst finding decides the status and, unless all is well, is the summary; every
+    finding is evidence."""
+    status = worst(findings)
+    headline = next((f.text for f in findings if f.status is status), ok_summary)
+    return ctx.result(status, ok_summary if status is Status.OK else headline,
+                      [f.text for f in findings], resources)

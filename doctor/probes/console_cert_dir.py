@@ -1,0 +1,36 @@
+"""Local probe (`--cert-dir`): the files of a Cockpit ws-certs.d folder on this host, parsed.
+
+Only what `doctor.pem` keeps leaves this module: facts about certificates and keys, never the
+key material itself.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from doctor.config import RunConfig
+from doctor.pem import MAX_PEM_BYTES, read_pem_file
+from doctor.probes import ProbeError
+from doctor.snapshot import Snapshot
+
+
+def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
+    folder = config.cert_dir
+    if folder is None:
+        raise ProbeError("no --cert-dir given")
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as error:
+        raise ProbeError(f"cannot list {folder}: {error.strerror}") from None
+    files, unreadable = {}, []
+    for entry in entries:
+        if not entry.is_file():
+            continue
+        try:
+            with open(entry.path, "rb") as handle:
+                files[entry.name] = read_pem_file(entry.name, handle.read(MAX_PEM_BYTES + 1))
+        except OSError as error:
+            unreadable.append(f"{entry.name}: {error.strerror}")
+    return {"path": str(folder), "files": files, "unreadable": unreadable,
+            "writable": os.access(folder, os.W_OK)}

@@ -1,0 +1,54 @@
+"""Live probe: the OAuth server's metadata, `/.well-known/oauth-authorization-server`.
+
+Asked of the API server this run talks to (the master), so its `issuer` is the master's public
+URL that the console's OPENSHIFT_OAUTH_PROVIDER_URL must name; against a dump, of the URL the
+console names. The endpoint is public: no credentials are sent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from doctor.config import RunConfig
+from doctor.probes import ProbeError
+from doctor.probes.http_get import get
+from doctor.snapshot import Snapshot
+from doctor.snapshot.kinds import console_env
+
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+
+def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
+    return oauth_metadata(master_url(snapshot), timeout)
+
+
+def master_url(snapshot: Snapshot) -> str:
+    server = snapshot.source.get("server")
+    if isinstance(server, str) and server.startswith("https://"):
+        return server
+    console = snapshot.console()
+    provider = console_env(console).get("OPENSHIFT_OAUTH_PROVIDER_URL") if console else None
+    if not provider:
+        raise ProbeError("no master URL: neither a live API server nor the console's "
+                         "OPENSHIFT_OAUTH_PROVIDER_URL")
+    return provider
+
+
+def oauth_metadata(base_url: str, timeout: float) -> dict[str, Any]:
+    url = base_url.rstrip("/") + METADATA_PATH
+    answer = get(url, timeout)
+    observed: dict[str, Any] = {"url": url, "status": answer.status}
+    if answer.status != 200:
+        return observed
+    try:
+        document = json.loads(answer.body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        observed["problem"] = "the answer is not a JSON object"
+        return observed
+    for field in ("issuer", "authorization_endpoint"):
+        if isinstance(document.get(field), str):
+            observed[field] = document[field]
+    return observed

@@ -1,0 +1,362 @@
+"""What the registry does with its storage section at start-up: the errors it dies on and the
+settings it runs with but should not.
+
+Two rule sets ("flavours"): upstream distribution 2.8 (proven against Debian's docker-registry
+2.8.2 in tests/test_registryconfig_real.py) and the OpenShift 3.11 fork, which vendors an older
+distribution: a fixed list of 17 S3 regions, no `skipverify`, capitalised messages
+(facts.md section 2; openshift/image-registry release-3.11). The fork's rules are not proven
+against a running binary here; docs/checks/registry-config.md lists the differences.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from doctor.registryconfig.merge import Params, driver_names
+from doctor.registryconfig.sources import Opaque, Problem
+
+REMOTE_DRIVERS = frozenset({"s3", "s3aws", "gcs", "azure", "swift", "oss"})
+S3_DRIVERS = frozenset({"s3", "s3aws"})
+
+
+@dataclass(frozen=True)
+class Flavour:
+    name: str
+    regions: frozenset[str]
+    drivers: frozenset[str]
+    skipverify: bool  # knows the s3 `skipverify` parameter
+    capitalised: bool  # its start-up errors begin with a capital letter
+
+    def says(self, message: str, capitalise: bool = True) -> str:
+        """The registry's own message, as this flavour prints it."""
+        text = message[0].upper() + message[1:] if self.capitalised and capitalise else message
+        return f'"{text}"'
+
+
+_DRIVERS = frozenset({"filesystem", "inmemory", *REMOTE_DRIVERS})
+
+# distribution 2.8 takes its regions from the AWS SDK it is built with. These are the ones
+# Debian's docker-registry 2.8.2 (aws-sdk-go 1.44.133) accepts, measured one by one; other
+# builds know the regions of their own SDK.
+DISTRIBUTION_2 = Flavour(
+    name="the distribution 2.8 registry",
+    regions=frozenset({
+        "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+        "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ca-central-1",
+        "cn-north-1", "cn-northwest-1", "eu-central-1", "eu-north-1", "eu-south-1",
+        "eu-west-1", "eu-west-2", "eu-west-3", "me-central-1", "me-south-1", "sa-east-1",
+        "us-east-1", "us-east-2", "us-gov-east-1", "us-gov-west-1", "us-iso-east-1",
+        "us-iso-west-1", "us-isob-east-1", "us-west-1", "us-west-2",
+    }),
+    drivers=_DRIVERS, skipverify=True, capitalised=False)
+
+OPENSHIFT_3 = Flavour(
+    name="the OpenShift 3.11 registry",
+    regions=frozenset({
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
+        "eu-west-3", "eu-central-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
+        "ap-northeast-1", "ap-northeast-2", "sa-east-1", "cn-north-1", "us-gov-west-1",
+        "ca-central-1",
+    }),
+    drivers=_DRIVERS, skipverify=False, capitalised=True)
+
+# Parameters whose values are credentials: never shown, whatever their source.
+SENSITIVE = frozenset({"accesskey", "secretkey", "sessiontoken", "password", "secret",
+                       "privatekey", "accountkey"})
+
+MIB, GIB = 2**20, 2**30
+# s3 integer parameters: name -> (minimum, maximum), distribution getParameterAsInt64.
+_S3_INTEGERS = {
+    "chunksize": (5 * MIB, 5 * GIB),
+    "multipartcopychunksize": (5 * MIB, 5 * GIB),
+    "multipartcopymaxconcurrency": (1, 2**63 - 1),
+    "multipartcopythresholdsize": (0, 5 * GIB),
+}
+_STORAGE_CLASSES = ("NONE", "STANDARD", "REDUCED_REDUNDANCY")
+_OBJECT_ACLS = ("private", "public-read", "public-read-write", "authenticated-read",
+                "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control")
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+_GO_DURATION = re.compile(r"[-+]?(0|((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)")
+_AWS_ENDPOINT_REGION = re.compile(r"(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d)"
+                                  r"\.amazonaws\.com")
+
+class Describer(Protocol):
+    """Evidence about a setting; never shows a secret value."""
+
+    def describe(self, field: str) -> str:
+        """e.g. 'storage.s3.bucket=images (env REGISTRY_STORAGE_S3_BUCKET of dc/x)'."""
+
+    def visible(self, field: str) -> bool:
+        """Whether the value of `field` may be shown."""
+
+
+def go_text(value: Any) -> str:
+    """`fmt.Sprint` of a decoded YAML value, as the registry prints it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "<nil>" if value is None else str(value)
+
+
+def storage_problems(storage: dict[str, Any] | None, flavour: Flavour,
+                     describer: Describer) -> list[Problem]:
+    drivers = driver_names(storage)
+    if not drivers:
+        return [Problem(True, "storage", "the storage section names no driver: the registry "
+                        "refuses to "
+                        "start (\"no storage configuration provided\")")]
+    if len(drivers) > 1:
+        return [Problem(True, "storage", f"the storage section names {len(drivers)} drivers "
+                        f"({', '.join(drivers)}), "
+                        "some from the environment: the registry panics \"multiple storage "
+                        f"drivers specified in configuration or environment: "
+                        f"{', '.join(drivers)}\"")]
+    assert storage is not None
+    driver = drivers[0]
+    problems = []
+    if driver not in flavour.drivers:
+        problems.append(Problem(True, f"storage.{driver}", f"storage.{driver} is not a storage "
+                                f"driver "
+                                f"{flavour.name} has: it panics "
+                                f"{flavour.says(f'StorageDriver not registered: {driver}')}"))
+    elif driver in S3_DRIVERS:
+        problems += s3_problems(storage[driver] or {}, f"storage.{driver}", flavour, describer)
+    return problems + _option_problems(storage, describer.describe)
+
+
+def s3_problems(params: dict[str, Any], prefix: str, flavour: Flavour,
+                describer: Describer) -> list[Problem]:
+    """distribution `s3-aws` FromParameters and New, in their order."""
+    rules = _S3Rules(params, prefix, flavour, describer)
+    rules.required("region", "no region parameter provided")
+    rules.region()
+    rules.required("bucket", "no bucket parameter provided")
+    for name in ("encrypt", "secure", "skipverify", "v4auth"):
+        rules.boolean(name)
+    for name, (low, high) in _S3_INTEGERS.items():
+        rules.integer(name, low, high)
+    rules.storage_class()
+    rules.object_acl()
+    rules.v4auth_on_aws()
+    rules.warnings()
+    return rules.problems
+
+
+class _S3Rules:
+    def __init__(self, params: dict[str, Any], prefix: str, flavour: Flavour,
+                 describer: Describer) -> None:
+        self.params, self.prefix, self.flavour = params, prefix, flavour
+        self.describer = describer
+        self.problems: list[Problem] = []
+
+    def _fatal(self, name: str, what: str, says: str, hint: str = "",
+               capitalise: bool = True) -> None:
+        self.problems.append(Problem(True, f"{self.prefix}.{name}", f"{what}: "
+                                     f"{self.flavour.name} panics "
+                                     f"{self.flavour.says(says, capitalise)} at start-up{hint}",
+                                     scope="s3"))
+
+    def _warn(self, name: str, message: str) -> None:
+        self.problems.append(Problem(False, f"{self.prefix}.{name}", message, scope="s3"))
+
+    def _value(self, name: str) -> Any:
+        """The parameter, or None when absent or unreadable here (then noted once)."""
+        value = self.params.get(name)
+        if isinstance(value, Opaque):
+            if name not in SENSITIVE:
+                self._warn(name, f"{self._shown(name)} cannot be read here: not checked")
+            return None
+        return value
+
+    def _shown(self, name: str) -> str:
+        return self.describer.describe(f"{self.prefix}.{name}")
+
+    def _text(self, name: str) -> str:
+        """The value as the registry's message would print it, unless it is secret."""
+        if not self.describer.visible(f"{self.prefix}.{name}"):
+            return "<hidden>"
+        return go_text(self.params.get(name))
+
+    def required(self, name: str, says: str) -> None:
+        raw = self.params.get(name)
+        if not isinstance(raw, Opaque) and (raw is None or go_text(raw) == ""):
+            self._fatal(name, self._shown(name), says)
+
+    def region(self) -> None:
+        region, endpoint = self._value("region"), self.params.get("regionendpoint")
+        if region is None or go_text(region) == "" or endpoint not in (None, ""):
+            return
+        if go_text(region) not in self.flavour.regions:
+            self._fatal("region", f"{self._shown('region')} is not an AWS region this registry "
+                        "knows", f"invalid region provided: {self._text('region')}",
+                        "; set regionendpoint (e.g. https://s3.<region>.amazonaws.com), which "
+                        "skips the check, or use a region it lists")
+
+    def boolean(self, name: str) -> None:
+        value = self._value(name)
+        if name == "skipverify" and not self.flavour.skipverify:
+            if value is not None:
+                self._warn(name, f"{self._shown(name)} is ignored by {self.flavour.name}, "
+                           "which always verifies the endpoint's TLS certificate")
+            return
+        if value is None or isinstance(value, bool):
+            return
+        if not isinstance(value, str) or value not in _GO_BOOLS:
+            label = "skipVerify" if name == "skipverify" else name
+            self._fatal(name, f"{self._shown(name)} is not a boolean",
+                        f"the {label} parameter should be a boolean")
+
+    def integer(self, name: str, low: int, high: int) -> None:
+        value = self._value(name)
+        if value is None:
+            return
+        number = _go_int(value)
+        if number is None:
+            says = (f"{name} parameter must be an integer, {self._text(name)} invalid"
+                    if isinstance(value, str) else f"invalid value for {name}: {self._text(name)}")
+            self._fatal(name, f"{self._shown(name)} is not an integer", says, capitalise=False)
+        elif not low <= number <= high:
+            printed = self._text(name) if self._text(name) == "<hidden>" else str(number)
+            self._fatal(name, f"{self._shown(name)} is out of range [{low}, {high}]",
+                        f"the {name} {printed} parameter should be a number between {low} and "
+                        f"{high} (inclusive)")
+
+    def storage_class(self) -> None:
+        value = self._value("storageclass")
+        if value is not None and (not isinstance(value, str)
+                                  or value.upper() not in _STORAGE_CLASSES):
+            self._fatal("storageclass", f"{self._shown('storageclass')} is not one of "
+                        f"{', '.join(_STORAGE_CLASSES)}", "the storageclass parameter must be "
+                        f"one of [{' '.join(_STORAGE_CLASSES)}], {self._text('storageclass')} "
+                        "invalid")
+
+    def object_acl(self) -> None:
+        value = self._value("objectacl")
+        if value is not None and value not in _OBJECT_ACLS:
+            self._fatal("objectacl", f"{self._shown('objectacl')} is not one of "
+                        f"{', '.join(_OBJECT_ACLS)} (case matters)",
+                        f"invalid value for objectacl parameter: {self._text('objectacl')}")
+
+    def v4auth_on_aws(self) -> None:
+        v4auth = self._value("v4auth")
+        endpoint = go_text(self.params.get("regionendpoint") or "")
+        disabled = v4auth is False or (isinstance(v4auth, str) and _GO_BOOLS.get(v4auth) is False)
+        if disabled and (endpoint == "" or "s3.amazonaws.com" in endpoint):
+            self._fatal("v4auth", f"{self._shown('v4auth')} with Amazon S3 "
+                        f"({endpoint or 'no regionendpoint'})",
+                        "on Amazon S3 this storage driver can only be used with v4 "
+                        "authentication", "; remove v4auth (it defaults to true)")
+
+    def warnings(self) -> None:
+        params = self.params
+        if params.get("keyid") not in (None, "") and not _truthy(params.get("encrypt")):
+            self._warn("keyid", f"{self._shown('keyid')} is ignored: encrypt is not true, so "
+                       "objects are stored without the KMS key")
+        keys = [k for k in ("accesskey", "secretkey") if params.get(k) not in (None, "")]
+        if len(keys) == 1:
+            missing = "secretkey" if keys == ["accesskey"] else "accesskey"
+            self._warn(missing, f"{self._shown(keys[0])} but {missing} is not set: the "
+                       "registry ignores half a key pair and falls back to AWS_* variables, "
+                       "~/.aws/credentials or the instance role")
+        region = params.get("region")
+        match = _AWS_ENDPOINT_REGION.search(go_text(params.get("regionendpoint") or ""))
+        if match and isinstance(region, str) and match.group(1) != region:
+            self._warn("region", f"{self._shown('region')} but regionendpoint is in "
+                       f"{match.group(1)}: requests are signed for the wrong region, so the "
+                       "registry starts but cannot read or write")
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and _GO_BOOLS.get(value) is True)
+
+
+def _go_int(value: Any) -> int | None:
+    """getParameterAsInt64: an integer, or a string `strconv.ParseInt(s, 0, 64)` accepts."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        return None
+    text = value[1:] if value[:1] in "+-" else value
+    if "_" in text and (text.startswith("_") or text.endswith("_") or "__" in text):
+        return None
+    try:
+        number = int(text, 0) if not re.fullmatch(r"0[0-7_]+", text) else int(text, 8)
+    except ValueError:
+        return None
+    number = -number if value.startswith("-") else number
+    return number if -(2**63) <= number < 2**63 else None
+
+
+def _option_problems(storage: dict[str, Any], describe: Callable[[str], str]) -> list[Problem]:
+    problems = []
+    delete = storage.get("delete") or {}
+    if delete.get("enabled") is not True:
+        problems.append(Problem(False, "storage.delete.enabled",
+                                f"{describe('storage.delete.enabled')}"
+                                ": deleting blobs is disabled, so image pruning fails with "
+                                "\"operation unsupported\"; set it to true (a YAML boolean)"))
+    if "redirect" in storage and not isinstance((storage["redirect"] or {}).get("disable"), bool):
+        problems.append(Problem(True, "storage.redirect.disable",
+                                f"{describe('storage.redirect.disable')}, not a boolean: the "
+                                "registry panics \"invalid type "
+                                "for redirect config\" at start-up"))
+    maintenance = storage.get("maintenance") or {}
+    for option, check in (("uploadpurging", _upload_purging), ("readonly", _read_only)):
+        if option in maintenance:
+            problems += check(maintenance[option], f"storage.maintenance.{option}")
+    return problems
+
+
+def _yaml_map(value: Any, field: str) -> Problem | None:
+    """Maintenance options must be maps written in the file (Go map[interface{}]interface{})."""
+    if isinstance(value, dict) and not isinstance(value, Params):
+        return None
+    why = ("a map created by environment variables" if isinstance(value, Params)
+           else "not a map")
+    name = field.rsplit(".", 1)[1]
+    return Problem(True, field, f"{field} is {why}: the registry panics \"{name} config key must "
+                   "contain additional keys\" at start-up")
+
+
+def _upload_purging(value: Any, field: str) -> list[Problem]:
+    problem = _yaml_map(value, field)
+    if problem or value.get("enabled") is False:
+        return [problem] if problem else []
+    reasons = []
+    for key, label in (("age", "duration"), ("interval", "interval")):
+        if key not in value:
+            reasons.append(f"{key} missing")
+        elif not isinstance(value[key], str):
+            reasons.append(f"{key} is not a string")
+        elif not _GO_DURATION.fullmatch(value[key]):
+            reasons.append(f"Cannot parse {label}: time: invalid duration \"{value[key]}\"")
+    if "dryrun" not in value:
+        reasons.append("dryrun missing")
+    elif not isinstance(value["dryrun"], bool):
+        reasons.append("cannot parse dryrun")
+    if not reasons:
+        return []
+    return [Problem(True, field, f"{field} is enabled but {'; '.join(reasons)}: the registry "
+                    f"panics \"Unable to parse upload purge configuration: {reasons[0]}\" at "
+                    "start-up (age and interval are Go durations such as 168h, dryrun a "
+                    "boolean)")]
+
+
+def _read_only(value: Any, field: str) -> list[Problem]:
+    problem = _yaml_map(value, field)
+    if problem:
+        return [problem]
+    enabled = value.get("enabled")
+    if "enabled" in value and not isinstance(enabled, bool):
+        return [Problem(True, f"{field}.enabled", f"{field}.enabled is not a boolean: the "
+                        "registry panics "
+                        "\"readonly's enabled config key must have a boolean value\"")]
+    if enabled:
+        return [Problem(False, f"{field}.enabled", f"{field}.enabled is true: the registry "
+                        "refuses every push")]
+    return []

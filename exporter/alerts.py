@@ -1,0 +1,79 @@
+"""The alert rules shipped in `rules/registry-doctor.rules.yml` (docs/exporter.md).
+
+The exporter's own alerts are written by hand at the top of the file. Below a marker line,
+one alert per check is generated from the checks' metadata by `python -m exporter.alerts`;
+`--check` only compares (the test suite does), so a new check cannot ship without its alert.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from doctor.model import CheckMeta
+
+RULES_FILE = Path(__file__).resolve().parent / "rules" / "registry-doctor.rules.yml"
+# Where the runbooks (docs/checks/<id>.md, docs/exporter.md) are published.
+RUNBOOK_BASE = "https://github.com/registry-doctor/registry-doctor/blob/main/docs/"
+MARKER = "# generated from the checks' metadata by `python -m exporter.alerts`: do not edit below"
+# A failing status, how long it must last before the alert fires, and the alert's severity:
+# crit pages sooner than warn. A check may return either status, whatever its META severity.
+FAILING = (("crit", "5m", "critical"), ("warn", "30m", "warning"))
+
+
+def alert_name(check_id: str) -> str:
+    """`besteffort-qos` -> `RegistryDoctorBesteffortQos`."""
+    return "RegistryDoctor" + "".join(p.capitalize() for p in re.split(r"[^a-z0-9]+", check_id))
+
+
+def check_rules(meta: CheckMeta) -> list[dict[str, Any]]:
+    return [{
+        "alert": alert_name(meta.id),
+        "expr": f'registry_doctor_check_status{{check="{meta.id}",status="{status}"}} == 1',
+        "for": hold,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": f"registry-doctor check {meta.id} is {status}: {meta.title}",
+            "description": (f"registry-doctor (instance {{{{ $labels.instance }}}}) has reported "
+                            f"{meta.id} as {status} for {hold}. `registry-doctor check -c "
+                            f"{meta.id}` shows the objects and fields at fault."),
+            "runbook_url": f"{RUNBOOK_BASE}checks/{meta.id}.md",
+        },
+    } for status, hold, severity in FAILING]
+
+
+def generated_group(metas: Iterable[CheckMeta]) -> str:
+    group = {"name": "registry-doctor-checks",
+             "rules": [rule for meta in metas for rule in check_rules(meta)]}
+    return yaml.safe_dump([group], sort_keys=False, width=100)
+
+
+def synced_text(current: str, metas: Iterable[CheckMeta]) -> str:
+    """The rules file with everything below the marker regenerated."""
+    if MARKER not in current:
+        raise ValueError(f"{RULES_FILE.name}: the line {MARKER!r} is missing")
+    return current.partition(MARKER)[0] + MARKER + "\n" + generated_group(metas)
+
+
+def main(argv: list[str]) -> int:
+    from checks import all_checks
+
+    current = RULES_FILE.read_text()
+    wanted = synced_text(current, (c.meta for c in all_checks().values()))
+    if wanted == current:
+        return 0
+    if "--check" in argv:
+        print(f"out of date: {RULES_FILE.name} (run python -m exporter.alerts)")
+        return 1
+    RULES_FILE.write_text(wanted)
+    print(f"rewritten: {RULES_FILE.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

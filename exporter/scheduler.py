@@ -1,0 +1,76 @@
+"""The scheduler: runs the engine every interval and swaps in one immutable state per run.
+
+Only the scheduler thread writes `Scheduler.state`, by replacing it whole; scrapes read it
+with one attribute access. So no lock is needed and a scrape never sees half a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from doctor.kube import KubeError
+from doctor.model import Report
+
+log = logging.getLogger("registry_doctor.exporter")
+
+
+@dataclass(frozen=True)
+class RunState:
+    interval_seconds: float
+    report: Report | None = None  # the last good report, served until a newer one replaces it
+    finished_at: float | None = None  # Unix time the last good run finished
+    runs_total: int = 0
+    run_errors_total: int = 0
+    last_run_ok: bool | None = None  # None until the first run ends
+
+
+class Scheduler:
+    def __init__(self, run: Callable[[], Report], interval_seconds: float) -> None:
+        self._run = run
+        self.state = RunState(interval_seconds)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, grace_seconds: float) -> bool:
+        """Ask the loop to stop; wait up to `grace_seconds` for a run in progress.
+        True when the loop has ended."""
+        self._stopping.set()
+        self._thread.join(grace_seconds)
+        return not self._thread.is_alive()
+
+    def run_once(self) -> RunState:
+        previous = self.state
+        try:
+            report = self._run()
+        except Exception as error:  # the daemon outlives any failed run
+            self.state = replace(previous, runs_total=previous.runs_total + 1,
+                                 run_errors_total=previous.run_errors_total + 1,
+                                 last_run_ok=False)
+            # A cluster error explains itself; anything else is a bug worth its traceback.
+            log.error("run failed; still serving the previous report",
+                      exc_info=None if isinstance(error, KubeError) else error,
+                      extra={"error": f"{type(error).__name__}: {error}",
+                             "served_report": previous.report.generated
+                             if previous.report else None})
+        else:
+            self.state = replace(previous, report=report, finished_at=time.time(),
+                                 runs_total=previous.runs_total + 1, last_run_ok=True)
+            log.info("run finished", extra={"duration_seconds": round(report.duration_seconds, 3),
+                                            "counts": report.counts,
+                                            "exit_code": report.exit_code})
+        return self.state
+
+    def _loop(self) -> None:
+        interval = self.state.interval_seconds
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            self.run_once()
+            # Fixed rate: the next run starts one interval after this one started.
+            self._stopping.wait(max(0.0, started + interval - time.monotonic()))

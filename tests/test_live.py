@@ -1,0 +1,115 @@
+"""Live mode through the real kubernetes client against the fake API server: the same verdicts
+as offline, scoped requests, and API failures that cost only the checks that depend on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from doctor import engine
+from doctor.config import RunConfig
+from doctor.model import Report, Status
+from tests.casedump import Case, discover_cases, materialize
+from tests.conftest import CLUSTERS
+from tests.kubefake import FakeKubeAPI
+from tests.test_check_cases import assert_verdict, case_config
+
+LIVE_CASES = [c for c in discover_cases() if c.spec.get("live", True)]
+FakeFactory = Callable[[Path], FakeKubeAPI]
+
+
+def live_report(api: FakeKubeAPI, tmp_path: Path, checks: list[str] | None = None,
+                **overrides: object) -> Report:
+    config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False,
+                       **overrides)
+    return engine.run(config, engine.select_checks(checks or [], config=config))
+
+
+@pytest.mark.parametrize("case", LIVE_CASES, ids=[c.id for c in LIVE_CASES])
+def test_case_live(case: Case, fake_api: FakeFactory, tmp_path: Path) -> None:
+    api = fake_api(materialize(case, tmp_path / "dump"))
+    probes = case.spec.get("config", {}).get("probes", False)  # probes only where a case asks
+    config = case_config(case, kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"),
+                         probes=probes)
+    report = engine.run(config, engine.select_checks([case.check], config=config))
+    assert_verdict(report, case)
+
+
+def test_forbidden_pods_make_only_dependent_checks_unknown(fake_api: FakeFactory,
+                                                           tmp_path: Path) -> None:
+    api = fake_api(CLUSTERS / "broken")
+    api.forbid("pods", "list")
+    report = live_report(api, tmp_path, ["besteffort-qos"])
+    result = report.result("besteffort-qos")
+    assert result.status is Status.UNKNOWN
+    assert "forbidden: list pods in default" in result.summary
+    assert report.exit_code == 3
+
+
+def test_requests_are_scoped(fake_api: FakeFactory, tmp_path: Path) -> None:
+    api = fake_api(CLUSTERS / "healthy")
+    live_report(api, tmp_path)
+    for record in api.requests:
+        if record.verb == "list" and record.resource not in ("namespaces", "nodes"):
+            scoped = record.namespace or record.query.get("fieldSelector") \
+                or record.query.get("labelSelector")
+            assert scoped, f"cluster-wide list: {record.method} {record.path}"
+    pod_lists = [r for r in api.requests if r.resource == "pods" and r.verb == "list"]
+    assert all(r.query.get("labelSelector") or r.query.get("fieldSelector")
+               for r in pod_lists), pod_lists
+    fetched = [(r.resource, r.namespace, r.name, r.verb, r.query.get("labelSelector"),
+                r.query.get("fieldSelector")) for r in api.requests if r.resource]
+    assert len(fetched) == len(set(fetched)), "a collection was fetched twice"
+
+
+@pytest.mark.parametrize("fault", ["500", "reset"])
+def test_api_faults_become_unknown_with_the_cause(fault: str, fake_api: FakeFactory,
+                                                  tmp_path: Path) -> None:
+    api = fake_api(CLUSTERS / "broken")
+    api.inject(fault, resource="limitranges")
+    result = live_report(api, tmp_path, ["besteffort-qos"]).result("besteffort-qos")
+    assert result.status is Status.UNKNOWN
+    assert "limitranges" in result.summary
+
+
+def test_throttling_is_retried_after_the_servers_delay(fake_api: FakeFactory,
+                                                       tmp_path: Path) -> None:
+    api = fake_api(CLUSTERS / "broken")
+    api.inject("429", resource="limitranges", times=1)
+    result = live_report(api, tmp_path, ["besteffort-qos"]).result("besteffort-qos")
+    assert result.status is Status.CRIT
+    statuses = [r.status for r in api.requests if r.resource == "limitranges"]
+    assert statuses == [429, 200]
+
+
+def test_a_hanging_api_server_cannot_hold_the_run(fake_api: FakeFactory,
+                                                  tmp_path: Path) -> None:
+    api = fake_api(CLUSTERS / "broken")
+    api.inject("hang", resource="pods")
+    result = live_report(api, tmp_path, ["besteffort-qos"], timeout=2.0) \
+        .result("besteffort-qos")
+    assert result.status is Status.UNKNOWN
+    assert "timed out" in result.summary and "pods" in result.summary
+
+
+def test_missing_openshift_api_groups_mean_no_deploymentconfigs(tmp_path: Path) -> None:
+    """A plain Kubernetes cluster: the registry is a Deployment; no DC API group is served."""
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "docker-registry", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "registry"}},
+                 "template": {"metadata": {"labels": {"app": "registry"}},
+                              "spec": {"containers": [{"name": "registry", "image": "registry:2",
+                                                       "resources": {}}]}}},
+    }
+    with FakeKubeAPI(objects=[deployment]) as api:
+        for group in ("apps.openshift.io", "route.openshift.io", "oauth.openshift.io"):
+            api.unserve_group(group)
+        report = live_report(api, tmp_path, ["besteffort-qos"])
+    assert any(r.path.startswith("/apis/apps.openshift.io/") and r.status == 404
+               for r in api.requests)
+    result = report.result("besteffort-qos")
+    assert result.status is Status.CRIT
+    assert "deployment/docker-registry" in result.summary
