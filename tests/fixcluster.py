@@ -1,7 +1,7 @@
-"""Clusters for remediation tests: the broken example dump, variants of it, a registry console,
-and stand-ins for the checks that live on other branches (storage, console) so their planners
-can be driven end to end here. Each stand-in judges only the hazard its planner fixes; the
-real checks replace them once merged."""
+"""Clusters for remediation tests: the broken example dump, variants of it, a registry console
+with certificates, and `stand_in`, a check that judges only what a test needs (a fix that never
+holds; an S3 registry whose configuration a person corrected, which the real s3-reachability
+check cannot see without a live S3)."""
 
 from __future__ import annotations
 
@@ -15,23 +15,11 @@ from typing import Any
 
 from checks import Check
 from doctor.check import CheckContext
-from doctor.fix.pemtext import decoded, segments
+from doctor.fix.pemtext import segments
 from doctor.fix.plan import Planner
-from doctor.fix.planners.console import (
-    plan_cert_chain_order,
-    plan_cockpit_port_conflict,
-    plan_oauth_redirect,
-)
-from doctor.fix.planners.storage import (
-    plan_ephemeral_storage,
-    plan_nfs_scaling,
-    plan_s3_reachability,
-    store_volume,
-)
+from doctor.fix.planners.storage import plan_s3_reachability
 from doctor.model import CheckMeta, Result, Severity, Status
 from doctor.snapshot.dump import load_dump
-from doctor.snapshot.kinds import console_env
-from doctor.workload import as_dict
 
 REPO = Path(__file__).resolve().parent.parent
 BROKEN = REPO / "tests" / "fixtures" / "clusters" / "broken"
@@ -85,7 +73,8 @@ def console(kube_url: str = f"https://{CONSOLE_HOST}", redirect_uris: tuple[str,
         "env": [{"name": "OPENSHIFT_OAUTH_PROVIDER_URL", "value": "https://master:8443"},
                 {"name": "OPENSHIFT_OAUTH_CLIENT_ID", "value": "cockpit-oauth-client"},
                 {"name": "COCKPIT_KUBE_URL", "value": kube_url},
-                {"name": "REGISTRY_ONLY", "value": "true"}],
+                {"name": "REGISTRY_ONLY", "value": "true"},
+                {"name": "REGISTRY_HOST", "value": "registry.apps.example.com"}],
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
     }
     spec: Obj = {"containers": [container]}
@@ -136,13 +125,15 @@ def certificate_chain() -> tuple[str, str, str, str]:
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         signer_name, signer_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
-        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(signer_name)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=30))
-                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-                .sign(signer_key, hashes.SHA256()))
-        return cert, key
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(signer_name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(days=1))
+                   .not_valid_after(now + dt.timedelta(days=365))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        return builder.sign(signer_key, hashes.SHA256()), key
 
     root = issue("registry-doctor test root", None, True)
     intermediate = issue("registry-doctor test intermediate", root, True)
@@ -177,13 +168,12 @@ def chain_in_order(text: str) -> bool:
     return True
 
 
-# stand-ins for the checks of other branches
+# stand-ins
 
 def stand_in(check_id: str, kinds: tuple[str, ...], planner: Planner,
-             problem: Callable[[CheckContext], str | None],
-             severity: Severity = Severity.CRIT) -> Check:
-    meta = CheckMeta(check_id, f"stand-in for {check_id}", severity, kinds,
-                     "see the planner", "a test stand-in judging only what its planner fixes")
+             problem: Callable[[CheckContext], str | None]) -> Check:
+    meta = CheckMeta(check_id, f"stand-in for {check_id}", Severity.CRIT, kinds,
+                     "see the planner", "a test stand-in judging only what its test needs")
 
     def evaluate(ctx: CheckContext) -> Result:
         found = problem(ctx)
@@ -192,66 +182,18 @@ def stand_in(check_id: str, kinds: tuple[str, ...], planner: Planner,
     return Check(meta, evaluate, planner)
 
 
-def _store(ctx: CheckContext) -> Obj:
-    found = store_volume(ctx.registry(), ctx.config.registry_container)
-    return found[1] if found else {}
-
-
-def _ephemeral(ctx: CheckContext) -> str | None:
-    return "the store is an emptyDir" if "emptyDir" in _store(ctx) else None
-
-
-def _scaled(ctx: CheckContext) -> str | None:
-    workload = ctx.registry()
-    if (workload.replicas or 0) <= 1:
-        return None
-    store = _store(ctx)
-    if "emptyDir" in store or "hostPath" in store:
-        return "several replicas on local storage"
-    service = ctx.snapshot.named("services", workload.name) or {}
-    if as_dict(service.get("spec")).get("sessionAffinity") != "ClientIP":
-        return "several replicas on NFS without sessionAffinity ClientIP"
-    return None
-
-
-def _redirect(ctx: CheckContext) -> str | None:
-    env = console_env(ctx.snapshot.console())
-    client = ctx.snapshot.named("oauthclients", "cockpit-oauth-client") or {}
-    if f"https://{CONSOLE_HOST}" not in (client.get("redirectURIs") or []):
-        return "the console URL is not a redirect URI"
-    return "trailing slash" if env.get("COCKPIT_KUBE_URL", "").endswith("/") else None
-
-
-def _chain(ctx: CheckContext) -> str | None:
-    secret = ctx.snapshot.named("secrets", "console-secret") or {}
-    text = decoded((secret.get("data") or {}).get("console.cert"))
-    return None if text is not None and chain_in_order(text) else "misordered chain"
-
-
 def _s3(ctx: CheckContext) -> str | None:
+    """Failing until a person marked the configuration corrected and the registry was
+    redeployed since (its pods are no longer those of rollout 2)."""
     secret = ctx.snapshot.named("secrets", "registry-s3") or {}
-    pods = ctx.snapshot.items("registry-pods")
-    fixed_at = (secret.get("metadata") or {}).get("annotations", {}).get("corrected")
-    running = all(p["metadata"].get("labels", {}).get("deployment") != "docker-registry-2"
-                  for p in pods)
-    return None if fixed_at and running else "S3 unreachable"
+    corrected = (secret.get("metadata") or {}).get("annotations", {}).get("corrected")
+    redeployed = all(p["metadata"].get("labels", {}).get("deployment") != "docker-registry-2"
+                     for p in ctx.snapshot.items("registry-pods"))
+    return None if corrected and redeployed else "S3 unreachable"
 
 
-WORKLOAD_KINDS = ("deploymentconfigs", "deployments", "daemonsets")
-STAND_INS = {
-    "ephemeral-storage": stand_in("ephemeral-storage", WORKLOAD_KINDS, plan_ephemeral_storage,
-                                  _ephemeral),
-    "nfs-scaling": stand_in("nfs-scaling", (*WORKLOAD_KINDS, "services"), plan_nfs_scaling,
-                            _scaled, Severity.WARN),
-    "s3-reachability": stand_in("s3-reachability", (*WORKLOAD_KINDS, "secrets", "registry-pods"),
-                                plan_s3_reachability, _s3),
-    "oauth-redirect": stand_in("oauth-redirect", (*WORKLOAD_KINDS, "oauthclients"),
-                               plan_oauth_redirect, _redirect),
-    "cert-chain-order": stand_in("cert-chain-order", (*WORKLOAD_KINDS, "secrets"),
-                                 plan_cert_chain_order, _chain),
-    "cockpit-port-conflict": stand_in("cockpit-port-conflict", (*WORKLOAD_KINDS,),
-                                      plan_cockpit_port_conflict, lambda ctx: "port taken"),
-}
+S3_STAND_IN = stand_in("s3-reachability", ("deploymentconfigs", "secrets", "registry-pods"),
+                       plan_s3_reachability, _s3)
 
 
 def edited(objects: list[Obj], kind: str, name: str, change: Callable[[Obj], None]) -> list[Obj]:

@@ -21,8 +21,10 @@ from doctor.fix.model import FixOptions, ObjectRef
 from doctor.fix.patch import MISSING
 from doctor.fix.pemtext import decoded, segments
 from doctor.model import Report, Status
+from doctor.snapshot.dump import load_dump
 from tests.fixcluster import (
-    STAND_INS,
+    BROKEN,
+    S3_STAND_IN,
     broken,
     certificate_chain,
     chain_in_order,
@@ -34,7 +36,8 @@ from tests.fixcluster import (
 )
 from tests.kubefake import FakeKubeAPI
 
-QOS = all_checks()["besteffort-qos"]
+CHECKS = all_checks()
+QOS = CHECKS["besteffort-qos"]
 Obj = dict[str, Any]
 Start = Callable[[list[Obj]], tuple[FakeKubeAPI, RunConfig]]
 
@@ -370,7 +373,7 @@ def test_rollback_restores_the_last_run(cluster: Start) -> None:
 def test_ephemeral_storage_creates_a_claim_only_when_disruption_is_allowed(
         cluster: Start) -> None:
     api, config = cluster(broken())
-    check = STAND_INS["ephemeral-storage"]
+    check = CHECKS["ephemeral-storage"]
     held, _ = run_fix(config, [check], claim_size="20Gi", storage_class="gluster")
     assert {a["state"] for a in actions(held, "ephemeral-storage")} == {"skipped"}
     assert writes(api) == []
@@ -394,7 +397,7 @@ def test_ephemeral_storage_uses_an_existing_claim_and_refuses_a_rwo_one(cluster:
              "metadata": {"name": "small", "namespace": "default"},
              "spec": {"accessModes": ["ReadWriteOnce"]}}
     api, config = cluster([*broken(), claim])
-    check = STAND_INS["ephemeral-storage"]
+    check = CHECKS["ephemeral-storage"]
     refused, _ = run_fix(config, [check], claim_name="small", allow_disruptive=True)
     [manual] = actions(refused, "ephemeral-storage")
     assert manual["operation"] == "manual" and "need ReadWriteMany" in manual["steps"][0]
@@ -406,9 +409,9 @@ def test_ephemeral_storage_uses_an_existing_claim_and_refuses_a_rwo_one(cluster:
 def test_ephemeral_storage_moves_to_an_existing_shared_claim(cluster: Start) -> None:
     claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
              "metadata": {"name": "shared", "namespace": "default"},
-             "spec": {"accessModes": ["ReadWriteMany"]}}
+             "spec": {"accessModes": ["ReadWriteMany"]}, "status": {"phase": "Bound"}}
     api, config = cluster([*broken(), claim])
-    report, _ = run_fix(config, [STAND_INS["ephemeral-storage"]], claim_name="shared",
+    report, _ = run_fix(config, [CHECKS["ephemeral-storage"]], claim_name="shared",
                         allow_disruptive=True)
     [use] = actions(report, "ephemeral-storage")
     assert use["state"] == "applied" and report.result("ephemeral-storage").status is Status.OK
@@ -420,7 +423,7 @@ def test_nfs_scaling_scales_local_storage_to_one(cluster: Start) -> None:
         dc["spec"]["template"]["spec"]["volumes"] = [
             {"name": "registry-storage", "hostPath": {"path": "/srv/registry"}}]
     api, config = cluster(edited(broken(), "DeploymentConfig", "docker-registry", host_path))
-    report, _ = run_fix(config, [STAND_INS["nfs-scaling"]])
+    report, _ = run_fix(config, [CHECKS["nfs-scaling"]])
     [action] = actions(report, "nfs-scaling")
     assert (action["risk"], action["redeploy"], action["state"]) == ("safe", None, "applied")
     assert api.get_object("deploymentconfigs", "default", "docker-registry")["spec"][
@@ -430,14 +433,14 @@ def test_nfs_scaling_scales_local_storage_to_one(cluster: Start) -> None:
 
 def test_nfs_scaling_on_an_emptydir_is_disruptive(cluster: Start) -> None:
     _, config = cluster(broken())
-    report, _ = run_fix(config, [STAND_INS["nfs-scaling"]], apply=False)
+    report, _ = run_fix(config, [CHECKS["nfs-scaling"]], apply=False)
     [action] = actions(report, "nfs-scaling")
     assert (action["risk"], action["state"]) == ("disruptive", "skipped")
 
 
 def test_nfs_scaling_sets_session_affinity_on_shared_nfs(cluster: Start) -> None:
     api, config = cluster(on_nfs(broken()))
-    report, _ = run_fix(config, [STAND_INS["nfs-scaling"]])
+    report, _ = run_fix(config, [CHECKS["nfs-scaling"]])
     [action] = actions(report, "nfs-scaling")
     assert action["object"]["kind"] == "Service" and action["redeploy"] is None
     service = api.get_object("services", "default", "docker-registry")
@@ -450,7 +453,7 @@ def test_oauth_redirect_adds_the_uri_and_drops_the_trailing_slash(cluster: Start
     api, config = cluster([*broken(), *console(
         kube_url="https://registry-console-default.apps.example.com/",
         redirect_uris=(old_uri,))])
-    report, _ = run_fix(config, [STAND_INS["oauth-redirect"]])
+    report, _ = run_fix(config, [CHECKS["oauth-redirect"]])
     client_action, env_action = actions(report, "oauth-redirect")
     assert client_action["redeploy"] is None and env_action["redeploy"]["name"] == \
         "registry-console"
@@ -475,7 +478,7 @@ def test_cert_chain_order_reorders_the_same_blocks(cluster: Start) -> None:
     assert not chain_in_order(text)
     api, config = cluster([*broken(), *console(
         redirect_uris=("https://registry-console-default.apps.example.com",), cert=text)])
-    report, lines = run_fix(config, [STAND_INS["cert-chain-order"]])
+    report, lines = run_fix(config, [CHECKS["cert-chain-order"]])
     [action] = actions(report, "cert-chain-order")
     assert action["redeploy"]["name"] == "registry-console"
     written = decoded(api.get_object("secrets", "default", "console-secret")["data"][
@@ -495,7 +498,7 @@ def test_s3_redeploys_only_when_asked_by_name(cluster: Start) -> None:
               "metadata": {"name": "registry-s3", "namespace": "default",
                            "annotations": {"corrected": "by an admin"}}, "data": {}}
     api, config = cluster([*broken(), secret])
-    check = STAND_INS["s3-reachability"]
+    check = S3_STAND_IN
     report, _ = run_fix(config, [check])
     manual, redeploy = actions(report, "s3-reachability")
     assert manual["state"] == "manual" and redeploy["state"] == "skipped"
@@ -505,23 +508,23 @@ def test_s3_redeploys_only_when_asked_by_name(cluster: Start) -> None:
 
 
 def test_cockpit_port_conflict_is_manual(cluster: Start) -> None:
-    api, config = cluster([*broken(), *console()])
-    check = STAND_INS["cockpit-port-conflict"]
+    api, config = cluster(load_dump(BROKEN).objects)  # a hostNetwork Prometheus on 9090
+    check = CHECKS["cockpit-port-conflict"]
     report, _ = run_fix(config, [check], apply=False)
     manual, redeploy = actions(report, "cockpit-port-conflict")
-    assert manual["steps"][0].startswith("on infra-node-1.example.com: see who holds port 9090")
+    assert manual["steps"][0].startswith("on node-1.example.com: see who holds port 9090")
     assert redeploy["optional"] and redeploy["state"] == "skipped"
     # Asked by name, the redeploy happens; the port is still taken, so it did not help, and
     # with nothing to restore it is not redeployed again.
     tried, _ = run_fix(config, [check], only=("cockpit-port-conflict",))
     assert tried.result("cockpit-port-conflict").summary.startswith(
-        "fix rolled-back: the fix did not hold")
+        "fix rolled-back: the fix did not hold: cockpit-port-conflict warn -> warn")
     assert [r.name for r in api.deployment_requests] == ["registry-console"]
 
 
 def test_checks_fixed_together_share_one_redeploy(cluster: Start) -> None:
     api, config = cluster(broken())
-    report, _ = run_fix(config, [QOS, STAND_INS["ephemeral-storage"]], claim_size="5Gi",
+    report, _ = run_fix(config, [QOS, CHECKS["ephemeral-storage"]], claim_size="5Gi",
                         allow_disruptive=True)
     assert len(api.deployment_requests) == 1
     assert report.result("besteffort-qos").status is Status.OK
@@ -532,7 +535,7 @@ def test_checks_fixed_together_share_one_redeploy(cluster: Start) -> None:
 
 def test_no_secret_value_reaches_the_plan_or_the_log(cluster: Start) -> None:
     _, config = cluster([*broken(), *console(kube_url="https://x/")])
-    report, lines = run_fix(config, [QOS, STAND_INS["oauth-redirect"]])
+    report, lines = run_fix(config, [QOS, CHECKS["oauth-redirect"]])
     shown = json.dumps(report.to_dict()) + json.dumps(lines)
     assert "kV2rXl0wq7cJ3oT0y2m4pQJ1bGZ0c2VjcmV0LXZhbHVl" not in shown  # REGISTRY_HTTP_SECRET
     assert "user8AhrQHqDybFVuZ9Mpx" not in shown  # the OAuth client secret
@@ -631,3 +634,23 @@ def test_a_lease_renews_and_notices_a_takeover(cluster: Start) -> None:
     mine._renewed -= 1
     with pytest.raises(LeaseLost):
         mine.renew()
+
+
+def test_every_check_fixes_what_it_can_in_the_broken_example(cluster: Start) -> None:
+    """The real checks on the bundled broken cluster: the registry's three fixes share one
+    redeploy; the console's certificate is reordered but still names another host, so that fix
+    does not hold and is rolled back; the redirect URI fix leaves a warning it does not
+    address."""
+    api, config = cluster(load_dump(BROKEN).objects)
+    report, _ = run_fix(config, list(CHECKS.values()), allow_disruptive=True, claim_size="5Gi")
+    verdicts = {r.check: r.status.value for r in report.results}
+    assert {c: verdicts[c] for c in ("besteffort-qos", "ephemeral-storage", "nfs-scaling",
+                                     "oauth-redirect", "cert-chain-order")} == {
+        "besteffort-qos": "ok", "ephemeral-storage": "ok", "nfs-scaling": "ok",
+        "oauth-redirect": "warn", "cert-chain-order": "crit"}
+    units = {tuple(u["checks"]): u["state"] for u in report.fix["units"]}
+    assert units == {("besteffort-qos", "ephemeral-storage", "nfs-scaling"): "verified",
+                     ("cert-chain-order",): "rolled-back", ("oauth-redirect",): "verified"}
+    assert [r.name for r in api.deployment_requests].count("docker-registry") == 1
+    assert report.result("cert-chain-order").summary.startswith(
+        "fix rolled-back: the fix did not hold: cert-chain-order crit -> crit")

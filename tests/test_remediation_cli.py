@@ -133,7 +133,9 @@ def test_permissions_list_every_rule_as_data() -> None:
     assert rules[("apps.openshift.io", "deploymentconfigs/instantiate")] == ["create"]
     assert rules[("coordination.k8s.io", "leases")] == ["create", "get", "update"]
     hosts = {row["neededBy"] for row in document["needs"]}
-    assert {"machinery", "besteffort-qos", "plan_nfs_scaling (no check yet)"} <= hosts
+    assert hosts == {"machinery", "besteffort-qos", "ephemeral-storage", "nfs-scaling",
+                     "s3-reachability", "cert-chain-order", "oauth-redirect",
+                     "cockpit-port-conflict"}
     [oauth] = [r for r in document["rules"] if r["resources"] == ["oauthclients"]]
     assert oauth["clusterScoped"] and oauth["verbs"] == ["get", "patch"]
 
@@ -183,7 +185,9 @@ def test_killed_after_any_write_the_qos_fix_is_old_or_new_and_converges(
 
 
 def storage_fix(kubeconfig: Path) -> list[str]:
-    return ["-m", "tests.fixrun", str(kubeconfig), "ephemeral-storage", "--claim-size", "5Gi"]
+    return ["-m", "doctor.cli", "check", "--kubeconfig", str(kubeconfig), "--check",
+            "ephemeral-storage", "--fix", "--yes", "--allow-disruptive", "--claim-size", "5Gi",
+            "-o", "json"]
 
 
 def store(api: FakeKubeAPI) -> Obj:

@@ -4,15 +4,12 @@ Helm chart's remediation Role is derived from that output."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from doctor.fix.model import Permission
-from doctor.fix.plan import Planner
 
 if TYPE_CHECKING:
     from checks import Check
@@ -47,24 +44,12 @@ MACHINERY = (
 )
 
 
-def planners(checks: Sequence[Check]) -> list[tuple[str, Planner]]:
-    """Every planner by who hosts it: a check id, or, for a planner in doctor/fix/planners/
-    that no check module hosts yet, `<function> (no check yet)`."""
-    import doctor.fix.planners as package
-
-    found = [(c.meta.id, c.plan) for c in checks if c.plan is not None]
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        found.extend((f"{name} (no check yet)", value) for name, value in vars(module).items()
-                     if isinstance(value, Planner) and all(value is not p for _, p in found))
-    return found
-
-
 def permission_rows(checks: Sequence[Check]) -> list[dict[str, Any]]:
     """One row per rule: who needs it (a check id, or `machinery`), group, resource, verbs."""
     rows = [{"neededBy": "machinery", **p.to_dict()} for p in MACHINERY]
-    for host, plan in planners(checks):
-        rows.extend({"neededBy": host, **p.to_dict()} for p in plan.needs)
+    for check in checks:
+        if check.plan is not None:
+            rows.extend({"neededBy": check.meta.id, **p.to_dict()} for p in check.plan.needs)
     return rows
 
 

@@ -1,4 +1,5 @@
-"""The controllers behind a rollout, reduced to what remediation tests need.
+"""The controllers behind a rollout, reduced to what remediation tests need (and a claim
+binder: a created PersistentVolumeClaim is Bound at once).
 
 OpenShift's DeploymentConfig controller and deployer pod, and the Deployment and DaemonSet
 controllers, finish a rollout in one step: the next ReplicationController `NAME-<version>` (or
@@ -27,6 +28,7 @@ from .store import Obj, ObjectStore, now
 DEPLOYMENT_CONFIGS = by_name("deploymentconfigs")
 REPLICATION_CONTROLLERS = by_name("replicationcontrollers")
 PODS = by_name("pods")
+CLAIMS = by_name("persistentvolumeclaims")
 APP_WORKLOADS = (by_name("deployments"), by_name("daemonsets"))
 PHASES = ("Complete", "Failed", "Running")
 PHASE = "openshift.io/deployment.phase"
@@ -56,6 +58,15 @@ class Deployer:
                 raise errors.bad_request(f'cannot trigger a deployment for "{name}" because it '
                                          "is paused")
             return self._roll_out_config(config, "Manual", "manual change")
+
+    def created(self, resource: Any, obj: Obj) -> None:
+        """A new claim is bound at once, as by a dynamic provisioner."""
+        if resource is CLAIMS:
+            with self._lock:
+                spec = obj.get("spec") or {}
+                obj["status"] = {"phase": "Bound", "accessModes": spec.get("accessModes", []),
+                                 "capacity": (spec.get("resources") or {}).get("requests", {})}
+                self.store.put(obj)
 
     def written(self, resource: Any, before: Obj | None, after: Obj) -> None:
         """React to an API write, as the controllers watching it would."""

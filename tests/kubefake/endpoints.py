@@ -109,8 +109,10 @@ class Endpoints:
             return self._review(_object_body(request))
         if target.subresource == "instantiate":
             return self._instantiate(_object_body(request), target, resource)
-        obj = self.store.create(resource, target.namespace, _body(request),
-                                _dry_run(request.query))
+        dry_run = _dry_run(request.query)
+        obj = self.store.create(resource, target.namespace, _body(request), dry_run)
+        if not dry_run:
+            self.deployer.created(resource, copy.deepcopy(obj))
         return json_response(201, obj)
 
     def _update(self, request: Request, target: Target, resource: ResourceType) -> Response:

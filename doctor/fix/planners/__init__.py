@@ -1,6 +1,6 @@
-"""Planners for checks written on other branches (storage, console), kept here until those
-check modules exist; each check module then hosts its planner with one line, e.g. in
-checks/nfs_scaling.py:
+"""Planners of the storage and console checks, written beside the remediation machinery while
+those checks were written on other branches; each check module hosts its planner with one
+line, e.g. in checks/nfs_scaling.py:
 
     from doctor.fix.planners.storage import plan_nfs_scaling as plan
 
