@@ -11,6 +11,8 @@ import base64
 import copy
 from typing import Any
 
+from doctor.cockpit import CERT_DIR
+from doctor.console import route_host
 from doctor.fix.model import Action, Permission
 from doctor.fix.pemtext import Segment, decoded, segments
 from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
@@ -19,7 +21,6 @@ from doctor.fix.planners import WORKLOADS
 from doctor.snapshot.kinds import console_env
 from doctor.workload import Workload, as_dict, as_list
 
-CERT_DIR = "/etc/cockpit/ws-certs.d"
 CERT_SUFFIXES = (".cert", ".crt")
 DEFAULT_CLIENT = "cockpit-oauth-client"
 PATCH_SECRET = Permission("", "secrets", ("get", "patch"),
@@ -154,11 +155,9 @@ def plan_oauth_redirect(ctx: PlanContext) -> list[Action]:
 
 
 def _route_url(route: dict[str, Any] | None) -> str:
-    spec = as_dict(route.get("spec")) if route else {}
-    host = spec.get("host")
-    if not isinstance(host, str) or not host:
-        return ""
-    return f"{'https' if spec.get('tls') else 'http'}://{host}"
+    """The console's URL as its template registers it: passthrough TLS, no path."""
+    host = route_host(route)
+    return f"https://{host}" if host else ""
 
 
 def _strip_slash(ctx: PlanContext, console: Workload, kube_url: str) -> Action:

@@ -1,7 +1,7 @@
 """Planners for the storage checks: ephemeral-storage, nfs-scaling, s3-reachability.
 
-The registry's store is the volume its container mounts at /registry (`oc adm registry
---volume`), else the volume `registry-storage` (facts.md section 1).
+The registry's store is the volume holding the filesystem driver's root directory of its
+effective configuration (doctor.registryconfig), the one the checks judge.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from typing import Any
 from doctor.fix.model import DISRUPTIVE, SAFE, Action, Permission
 from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
 from doctor.fix.plan import PlanContext, planner
-from doctor.fix.planners import WORKLOADS
+from doctor.registryconfig import CONFIG_KINDS, resolve
 from doctor.workload import Workload, as_dict, as_list
 
-STORE_PATH = "/registry"
-STORE_VOLUME = "registry-storage"
 CREATE_CLAIM = Permission("", "persistentvolumeclaims", ("get", "create"),
                           "ephemeral-storage: create the registry's claim")
 PATCH_SERVICE = Permission("", "services", ("get", "patch"),
@@ -25,14 +23,12 @@ LOST_IMAGES = ("the images in the pods' emptyDir are lost: the new pods start wi
                "store; push them again, or copy them out first (skopeo copy)")
 
 
-def store_volume(workload: Workload, container: str) -> tuple[int, dict[str, Any]] | None:
+def store_volume(ctx: PlanContext, workload: Workload) -> tuple[int, dict[str, Any]] | None:
     """The registry's store volume and its index in spec.template.spec.volumes."""
-    found = workload.main_container(container)
-    mounts = as_list(found[1].get("volumeMounts")) if found else []
-    name = next((as_dict(m).get("name") for m in mounts
-                 if as_dict(m).get("mountPath") == STORE_PATH), STORE_VOLUME)
+    config = resolve(ctx.snapshot, workload)
+    mount = config.storage_mount() if config.unresolved is None else None
     for index, volume in enumerate(as_list(workload.pod_spec.get("volumes"))):
-        if as_dict(volume).get("name") == name:
+        if mount is not None and as_dict(volume).get("name") == mount.volume_name:
             return index, as_dict(volume)
     return None
 
@@ -64,12 +60,12 @@ def _on_nfs(ctx: PlanContext, claim_spec: dict[str, Any]) -> bool:
     return storage_class is not None and "nfs" in str(storage_class.get("provisioner", ""))
 
 
-@planner(*PATCH_WORKLOAD, *REDEPLOY, CREATE_CLAIM, reads=(*WORKLOADS, "persistentvolumeclaims"))
+@planner(*PATCH_WORKLOAD, *REDEPLOY, CREATE_CLAIM, reads=(*CONFIG_KINDS, "persistentvolumeclaims"))
 def plan_ephemeral_storage(ctx: PlanContext) -> list[Action]:
     """Replace the registry's emptyDir store with a claim: an existing one (--claim-name) or
     one created (--claim-size, --storage-class; ReadWriteMany when several pods share it)."""
     workload = ctx.registry()
-    found = store_volume(workload, ctx.config.registry_container) if workload else None
+    found = store_volume(ctx, workload) if workload else None
     if workload is None or found is None or "emptyDir" not in found[1]:
         return []
     index, volume = found
@@ -123,13 +119,13 @@ def _claim(name: str, namespace: str, size: str, storage_class: str | None,
 
 
 @planner(*PATCH_WORKLOAD, PATCH_SERVICE,
-         reads=(*WORKLOADS, "persistentvolumeclaims", "persistentvolumes", "storageclasses",
+         reads=(*CONFIG_KINDS, "persistentvolumeclaims", "persistentvolumes", "storageclasses",
                 "services"))
 def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
     """Several registry pods on storage they cannot share: scale to one. On shared NFS: pin
     each client to one pod (Service sessionAffinity ClientIP)."""
     workload = ctx.registry()
-    found = store_volume(workload, ctx.config.registry_container) if workload else None
+    found = store_volume(ctx, workload) if workload else None
     if workload is None or found is None or not (workload.replicas or 0) > 1:
         return []
     kind = store_kind(ctx, found[1])
@@ -168,7 +164,7 @@ def _service(ctx: PlanContext, workload: Workload) -> dict[str, Any] | None:
     return None
 
 
-@planner(*REDEPLOY, reads=WORKLOADS)
+@planner(*REDEPLOY, reads=CONFIG_KINDS)
 def plan_s3_reachability(ctx: PlanContext) -> list[Action]:
     """Credentials and endpoints are for a person to correct; a redeploy then picks them up."""
     workload = ctx.registry()
