@@ -37,3 +37,6 @@ def test_check_metadata_is_complete() -> None:
         assert meta.id == check_id and meta.title and meta.description and meta.remediation
         unknown = set(meta.kinds) - known_collections()
         assert not unknown, f"{check_id} reads unknown collections {unknown}"
+        plan_reads = set(check.plan.reads) if check.plan else set()
+        assert not plan_reads - known_collections(), \
+            f"{check_id}'s planner reads unknown collections {plan_reads - known_collections()}"

@@ -30,12 +30,12 @@ PATCH_OAUTH_CLIENT = Permission("oauth.openshift.io", "oauthclients", ("get", "p
                                 cluster_scoped=True)
 
 
-@planner(*REDEPLOY, PATCH_SECRET, reads=(*WORKLOADS, "secrets"))
+@planner(*REDEPLOY, PATCH_SECRET, reads=(*WORKLOADS, "console-secrets"))
 def plan_cert_chain_order(ctx: PlanContext) -> list[Action]:
     """The same PEM blocks, byte for byte, in the order Cockpit needs; then a console redeploy
     (cockpit-ws reads its certificate when it starts)."""
     console = ctx.console()
-    secret = ctx.snapshot.named("secrets", _cert_secret(console)) if console else None
+    secret = ctx.snapshot.named("console-secrets", _cert_secret(console)) if console else None
     data = as_dict(secret.get("data")) if secret else {}
     chosen = sorted(k for k in data if k.endswith(CERT_SUFFIXES))
     if console is None or secret is None or not chosen:
