@@ -185,14 +185,14 @@ def stand_in(check_id: str, kinds: tuple[str, ...], planner: Planner,
 def _s3(ctx: CheckContext) -> str | None:
     """Failing until a person marked the configuration corrected and the registry was
     redeployed since (its pods are no longer those of rollout 2)."""
-    secret = ctx.snapshot.named("secrets", "registry-s3") or {}
-    corrected = (secret.get("metadata") or {}).get("annotations", {}).get("corrected")
+    config = ctx.snapshot.named("configmaps", "registry-config") or {}
+    corrected = (config.get("metadata") or {}).get("annotations", {}).get("corrected")
     redeployed = all(p["metadata"].get("labels", {}).get("deployment") != "docker-registry-2"
                      for p in ctx.snapshot.items("registry-pods"))
     return None if corrected and redeployed else "S3 unreachable"
 
 
-S3_STAND_IN = stand_in("s3-reachability", ("deploymentconfigs", "secrets", "registry-pods"),
+S3_STAND_IN = stand_in("s3-reachability", ("deploymentconfigs", "configmaps", "registry-pods"),
                        plan_s3_reachability, _s3)
 
 

@@ -494,10 +494,10 @@ def test_cert_chain_order_reorders_the_same_blocks(cluster: Start) -> None:
 
 
 def test_s3_redeploys_only_when_asked_by_name(cluster: Start) -> None:
-    secret = {"apiVersion": "v1", "kind": "Secret",
-              "metadata": {"name": "registry-s3", "namespace": "default",
-                           "annotations": {"corrected": "by an admin"}}, "data": {}}
-    api, config = cluster([*broken(), secret])
+    corrected_config = {"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "registry-config", "namespace": "default",
+                                     "annotations": {"corrected": "by an admin"}}, "data": {}}
+    api, config = cluster([*broken(), corrected_config])
     check = S3_STAND_IN
     report, _ = run_fix(config, [check])
     manual, redeploy = actions(report, "s3-reachability")
