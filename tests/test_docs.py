@@ -40,3 +40,9 @@ def test_check_metadata_is_complete() -> None:
         plan_reads = set(check.plan.reads) if check.plan else set()
         assert not plan_reads - known_collections(), \
             f"{check_id}'s planner reads unknown collections {plan_reads - known_collections()}"
+
+
+def test_readme_lists_every_check() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    for check_id in all_checks():
+        assert f"(docs/checks/{check_id}.md)" in readme, f"README does not list {check_id}"
