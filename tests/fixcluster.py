@@ -42,6 +42,24 @@ def registry_dc(objects: list[Obj]) -> Obj:
     return find(objects, "DeploymentConfig", "docker-registry")
 
 
+def as_deployment(objects: list[Obj], kind: str = "Deployment") -> list[Obj]:
+    """The broken registry as a Deployment (or a DaemonSet) instead of a DeploymentConfig."""
+    dc = registry_dc(objects)
+    spec = {"selector": {"matchLabels": dc["spec"]["selector"]},
+            "template": dc["spec"]["template"]}
+    if kind == "Deployment":
+        spec["replicas"] = 2
+        status = {"replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}
+    else:
+        status = {"desiredNumberScheduled": 2, "updatedNumberScheduled": 2,
+                  "numberAvailable": 2}
+    workload = {"apiVersion": "apps/v1", "kind": kind,
+                "metadata": {"name": "docker-registry", "namespace": "default",
+                             "generation": 1},
+                "spec": spec, "status": {"observedGeneration": 1, **status}}
+    return [workload if o is dc else o for o in objects]
+
+
 def on_nfs(objects: list[Obj]) -> list[Obj]:
     """The registry's store on a ReadWriteMany claim bound to an NFS volume."""
     dc = registry_dc(objects)

@@ -25,6 +25,7 @@ from doctor.snapshot.dump import load_dump
 from tests.fixcluster import (
     BROKEN,
     S3_STAND_IN,
+    as_deployment,
     broken,
     certificate_chain,
     chain_in_order,
@@ -312,19 +313,6 @@ def test_a_rollout_started_by_a_config_change_trigger_is_followed(cluster: Start
     assert api.deployment_requests == []  # no second rollout
     assert ("redeploy", "followed (already started)") in [
         (line["event"], line.get("result")) for line in lines]
-
-
-def as_deployment(objects: list[Obj]) -> list[Obj]:
-    """The broken registry as a Deployment instead of a DeploymentConfig."""
-    dc = registry_dc(objects)
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
-                  "metadata": {"name": "docker-registry", "namespace": "default",
-                               "generation": 1},
-                  "spec": {"replicas": 2, "selector": {"matchLabels": dc["spec"]["selector"]},
-                           "template": dc["spec"]["template"]},
-                  "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
-                             "availableReplicas": 2}}
-    return [deployment if o is dc else o for o in objects]
 
 
 def test_a_deployment_rolls_out_its_template_change(cluster: Start) -> None:

@@ -74,10 +74,17 @@ class Permission:
     verbs: tuple[str, ...]
     why: str
     cluster_scoped: bool = False
+    openshift: bool = False  # only of use on OpenShift (implied by an *.openshift.io group)
+    disruptive: bool = False  # only disruptive actions need it (--allow-disruptive)
+
+    @property
+    def openshift_only(self) -> bool:
+        return self.openshift or self.group.endswith(".openshift.io")
 
     def to_dict(self) -> dict[str, Any]:
         return {"apiGroup": self.group, "resource": self.resource, "verbs": list(self.verbs),
-                "clusterScoped": self.cluster_scoped, "why": self.why}
+                "clusterScoped": self.cluster_scoped, "openshiftOnly": self.openshift_only,
+                "disruptiveOnly": self.disruptive, "why": self.why}
 
 
 @dataclass(frozen=True)

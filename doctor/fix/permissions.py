@@ -26,7 +26,8 @@ REDEPLOY = (
     Permission("apps.openshift.io", "deploymentconfigs/instantiate", ("create",),
                "start a rollout (oc rollout latest)"),
     Permission("", "replicationcontrollers", ("get", "patch"),
-               "follow a DeploymentConfig rollout; cancel it when it times out"),
+               "follow a DeploymentConfig rollout; cancel it when it times out",
+               openshift=True),
     Permission("apps", "deployments", ("get", "patch"), "restart a Deployment "
                "(kubectl rollout restart) and follow its rollout"),
     Permission("apps", "daemonsets", ("get", "patch"), "restart a DaemonSet and follow it"),

@@ -16,7 +16,7 @@ from doctor.registryconfig import CONFIG_KINDS, resolve
 from doctor.workload import Workload, as_dict, as_list
 
 CREATE_CLAIM = Permission("", "persistentvolumeclaims", ("get", "create"),
-                          "ephemeral-storage: create the registry's claim")
+                          "ephemeral-storage: create the registry's claim", disruptive=True)
 PATCH_SERVICE = Permission("", "services", ("get", "patch"),
                            "nfs-scaling: sessionAffinity ClientIP on the registry Service")
 LOST_IMAGES = ("the images in the pods' emptyDir are lost: the new pods start with an empty "
