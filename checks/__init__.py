@@ -1,4 +1,5 @@
-"""Every module in this package is one check: `META` (its metadata) and `evaluate(ctx)`.
+"""Every module in this package is one check: `META` (its metadata) and `evaluate(ctx)`, and
+optionally `plan`, its fix planner (doctor/fix/plan.py).
 
 Adding a check means adding a module here, its doc under docs/checks/ and a fixture folder
 under tests/fixtures/checks/; nothing else needs to know about it.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from doctor.check import CheckContext
+from doctor.fix.plan import Planner
 from doctor.model import CheckMeta, Result
 
 
@@ -20,6 +22,7 @@ from doctor.model import CheckMeta, Result
 class Check:
     meta: CheckMeta
     evaluate: Callable[[CheckContext], Result]
+    plan: Planner | None = None
 
 
 @cache
@@ -30,6 +33,6 @@ def all_checks() -> dict[str, Check]:
         if module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
-        check = Check(module.META, module.evaluate)
+        check = Check(module.META, module.evaluate, getattr(module, "plan", None))
         found[check.meta.id] = check
     return found

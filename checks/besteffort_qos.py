@@ -6,10 +6,14 @@ the first pod the kubelet kills under memory pressure, taking every push and pul
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
 from doctor.check import CheckContext
+from doctor.fix.model import Action
+from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
+from doctor.fix.plan import PlanContext, planner
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
 from doctor.quantity import QuantityError, parse_quantity
 from doctor.workload import Workload, as_dict, as_list
@@ -176,3 +180,34 @@ def _inject_defaults(limits: dict[str, Any], requests: dict[str, Any],
 
 def _show(values: dict[str, Any]) -> str:
     return ", ".join(f"{name}={text}" for name, (_, text) in sorted(values.items())) or "none"
+
+
+@planner(*PATCH_WORKLOAD, *REDEPLOY)
+def plan(ctx: PlanContext) -> list[Action]:
+    """Requests (and limits, when asked) on the registry container, then a redeploy; only the
+    redeploy when the template already holds them and the running pods predate it."""
+    workload = ctx.registry()
+    found = workload.main_container(ctx.config.registry_container) if workload else None
+    if workload is None or found is None:
+        return []
+    template_class, _ = template_qos(workload, ctx.snapshot.items("limitranges"))
+    if template_class != BEST_EFFORT:
+        return [ctx.redeploy(workload, "redeploy", f"redeploy {workload.ref}: its template "
+                             f"already gives {template_class} pods, the running ones predate it")]
+    index, container = found
+    options = ctx.options
+    wanted = {"requests": {"cpu": options.requests_cpu, "memory": options.requests_memory},
+              "limits": {k: v for k, v in (("cpu", options.limits_cpu),
+                                           ("memory", options.limits_memory)) if v}}
+    after = copy.deepcopy(workload.obj)
+    target = after["spec"]["template"]["spec"]["containers"][index]
+    resources = as_dict(target.get("resources"))
+    for field, values in wanted.items():
+        if values:
+            resources[field] = {**as_dict(resources.get(field)), **values}
+    target["resources"] = resources
+    shown = "; ".join(f"{field} " + ", ".join(f"{k}={v}" for k, v in values.items())
+                      for field, values in wanted.items() if values)
+    return [ctx.patch(workload.obj, after, "set-resources",
+                      f"set {shown} on {workload.ref} container "
+                      f"{container.get('name', index)}", redeploy=workload)]

@@ -26,6 +26,7 @@ from doctor.console import (
     route_to,
 )
 from doctor.findings import Finding, verdict
+from doctor.fix.planners.console import plan_cert_chain_order as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
 from doctor.pem import Certificate, PemFile, certificate_from_der, read_pem_file
 from doctor.workload import Workload, as_dict

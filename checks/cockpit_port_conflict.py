@@ -13,6 +13,7 @@ from typing import Any
 from doctor.check import CheckContext
 from doctor.console import no_console_reason
 from doctor.findings import Finding, verdict
+from doctor.fix.planners.console import plan_cockpit_port_conflict as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
 from doctor.workload import as_dict, as_list
 

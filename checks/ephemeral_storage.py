@@ -9,6 +9,7 @@ volume under the filesystem driver's root directory.
 from __future__ import annotations
 
 from doctor.check import CheckContext, NotEvaluable
+from doctor.fix.planners.storage import plan_ephemeral_storage as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
 from doctor.registryconfig import (
     CONFIG_KINDS,

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from doctor.check import CheckContext, NotEvaluable
+from doctor.fix.planners.storage import plan_nfs_scaling as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
 from doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, Mount, RegistryConfig, resolve
 from doctor.workload import Workload, as_dict, as_list

@@ -20,6 +20,7 @@ from doctor.console import (
     route_to,
 )
 from doctor.findings import Finding, verdict
+from doctor.fix.planners.console import plan_oauth_redirect as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
 from doctor.oauth import UrlError, match_redirect, parse_url
 from doctor.snapshot.kinds import console_env

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from doctor.check import CheckContext, NotEvaluable
+from doctor.fix.planners.storage import plan_s3_reachability as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Remediation, Resource, Result, Severity, Status
 from doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS, resolve
 

@@ -65,6 +65,9 @@ CanaryRepository = Annotated[str, typer.Option(
 OAuthProbe = Annotated[bool, typer.Option(
     "--oauth-probe", help="Also ask the OAuth server to authorize the console's redirect URI "
     "(shows in the master log).")]
+RolloutTimeout = Annotated[float, typer.Option(
+    "--rollout-timeout", min=1, help="How long a redeploy may take, in seconds.")]
+Yes = Annotated[bool, typer.Option("--yes", help="Apply (default: only print the plan).")]
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -128,11 +131,59 @@ def check(
     canary: Canary = False,
     canary_repository: CanaryRepository = "registry-doctor/canary",
     oauth_probe: OAuthProbe = False,
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Plan fixes for what fails and print the plan (nothing is changed).")
+    ] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="With --fix: apply the plan's safe actions (docs/remediation.md).")
+    ] = False,
+    allow_disruptive: Annotated[bool, typer.Option(
+        "--allow-disruptive", help="With --fix --yes: apply disruptive actions too.")] = False,
+    fix_only: Annotated[list[str], typer.Option(
+        "--fix-only", help="Fix only this check (repeatable; implies --fix, and applies its "
+        "optional actions).", show_default=False)] = [],  # noqa: B006
+    dry_run: Annotated[str, typer.Option(
+        "--dry-run", help="With --fix: none, client (the plan), or server: also send the "
+        "planned writes with dryRun=All.")] = "none",
+    claim_name: Annotated[str | None, typer.Option(
+        "--claim-name", help="ephemeral-storage: the claim to use (created with "
+        "--claim-size when absent).", show_default=False)] = None,
+    claim_size: Annotated[str | None, typer.Option(
+        "--claim-size", help="ephemeral-storage: create the claim with this size, e.g. 20Gi.",
+        show_default=False)] = None,
+    storage_class: Annotated[str | None, typer.Option(
+        "--storage-class", help="ephemeral-storage: storage class of a created claim.",
+        show_default=False)] = None,
+    requests_cpu: Annotated[str, typer.Option(
+        "--requests-cpu", help="besteffort-qos: cpu request to set.")] = "100m",
+    requests_memory: Annotated[str, typer.Option(
+        "--requests-memory", help="besteffort-qos: memory request to set.")] = "256Mi",
+    limits_cpu: Annotated[str | None, typer.Option(
+        "--limits-cpu", help="besteffort-qos: also set this cpu limit.", show_default=False)
+    ] = None,
+    limits_memory: Annotated[str | None, typer.Option(
+        "--limits-memory", help="besteffort-qos: also set this memory limit.",
+        show_default=False)] = None,
+    cooldown: Annotated[str, typer.Option(
+        "--cooldown", help="Do not redeploy a workload again within this time (e.g. 1h, 30m, "
+        "0).")] = "1h",
+    rollout_timeout: RolloutTimeout = 600.0,
 ) -> None:
-    """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown."""
+    """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown.
+
+    With --fix, plan fixes for what fails; with --fix --yes, apply them (docs/remediation.md).
+    """
     _check_output(output)
     config = _run_config(locals())
-    raise typer.Exit(_run_and_print(config, checks, skip, output))
+    options = None
+    if fix or yes or fix_only or dry_run != "none":
+        options = _fix_options(
+            from_dir=from_dir, fix=fix or bool(fix_only), yes=yes, dry_run=dry_run,
+            allow_disruptive=allow_disruptive, only=tuple(fix_only), claim_name=claim_name,
+            claim_size=claim_size, storage_class=storage_class, requests_cpu=requests_cpu,
+            requests_memory=requests_memory, limits_cpu=limits_cpu, limits_memory=limits_memory,
+            cooldown=cooldown, rollout_timeout=rollout_timeout)
+    raise typer.Exit(_run_and_print(config, checks, skip, output, options))
 
 
 # Command parameters named after their flag where the RunConfig field name is longer.
@@ -156,18 +207,66 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
                         if _CONFIG_FIELDS.get(name, name) in known})
 
 
-def _run_and_print(config: object, checks: list[str], skip: list[str], output: str) -> int:
+def _fix_options(*, from_dir: Path | None, fix: bool, yes: bool, dry_run: str,
+                 cooldown: str, **values: object):  # -> doctor.fix.model.FixOptions
+    from doctor.fix.model import FixOptions
+    from doctor.quantity import QuantityError, parse_quantity
+
+    if dry_run not in ("none", "client", "server"):
+        _usage_error(f"--dry-run {dry_run}: choose none, client or server")
+    if not fix:
+        _usage_error("--yes, --dry-run and the fix options act on the plan of --fix: add --fix")
+    if yes and dry_run != "none":
+        _usage_error("--yes applies the plan, --dry-run does not: choose one")
+    if from_dir is not None and (yes or dry_run == "server"):
+        flag = "--yes" if yes else "--dry-run=server"
+        _usage_error(f"{flag}: a dump (--from-dir) cannot be changed; drop {flag} to print "
+                     "the plan, or run against the cluster to apply it")
+    for flag in ("requests_cpu", "requests_memory", "limits_cpu", "limits_memory",
+                 "claim_size"):
+        if values[flag] is not None:
+            try:
+                parse_quantity(values[flag])
+            except QuantityError:
+                _usage_error(f"--{flag.replace('_', '-')} {values[flag]}: not a Kubernetes "
+                             "quantity (e.g. 100m, 256Mi, 20Gi)")
+    return FixOptions(apply=yes, server_dry_run=dry_run == "server",
+                      cooldown_seconds=_seconds(cooldown, "--cooldown"), **values)
+
+
+def _seconds(text: str, flag: str) -> float:
+    """`90`, `90s`, `30m`, `1h`, `2d` as seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        _usage_error(f"{flag} {text}: not a duration (e.g. 1h, 30m, 90s, 0)")
+    if value < 0:
+        _usage_error(f"{flag} {text}: must not be negative")
+    return value
+
+
+def _run_and_print(config: object, checks: list[str], skip: list[str], output: str,
+                   fix_options: object = None) -> int:
     from doctor import engine
     from doctor.kube import KubeError
     from doctor.render import render, use_color
 
     selected = _select_checks(checks, skip, config)
+    if fix_options is not None:
+        _select_checks(list(fix_options.only), [], config)  # known ids only
     progress = sys.stderr.isatty() and output == "table"
     if progress:
         sys.stderr.write("registry-doctor: collecting cluster state...\r")
         sys.stderr.flush()
     try:
-        report = engine.run(config, selected)
+        if fix_options is None:
+            report = engine.run(config, selected)
+        else:
+            from doctor.fix.flow import fix
+
+            report = fix(config, fix_options, selected, _print_json_line)
     except KubeError as error:
         report = engine.unreachable_report(config, selected, str(error))
     finally:
@@ -175,6 +274,14 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
             sys.stderr.write("\033[2K\r")
     sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
     return report.exit_code
+
+
+def _print_json_line(line: dict) -> None:
+    """One event of an applied fix, at once: a run killed later has still logged it."""
+    import json
+
+    sys.stdout.write(json.dumps(line, sort_keys=False) + "\n")
+    sys.stdout.flush()
 
 
 def _select_checks(checks: list[str], skip: list[str], config: object) -> list:
@@ -371,6 +478,66 @@ def snapshot(
         typer.echo(f"registry-doctor: {name} not collected: {cause}", err=True)
     typer.echo(f"wrote {len(written)} files to {out}"
                + ("" if include_secrets else " (secret values redacted)"))
+
+
+@app.command()
+def rollback(
+    run: Annotated[str | None, typer.Option(
+        "--run", help="The run to undo (default: the newest with standing changes).",
+        show_default=False)] = None,
+    yes: Yes = False,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = "default",
+    timeout: Timeout = 30.0,
+    rollout_timeout: RolloutTimeout = 600.0,
+) -> None:
+    """Restore the objects a `check --fix --yes` run changed, from its backups, and redeploy.
+    Exit code: 0 restored (or nothing to do), 2 not all restored, 3 cluster unreachable or
+    another run holds the lease, 64 no such run."""
+    from checks import all_checks
+    from doctor.config import RunConfig
+    from doctor.fix.flow import rollback as roll_back
+    from doctor.fix.model import FixOptions
+    from doctor.kube import KubeError
+
+    config = RunConfig(namespace=namespace, kubeconfig=kubeconfig, context=context,
+                       timeout=timeout)
+    options = FixOptions(apply=yes, rollout_timeout=rollout_timeout)
+    try:
+        result = roll_back(config, options, list(all_checks().values()), run,
+                           _print_json_line)
+    except KubeError as error:
+        typer.echo(f"registry-doctor: {error}", err=True)
+        raise typer.Exit(3) from None
+    typer.echo("\n".join(result.lines))
+    raise typer.Exit(result.code)
+
+
+@app.command()
+def permissions(output: Output = "table") -> None:
+    """The RBAC rules `check --fix --yes` needs, per check and for its own machinery."""
+    from checks import all_checks
+    from doctor.fix.permissions import merged_rules, permission_rows
+
+    _check_output(output)
+    rows = permission_rows(list(all_checks().values()))
+    document = {"rules": merged_rules(rows), "needs": rows}
+    if output == "json":
+        import json
+
+        typer.echo(json.dumps(document, indent=2))
+    elif output == "yaml":
+        import yaml
+
+        typer.echo(yaml.safe_dump(document, sort_keys=False), nl=False)
+    else:
+        width = max(len(r["neededBy"]) for r in rows)
+        for row in rows:
+            resource = f"{row['resource']}.{row['apiGroup']}" if row["apiGroup"] \
+                else row["resource"]
+            typer.echo(f"{row['neededBy']:<{width}}  {resource:<48} "
+                       f"{','.join(row['verbs']):<18} {row['why']}")
 
 
 def _click_exceptions():  # -> the click exceptions module

@@ -55,10 +55,17 @@ def open_source(config: RunConfig) -> Source:
 
 
 def run(config: RunConfig, checks: Sequence[Check], source: Source | None = None) -> Report:
+    return inspect(config, checks, source)[0]
+
+
+def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = None,
+            also: Iterable[str] = ()) -> tuple[Report, Snapshot]:
+    """`run`, also answering the snapshot the verdicts were reached on, with the collections
+    `also` in it (what fix planners read)."""
     started = time.monotonic()
     if source is None:
         source = open_source(config)
-    snapshot = collect(source, {k for c in checks for k in c.meta.kinds}, config)
+    snapshot = collect(source, {k for c in checks for k in c.meta.kinds} | set(also), config)
     probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
     results = tuple(evaluate(check, snapshot, config, probes) for check in checks)
     return Report(
@@ -68,7 +75,7 @@ def run(config: RunConfig, checks: Sequence[Check], source: Source | None = None
         results=results,
         duration_seconds=time.monotonic() - started,
         collection_errors=dict(snapshot.errors),
-    )
+    ), snapshot
 
 
 def unreachable_report(config: RunConfig, checks: Sequence[Check], cause: str) -> Report:

@@ -167,6 +167,7 @@ class Report:
     results: tuple[Result, ...]
     duration_seconds: float = 0.0
     collection_errors: dict[str, str] = field(default_factory=dict)
+    fix: dict[str, Any] | None = None  # what `check --fix` did (docs/remediation.md)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -183,7 +184,7 @@ class Report:
         return next((r for r in self.results if r.check == check_id), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "schema": SCHEMA,
             "generated": self.generated,
             "source": self.source,
@@ -191,3 +192,6 @@ class Report:
             "counts": self.counts,
             "exit_code": self.exit_code,
         }
+        if self.fix is not None:
+            document["fix"] = self.fix
+        return document

@@ -6,25 +6,39 @@ namespace or cluster). So the read-only RBAC of the Helm chart is computed, neve
 hand: `python -m doctor.rbac` writes `helm/registry-doctor/files/read-access.yaml` (every
 grant with the checks that need it; the chart grants what the checks it runs need) and the
 permissions table of docs/helm.md. `--check` only compares them (the test suite does).
+
+The remediation CronJob's writes come the same way from the fix planners' declarations
+(`doctor.fix.permissions.permission_rows`): `helm/registry-doctor/files/write-access.yaml` and
+the second table of docs/helm.md.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from doctor.fix.permissions import permission_rows
 from doctor.model import CheckMeta
 from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, closure
 
+if TYPE_CHECKING:
+    from checks import Check
+
 REPO = Path(__file__).resolve().parent.parent
 READ_ACCESS_FILE = REPO / "helm" / "registry-doctor" / "files" / "read-access.yaml"
+WRITE_ACCESS_FILE = READ_ACCESS_FILE.with_name("write-access.yaml")
 DOCS_FILE = REPO / "docs" / "helm.md"
 DOCS_BEGIN = "<!-- generated from the checks' metadata by `python -m doctor.rbac`: do not edit -->"
 DOCS_END = "<!-- end of generated permissions -->"
+WRITE_DOCS_BEGIN = ("<!-- generated from the fix planners by `python -m doctor.rbac`: "
+                    "do not edit -->")
+WRITE_DOCS_END = "<!-- end of generated write permissions -->"
+MACHINERY = "machinery"  # permission_rows' neededBy of what every applying run does
 
 # Where a grant applies: the registry (and console) namespace only, through a Role there, or
 # every namespace / cluster-scoped objects, through a ClusterRole.
@@ -81,14 +95,43 @@ def grants_by_check(metas: Iterable[CheckMeta]) -> dict[Grant, list[str]]:
     return dict(sorted(needed.items()))
 
 
+def merged(entries: Iterable[tuple[str, str, str, Iterable[str]]]) -> list[Rule]:
+    """(scope, group, resource, verbs) entries as rules: verbs united per resource, sorted."""
+    verbs: dict[tuple[str, str, str], set[str]] = {}
+    for scope, group, resource, granted in entries:
+        verbs.setdefault((scope, group, resource), set()).update(granted)
+    return [Rule(*key, tuple(sorted(v))) for key, v in sorted(verbs.items())]
+
+
 def read_rules(metas: Iterable[CheckMeta], openshift: bool = True) -> list[Rule]:
     """The rules that let exactly these checks read what they need; OpenShift API groups
     only when the cluster is OpenShift."""
-    verbs: dict[tuple[str, str, str], set[str]] = {}
-    for grant in grants_by_check(metas):
-        if openshift or not grant.openshift:
-            verbs.setdefault((grant.scope, grant.api_group, grant.resource), set()).add(grant.verb)
-    return [Rule(*key, tuple(sorted(v))) for key, v in sorted(verbs.items())]
+    return merged((g.scope, g.api_group, g.resource, (g.verb,)) for g in grants_by_check(metas)
+                  if openshift or not g.openshift)
+
+
+def row_scope(row: dict[str, Any]) -> str:
+    return CLUSTER if row["clusterScoped"] else NAMESPACE
+
+
+def write_rows(rows: Iterable[dict[str, Any]], check_ids: Iterable[str], openshift: bool = True,
+               disruptive: bool = False) -> list[dict[str, Any]]:
+    """The rows of `permission_rows` an applying run of these checks may need: their planners'
+    (OpenShift-only ones on OpenShift, disruptive-only ones with --allow-disruptive) and the
+    machinery's, which only a run with something to fix needs."""
+    ids = set(check_ids)
+    usable = [r for r in rows if (openshift or not r["openshiftOnly"])
+              and (disruptive or not r["disruptiveOnly"])]
+    if not any(r["neededBy"] in ids for r in usable):
+        return []
+    return [r for r in usable if r["neededBy"] in ids or r["neededBy"] == MACHINERY]
+
+
+def write_rules(rows: Iterable[dict[str, Any]], check_ids: Iterable[str], openshift: bool = True,
+                disruptive: bool = False) -> list[Rule]:
+    """The remediation Role and ClusterRole rules: doctor.rbac.write_rows, merged."""
+    return merged((row_scope(r), r["apiGroup"], r["resource"], r["verbs"])
+                  for r in write_rows(rows, check_ids, openshift, disruptive))
 
 
 def read_access_text(metas: Iterable[CheckMeta]) -> str:
@@ -104,6 +147,14 @@ def read_access_text(metas: Iterable[CheckMeta]) -> str:
             "# Every read a check needs; the chart grants those of the checks it runs\n"
             "# (templates/_helpers.tpl, readRules); docs/helm.md explains each.\n"
             + yaml.safe_dump(document, sort_keys=False, width=100))
+
+
+def write_access_text(checks: Sequence[Check]) -> str:
+    """The chart's `files/write-access.yaml`."""
+    return ("# Generated from the fix planners by `python -m doctor.rbac`: do not edit.\n"
+            "# Every write `check --fix --yes` may make (doctor.fix.permissions); the chart\n"
+            "# grants those of the checks its CronJob runs (templates/_helpers.tpl, writeRules).\n"
+            + yaml.safe_dump({"rows": permission_rows(checks)}, sort_keys=False, width=100))
 
 
 def _collections_for(grant: Grant, metas: list[CheckMeta]) -> list[str]:
@@ -127,20 +178,48 @@ def permissions_table(metas: Iterable[CheckMeta]) -> str:
     return "\n".join(lines)
 
 
-def synced_docs(current: str, metas: Iterable[CheckMeta]) -> str:
-    if DOCS_BEGIN not in current or DOCS_END not in current:
-        raise ValueError(f"{DOCS_FILE.name}: the markers of the permissions table are missing")
-    before, _, rest = current.partition(DOCS_BEGIN)
-    after = rest.partition(DOCS_END)[2]
-    return f"{before}{DOCS_BEGIN}\n{permissions_table(metas)}\n{DOCS_END}{after}"
+def write_permissions_table(checks: Sequence[Check]) -> str:
+    """The write table of docs/helm.md: each rule of the remediation roles, when the chart
+    grants it, which checks' fixes need it and what for."""
+    where = {NAMESPACE: "Role in `registry.namespace`", CLUSTER: "ClusterRole"}
+    merged_rows: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in permission_rows(checks):
+        merged_rows.setdefault((row_scope(row), row["apiGroup"], row["resource"]), []).append(row)
+    lines = ["| granted by | API group | resource | verbs | granted when | needed by | for |",
+             "|---|---|---|---|---|---|---|"]
+    for (scope, group, resource), rows in sorted(merged_rows.items()):
+        verbs = ", ".join(f"`{v}`" for v in sorted({v for r in rows for v in r["verbs"]}))
+        when = [c for c, key in (("OpenShift", "openshiftOnly"),
+                                 ("`allowDisruptive`", "disruptiveOnly"))
+                if all(r[key] for r in rows)]
+        needed = sorted({r["neededBy"] for r in rows})
+        by = ", ".join(n if n == MACHINERY else f"[`{n}`](checks/{n}.md)" for n in needed)
+        why = "; ".join(dict.fromkeys(r["why"] for r in rows))
+        lines.append(f"| {where[scope]} | {f'`{group}`' if group else 'core'} | `{resource}` | "
+                     f"{verbs} | {' and '.join(when) or 'always'} | {by} | {why} |")
+    return "\n".join(lines)
+
+
+def _between(current: str, begin: str, end: str, table: str) -> str:
+    if begin not in current or end not in current:
+        raise ValueError(f"{DOCS_FILE.name}: the markers of a permissions table are missing")
+    before, _, rest = current.partition(begin)
+    after = rest.partition(end)[2]
+    return f"{before}{begin}\n{table}\n{end}{after}"
+
+
+def synced_docs(current: str, checks: Sequence[Check]) -> str:
+    text = _between(current, DOCS_BEGIN, DOCS_END, permissions_table(c.meta for c in checks))
+    return _between(text, WRITE_DOCS_BEGIN, WRITE_DOCS_END, write_permissions_table(checks))
 
 
 def main(argv: list[str]) -> int:
     from checks import all_checks
 
-    metas = [c.meta for c in all_checks().values()]
-    wanted = {READ_ACCESS_FILE: read_access_text(metas),
-              DOCS_FILE: synced_docs(DOCS_FILE.read_text(), metas)}
+    checks = list(all_checks().values())
+    wanted = {READ_ACCESS_FILE: read_access_text(c.meta for c in checks),
+              WRITE_ACCESS_FILE: write_access_text(checks),
+              DOCS_FILE: synced_docs(DOCS_FILE.read_text(), checks)}
     stale = [path for path, text in wanted.items()
              if not path.exists() or path.read_text() != text]
     if "--check" in argv:

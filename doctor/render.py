@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from typing import TextIO
+from typing import Any, TextIO
 
 from doctor.model import CheckMeta, Report, Status
 
@@ -42,19 +42,61 @@ def render_table(report: Report, color: bool) -> str:
     for result in report.results:
         label = _paint(f"{result.status.value.upper():<7}", result.status, color)
         lines.append(f"{label} {result.check:<{width}}  {result.summary}")
-        if result.status in (Status.OK, Status.SKIP):
-            continue
         indent = " " * 10
-        lines.extend(textwrap.fill(d, 100, initial_indent=indent + "- ",
-                                   subsequent_indent=indent + "  ") for d in result.details)
-        if result.remediation:
-            lines.append(textwrap.fill(f"fix: {result.remediation.summary}", 100,
-                                       initial_indent=indent, subsequent_indent=indent + "  "))
-            lines.append(f"{indent}docs: {result.remediation.docs}")
+        if result.status not in (Status.OK, Status.SKIP):
+            lines.extend(textwrap.fill(d, 100, initial_indent=indent + "- ",
+                                       subsequent_indent=indent + "  ") for d in result.details)
+            if result.remediation:
+                lines.append(textwrap.fill(f"fix: {result.remediation.summary}", 100,
+                                           initial_indent=indent,
+                                           subsequent_indent=indent + "  "))
+                lines.append(f"{indent}docs: {result.remediation.docs}")
+        for action in result.remediation.actions if result.remediation else ():
+            lines.extend(_action_lines(action, indent))
+    lines.extend(_fix_lines(report.fix))
     counts = ", ".join(f"{n} {s}" for s, n in report.counts.items() if n)
     lines += ["", f"{counts or 'no checks'}; exit code {report.exit_code} "
               f"({_EXIT_WORDS.get(report.exit_code, '')})"]
     return "\n".join(lines) + "\n"
+
+
+def _action_lines(action: dict[str, Any], indent: str) -> list[str]:
+    """A planned action (docs/remediation.md): what, risk, state and why, steps, the diff."""
+    redeploy = action.get("redeploy")
+    then = f", then redeploy {redeploy['kind'].lower()}/{redeploy['name']}" \
+        if redeploy and action["operation"] != "redeploy" else ""
+    head = (f"{action['state']} [{action['risk']}{', optional' if action['optional'] else ''}]"
+            f" {action['id']}: {action['summary']}{then} (rbac {action['rbac']['verdict']})")
+    lines = [textwrap.fill(head, 100, initial_indent=indent + "* ",
+                           subsequent_indent=indent + "    ")]
+    extra = [action["message"]] if action["message"] else []
+    lines += [textwrap.fill(text, 100, initial_indent=indent + "    ",
+                            subsequent_indent=indent + "      ")
+              for text in extra + [f"note: {n}" for n in action["notes"]]
+              + [f"step: {s}" for s in action["steps"]]]
+    lines += [indent + "    " + line for line in action["diff"].splitlines()]
+    return lines
+
+
+def _fix_lines(fix: dict[str, Any] | None) -> list[str]:
+    if not fix:
+        return []
+    lines = ["", f"fix: {fix['mode']}" + (f", run {fix['run']}" if fix.get("run") else "")
+             + (f" ({fix['note']})" if fix.get("note") else "")]
+    lease = fix.get("lease") or {}
+    if lease and not lease.get("acquired"):
+        lines.append(f"  not applied: another run holds the lease: {lease.get('holder')}")
+    lines += [f"  recovered: {line}" for line in fix.get("recovered", [])]
+    lines += [f"  rollout {r['rollout']}: {r['phase']}: {r['message']}"
+              for r in fix.get("rollouts", [])]
+    lines += [f"  {', '.join(u['checks'])}: {u['state']}: {u['message']}"
+              for u in fix.get("units", [])]
+    denied = [m for m in fix.get("machinery", []) if not m["allowed"]]
+    lines += [f"  registry-doctor may not {m['verb']} {m['resource']} in {m['namespace']}"
+              for m in denied]
+    if fix.get("interrupted"):
+        lines.append(f"  interrupted: {fix['interrupted']}")
+    return lines
 
 
 def _source_line(report: Report) -> str:

@@ -59,12 +59,13 @@ def find(manifests: list[dict[str, Any]], kind: str, name_suffix: str = "") -> d
     return found[0]
 
 
-def rendered_read_rules(manifests: list[dict[str, Any]]) -> list[Rule]:
-    """The rules of the chart's read-only Role and ClusterRole, as doctor.rbac.Rule."""
+def rendered_rules(manifests: list[dict[str, Any]], access: str = "read") -> list[Rule]:
+    """The rules of the chart's Role and ClusterRole named `*-<access>` (read: the checks'
+    reads; write: the remediation CronJob's writes), as doctor.rbac.Rule."""
     rules = []
     for scope, kind in ((NAMESPACE, "Role"), (CLUSTER, "ClusterRole")):
         for role in manifests:
-            if role["kind"] != kind or not role["metadata"]["name"].endswith("-read"):
+            if role["kind"] != kind or not role["metadata"]["name"].endswith(f"-{access}"):
                 continue
             for rule in role["rules"]:
                 assert len(rule["apiGroups"]) == len(rule["resources"]) == 1, rule

@@ -37,3 +37,12 @@ def test_check_metadata_is_complete() -> None:
         assert meta.id == check_id and meta.title and meta.description and meta.remediation
         unknown = set(meta.kinds) - known_collections()
         assert not unknown, f"{check_id} reads unknown collections {unknown}"
+        plan_reads = set(check.plan.reads) if check.plan else set()
+        assert not plan_reads - known_collections(), \
+            f"{check_id}'s planner reads unknown collections {plan_reads - known_collections()}"
+
+
+def test_readme_lists_every_check() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    for check_id in all_checks():
+        assert f"(docs/checks/{check_id}.md)" in readme, f"README does not list {check_id}"

@@ -301,6 +301,19 @@ def test_the_cli_accepts_the_rendered_exporter_flags(
         "default", "docker-registry", "registry-console")
 
 
+@pytest.mark.parametrize("allow_disruptive", [False, True])
+def test_the_cli_accepts_the_rendered_cronjob_flags(allow_disruptive: bool, home: Path) -> None:
+    manifests = render(home, {**EVERYTHING, "remediation": {
+        "enabled": True, "allowDisruptive": allow_disruptive, "extraArgs": ["--cooldown=2h"]}})
+    params = parse(container_args(manifests, "CronJob"))
+    assert (params["fix"], params["yes"], params["allow_disruptive"]) == (
+        True, True, allow_disruptive)
+    assert params["output"] == "json" and params["dry_run"] == "none"
+    assert (params["namespace"], params["registry"], params["console"]) == (
+        "default", "docker-registry", "registry-console")
+    assert params["canary"] is True and params["cooldown"] == "2h"
+
+
 def test_the_rendered_check_flags_run_the_selected_checks(home: Path) -> None:
     """The flags `serve` and the CronJob share, given to `check` against a dump: the checks
     that run are the ones the chart granted reads for."""

@@ -1,10 +1,15 @@
 """The chart's read-only RBAC is derived from the checks' metadata (doctor/rbac.py): exactly the
 verbs and resources the selected checks read, proven three ways: against doctor.rbac, against
-the scopes the collector really queries, and against the requests of a live run."""
+the scopes the collector really queries, and against the requests of a live run. The remediation
+CronJob's write roles likewise, from the fix planners: against doctor.rbac.write_rules, and
+against the requests of applied fixes."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,16 +20,24 @@ import yaml
 from checks import all_checks
 from doctor import engine, rbac
 from doctor.config import RunConfig
+from doctor.fix import flow
+from doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
+from doctor.fix.model import FixOptions
+from doctor.fix.permissions import permission_rows
 from doctor.model import CheckMeta, Severity
-from doctor.rbac import CLUSTER, NAMESPACE, Grant, Rule, read_rules
+from doctor.rbac import CLUSTER, NAMESPACE, Grant, Rule, read_rules, write_rules
 from doctor.snapshot import collect
+from doctor.snapshot.dump import load_dump
 from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, Query
 from doctor.snapshot.offline import DumpSource
 from tests.conftest import CLUSTERS, REPO
-from tests.helmchart import CHART, container_args, render, rendered_read_rules
+from tests.fixcluster import BROKEN, as_deployment, broken, on_nfs
+from tests.helmchart import CHART, container_args, render, rendered_rules
 from tests.kubefake import FakeKubeAPI
+from tests.test_remediation_cli import expire_lease
 
 FakeFactory = Callable[[Path], FakeKubeAPI]
+Obj = dict[str, Any]
 
 
 def meta(check_id: str, kinds: tuple[str, ...], opt_in: str | None = None) -> CheckMeta:
@@ -121,7 +134,7 @@ SELECTIONS = {
 def test_rendered_roles_are_what_the_selected_checks_need(name: str, tmp_path: Path) -> None:
     values, metas, openshift = SELECTIONS[name]
     manifests = render(tmp_path, values)
-    assert rendered_read_rules(manifests) == read_rules(metas, openshift)
+    assert rendered_rules(manifests) == read_rules(metas, openshift)
     args = container_args(manifests, "Deployment")
     assert [a for a in args if a.startswith(("--check=", "--skip="))] == [
         *(f"--check={i}" for i in values.get("checks", {}).get("only", [])),
@@ -158,7 +171,7 @@ def test_the_template_derives_rules_for_any_checks(values: dict[str, Any],
                                                    tmp_path: Path) -> None:
     manifests = render(tmp_path, values, chart=copy_chart(tmp_path, SYNTHETIC))
     expected = [m for m in SYNTHETIC if m.id in expected_ids]
-    assert rendered_read_rules(manifests) == read_rules(expected, openshift)
+    assert rendered_rules(manifests) == read_rules(expected, openshift)
     skipped = [a.removeprefix("--skip=") for a in container_args(manifests, "Deployment")
                if a.startswith("--skip=")]
     if values.get("rbac", {}).get("readSecrets") is False:
@@ -211,7 +224,7 @@ def test_a_live_run_needs_every_granted_permission_and_no_other(fake_api: FakeFa
                        canary=True)
     report = engine.run(config, engine.select_checks(config=config))
     assert {r.check for r in report.results} == set(all_checks())
-    rules = rendered_read_rules(render(tmp_path, {"checks": {"optIn": {"canary": True}}}))
+    rules = rendered_rules(render(tmp_path, {"checks": {"optIn": {"canary": True}}}))
     used = {request_grant(r, "default") for r in api.requests if r.resource}
     assert [g for g in used if not allows(rules, g)] == [], "the chart would forbid these"
     unused = [r for r in rules if not any(allows([r], g) for g in used)]
@@ -222,3 +235,154 @@ def test_the_generated_file_lists_every_check_with_its_opt_in() -> None:
     document = yaml.safe_load(rbac.READ_ACCESS_FILE.read_text())
     assert document["checks"] == {i: {"optIn": c.meta.opt_in or ""}
                                   for i, c in all_checks().items()}
+
+
+# the remediation CronJob's write roles against doctor.rbac
+
+ROWS = permission_rows(list(all_checks().values()))
+SECRET_READERS = sorted({i for g, ids in rbac.grants_by_check(selected()).items()
+                         if g.resource == "secrets" for i in ids})
+
+
+def fixing(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "remediation": {"enabled": True, **values.get("remediation", {})}}
+
+
+WRITE_SELECTIONS = {  # name -> (values, the checks the CronJob runs, openshift, disruptive)
+    "default": ({}, selected(), True, False),
+    "disruptive": ({"remediation": {"allowDisruptive": True}}, selected(), True, True),
+    "kubernetes": ({"openshift": False, "remediation": {"allowDisruptive": True}}, selected(),
+                   False, True),
+    "only": ({"checks": {"only": ["besteffort-qos"]}}, selected(["besteffort-qos"]), True,
+             False),
+    "skip": ({"checks": {"skip": ["oauth-redirect", "nfs-scaling"]}},
+             selected(skip=["oauth-redirect", "nfs-scaling"]), True, False),
+    "no-secrets": ({"rbac": {"readSecrets": False}}, selected(skip=SECRET_READERS), True, False),
+    "nothing-to-fix": ({"checks": {"only": ["registry-config"]}}, selected(["registry-config"]),
+                       True, True),
+}
+
+
+@pytest.mark.parametrize("name", WRITE_SELECTIONS)
+def test_rendered_write_roles_are_what_the_cronjobs_fixes_need(name: str,
+                                                                tmp_path: Path) -> None:
+    values, metas, openshift, disruptive = WRITE_SELECTIONS[name]
+    expected = write_rules(ROWS, [m.id for m in metas], openshift, disruptive)
+    assert (expected == []) == (name == "nothing-to-fix")  # registry-config has no fix
+    assert rendered_rules(render(tmp_path, fixing(values)), "write") == expected
+
+
+def test_write_rules_follow_the_toggles() -> None:
+    ids = [m.id for m in selected()]
+    claims = Rule(NAMESPACE, "", "persistentvolumeclaims", ("create", "get"))
+    oauth = Rule(CLUSTER, "oauth.openshift.io", "oauthclients", ("get", "patch"))
+    assert claims not in write_rules(ROWS, ids) and claims in write_rules(ROWS, ids,
+                                                                           disruptive=True)
+    assert oauth in write_rules(ROWS, ids)
+    plain = write_rules(ROWS, ids, openshift=False, disruptive=True)
+    assert not [r for r in plain if r.resource in ("replicationcontrollers", "oauthclients")
+                or r.api_group.endswith(".openshift.io")]
+    # No write the read roles already let the exporter do, and no Secret outside the namespace.
+    assert not [r for r in write_rules(ROWS, ids, disruptive=True)
+                if r.resource == "secrets" and r.scope == CLUSTER]
+
+
+@pytest.mark.parametrize("values", [{}, {"remediation": {"allowDisruptive": True}},
+                                    fixing({"rbac": {"create": False}})],
+                         ids=["cronjob-off", "cronjob-off-disruptive", "rbac-off"])
+def test_nothing_writes_unless_the_cronjob_runs(values: dict[str, Any], tmp_path: Path) -> None:
+    manifests = render(tmp_path, values)
+    assert not [m for m in manifests if m["metadata"]["name"].endswith("-write")]
+    assert "rd-registry-doctor-remediation" not in yaml.safe_dump(
+        [m for m in manifests if m["kind"].endswith("Binding")])
+
+
+def test_write_roles_bind_only_the_cronjobs_account(tmp_path: Path) -> None:
+    manifests = render(tmp_path, fixing({"registry": {"namespace": "openshift-registry"}}))
+    role = next(m for m in manifests if m["kind"] == "Role" and
+                m["metadata"]["name"].endswith("-write"))
+    assert role["metadata"]["namespace"] == "openshift-registry"
+    bindings = [m for m in manifests if m["kind"].endswith("Binding")
+                and m["metadata"]["name"].endswith("-write")]
+    assert sorted(b["kind"] for b in bindings) == ["ClusterRoleBinding", "RoleBinding"]
+    for binding in bindings:
+        assert binding["roleRef"]["name"] == binding["metadata"]["name"]
+        assert binding["subjects"] == [{"kind": "ServiceAccount",
+                                        "name": "rd-registry-doctor-remediation",
+                                        "namespace": "registry-doctor"}]
+
+
+def test_planners_read_only_what_their_checks_are_granted() -> None:
+    """The fix flow collects the planners' `reads` too, with the CronJob's read roles."""
+    for check in all_checks().values():
+        if check.plan is not None:
+            reads = {rbac.collection_grant(n) for n in rbac.closure(set(check.plan.reads))}
+            assert reads <= rbac.check_grants(check.meta), check.meta.id
+
+
+# the rendered write roles against the requests of applied fixes
+
+DISRUPTIVE = {"allow_disruptive": True, "claim_size": "5Gi"}
+FIX_RUNS = {  # name -> (objects, checks (empty: the chart's default set), fix options,
+    #                     the fake deployer's rollout outcomes, kill an earlier run after N writes)
+    # Every check's fix on the bundled broken cluster, disruptive ones included.
+    "broken-example": (lambda: load_dump(BROKEN).objects, [], DISRUPTIVE, [], None),
+    "deployment": (lambda: as_deployment(broken()), ["besteffort-qos"], {}, [], None),
+    "daemonset": (lambda: as_deployment(broken(), "DaemonSet"), ["besteffort-qos"], {}, [],
+                  None),
+    "shared-nfs": (lambda: on_nfs(broken()), ["nfs-scaling"], {}, [], None),
+    # A rollout that never finishes is cancelled (replicationcontrollers patch).
+    "timeout": (broken, ["besteffort-qos"], {"rollout_timeout": 0.3}, ["Running"], None),
+    # A run killed mid-way is finished by the next, which looks at what it wrote.
+    "killed-claim": (broken, ["ephemeral-storage"], DISRUPTIVE, [], 3),
+    "killed-affinity": (lambda: on_nfs(broken()), ["nfs-scaling"], {}, [], 3),
+}
+
+
+def killed_run(kubeconfig: Path, checks: list[str], options: dict[str, Any], writes: int
+               ) -> None:
+    """`check --fix --yes` with these options, killed right after its `writes`th write."""
+    flags = [f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
+             for k, v in options.items()]
+    done = subprocess.run(
+        [sys.executable, "-m", "doctor.cli", "check", "--kubeconfig", str(kubeconfig),
+         "--no-probes", *(f"--check={c}" for c in checks), "--fix", "--yes", *flags],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+        env={**os.environ, CRASH_ENV: str(writes)})
+    assert done.returncode == CRASH_EXIT_CODE, done.stderr
+
+
+def fix_requests(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]], name: str
+                 ) -> set[Grant]:
+    """What an applied `check --fix --yes` run asked the API server, as grants."""
+    objects, only, options, outcomes, kill_after = FIX_RUNS[name]
+    api, kubeconfig = fake_cluster(objects())
+    api.deployer.outcomes = outcomes
+    if kill_after:
+        killed_run(kubeconfig, only, options, kill_after)
+        expire_lease(api)
+    config = RunConfig(kubeconfig=kubeconfig, probes=False)
+    checks = engine.select_checks(only, config=config)
+    report = flow.fix(config, FixOptions(apply=True, poll_seconds=0.05, **options), checks,
+                      lambda line: None)
+    assert report.fix["writes"] > 0, report.fix
+    assert bool(report.fix["recovered"]) == bool(kill_after), report.fix
+    denied = [a for r in report.results if r.remediation for a in r.remediation.actions
+              if a["state"] == "denied"]
+    assert denied == []
+    return {request_grant(r, "default") for r in api.requests if r.resource}
+
+
+def test_applied_fixes_need_every_granted_write_and_no_other(fake_cluster: Any,
+                                                            tmp_path: Path) -> None:
+    manifests = render(tmp_path, fixing({"remediation": {"allowDisruptive": True}}))
+    reads, writes = rendered_rules(manifests), rendered_rules(manifests, "write")
+    used: set[Grant] = set()
+    for name in FIX_RUNS:
+        requests = fix_requests(fake_cluster, name)
+        assert [g for g in requests if not allows(reads + writes, g)] == [], name
+        used |= requests
+    unused = sorted(Grant(r.scope, r.api_group, r.resource, verb)
+                    for r in writes for verb in r.verbs)
+    missing = [str(g) for g in unused if g not in used]
+    assert missing == [], f"granted for writing but never used: {missing}"

@@ -22,6 +22,7 @@ from doctor.snapshot.kinds import (
     ScopeUnavailable,
     closure,
     console_workload,
+    known_collections,
     registry_workload,
 )
 from doctor.workload import Workload, as_dict
@@ -80,6 +81,9 @@ class _LogRead:
 def collect(source: Source, wanted: Iterable[str], config: RunConfig) -> Snapshot:
     """Fetch `wanted` collections (and what their scopes need), concurrently where independent;
     pod logs as soon as their pods are known."""
+    unknown = set(wanted) - known_collections()
+    if unknown:  # a typo in a check's metadata must not quietly read nothing
+        raise ValueError(f"unknown snapshot collections: {', '.join(sorted(unknown))}")
     snapshot = Snapshot(config=config, source=source.describe())
     deadline = time.monotonic() + config.timeout
     names = closure(set(wanted))

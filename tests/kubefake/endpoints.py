@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from . import errors, protobuf
+from .deployer import Deployer
 from .discovery import discovery_response
 from .patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .rbac import Authorizer
@@ -53,10 +55,11 @@ class DeploymentRequestRecord:
 
 class Endpoints:
     def __init__(self, store: ObjectStore, logs: Mapping[tuple[str, str], str],
-                 authorizer: Authorizer,
-                 deployment_requests: list[DeploymentRequestRecord]) -> None:
+                 authorizer: Authorizer, deployment_requests: list[DeploymentRequestRecord],
+                 deployer: Deployer) -> None:
         self.store, self.logs, self.authorizer = store, logs, authorizer
         self.deployment_requests = deployment_requests
+        self.deployer = deployer
 
     def answer(self, request: Request) -> Response:
         target = request.target
@@ -106,13 +109,18 @@ class Endpoints:
             return self._review(_object_body(request))
         if target.subresource == "instantiate":
             return self._instantiate(_object_body(request), target, resource)
-        obj = self.store.create(resource, target.namespace, _body(request),
-                                _dry_run(request.query))
+        dry_run = _dry_run(request.query)
+        obj = self.store.create(resource, target.namespace, _body(request), dry_run)
+        if not dry_run:
+            self.deployer.created(resource, copy.deepcopy(obj))
         return json_response(201, obj)
 
     def _update(self, request: Request, target: Target, resource: ResourceType) -> Response:
-        obj = self.store.replace(resource, target.namespace, target.name, _body(request),
-                                 _dry_run(request.query))
+        dry_run = _dry_run(request.query)
+        before = self.store.find(resource, target.namespace, target.name)
+        obj = self.store.replace(resource, target.namespace, target.name, _body(request), dry_run)
+        if not dry_run:
+            self.deployer.written(resource, before, copy.deepcopy(obj))
         return json_response(200, obj)
 
     def _patch(self, request: Request, target: Target, resource: ResourceType) -> Response:
@@ -121,8 +129,11 @@ class Endpoints:
         if content_type not in accepted:
             raise errors.unsupported_media_type(accepted)
         apply = _patcher(content_type, _json(request.body))
-        obj = self.store.patch(resource, target.namespace, target.name, apply,
-                               _dry_run(request.query))
+        dry_run = _dry_run(request.query)
+        before = self.store.find(resource, target.namespace, target.name)
+        obj = self.store.patch(resource, target.namespace, target.name, apply, dry_run)
+        if not dry_run:
+            self.deployer.written(resource, before, copy.deepcopy(obj))
         return json_response(200, obj)
 
     def _delete(self, request: Request, target: Target, resource: ResourceType) -> Response:
@@ -156,10 +167,10 @@ class Endpoints:
         return Response(200, data, "text/plain")
 
     def _instantiate(self, body: Obj, target: Target, resource: ResourceType) -> Response:
-        config = self.store.get(resource, target.namespace, target.name)
+        self.store.get(resource, target.namespace, target.name)  # 404 before recording
         self.deployment_requests.append(
             DeploymentRequestRecord(target.namespace, target.name, body))
-        return json_response(201, config)
+        return json_response(201, self.deployer.instantiate(target.namespace, target.name, body))
 
     def _review(self, review: Obj) -> Response:
         spec = review.get("spec") or {}

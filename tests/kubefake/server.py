@@ -21,6 +21,7 @@ import yaml
 from doctor.snapshot.dump import load_dump
 
 from . import errors
+from .deployer import Deployer
 from .endpoints import DeploymentRequestRecord, Endpoints, Request
 from .rbac import Authorizer
 from .resources import by_name, for_object
@@ -82,8 +83,10 @@ class FakeKubeAPI:
         self._logs = dict(logs or {})
         self._authorizer = Authorizer(user)
         self.deployment_requests: list[DeploymentRequestRecord] = []
+        # Rollouts: set `deployer.outcomes` to the phases the next rollouts end in.
+        self.deployer = Deployer(self._store)
         self._endpoints = Endpoints(self._store, self._logs, self._authorizer,
-                                    self.deployment_requests)
+                                    self.deployment_requests, self.deployer)
         self._requests: list[RequestRecord] = []
         self._faults: list[_Fault] = []
         self._latency = 0.0

@@ -54,6 +54,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 {{- end -}}
 
+{{/* The remediation CronJob's service account alone, as RBAC subjects: the write roles. */}}
+{{- define "registry-doctor.writeSubjects" -}}
+- kind: ServiceAccount
+  name: {{ include "registry-doctor.remediationServiceAccountName" . }}
+  namespace: {{ .Release.Namespace }}
+{{- end -}}
+
 {{- define "registry-doctor.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
@@ -132,10 +139,43 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $_ := set $verbs $key (append (get $verbs $key | default list) .verb) -}}
 {{- end -}}
 {{- end -}}
-{{- range $key := keys $verbs | sortAlpha }}
+{{- include "registry-doctor.rules" $verbs -}}
+{{- end -}}
+
+{{/* The remediation CronJob's write rules in one scope ("namespace", "cluster"), merged per
+     resource: doctor.rbac.write_rules over files/write-access.yaml (generated from the fix
+     planners). The rows of the enabled checks and of the machinery; OpenShift-only rows on
+     OpenShift, disruptive-only rows with remediation.allowDisruptive; nothing when no enabled
+     check has a usable row. */}}
+{{- define "registry-doctor.writeRules" -}}
+{{- $root := index . 0 -}}
+{{- $scope := index . 1 -}}
+{{- $enabled := include "registry-doctor.enabledChecks" $root | fromJsonArray -}}
+{{- $usable := list -}}
+{{- $fixing := false -}}
+{{- range ($root.Files.Get "files/write-access.yaml" | fromYaml).rows -}}
+{{- if and (or $root.Values.openshift (not .openshiftOnly)) (or $root.Values.remediation.allowDisruptive (not .disruptiveOnly)) -}}
+{{- $usable = append $usable . -}}
+{{- if has .neededBy $enabled }}{{ $fixing = true }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- $verbs := dict -}}
+{{- range $usable -}}
+{{- $needed := and $fixing (or (eq .neededBy "machinery") (has .neededBy $enabled)) -}}
+{{- if and $needed (eq (ternary "cluster" "namespace" .clusterScoped) $scope) -}}
+{{- $key := printf "%s|%s" .apiGroup .resource -}}
+{{- $_ := set $verbs $key (concat (get $verbs $key | default list) .verbs) -}}
+{{- end -}}
+{{- end -}}
+{{- include "registry-doctor.rules" $verbs -}}
+{{- end -}}
+
+{{/* Role rules from a dict "apiGroup|resource" -> verbs. */}}
+{{- define "registry-doctor.rules" -}}
+{{- range $key := keys . | sortAlpha }}
 - apiGroups: [{{ index (splitList "|" $key) 0 | quote }}]
   resources: [{{ index (splitList "|" $key) 1 | quote }}]
-  verbs: {{ get $verbs $key | uniq | sortAlpha | toJson }}
+  verbs: {{ get $ $key | uniq | sortAlpha | toJson }}
 {{- end -}}
 {{- end -}}
 

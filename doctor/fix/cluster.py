@@ -1,0 +1,149 @@
+"""The requests remediation sends, over the client layer (`doctor.kube.KubeClient`).
+
+Every write goes through here, so `dryRun=All` (server dry run) and the crash hook apply to all
+of them. The crash hook is for tests: with REGISTRY_DOCTOR_EXIT_AFTER_WRITES=N in the
+environment the process dies (`os._exit`) right after its Nth write, as if killed there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from doctor.fix.model import AccessCheck, ObjectRef
+from doctor.fix.patch import JSON_PATCH
+from doctor.kube import KubeClient, KubeError, Target, api_path
+
+CRASH_ENV = "REGISTRY_DOCTOR_EXIT_AFTER_WRITES"
+CRASH_EXIT_CODE = 137  # what a SIGKILL leaves
+MERGE_PATCH = "application/merge-patch+json"
+COMPONENT = "registry-doctor"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    return (moment or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Cluster:
+    def __init__(self, client: KubeClient, timeout: float, *, dry_run: bool = False) -> None:
+        self.client = client
+        self.timeout = timeout  # per request
+        self.dry_run = dry_run
+        self.writes = 0
+        crash_after = os.environ.get(CRASH_ENV, "")
+        self._crash_after = int(crash_after) if crash_after.isdigit() else None
+
+    # reads
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self._request("GET", ref, Target("get", ref.resource, ref.namespace,
+                                                    ref.name))
+        except KubeError as error:
+            if error.status == 404 and error.reason == "NotFound":
+                return None
+            raise
+
+    def list(self, api_version: str, resource: str, namespace: str,
+             label_selector: str) -> list[dict[str, Any]]:
+        answer = self.client.request(
+            "GET", api_path(api_version, resource, namespace), Target("list", resource, namespace),
+            timeout=self.timeout, query={"labelSelector": label_selector})
+        return [i for i in answer.get("items", []) if isinstance(i, dict)]
+
+    def allowed(self, check: AccessCheck) -> AccessCheck:
+        """Ask the API server (SelfSubjectAccessReview) whether this identity may do it."""
+        plural, _, subresource = check.resource.partition("/")
+        attributes = {"verb": check.verb, "group": check.group, "resource": plural,
+                      "namespace": check.namespace or "", "name": check.name or "",
+                      "subresource": subresource}
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": {k: v for k, v in attributes.items() if v}}}
+        try:
+            answer = self.client.request(
+                "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                Target("create", "selfsubjectaccessreviews"), timeout=self.timeout, body=review)
+        except KubeError as error:
+            return replace(check, allowed=None, reason=str(error))
+        status = answer.get("status") or {}
+        return replace(check, allowed=bool(status.get("allowed")),
+                       reason=str(status.get("reason") or ""))
+
+    # writes
+
+    def patch(self, ref: ObjectRef, body: Any, *, merge: bool = False) -> dict[str, Any]:
+        """A JSON patch (a list of operations) or, with `merge`, a JSON merge patch."""
+        return self._write("PATCH", ref, Target("patch", ref.resource, ref.namespace, ref.name),
+                           body, MERGE_PATCH if merge else JSON_PATCH)
+
+    def create(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]:
+        collection = ObjectRef(ref.api_version, ref.kind, ref.resource, "", ref.namespace)
+        return self._write("POST", collection, Target("create", ref.resource, ref.namespace,
+                                                      ref.name), body)
+
+    def update(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT: refused with 409 unless body's resourceVersion is the stored one."""
+        return self._write("PUT", ref, Target("update", ref.resource, ref.namespace, ref.name),
+                           body)
+
+    def instantiate(self, ref: ObjectRef) -> dict[str, Any]:
+        """What `oc rollout latest` sends (facts.md section 1)."""
+        request = {"kind": "DeploymentRequest", "apiVersion": "apps.openshift.io/v1",
+                   "name": ref.name, "latest": True, "force": True}
+        return self._write("POST", ref, Target("create", "deploymentconfigs/instantiate",
+                                               ref.namespace, ref.name), request,
+                           subresource="instantiate")
+
+    def record_event(self, obj: dict[str, Any], namespace: str, reason: str, message: str,
+                     warning: bool = False) -> None:
+        """A core/v1 Event on `obj`, as client-go's recorder writes one."""
+        metadata = obj["metadata"]
+        moment = timestamp()
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{metadata['name']}.{time.time_ns():x}",
+                         "namespace": metadata.get("namespace") or namespace},
+            "involvedObject": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+                               "name": metadata["name"], "namespace": metadata.get("namespace"),
+                               "uid": metadata.get("uid"),
+                               "resourceVersion": metadata.get("resourceVersion")},
+            "reason": reason, "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": COMPONENT, "host": socket.gethostname()},
+            "firstTimestamp": moment, "lastTimestamp": moment, "count": 1,
+            "reportingComponent": COMPONENT, "reportingInstance": socket.gethostname(),
+        }
+        ref = ObjectRef("v1", "Event", "events", "", event["metadata"]["namespace"])
+        self._write("POST", ref, Target("create", "events", ref.namespace), event)
+
+    # plumbing
+
+    def _request(self, method: str, ref: ObjectRef, target: Target, body: Any = None,
+                 content_type: str = "application/json", subresource: str | None = None,
+                 query: dict[str, str] | None = None) -> Any:
+        path = api_path(ref.api_version, ref.resource, ref.namespace, ref.name or None,
+                        subresource)
+        return self.client.request(method, path, target, timeout=self.timeout, body=body,
+                                   content_type=content_type, query=query)
+
+    def _write(self, method: str, ref: ObjectRef, target: Target, body: Any,
+               content_type: str = "application/json",
+               subresource: str | None = None) -> Any:
+        query = {"dryRun": "All"} if self.dry_run else None
+        answer = self._request(method, ref, target, body, content_type, subresource, query)
+        if not self.dry_run:
+            self.writes += 1
+            if self.writes == self._crash_after:
+                sys.stdout.flush()
+                os._exit(CRASH_EXIT_CODE)
+        return answer

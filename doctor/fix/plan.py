@@ -1,0 +1,152 @@
+"""The planner API: how a check proposes fixes, and how plans are made and put in a report.
+
+A check module may define `plan`, a `Planner` (the `@planner(...)` decorator over a function
+`(ctx: PlanContext) -> list[Action]`), next to `META` and `evaluate`. It is called only when the
+check failed (warn or crit), and is pure like `evaluate`: it reads `ctx.snapshot`, never the
+cluster. The decorator's arguments are the RBAC rules its actions may need
+(doctor/fix/permissions.py), from which `registry-doctor permissions` and the Helm chart's Role
+are derived.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from doctor.config import RunConfig
+from doctor.fix.model import (
+    CREATE,
+    FAILED,
+    MANUAL,
+    MANUAL_STEPS,
+    PATCH,
+    REDEPLOY,
+    SAFE,
+    Action,
+    FixOptions,
+    ObjectRef,
+    Permission,
+)
+from doctor.model import Remediation, Report, Result, Status
+from doctor.snapshot import Snapshot
+from doctor.workload import Workload
+
+if TYPE_CHECKING:
+    from checks import Check
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    snapshot: Snapshot
+    config: RunConfig
+    options: FixOptions
+    result: Result  # the failing verdict being fixed
+
+    @property
+    def check(self) -> str:
+        return self.result.check
+
+    def registry(self) -> Workload | None:
+        return self.snapshot.registry()
+
+    def console(self) -> Workload | None:
+        return self.snapshot.console()
+
+    def patch(self, before: dict[str, Any], after: dict[str, Any], name: str, summary: str, *,
+              risk: str = SAFE, redeploy: Workload | None = None,
+              notes: Iterable[str] = ()) -> Action:
+        """Change `before` (a snapshot object) into `after`, guarded by its resourceVersion."""
+        return Action(self.check, name, summary, PATCH, ObjectRef.of(before), risk,
+                      _ref(redeploy), before, after, tuple(notes))
+
+    def create(self, obj: dict[str, Any], name: str, summary: str, *, risk: str = SAFE,
+               redeploy: Workload | None = None, notes: Iterable[str] = ()) -> Action:
+        return Action(self.check, name, summary, CREATE, ObjectRef.of(obj), risk,
+                      _ref(redeploy), None, obj, tuple(notes))
+
+    def redeploy(self, workload: Workload, name: str, summary: str, *,
+                 notes: Iterable[str] = (), optional: bool = False) -> Action:
+        """A rollout of `workload` with nothing changed first (e.g. its template already holds
+        the fix but the running pods predate it)."""
+        ref = _ref(workload)
+        return Action(self.check, name, summary, REDEPLOY, ref, SAFE, ref, notes=tuple(notes),
+                      optional=optional)
+
+    def manual(self, name: str, summary: str, steps: Iterable[str], *,
+               target: dict[str, Any] | None = None) -> Action:
+        return Action(self.check, name, summary, MANUAL, ObjectRef.of(target) if target else None,
+                      steps=tuple(steps), state=MANUAL_STEPS)
+
+
+def _ref(workload: Workload | None) -> ObjectRef | None:
+    return ObjectRef.of(workload.obj) if workload is not None else None
+
+
+PlanFunction = Callable[[PlanContext], list[Action]]
+
+
+@dataclass(frozen=True)
+class Planner:
+    function: PlanFunction
+    needs: tuple[Permission, ...]
+    reads: tuple[str, ...]  # snapshot collections it reads beyond its check's META.kinds
+
+    def __call__(self, ctx: PlanContext) -> list[Action]:
+        return self.function(ctx)
+
+
+def planner(*needs: Permission, reads: Iterable[str] = ()) -> Callable[[PlanFunction], Planner]:
+    """Declare a check's planner, the RBAC rules its actions may need and the snapshot
+    collections it reads that its check does not."""
+    def wrap(function: PlanFunction) -> Planner:
+        return Planner(function, tuple(needs), tuple(reads))
+    return wrap
+
+
+def planner_reads(checks: Sequence[Check]) -> set[str]:
+    return {k for c in checks if c.plan is not None for k in c.plan.reads}
+
+
+def make_plan(results: Iterable[Result], snapshot: Snapshot, config: RunConfig,
+              options: FixOptions, checks: Sequence[Check]) -> list[Action]:
+    """Every action the failing checks propose (only those of `options.only`, when given)."""
+    planners = {c.meta.id: c.plan for c in checks if c.plan is not None}
+    actions: list[Action] = []
+    for result in results:
+        plan = planners.get(result.check)
+        if plan is None or result.status not in (Status.WARN, Status.CRIT) \
+                or (options.only and result.check not in options.only):
+            continue
+        try:
+            actions.extend(plan(PlanContext(snapshot, config, options, result)))
+        except Exception as error:  # a planner bug must not cost the other checks their fixes
+            log.exception("planner of %s failed", result.check)
+            actions.append(Action(result.check, "plan", "no plan: internal error in its "
+                                  f"planner: {type(error).__name__}: {error}", MANUAL,
+                                  state=FAILED))
+    return actions
+
+
+def attach(report: Report, actions: Iterable[Action], fix: dict[str, Any],
+           verdicts: dict[str, tuple[Status, str]] | None = None) -> Report:
+    """The report with each result's `remediation.actions` filled in, `fix` set, and the
+    statuses and summaries of `verdicts` (check id -> status, summary) imposed."""
+    by_check: dict[str, list[dict[str, Any]]] = {}
+    for action in actions:
+        by_check.setdefault(action.check, []).append(action.to_dict())
+    results = []
+    for result in report.results:
+        if result.check in (verdicts or {}):
+            status, summary = verdicts[result.check]  # type: ignore[index]
+            result = replace(result, status=status, summary=summary)
+        planned = tuple(by_check.get(result.check, ()))
+        if planned or result.remediation is not None:
+            remediation = result.remediation or Remediation(
+                "acted on by --fix: see the actions", f"docs/checks/{result.check}.md")
+            result = replace(result, remediation=replace(remediation, actions=planned))
+        results.append(result)
+    return replace(report, results=tuple(results), fix=fix)

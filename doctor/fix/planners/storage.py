@@ -1,0 +1,179 @@
+"""Planners for the storage checks: ephemeral-storage, nfs-scaling, s3-reachability.
+
+The registry's store is the volume holding the filesystem driver's root directory of its
+effective configuration (doctor.registryconfig), the one the checks judge.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from doctor.fix.model import DISRUPTIVE, SAFE, Action, Permission
+from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
+from doctor.fix.plan import PlanContext, planner
+from doctor.registryconfig import CONFIG_KINDS, resolve
+from doctor.workload import Workload, as_dict, as_list
+
+CREATE_CLAIM = Permission("", "persistentvolumeclaims", ("get", "create"),
+                          "ephemeral-storage: create the registry's claim", disruptive=True)
+PATCH_SERVICE = Permission("", "services", ("get", "patch"),
+                           "nfs-scaling: sessionAffinity ClientIP on the registry Service")
+LOST_IMAGES = ("the images in the pods' emptyDir are lost: the new pods start with an empty "
+               "store; push them again, or copy them out first (skopeo copy)")
+
+
+def store_volume(ctx: PlanContext, workload: Workload) -> tuple[int, dict[str, Any]] | None:
+    """The registry's store volume and its index in spec.template.spec.volumes."""
+    config = resolve(ctx.snapshot, workload)
+    mount = config.storage_mount() if config.unresolved is None else None
+    for index, volume in enumerate(as_list(workload.pod_spec.get("volumes"))):
+        if mount is not None and as_dict(volume).get("name") == mount.volume_name:
+            return index, as_dict(volume)
+    return None
+
+
+def store_kind(ctx: PlanContext, volume: dict[str, Any]) -> str:
+    """emptyDir, hostPath, rwo (a ReadWriteOnce claim), nfs (a shared claim on NFS), shared
+    (another ReadWriteMany claim) or other."""
+    for kind in ("emptyDir", "hostPath"):
+        if kind in volume:
+            return kind
+    name = as_dict(volume.get("persistentVolumeClaim")).get("claimName")
+    claim = ctx.snapshot.named("persistentvolumeclaims", name) if isinstance(name, str) else None
+    if claim is None:
+        return "other"
+    spec = as_dict(claim.get("spec"))
+    modes = as_list(spec.get("accessModes")) or as_list(as_dict(claim.get("status"))
+                                                        .get("accessModes"))
+    if "ReadWriteMany" in modes:
+        return "nfs" if _on_nfs(ctx, spec) else "shared"
+    return "rwo" if "ReadWriteOnce" in modes else "other"
+
+
+def _on_nfs(ctx: PlanContext, claim_spec: dict[str, Any]) -> bool:
+    volume = ctx.snapshot.named("persistentvolumes", str(claim_spec.get("volumeName") or ""))
+    if volume is not None and "nfs" in as_dict(volume.get("spec")):
+        return True
+    storage_class = ctx.snapshot.named("storageclasses",
+                                       str(claim_spec.get("storageClassName") or ""))
+    return storage_class is not None and "nfs" in str(storage_class.get("provisioner", ""))
+
+
+@planner(*PATCH_WORKLOAD, *REDEPLOY, CREATE_CLAIM, reads=(*CONFIG_KINDS, "persistentvolumeclaims"))
+def plan_ephemeral_storage(ctx: PlanContext) -> list[Action]:
+    """Replace the registry's emptyDir store with a claim: an existing one (--claim-name) or
+    one created (--claim-size, --storage-class; ReadWriteMany when several pods share it)."""
+    workload = ctx.registry()
+    found = store_volume(ctx, workload) if workload else None
+    if workload is None or found is None or "emptyDir" not in found[1]:
+        return []
+    index, volume = found
+    options = ctx.options
+    shared = workload.replicas is None or workload.replicas > 1
+    name = options.claim_name or f"{workload.name}-claim"
+    claim = ctx.snapshot.named("persistentvolumeclaims", name)
+    actions: list[Action] = []
+    if claim is None and not options.claim_size:
+        return [ctx.manual("choose-claim", f"choose the claim for {workload.ref}'s store",
+                           [f"rerun with --claim-name of an existing claim, or --claim-size "
+                            f"(e.g. 20Gi, and --storage-class) to create {name}"])]
+    if claim is not None:
+        modes = ", ".join(map(str, as_list(as_dict(claim.get("spec")).get("accessModes"))))
+        if shared and "ReadWriteMany" not in modes:
+            return [ctx.manual("choose-claim", f"pvc/{name} cannot hold {workload.ref}'s store",
+                               [f"pvc/{name} is {modes or 'without access modes'}: the pods "
+                                f"of {workload.ref} share it and need ReadWriteMany; choose "
+                                "another claim"])]
+    else:
+        claim = _claim(name, workload.namespace, options.claim_size or "",
+                       options.storage_class, shared)
+        actions.append(ctx.create(claim, "create-claim", f"create pvc/{name} "
+                                  f"({options.claim_size}, "
+                                  f"{claim['spec']['accessModes'][0]})", risk=DISRUPTIVE,
+                                  redeploy=workload))
+    after = copy.deepcopy(workload.obj)
+    after["spec"]["template"]["spec"]["volumes"][index] = {
+        "name": volume["name"], "persistentVolumeClaim": {"claimName": name}}
+    notes = [LOST_IMAGES]
+    if not shared:
+        notes.append("the claim is ReadWriteOnce: a Rolling strategy stalls if the new pod "
+                     "lands on another node (the rollout then times out and is rolled back)")
+    actions.append(ctx.patch(workload.obj, after, "use-claim",
+                             f"store {workload.ref}'s images on pvc/{name} instead of the "
+                             f"emptyDir of volume {volume['name']}", risk=DISRUPTIVE,
+                             redeploy=workload, notes=notes))
+    return actions
+
+
+def _claim(name: str, namespace: str, size: str, storage_class: str | None,
+           shared: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteMany" if shared else "ReadWriteOnce"],
+                            "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "registry-doctor"}},
+            "spec": spec}
+
+
+@planner(*PATCH_WORKLOAD, PATCH_SERVICE,
+         reads=(*CONFIG_KINDS, "persistentvolumeclaims", "persistentvolumes", "storageclasses",
+                "services"))
+def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
+    """Several registry pods on storage they cannot share: scale to one. On shared NFS: pin
+    each client to one pod (Service sessionAffinity ClientIP)."""
+    workload = ctx.registry()
+    found = store_volume(ctx, workload) if workload else None
+    if workload is None or found is None or not (workload.replicas or 0) > 1:
+        return []
+    kind = store_kind(ctx, found[1])
+    if kind in ("emptyDir", "hostPath", "rwo"):
+        after = copy.deepcopy(workload.obj)
+        after["spec"]["replicas"] = 1
+        data_lost = kind == "emptyDir"
+        notes = ["the images only the removed pods held in their emptyDir are lost"] \
+            if data_lost else []
+        return [ctx.patch(workload.obj, after, "scale-to-one",
+                          f"scale {workload.ref} from {workload.replicas} to 1 replica: its "
+                          f"store ({kind}) cannot be shared", risk=DISRUPTIVE if data_lost
+                          else SAFE, notes=notes)]
+    service = _service(ctx, workload)
+    if kind != "nfs" or service is None \
+            or as_dict(service.get("spec")).get("sessionAffinity") == "ClientIP":
+        return []
+    after = copy.deepcopy(service)
+    after["spec"]["sessionAffinity"] = "ClientIP"
+    return [ctx.patch(service, after, "session-affinity",
+                      f"set sessionAffinity ClientIP on svc/{service['metadata']['name']}: "
+                      "each client keeps talking to one registry pod",
+                      notes=["also export the NFS share with no_wdelay (facts.md section 3)"])]
+
+
+def _service(ctx: PlanContext, workload: Workload) -> dict[str, Any] | None:
+    """The registry's Service: the one named after it, else one selecting its pods."""
+    named = ctx.snapshot.named("services", workload.name)
+    if named is not None:
+        return named
+    labels = as_dict(as_dict(workload.spec.get("template")).get("metadata")).get("labels")
+    for service in ctx.snapshot.items("services"):
+        selector = as_dict(as_dict(service.get("spec")).get("selector"))
+        if selector and selector.items() <= as_dict(labels).items():
+            return service
+    return None
+
+
+@planner(*REDEPLOY, reads=CONFIG_KINDS)
+def plan_s3_reachability(ctx: PlanContext) -> list[Action]:
+    """Credentials and endpoints are for a person to correct; a redeploy then picks them up."""
+    workload = ctx.registry()
+    steps = ["correct the S3 settings the check names (region, regionendpoint, bucket, "
+             "credentials) in the registry's configuration secret or env",
+             "then redeploy the registry: registry-doctor check --fix --yes --fix-only "
+             "s3-reachability"]
+    actions = [ctx.manual("correct-s3-settings", "correct the registry's S3 settings", steps)]
+    if workload is not None:
+        actions.append(ctx.redeploy(workload, "redeploy", f"redeploy {workload.ref} to pick up "
+                                    "a corrected configuration", optional=True))
+    return actions

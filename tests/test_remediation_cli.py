@@ -1,0 +1,214 @@
+"""Remediation from the command line, as cron runs it: the plan in JSON, JSON lines of an
+applied run, usage errors, `rollback`, `permissions`, and a run killed after each of its writes
+(afterwards every object is its old or its new version, and a rerun converges)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
+from doctor.fix.journal import UNFINISHED
+from tests.conftest import CLUSTERS, REPO
+from tests.fixcluster import broken
+from tests.kubefake import FakeKubeAPI
+from tests.test_remediation import journal, pods, template_resources
+
+SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
+FIXED = {"requests": {"cpu": "100m", "memory": "256Mi"}}
+Obj = dict[str, Any]
+Live = Callable[[list[Obj]], tuple[FakeKubeAPI, Path]]
+
+
+def run(*args: str, crash_after: int | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+    if crash_after is not None:
+        env[CRASH_ENV] = str(crash_after)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=120)
+
+
+def fix(kubeconfig: Path, *extra: str, crash_after: int | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    return run("-m", "doctor.cli", "check", "--kubeconfig", str(kubeconfig), "--check",
+               "besteffort-qos", "--fix", *extra, crash_after=crash_after)
+
+
+def documents(stdout: str) -> list[Obj]:
+    """The JSON values on stdout, in order (JSON lines, then the report)."""
+    decoder, found, position = json.JSONDecoder(), [], 0
+    text = stdout.strip()
+    while position < len(text):
+        value, position = decoder.raw_decode(text, position)
+        found.append(value)
+        while position < len(text) and text[position].isspace():
+            position += 1
+    return found
+
+
+def test_the_plan_in_json_matches_the_schema(fake_cluster: Live) -> None:
+    _, kubeconfig = fake_cluster(broken())
+    planned = fix(kubeconfig, "-o", "json")
+    report = json.loads(planned.stdout)
+    jsonschema.validate(report, SCHEMA)
+    [action] = report["results"][0]["remediation"]["actions"]
+    assert action["state"] == "planned" and report["fix"]["mode"] == "plan"
+    assert planned.returncode == 2
+
+
+def test_an_applied_run_logs_json_lines_then_the_report(fake_cluster: Live) -> None:
+    api, kubeconfig = fake_cluster(broken())
+    applied = fix(kubeconfig, "--yes", "-o", "json")
+    *lines, report = documents(applied.stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert [line["event"] for line in lines] == ["lock", "action", "redeploy", "rollout",
+                                                 "verify", "unit"]
+    assert all(line["run"] == report["fix"]["run"] for line in lines)
+    assert applied.returncode == 0 and report["results"][0]["status"] == "ok"
+    assert template_resources(api) == FIXED
+
+
+def test_a_table_shows_each_action_the_rollout_and_the_verdict(fake_cluster: Live) -> None:
+    _, kubeconfig = fake_cluster(broken())
+    table = fix(kubeconfig, "--yes").stdout
+    assert "* applied [safe] besteffort-qos/set-resources" in table
+    assert "rollout rc/docker-registry-3: Complete" in table
+    assert "besteffort-qos: verified: besteffort-qos crit -> ok" in table
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--from-dir", str(CLUSTERS / "broken"), "--fix", "--yes"),
+     "--yes: a dump (--from-dir) cannot be changed"),
+    (("--from-dir", str(CLUSTERS / "broken"), "--fix", "--dry-run", "server"),
+     "--dry-run=server: a dump (--from-dir) cannot be changed"),
+    (("--yes",), "act on the plan of --fix: add --fix"),
+    (("--fix", "--dry-run", "later"), "--dry-run later: choose none, client or server"),
+    (("--fix", "--yes", "--dry-run", "server"), "choose one"),
+    (("--fix", "--requests-cpu", "lots"), "--requests-cpu lots: not a Kubernetes quantity"),
+    (("--fix", "--cooldown", "soon"), "--cooldown soon: not a duration"),
+    (("--fix-only", "no-such-check"), "unknown check id: no-such-check"),
+])
+def test_usage_errors_exit_64(args: tuple[str, ...], message: str) -> None:
+    result = run("-m", "doctor.cli", "check", *args)
+    assert result.returncode == 64, result.stdout + result.stderr
+    assert result.stderr.startswith("registry-doctor: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_plan_from_a_dump_is_printed() -> None:
+    result = run("-m", "doctor.cli", "check", "--from-dir", str(CLUSTERS / "broken"), "--fix",
+                 "-o", "json")
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, SCHEMA)
+    [action] = report["results"][0]["remediation"]["actions"]
+    assert action["rbac"]["verdict"] == "unchecked" and "not checked" in report["fix"]["note"]
+
+
+def test_rollback_command(fake_cluster: Live) -> None:
+    api, kubeconfig = fake_cluster(broken())
+    assert fix(kubeconfig, "--yes").returncode == 0
+    rollback = ("-m", "doctor.cli", "rollback", "--kubeconfig", str(kubeconfig))
+    preview = run(*rollback)
+    assert preview.returncode == 0 and "(add --yes to roll back)" in preview.stdout
+    assert template_resources(api) == FIXED
+    done = run(*rollback, "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert template_resources(api) == {}
+    assert "besteffort-qos: rolled-back: rolled back by `registry-doctor rollback`" in done.stdout
+
+
+def test_permissions_list_every_rule_as_data() -> None:
+    result = run("-m", "doctor.cli", "permissions", "-o", "json")
+    document = json.loads(result.stdout)
+    rules = {(r["apiGroups"][0], r["resources"][0]): r["verbs"] for r in document["rules"]}
+    assert rules[("apps.openshift.io", "deploymentconfigs/instantiate")] == ["create"]
+    assert rules[("coordination.k8s.io", "leases")] == ["create", "get", "update"]
+    hosts = {row["neededBy"] for row in document["needs"]}
+    assert hosts == {"machinery", "besteffort-qos", "ephemeral-storage", "nfs-scaling",
+                     "s3-reachability", "cert-chain-order", "oauth-redirect",
+                     "cockpit-port-conflict"}
+    [oauth] = [r for r in document["rules"] if r["resources"] == ["oauthclients"]]
+    assert oauth["clusterScoped"] and oauth["verbs"] == ["get", "patch"]
+
+
+def expire_lease(api: FakeKubeAPI) -> None:
+    """Let the killed run's lease run out, as time would."""
+    lease = api.get_object("leases", "default", "registry-doctor")
+    if lease is not None:
+        past = datetime.now(timezone.utc) - timedelta(minutes=10)
+        lease["spec"]["renewTime"] = past.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        api.put_object(lease)
+
+
+def writes_of_a_clean_run(fake_cluster: Live, command: Callable[[Path], list[str]]) -> int:
+    _, kubeconfig = fake_cluster(broken())
+    clean = run(*command(kubeconfig))
+    report = documents(clean.stdout)[-1]
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    return report["fix"]["writes"]
+
+
+def converged(api: FakeKubeAPI) -> None:
+    assert len(api.deployment_requests) == 1  # never a second redeploy
+    assert {p["status"]["qosClass"] for p in pods(api, "docker-registry-")} == {"Burstable"}
+    assert not [u for r in journal(api) for u in r.units if u.state in UNFINISHED]
+
+
+def qos_fix(kubeconfig: Path) -> list[str]:
+    return ["-m", "doctor.cli", "check", "--kubeconfig", str(kubeconfig), "--check",
+            "besteffort-qos", "--fix", "--yes", "-o", "json"]
+
+
+def test_killed_after_any_write_the_qos_fix_is_old_or_new_and_converges(
+        fake_cluster: Live) -> None:
+    total = writes_of_a_clean_run(fake_cluster, qos_fix)
+    assert total >= 8  # lease, journal, patch, event, journal, instantiate, ..., release
+    for step in range(1, total + 1):
+        api, kubeconfig = fake_cluster(broken())
+        killed = run(*qos_fix(kubeconfig), crash_after=step)
+        assert killed.returncode == CRASH_EXIT_CODE, (step, killed.stderr)
+        assert template_resources(api) in ({}, FIXED), step
+        expire_lease(api)
+        rerun = run(*qos_fix(kubeconfig))
+        assert rerun.returncode == 0, (step, rerun.stdout, rerun.stderr)
+        assert template_resources(api) == FIXED, step
+        converged(api)
+
+
+def storage_fix(kubeconfig: Path) -> list[str]:
+    return ["-m", "doctor.cli", "check", "--kubeconfig", str(kubeconfig), "--check",
+            "ephemeral-storage", "--fix", "--yes", "--allow-disruptive", "--claim-size", "5Gi",
+            "-o", "json"]
+
+
+def store(api: FakeKubeAPI) -> Obj:
+    dc = api.get_object("deploymentconfigs", "default", "docker-registry")
+    return dc["spec"]["template"]["spec"]["volumes"][0]
+
+
+def test_killed_after_any_write_the_claim_swap_is_old_or_new_and_converges(
+        fake_cluster: Live) -> None:
+    total = writes_of_a_clean_run(fake_cluster, storage_fix)
+    on_claim = {"name": "registry-storage",
+                "persistentVolumeClaim": {"claimName": "docker-registry-claim"}}
+    for step in range(1, total + 1):
+        api, kubeconfig = fake_cluster(broken())
+        killed = run(*storage_fix(kubeconfig), crash_after=step)
+        assert killed.returncode == CRASH_EXIT_CODE, (step, killed.stderr)
+        assert store(api) in ({"name": "registry-storage", "emptyDir": {}}, on_claim), step
+        expire_lease(api)
+        rerun = run(*storage_fix(kubeconfig))
+        assert rerun.returncode == 0, (step, rerun.stdout, rerun.stderr)
+        assert store(api) == on_claim, step
+        assert len(api.deployment_requests) == 1, step
+        assert [c["metadata"]["name"] for c in api.objects("persistentvolumeclaims")] == [
+            "docker-registry-claim"]
