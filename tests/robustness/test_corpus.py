@@ -1,6 +1,7 @@
-"""Every corpus entry (tests/robustness/corpus.py) through the engine in-process, rendered in
-every output format; a sample of each category through the real CLI in a subprocess, and a
-sample of the wrong types in live mode through the fake API server.
+"""Every corpus entry (tests/robustness/corpus.py) through the engine and the fix planners
+in-process (`check --fix` on a dump), rendered in every output format; a sample of each
+category through the real CLI in a subprocess, and a sample of the wrong types in live mode
+through the fake API server.
 
 For each: no exception and no check failing on an internal error, every check still gives a
 verdict with a reason, an exit code from 0 to 3, the input problem named (file, object,
@@ -21,6 +22,8 @@ import yaml
 from checks import all_checks
 from doctor import engine
 from doctor.config import RunConfig
+from doctor.fix.flow import fix
+from doctor.fix.model import FixOptions
 from doctor.model import Report
 from doctor.render import FORMATS, render
 from doctor.snapshot.dump import load_dump
@@ -35,8 +38,10 @@ MAX_PROBLEM_LINES = 60
 
 
 def run_engine(folder: Path) -> Report:
+    """Every check, and the fixes their planners propose (`check --fix` on a dump: a plan)."""
     config = RunConfig(from_dir=folder)
-    return engine.run(config, engine.select_checks(list(all_checks()), config=config))
+    return fix(config, FixOptions(allow_disruptive=True),
+               engine.select_checks(list(all_checks()), config=config), printer=print)
 
 
 @cache
@@ -82,6 +87,7 @@ def test_engine_survives(entry: Entry, tmp_path: Path) -> None:
     assert_sane(report, entry)
     for output in FORMATS:
         text = render(report, output)
+        assert "internal error" not in text, f"{entry.id}: a planner failed:\n{text}"
         if output == "json":
             assert json.loads(text)["exit_code"] == report.exit_code
         elif output == "yaml":

@@ -1,5 +1,6 @@
-"""Which fields of which objects the checks read: run the engine over a dump whose objects
-record every key and index read from them. The corpus replaces exactly those fields."""
+"""Which fields of which objects the checks and the fix planners read: run them over a dump
+whose objects record every key and index read from them. The corpus replaces exactly those
+fields."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 from checks import all_checks
 from doctor import engine
 from doctor.config import RunConfig
+from doctor.fix.model import FixOptions
+from doctor.fix.plan import make_plan, planner_reads
 from doctor.snapshot.dump import Dump, load_dump
 from doctor.snapshot.offline import DumpSource
 
@@ -75,12 +78,16 @@ def identity(obj: dict[str, Any]) -> Identity:
 
 
 def fields_read(dump_dir: Path) -> dict[Identity, set[FieldPath]]:
-    """Every field every check (opt-in ones included) reads, per object of the dump."""
+    """Every field every check (opt-in ones included) and the fix planners of the failing
+    ones read, per object of the dump."""
     dump = load_dump(dump_dir)
     read: dict[Identity, set[FieldPath]] = {}
     objects = [recording(obj, (), read.setdefault(identity(obj), set()).add)
                for obj in dump.objects]
     config = RunConfig(from_dir=dump_dir)
-    engine.run(config, engine.select_checks(list(all_checks()), config=config),
-               source=DumpSource(dump_dir, Dump(objects, dump.logs)))
+    checks = engine.select_checks(list(all_checks()), config=config)
+    report, snapshot = engine.inspect(config, checks, DumpSource(dump_dir, Dump(objects,
+                                                                                dump.logs)),
+                                      also=planner_reads(checks))
+    make_plan(report.results, snapshot, config, FixOptions(allow_disruptive=True), checks)
     return read
