@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from doctor.fix.pemtext import decoded, outline
+from doctor.snapshot.redact import redact_last_applied
 
 JSON_PATCH = "application/json-patch+json"
 REDACTED = "<redacted>"
@@ -126,7 +127,7 @@ def version_of(obj: dict[str, Any], found: list[Change]) -> str:
 
 def shown(obj: Any) -> Any:
     """A copy of an object fit to print: Secret values outlined or redacted, the OAuth client
-    secret and secret-looking env values redacted."""
+    secret, secret-looking env values and kubectl's last-applied copy redacted."""
     obj = copy.deepcopy(obj)
     if isinstance(obj, dict) and obj.get("kind") == "Secret":
         for field in ("data", "stringData"):
@@ -134,6 +135,8 @@ def shown(obj: Any) -> Any:
                 obj[field] = {k: _secret_value(v, field == "data") for k, v in obj[field].items()}
     if isinstance(obj, dict) and obj.get("kind") == "OAuthClient" and "secret" in obj:
         obj["secret"] = REDACTED
+    if isinstance(obj, dict):
+        redact_last_applied(obj)  # `kubectl apply`'s copy of the object holds all of the above
     _redact_env(obj)
     return obj
 

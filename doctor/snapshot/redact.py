@@ -35,7 +35,7 @@ def redact(obj: dict[str, Any]) -> dict[str, Any]:
     if kind == "Secret":
         return redact_secret(obj)
     redacted = copy.deepcopy(obj)
-    changed = _drop_last_applied(redacted)
+    changed = redact_last_applied(redacted)
     if kind == "OAuthClient":
         changed |= _redact_fields(redacted, ("secret", "additionalSecrets"))
     elif kind == "ConfigMap":
@@ -55,7 +55,7 @@ def redact_secret(secret: dict[str, Any]) -> dict[str, Any]:
         redacted["data"] = {key: marker for key in secret["data"]}
     if isinstance(secret.get("stringData"), dict):
         redacted["stringData"] = {key: REDACTED for key in secret["stringData"]}
-    _drop_last_applied(redacted)
+    redact_last_applied(redacted)
     _mark(redacted)
     return redacted
 
@@ -67,7 +67,9 @@ def _mark(obj: dict[str, Any]) -> None:
                                REDACTED_ANNOTATION: "true"}
 
 
-def _drop_last_applied(obj: dict[str, Any]) -> bool:
+def redact_last_applied(obj: dict[str, Any]) -> bool:
+    """Replace, in place, kubectl's copy of the whole applied object (Secret data, env values
+    and all); True when there was one."""
     annotations = (obj.get("metadata") or {}).get("annotations")
     if isinstance(annotations, dict) and LAST_APPLIED in annotations:
         annotations[LAST_APPLIED] = REDACTED
