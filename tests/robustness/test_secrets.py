@@ -1,8 +1,8 @@
 """No secret reaches any output: a dump holding S3 keys (in registry env, in config.yml in a
 ConfigMap and in a Secret), REGISTRY_HTTP_SECRET, the OAuth client secret and the console's
-private key, through `check` in every format (offline and live), `snapshot --out` without
---include-secrets (offline and live), and the exporter's /metrics and logs.
-(tests/test_console_secrets.py covers the console fixture cases' reports.)"""
+private key, through `check` and `check --fix` plans in every format (offline and live),
+`snapshot --out` without --include-secrets (offline and live), and the exporter's /metrics
+and logs. (tests/test_console_secrets.py covers the console fixture cases' reports.)"""
 
 from __future__ import annotations
 
@@ -59,8 +59,9 @@ def _with_s3_env(obj: dict[str, Any]) -> None:
         {"name": "REGISTRY_STORAGE_S3_SECRETKEY", "value": SECRET_KEY}])
 
 
-def laden_objects() -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
-    dump = load_dump(CLUSTERS / "healthy")
+def laden_objects(base: str = "healthy") -> tuple[list[dict[str, Any]],
+                                                  dict[tuple[str, str], str]]:
+    dump = load_dump(CLUSTERS / base)
     objects = copy.deepcopy(dump.objects)
     for obj in objects:
         if obj["metadata"]["name"].startswith("docker-registry") and \
@@ -112,9 +113,12 @@ def _env(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from container.get("env") or []
 
 
-@pytest.fixture(scope="module")
-def laden(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
-    objects, logs = laden_objects()
+@pytest.fixture(scope="module", params=["healthy", "broken"])
+def laden(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
+    """The planted secrets on the healthy cluster, and on the broken one, whose failing
+    checks make the fix planners write plans (a reordered certificate file, a new claim)."""
+    objects, logs = laden_objects(request.param)
     folder = tmp_path_factory.mktemp("laden")
     write_dump(folder, {"objects": objects}, logs, include_secrets=True)
     return folder, secrets_of(objects)
@@ -132,10 +136,12 @@ def assert_no_secret(text: str, secrets: set[str], where: str) -> None:
     assert not leaked, f"{where} shows {leaked}"
 
 
+@pytest.mark.parametrize("fix", [(), ("--fix", "--allow-disruptive")], ids=["check", "plan"])
 @pytest.mark.parametrize("output", ["table", "json", "yaml"])
-def test_check_offline(output: str, laden: tuple[Path, set[str]]) -> None:
+def test_check_offline(output: str, fix: tuple[str, ...], laden: tuple[Path, set[str]]) -> None:
     folder, secrets = laden
-    assert_no_secret(cli("check", "--from-dir", str(folder), "-o", output), secrets, output)
+    shown = cli("check", "--from-dir", str(folder), "-o", output, *fix)
+    assert_no_secret(shown, secrets, f"{output} {' '.join(fix)}")
 
 
 def _snapshot_text(out: Path) -> str:
@@ -157,6 +163,8 @@ def test_check_and_snapshot_live(laden: tuple[Path, set[str]], tmp_path: Path) -
         kubeconfig = str(api.write_kubeconfig(tmp_path / "kubeconfig"))
         shown = "".join(cli("check", "--kubeconfig", kubeconfig, "--no-probes", "-o", output)
                         for output in ("table", "json", "yaml"))
+        shown += cli("check", "--kubeconfig", kubeconfig, "--no-probes", "--fix",
+                     "--allow-disruptive", "-o", "json")
         shown += cli("snapshot", "--kubeconfig", kubeconfig, "--out", str(tmp_path / "out"))
     written = _snapshot_text(tmp_path / "out")
     assert "REGISTRY_HTTP_SECRET" in written
