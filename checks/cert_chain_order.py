@@ -20,7 +20,6 @@ from doctor.cockpit import (
 )
 from doctor.console import (
     certificate_files,
-    no_console_reason,
     route_host,
     route_resource,
     route_to,
@@ -60,9 +59,7 @@ META = CheckMeta(
 
 
 def evaluate(ctx: CheckContext) -> Result:
-    console = ctx.snapshot.console()
-    if console is None:
-        return ctx.result(Status.SKIP, no_console_reason(ctx.config))
+    console = ctx.console()
     first = next(console.containers(), (0, {}))[1]
     version = version_of_image(str(first.get("image", "")))
     route = route_to(ctx.snapshot, ctx.config.console_name)

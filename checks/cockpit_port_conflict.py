@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from doctor.check import CheckContext
-from doctor.console import no_console_reason
 from doctor.findings import Finding, verdict
 from doctor.fix.planners.console import plan_cockpit_port_conflict as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
@@ -47,9 +46,7 @@ COCKPIT_PROGRAMS = ("cockpit-ws", "cockpit-tls")
 
 
 def evaluate(ctx: CheckContext) -> Result:
-    console = ctx.snapshot.console()
-    if console is None:
-        return ctx.result(Status.SKIP, no_console_reason(ctx.config))
+    console = ctx.console()
     port = ctx.config.console_port
     pods = ctx.snapshot.items("console-pods")
     console_binding = host_binding(console.pod_spec, port, declared_only=False)

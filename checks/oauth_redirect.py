@@ -14,7 +14,6 @@ from doctor.check import CheckContext, ProbeResult
 from doctor.console import (
     DEFAULT_OAUTH_CLIENT,
     console_url,
-    no_console_reason,
     route_host,
     route_resource,
     route_to,
@@ -53,9 +52,7 @@ META = CheckMeta(
 
 
 def evaluate(ctx: CheckContext) -> Result:
-    console = ctx.snapshot.console()
-    if console is None:
-        return ctx.result(Status.SKIP, no_console_reason(ctx.config))
+    console = ctx.console()
     env = console_env(console)
     client_id = env.get("OPENSHIFT_OAUTH_CLIENT_ID", DEFAULT_OAUTH_CLIENT)
     route = route_to(ctx.snapshot, ctx.config.console_name)

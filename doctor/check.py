@@ -20,6 +20,10 @@ class NotEvaluable(Exception):
     """Raised inside a check when its subject cannot be judged; becomes `unknown`."""
 
 
+class NotApplicable(Exception):
+    """Raised inside a check when its subject does not exist here; becomes `skip`."""
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """What a live probe observed. `error` is set when the probe itself could not run."""
@@ -64,6 +68,17 @@ class CheckContext:
                 f"registry workload {config.registry_name} not found in namespace "
                 f"{config.namespace} (looked for a DeploymentConfig, Deployment and DaemonSet; "
                 "use --namespace/--registry if it lives elsewhere)")
+        return workload
+
+    def console(self) -> Workload:
+        """The registry console's workload; checks about the console skip without one."""
+        workload = self.snapshot.console()
+        if workload is None:
+            config = self.config
+            raise NotApplicable(
+                f"no registry console: no DeploymentConfig, Deployment or DaemonSet "
+                f"{config.console_name} in namespace {config.namespace} (use --console if it "
+                "has another name)")
         return workload
 
     def probe(self, probe_id: str) -> ProbeResult | None:

@@ -12,19 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doctor.cockpit import CERT_DIR
-from doctor.config import RunConfig
 from doctor.model import Resource
 from doctor.snapshot import Snapshot
 from doctor.snapshot.dump import REDACTED_ANNOTATION
 from doctor.workload import Workload, as_dict, as_list
 
 DEFAULT_OAUTH_CLIENT = "cockpit-oauth-client"
-
-
-def no_console_reason(config: RunConfig) -> str:
-    return (f"no registry console: no DeploymentConfig, Deployment or DaemonSet "
-            f"{config.console_name} in namespace {config.namespace} (use --console if it has "
-            "another name)")
 
 
 def route_to(snapshot: Snapshot, name: str) -> dict[str, Any] | None:

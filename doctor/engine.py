@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from checks import Check, all_checks
-from doctor.check import CheckContext, NotEvaluable, ProbeResult
+from doctor.check import CheckContext, NotApplicable, NotEvaluable, ProbeResult
 from doctor.config import RunConfig
 from doctor.model import Report, Result, Status
 from doctor.probes import ProbeError, probe_function, selected_probes
@@ -138,6 +138,8 @@ def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
         return check.evaluate(ctx)
     except NotEvaluable as reason:
         return ctx.result(Status.UNKNOWN, str(reason))
+    except NotApplicable as reason:
+        return ctx.result(Status.SKIP, str(reason))
     except Exception as error:  # a check bug must not cost the other checks their verdicts
         log.exception("check %s failed", check.meta.id)
         return ctx.result(Status.UNKNOWN, f"internal error in check {check.meta.id}: "
