@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from doctor.generated import sync
 from doctor.model import CheckMeta
 
 BEGIN = "<!-- generated from the check's metadata by `python -m doctor.docs`: do not edit -->"
@@ -49,19 +50,10 @@ def main(argv: list[str]) -> int:
     from checks import all_checks
 
     docs = Path(__file__).resolve().parent.parent / "docs" / "checks"
-    stale = []
-    for check in all_checks().values():
-        page = docs / f"{check.meta.id}.md"
-        current = page.read_text() if page.exists() else None
-        wanted = synced_text(check.meta, current)
-        if wanted != current:
-            stale.append(page.name)
-            if "--check" not in argv:
-                page.write_text(wanted)
-    if stale:
-        verb = "out of date" if "--check" in argv else "rewritten"
-        print(f"{verb}: {', '.join(stale)}")
-    return 1 if stale and "--check" in argv else 0
+    pages = {check.meta: docs / f"{check.meta.id}.md" for check in all_checks().values()}
+    wanted = {page: synced_text(meta, page.read_text() if page.exists() else None)
+              for meta, page in pages.items()}
+    return sync(wanted, argv, "python -m doctor.docs")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from doctor.fix.permissions import permission_rows
+from doctor.generated import sync
 from doctor.model import CheckMeta
 from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, closure
 
@@ -220,16 +221,7 @@ def main(argv: list[str]) -> int:
     wanted = {READ_ACCESS_FILE: read_access_text(c.meta for c in checks),
               WRITE_ACCESS_FILE: write_access_text(checks),
               DOCS_FILE: synced_docs(DOCS_FILE.read_text(), checks)}
-    stale = [path for path, text in wanted.items()
-             if not path.exists() or path.read_text() != text]
-    if "--check" in argv:
-        for path in stale:
-            print(f"{path.relative_to(REPO)} is out of date: run python -m doctor.rbac")
-        return 1 if stale else 0
-    for path in stale:
-        path.write_text(wanted[path])
-        print(f"wrote {path.relative_to(REPO)}")
-    return 0
+    return sync(wanted, argv, "python -m doctor.rbac")
 
 
 if __name__ == "__main__":

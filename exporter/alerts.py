@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from doctor.generated import sync
 from doctor.model import CheckMeta
 
 RULES_FILE = Path(__file__).resolve().parent / "rules" / "registry-doctor.rules.yml"
@@ -63,16 +64,8 @@ def synced_text(current: str, metas: Iterable[CheckMeta]) -> str:
 def main(argv: list[str]) -> int:
     from checks import all_checks
 
-    current = RULES_FILE.read_text()
-    wanted = synced_text(current, (c.meta for c in all_checks().values()))
-    if wanted == current:
-        return 0
-    if "--check" in argv:
-        print(f"out of date: {RULES_FILE.name} (run python -m exporter.alerts)")
-        return 1
-    RULES_FILE.write_text(wanted)
-    print(f"rewritten: {RULES_FILE.name}")
-    return 0
+    wanted = synced_text(RULES_FILE.read_text(), (c.meta for c in all_checks().values()))
+    return sync({RULES_FILE: wanted}, argv, "python -m exporter.alerts")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from doctor.fix.model import Permission
+from doctor.generated import sync
 
 if TYPE_CHECKING:
     from checks import Check
@@ -85,17 +86,10 @@ def main(argv: list[str]) -> int:
     """Rewrite the table in docs/remediation.md (`--check`: only say whether it is stale)."""
     from checks import all_checks
 
-    text = DOC.read_text()
-    before, _, rest = text.partition(BEGIN)
+    before, _, rest = DOC.read_text().partition(BEGIN)
     _, _, after = rest.partition(END)
     wanted = before + markdown(permission_rows(list(all_checks().values()))) + after
-    if wanted == text:
-        return 0
-    if "--check" in argv:
-        print(f"out of date: {DOC.name} (run python -m doctor.fix.permissions)")
-        return 1
-    DOC.write_text(wanted)
-    return 0
+    return sync({DOC: wanted}, argv, "python -m doctor.fix.permissions")
 
 
 if __name__ == "__main__":
