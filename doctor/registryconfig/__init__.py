@@ -283,7 +283,8 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
     found = workload.main_container(snapshot.config.registry_container)
     if found is None:
         return RegistryConfig(workload.ref, "spec.template.spec.containers", "", DISTRIBUTION_2,
-                              unresolved=f"{workload.ref} has no containers")
+                              unresolved=f"{workload.ref} spec.template.spec.containers "
+                                         "lists no container")
     index, container = found
     container_field = workload.container_path(container, index)
     image = str(container.get("image") or "")
