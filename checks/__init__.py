@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 
-from doctor.check import CheckContext
-from doctor.fix.plan import Planner
-from doctor.model import CheckMeta, Result
+from doctor.check import Check
 
-
-@dataclass(frozen=True)
-class Check:
-    meta: CheckMeta
-    evaluate: Callable[[CheckContext], Result]
-    plan: Planner | None = None
+__all__ = ["Check", "all_checks"]  # `Check` lives in the framework (doctor.check)
 
 
 @cache

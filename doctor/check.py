@@ -1,19 +1,25 @@
-"""What a check module sees: the shared snapshot, the probe results and the run settings.
+"""The check framework: what a check is, and what it sees (the shared snapshot, the probe
+results and the run settings).
 
-A check module defines `META: CheckMeta` and `evaluate(ctx: CheckContext) -> Result`. It is a
-pure function of its context: it never imports `kubernetes` or `boto3` and does no I/O.
+A check module (a plugin in the `checks` package) defines `META: CheckMeta` and
+`evaluate(ctx: CheckContext) -> Result`, optionally `plan`. It is a pure function of its
+context: it never imports `kubernetes` or `boto3` and does no I/O. Checks import this module;
+this module never imports the `checks` package.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doctor.config import RunConfig
 from doctor.model import CheckMeta, Remediation, Resource, Result, Status
 from doctor.snapshot import Snapshot
 from doctor.workload import Workload
+
+if TYPE_CHECKING:
+    from doctor.fix.plan import Planner
 
 
 class NotEvaluable(Exception):
@@ -84,3 +90,12 @@ class CheckContext:
     def probe(self, probe_id: str) -> ProbeResult | None:
         """The probe's result, or None when probes are off for this run."""
         return self.probes.get(probe_id)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its metadata, its verdict function and optionally its fix planner."""
+
+    meta: CheckMeta
+    evaluate: Callable[[CheckContext], Result]
+    plan: Planner | None = None

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from typing import Any
 
-from checks import Check, all_checks
-from doctor.check import CheckContext, NotApplicable, NotEvaluable, ProbeResult
+from checks import all_checks
+from doctor.check import Check, CheckContext, NotApplicable, NotEvaluable, ProbeResult
 from doctor.config import RunConfig
 from doctor.model import Report, Result, Status
 from doctor.probes import ProbeError, probe_function, selected_probes

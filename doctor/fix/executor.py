@@ -51,7 +51,7 @@ from doctor.kube import KubeError
 from doctor.model import Status
 
 if TYPE_CHECKING:
-    from checks import Check
+    from doctor.check import Check
 
 Emit = Callable[..., None]  # emit(event, **fields)
 RUN_ANNOTATION = "registry-doctor.io/run"

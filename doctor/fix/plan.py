@@ -34,7 +34,7 @@ from doctor.snapshot import Snapshot
 from doctor.workload import Workload
 
 if TYPE_CHECKING:
-    from checks import Check
+    from doctor.check import Check
 
 log = logging.getLogger(__name__)
 
