@@ -129,7 +129,8 @@ def _run_probe(probe_id: str, snapshot: Snapshot, config: RunConfig) -> ProbeRes
 
 def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
              probes: dict[str, ProbeResult]) -> Result:
-    ctx = CheckContext(check.meta, snapshot, config, probes)
+    ctx = CheckContext(check.meta, snapshot.for_reader(f"check {check.meta.id}",
+                                                       check.meta.kinds), config, probes)
     causes = [snapshot.errors[k] for k in check.meta.kinds
               if k in snapshot.errors and k not in LOG_COLLECTIONS]
     if causes:

@@ -114,15 +114,17 @@ def planner_reads(checks: Sequence[Check]) -> set[str]:
 def make_plan(results: Iterable[Result], snapshot: Snapshot, config: RunConfig,
               options: FixOptions, checks: Sequence[Check]) -> list[Action]:
     """Every action the failing checks propose (only those of `options.only`, when given)."""
-    planners = {c.meta.id: c.plan for c in checks if c.plan is not None}
+    by_id = {c.meta.id: c for c in checks if c.plan is not None}
     actions: list[Action] = []
     for result in results:
-        plan = planners.get(result.check)
-        if plan is None or result.status not in (Status.WARN, Status.CRIT) \
+        check = by_id.get(result.check)
+        if check is None or check.plan is None or result.status not in (Status.WARN, Status.CRIT) \
                 or (options.only and result.check not in options.only):
             continue
+        view = snapshot.for_reader(f"the planner of {check.meta.id}",
+                                   (*check.meta.kinds, *check.plan.reads))
         try:
-            actions.extend(plan(PlanContext(snapshot, config, options, result)))
+            actions.extend(check.plan(PlanContext(view, config, options, result)))
         except Exception as error:  # a planner bug must not cost the other checks their fixes
             log.exception("planner of %s failed", result.check)
             actions.append(Action(result.check, "plan", "no plan: internal error in its "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from doctor.config import RunConfig
@@ -37,6 +37,12 @@ class CollectError(Exception):
     'forbidden: list pods in default'."""
 
 
+class UndeclaredRead(Exception):
+    """A check or planner read a collection its metadata does not declare: a bug, not an empty
+    collection (the collector fetches only what is declared, so the read would quietly see
+    nothing whenever no other selected check happens to declare it)."""
+
+
 class Source(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
@@ -53,12 +59,29 @@ class Snapshot:
     errors: dict[str, str] = field(default_factory=dict)
     logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> tail
     problems: list[str] = field(default_factory=list)  # unreadable input, e.g. dump files
+    # Set on a reader's view (`for_reader`): the collections it may read, and who it is.
+    readable: frozenset[str] | None = None
+    reader: str = ""
+
+    def for_reader(self, reader: str, declared: Iterable[str]) -> Snapshot:
+        """The same snapshot, readable only in `declared` and what their scopes depend on (a
+        check that declares the registry pods may read the workload that selects them)."""
+        return replace(self, readable=frozenset(closure(set(declared))), reader=reader)
 
     def items(self, collection: str) -> list[dict]:
+        self._may_read(collection)
         return self.collections.get(collection, [])
 
     def error(self, collection: str) -> str | None:
+        self._may_read(collection)
         return self.errors.get(collection)
+
+    def _may_read(self, collection: str) -> None:
+        if collection not in known_collections():
+            raise ValueError(f"unknown snapshot collection: {collection}")
+        if self.readable is not None and collection not in self.readable:
+            raise UndeclaredRead(f"{self.reader} reads snapshot collection {collection}, which "
+                                 "it does not declare (META.kinds, or the planner's reads)")
 
     def named(self, collection: str, name: str) -> dict | None:
         return next((o for o in self.items(collection) if o["metadata"]["name"] == name), None)
