@@ -11,6 +11,7 @@ from __future__ import annotations
 from doctor.check import CheckContext, NotEvaluable
 from doctor.fix.planners.storage import plan_ephemeral_storage as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
+from doctor.platform.store import POD_LIFETIME, READ_ONLY, StoreVolume, classify
 from doctor.registryconfig import (
     CONFIG_KINDS,
     REMOTE_DRIVERS,
@@ -44,10 +45,6 @@ META = CheckMeta(
     ),
 )
 
-EPHEMERAL = frozenset({"emptyDir", "ephemeral"})
-READ_ONLY = frozenset({"configMap", "secret", "downwardAPI", "projected"})
-
-
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
     config = resolve(ctx.snapshot, workload)
@@ -79,7 +76,7 @@ def _judge_filesystem(ctx: CheckContext, workload: Workload, config: RegistryCon
                           f"({workload.ref} mounts no volume there): lost when the pod goes",
                           details, resources)
     details.append(f"{root} is on volume {mount.volume_name} ({mount.type}), {mount.field}")
-    if mount.type in EPHEMERAL:
+    if mount.type in POD_LIFETIME:
         return ctx.failed(f"images are on {mount.type} volume {mount.volume_name}: deleted "
                           "with the pod", details, resources)
     if mount.type in READ_ONLY:
@@ -88,7 +85,7 @@ def _judge_filesystem(ctx: CheckContext, workload: Workload, config: RegistryCon
     if mount.type == "hostPath":
         return _judge_host_path(ctx, config, mount, details, resources)
     if mount.type == "persistentVolumeClaim":
-        return _judge_claim(ctx, workload, mount, details, resources)
+        return _judge_claim(ctx, workload, classify(ctx.snapshot, mount), details, resources)
     return ctx.result(Status.OK, f"images are on {mount.type} volume {mount.volume_name}, "
                       "which outlives the pod", details, resources)
 
@@ -122,11 +119,9 @@ def _judge_host_path(ctx: CheckContext, config: RegistryConfig, mount: Mount,
                       details, resources)
 
 
-def _judge_claim(ctx: CheckContext, workload: Workload, mount: Mount, details: list[str],
-                 resources: list[Resource]) -> Result:
-    name = str(as_dict(mount.volume.get("persistentVolumeClaim")).get("claimName"))
-    claim = next((c for c in ctx.snapshot.items("persistentvolumeclaims")
-                  if c["metadata"]["name"] == name), None)
+def _judge_claim(ctx: CheckContext, workload: Workload, store: StoreVolume,
+                 details: list[str], resources: list[Resource]) -> Result:
+    name, claim = str(store.claim_name), store.claim
     resources = [*resources, Resource("PersistentVolumeClaim", name, workload.namespace)]
     if claim is None:
         return ctx.failed(f"claim {name} does not exist in namespace {workload.namespace}: "

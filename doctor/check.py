@@ -20,6 +20,7 @@ from doctor.workload import Workload
 
 if TYPE_CHECKING:
     from doctor.fix.plan import Planner
+    from doctor.platform import Installation
 
 
 class NotEvaluable(Exception):
@@ -66,8 +67,13 @@ class CheckContext:
         return self.result(Status(self.meta.severity.value), summary, details, resources,
                            metrics)
 
+    @property
+    def installation(self) -> Installation:
+        """The registry installation this check judges, read through its declared collections."""
+        return self.snapshot.installation()
+
     def registry(self) -> Workload:
-        workload = self.snapshot.registry()
+        workload = self.installation.registry
         if workload is None:
             config = self.config
             raise NotEvaluable(
@@ -78,7 +84,7 @@ class CheckContext:
 
     def console(self) -> Workload:
         """The registry console's workload; checks about the console skip without one."""
-        workload = self.snapshot.console()
+        workload = self.installation.console
         if workload is None:
             config = self.config
             raise NotApplicable(

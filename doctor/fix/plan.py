@@ -35,6 +35,7 @@ from doctor.workload import Workload
 
 if TYPE_CHECKING:
     from doctor.check import Check
+    from doctor.platform import Installation
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,16 @@ class PlanContext:
     def check(self) -> str:
         return self.result.check
 
+    @property
+    def installation(self) -> Installation:
+        """The installation its check judged, read through the planner's declared reads."""
+        return self.snapshot.installation()
+
     def registry(self) -> Workload | None:
-        return self.snapshot.registry()
+        return self.installation.registry
 
     def console(self) -> Workload | None:
-        return self.snapshot.console()
+        return self.installation.console
 
     def patch(self, before: dict[str, Any], after: dict[str, Any], name: str, summary: str, *,
               risk: str = SAFE, redeploy: Workload | None = None,

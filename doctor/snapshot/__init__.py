@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from doctor.config import RunConfig
 from doctor.snapshot.kinds import (
@@ -21,11 +21,12 @@ from doctor.snapshot.kinds import (
     Query,
     ScopeUnavailable,
     closure,
-    console_workload,
     known_collections,
-    registry_workload,
 )
 from doctor.workload import Workload, as_dict
+
+if TYPE_CHECKING:
+    from doctor.platform import Installation
 
 # Enough for every independent collection of a full run at once (10 today): the run takes
 # as many round trips as its longest chain of scopes, not more.
@@ -62,6 +63,7 @@ class Snapshot:
     # Set on a reader's view (`for_reader`): the collections it may read, and who it is.
     readable: frozenset[str] | None = None
     reader: str = ""
+    platform: str = "openshift3"  # the platform it is judged as (doctor.platform.choose)
 
     def for_reader(self, reader: str, declared: Iterable[str]) -> Snapshot:
         """The same snapshot, readable only in `declared` and what their scopes depend on (a
@@ -86,11 +88,18 @@ class Snapshot:
     def named(self, collection: str, name: str) -> dict | None:
         return next((o for o in self.items(collection) if o["metadata"]["name"] == name), None)
 
+    def installation(self) -> Installation:
+        """The registry installation as the platform's adapter locates it, read through this
+        snapshot (or view)."""
+        from doctor.platform import installation
+
+        return installation(self)
+
     def registry(self) -> Workload | None:
-        return registry_workload(self.collections, self.config)
+        return self.installation().registry
 
     def console(self) -> Workload | None:
-        return console_workload(self.collections, self.config)
+        return self.installation().console
 
 
 @dataclass(frozen=True)

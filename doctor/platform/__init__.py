@@ -1,0 +1,154 @@
+"""Platforms: where the pieces of one registry installation are, apart from what is wrong.
+
+A platform adapter (one module of this package) detects itself from what the snapshot holds
+and locates one `Installation`: the registry workload and its pods, its Service and routes,
+its store, its effective configuration and the object that owns it, and the console when the
+platform has one. Checks, planners and probes judge the installation; none of them searches
+for the registry on its own. Fix texts name objects the way the platform's own CLI does.
+
+Adapters are imported only when chosen, so loading check metadata stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+from doctor.workload import Workload, as_dict
+
+if TYPE_CHECKING:
+    from doctor.config import RunConfig
+    from doctor.platform.store import StoreVolume
+    from doctor.registryconfig import RegistryConfig
+    from doctor.snapshot import Snapshot
+
+# platform id -> adapter module in this package. OpenShift 4 and plain Kubernetes come next.
+ADAPTERS: dict[str, str] = {"openshift3": "openshift3"}
+AUTO = "auto"
+
+
+class Platform(Protocol):
+    id: str
+    title: str
+    cli: str  # the command its admins use: "oc", "kubectl"
+    # The snapshot collections it reads to locate an installation (they drive RBAC).
+    collections: tuple[str, ...]
+
+    def detect(self, snapshot: Snapshot) -> str | None:
+        """Evidence that the snapshot comes from this platform, or None."""
+
+    def locate(self, snapshot: Snapshot) -> Installation:
+        """The installation the run's settings name, read through `snapshot` (a reader's
+        view: what the reader did not declare cannot be read)."""
+
+
+def adapter(platform_id: str) -> Platform:
+    if platform_id not in ADAPTERS:
+        raise ValueError(f"unknown platform {platform_id!r} "
+                         f"(choose from {', '.join([AUTO, *ADAPTERS])})")
+    return importlib.import_module(f"{__name__}.{ADAPTERS[platform_id]}").ADAPTER
+
+
+def choose(requested: str, snapshot: Snapshot) -> tuple[str, str]:
+    """The platform id to judge the snapshot as, and why: the one requested, or with `auto`
+    the first adapter that recognises the snapshot."""
+    if requested != AUTO:
+        adapter(requested)
+        return requested, "--platform " + requested
+    for platform_id in ADAPTERS:
+        evidence = adapter(platform_id).detect(snapshot)
+        if evidence:
+            return platform_id, evidence
+    only = next(iter(ADAPTERS))
+    return only, f"nothing platform-specific found: {only} is the only platform so far"
+
+
+@dataclass(frozen=True)
+class Installation:
+    """One registry installation as its platform lays it out."""
+
+    platform: str
+    cli: str
+    namespace: str
+    registry_name: str  # the name it was looked up by (--registry)
+    registry: Workload | None
+    console_name: str
+    console: Workload | None
+    snapshot: Snapshot = field(repr=False, compare=False)
+
+    @property
+    def config(self) -> RunConfig:
+        return self.snapshot.config
+
+    @property
+    def config_owner(self) -> Workload | None:
+        """The object whose change changes the registry's configuration (on 3.x the workload:
+        its env and the volumes it mounts the configuration from)."""
+        return self.registry
+
+    def pods(self) -> list[dict[str, Any]]:
+        """The registry's pods, selected by its workload's own selector."""
+        return self.snapshot.items("registry-pods")
+
+    @cached_property
+    def service(self) -> dict[str, Any] | None:
+        """The registry's Service: the one named after it, else one selecting its pods."""
+        name = self.registry.name if self.registry else self.registry_name
+        named = self.snapshot.named("services", name)
+        if named is not None or self.registry is None:
+            return named
+        labels = as_dict(as_dict(as_dict(self.registry.spec.get("template")).get("metadata"))
+                         .get("labels"))
+        for service in self.snapshot.items("services"):
+            selector = as_dict(as_dict(service.get("spec")).get("selector"))
+            if selector and selector.items() <= labels.items():
+                return service
+        return None
+
+    @property
+    def service_name(self) -> str:
+        """The Service's name; without one, the name it would have."""
+        return self.service["metadata"]["name"] if self.service else self.registry_name
+
+    def routes(self) -> list[dict[str, Any]]:
+        """Routes to the registry's Service."""
+        return [r for r in self.snapshot.items("routes")
+                if as_dict(as_dict(r.get("spec")).get("to")).get("kind", "Service") == "Service"
+                and as_dict(as_dict(r.get("spec")).get("to")).get("name") == self.service_name]
+
+    def endpoints(self) -> dict[str, Any] | None:
+        return self.snapshot.named("endpoints", self.service_name)
+
+    @cached_property
+    def configuration(self) -> RegistryConfig | None:
+        """The configuration the registry process runs with; None without a registry."""
+        from doctor.registryconfig import resolve
+
+        return resolve(self.snapshot, self.registry) if self.registry else None
+
+    def store(self) -> StoreVolume | None:
+        """The volume holding the filesystem driver's root directory, classified; None when
+        the configuration is unresolved or no volume is mounted there."""
+        from doctor.platform.store import classify
+
+        config = self.configuration
+        mount = config.storage_mount() if config and config.unresolved is None else None
+        return classify(self.snapshot, mount) if mount else None
+
+    def names(self) -> dict[str, str]:
+        """How fix texts address this installation: `{cli} scale {registry} -n {namespace}`."""
+        registry = self.registry.ref if self.registry else f"dc/{self.registry_name}"
+        console = self.console.ref if self.console else f"dc/{self.console_name}"
+        return {"cli": self.cli, "namespace": self.namespace, "registry": registry,
+                "console": console, "service": f"svc/{self.service_name}"}
+
+
+def installation(snapshot: Snapshot) -> Installation:
+    return adapter(snapshot.platform).locate(snapshot)
+
+
+def platform_collections(platform_ids: Iterable[str] = ADAPTERS) -> set[str]:
+    return {c for p in platform_ids for c in adapter(p).collections}

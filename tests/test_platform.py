@@ -1,0 +1,67 @@
+"""The platform layer: detecting OpenShift 3.x and locating one installation, the same way
+for checks, planners and probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from doctor.platform import choose
+from tests.workloads import registry_dc, snapshot_of
+
+
+def service(name: str, selector: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"selector": selector, "ports": [{"port": 5000}]}}
+
+
+def route(name: str, to: str) -> dict[str, Any]:
+    return {"apiVersion": "route.openshift.io/v1", "kind": "Route",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"host": f"{name}.apps.example.com", "to": {"kind": "Service", "name": to}}}
+
+
+def as_deployment(dc: dict[str, Any], image: str) -> dict[str, Any]:
+    dc["apiVersion"], dc["kind"] = "apps/v1", "Deployment"
+    dc["spec"]["selector"] = {"matchLabels": dc["spec"]["selector"]}
+    dc["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return dc
+
+
+def test_openshift3_is_recognised_by_its_registry_image_or_deploymentconfig() -> None:
+    assert choose("auto", snapshot_of(registry_dc())) == (
+        "openshift3", "dc/docker-registry runs docker.io/openshift/origin-docker-registry:v3.11")
+    upstream = registry_dc(image="docker.io/library/registry:2.8.2")
+    assert choose("auto", snapshot_of(upstream))[1] == "dc/docker-registry is a DeploymentConfig"
+
+
+def test_without_anything_openshift_auto_falls_back_to_the_only_platform_and_says_so() -> None:
+    deployment = as_deployment(registry_dc(), "docker.io/library/registry:2.8.2")
+    assert choose("auto", snapshot_of(deployment)) == (
+        "openshift3", "nothing platform-specific found: openshift3 is the only platform so far")
+
+
+def test_a_requested_platform_is_taken_as_is_and_an_unknown_one_is_refused() -> None:
+    assert choose("openshift3", snapshot_of()) == ("openshift3", "--platform openshift3")
+    with pytest.raises(ValueError, match="unknown platform 'openshift4'"):
+        choose("openshift4", snapshot_of())
+
+
+def test_the_installation_finds_the_service_by_name_else_by_its_selector() -> None:
+    by_selector = snapshot_of(registry_dc(), service("registry", {"docker-registry": "default"}),
+                              service("other", {"app": "other"}),
+                              route("registry", "registry"), route("other", "other"))
+    installation = by_selector.installation()
+    assert installation.service_name == "registry"
+    assert [r["metadata"]["name"] for r in installation.routes()] == ["registry"]
+    named = snapshot_of(registry_dc(), service("docker-registry", {"app": "x"}),
+                        service("registry", {"docker-registry": "default"}))
+    assert named.installation().service_name == "docker-registry"
+
+
+def test_fix_texts_name_the_installation_as_oc_does() -> None:
+    names = snapshot_of(as_deployment(registry_dc(), "registry:2")).installation().names()
+    assert names == {"cli": "oc", "namespace": "default", "registry": "deployment/docker-registry",
+                     "console": "dc/registry-console", "service": "svc/docker-registry"}
