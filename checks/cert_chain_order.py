@@ -19,6 +19,8 @@ from doctor.cockpit import (
     version_of_image,
 )
 from doctor.console import (
+    CONSOLE_PLATFORMS,
+    NO_CONSOLE,
     certificate_files,
     route_host,
     route_resource,
@@ -37,6 +39,8 @@ META = CheckMeta(
     kinds=("deploymentconfigs", "deployments", "daemonsets", "console-secrets", "configmaps",
            "routes"),
     probes=("console-route-tls", "console-cert-dir"),
+    platforms=CONSOLE_PLATFORMS,
+    platform_note=NO_CONSOLE,
     description=(
         "Judges the certificate the console's Cockpit would serve, from the secret or configMap "
         f"mounted at {CERT_DIR}, from a local folder (--cert-dir) and, live, from the chain the "

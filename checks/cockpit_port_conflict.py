@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from doctor.check import CheckContext
+from doctor.console import CONSOLE_PLATFORMS, NO_CONSOLE
 from doctor.findings import Finding, verdict
 from doctor.fix.planners.console import plan_cockpit_port_conflict as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
@@ -23,6 +24,8 @@ META = CheckMeta(
     kinds=("deploymentconfigs", "deployments", "daemonsets", "console-pods",
            "console-node-pods", "console-logs"),
     probes=("console-port",),
+    platforms=CONSOLE_PLATFORMS,
+    platform_note=NO_CONSOLE,
     description=(
         "Cockpit and the registry console both listen on port 9090 (--console-port). Crit: "
         "the console binds the host port (hostNetwork or hostPort) on a node where another "

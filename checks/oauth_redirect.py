@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 from doctor.check import CheckContext, ProbeResult
 from doctor.console import (
+    CONSOLE_PLATFORMS,
     DEFAULT_OAUTH_CLIENT,
+    NO_CONSOLE,
     console_url,
     route_host,
     route_resource,
@@ -31,6 +33,8 @@ META = CheckMeta(
     severity=Severity.CRIT,
     kinds=("deploymentconfigs", "deployments", "daemonsets", "routes", "oauthclients"),
     probes=("console-oauth", "console-oauth-authorize"),
+    platforms=CONSOLE_PLATFORMS,
+    platform_note=NO_CONSOLE,
     description=(
         "The OAuthClient named by the console's OPENSHIFT_OAUTH_CLIENT_ID (default "
         "cockpit-oauth-client) must exist and one of its redirectURIs must accept "

@@ -36,6 +36,8 @@ Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a
                                                  show_default=False)]
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.",
                                              show_default=False)]
+PlatformId = Annotated[str, typer.Option(
+    "--platform", help="The platform the registry runs on: auto (detect it) or openshift3.")]
 Namespace = Annotated[str, typer.Option("--namespace", "-n",
                                         help="Namespace of the registry and console.")]
 Registry = Annotated[str, typer.Option("--registry", help="Name of the registry workload.")]
@@ -87,6 +89,13 @@ def _check_dir(path: Path | None, flag: str) -> None:
         _usage_error(f"{flag} {path}: not a readable directory")
 
 
+def _check_platform(platform: str) -> None:
+    from doctor.platform import ADAPTERS, AUTO
+
+    if platform not in (AUTO, *ADAPTERS):
+        _usage_error(f"--platform {platform}: choose from {', '.join([AUTO, *ADAPTERS])}")
+
+
 def _check_repository(name: str, flag: str) -> None:
     from doctor.probes.canary import repository_problem
 
@@ -118,6 +127,7 @@ def check(
     probes: Probes = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
+    platform: PlatformId = "auto",
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
@@ -200,6 +210,7 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
 
     _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
     _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
+    _check_platform(str(options["platform"]))
     if options.get("canary"):
         _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)}
@@ -305,6 +316,7 @@ def serve(
     probes: Probes = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
+    platform: PlatformId = "auto",
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",

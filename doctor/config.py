@@ -8,6 +8,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class RunConfig:
+    # The platform to judge the cluster as (doctor.platform): "auto" detects it.
+    platform: str = "auto"
     namespace: str = "default"
     registry_name: str = "docker-registry"
     registry_container: str = "registry"

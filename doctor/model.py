@@ -64,6 +64,17 @@ class CheckMeta:
     probes: tuple[str, ...] = ()  # live probes the check reads (doctor.probes)
     # A RunConfig flag that enables this check (e.g. "canary"); None: runs by default.
     opt_in: str | None = None
+    # The platforms it applies to (doctor.platform ids); empty: every platform. Elsewhere it
+    # is `skip`, with `platform_note` (why) in its summary.
+    platforms: tuple[str, ...] = ()
+    platform_note: str = ""
+
+    @property
+    def platforms_line(self) -> str:
+        """Where it applies, for `explain` and the docs."""
+        if not self.platforms:
+            return "every platform"
+        return f"{', '.join(self.platforms)} only ({self.platform_note})"
 
     @property
     def docs(self) -> str:

@@ -127,6 +127,7 @@ def render_explain(meta: CheckMeta) -> str:
         f"severity when failing: {meta.severity.value}",
         f"reads: {', '.join(meta.kinds)}",
         f"live probes: {probes}",
+        f"platforms: {meta.platforms_line}",
         "",
         textwrap.fill(meta.description, 100),
         "",

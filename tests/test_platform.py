@@ -3,11 +3,16 @@ for checks, planners and probes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from doctor.platform import choose
+from checks import all_checks
+from doctor import engine
+from doctor.config import RunConfig
+from doctor.model import Status
+from doctor.platform import ADAPTERS, choose
 from tests.workloads import registry_dc, snapshot_of
 
 
@@ -65,3 +70,18 @@ def test_fix_texts_name_the_installation_as_oc_does() -> None:
     names = snapshot_of(as_deployment(registry_dc(), "registry:2")).installation().names()
     assert names == {"cli": "oc", "namespace": "default", "registry": "deployment/docker-registry",
                      "console": "dc/registry-console", "service": "svc/docker-registry"}
+
+
+def test_a_check_skips_on_a_platform_its_metadata_excludes_with_the_declared_reason() -> None:
+    check = all_checks()["cockpit-port-conflict"]
+    elsewhere = replace(snapshot_of(registry_dc()), platform="kubernetes")
+    result = engine.evaluate(check, elsewhere, RunConfig(), {})
+    assert (result.status, result.summary) == (
+        Status.SKIP, "does not apply to platform kubernetes: the registry console (Cockpit) is "
+        "part of OpenShift 3.x only")
+
+
+def test_every_check_names_only_known_platforms_and_says_why_it_excludes_others() -> None:
+    for check in all_checks().values():
+        assert set(check.meta.platforms) <= set(ADAPTERS), check.meta.id
+        assert bool(check.meta.platforms) == bool(check.meta.platform_note), check.meta.id
