@@ -10,11 +10,12 @@ import pytest
 
 from doctor import engine
 from doctor.config import RunConfig
+from doctor.fix.plan import planner_reads
 from doctor.model import Report, Status
 from tests.casedump import Case, discover_cases, materialize
 from tests.conftest import CLUSTERS
 from tests.kubefake import FakeKubeAPI
-from tests.test_check_cases import assert_verdict, case_config
+from tests.test_check_cases import assert_plan, assert_verdict, case_config
 
 LIVE_CASES = [c for c in discover_cases() if c.spec.get("live", True)]
 FakeFactory = Callable[[Path], FakeKubeAPI]
@@ -33,8 +34,10 @@ def test_case_live(case: Case, fake_api: FakeFactory, tmp_path: Path) -> None:
     probes = case.spec.get("config", {}).get("probes", False)  # probes only where a case asks
     config = case_config(case, kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"),
                          probes=probes)
-    report = engine.run(config, engine.select_checks([case.check], config=config))
+    checks = engine.select_checks([case.check], config=config)
+    report, snapshot = engine.inspect(config, checks, also=planner_reads(checks))
     assert_verdict(report, case)
+    assert_plan(report, snapshot, config, checks[0], case)
 
 
 def test_forbidden_pods_make_only_dependent_checks_unknown(fake_api: FakeFactory,
