@@ -33,7 +33,7 @@ META = CheckMeta(
     ),
     remediation=(
         "Set compute requests on the registry container, as `oc adm registry` does in 3.11: "
-        "`oc set resources dc/docker-registry -n default --requests=cpu=100m,memory=256Mi` "
+        "`$cli set resources $registry -n $namespace --requests=cpu=100m,memory=256Mi` "
         "(a new deployment follows). Add limits too if the node is shared with noisy workloads."
     ),
 )

@@ -55,9 +55,9 @@ META = CheckMeta(
     ),
     remediation=(
         "Put the server certificate, then its intermediates, then the unencrypted key into one "
-        ".cert file, recreate the secret (`oc create secret generic console-secret "
-        "--from-file=console.cert -n default --dry-run -o yaml | oc replace -f -`) and roll "
-        "out the console (`oc rollout latest dc/registry-console -n default`)."
+        ".cert file, recreate the secret (`$cli create secret generic console-secret "
+        "--from-file=console.cert -n $namespace --dry-run -o yaml | $cli replace -f -`) and roll "
+        "out the console (`$cli rollout latest $console -n $namespace`)."
     ),
 )
 

@@ -39,7 +39,7 @@ META = CheckMeta(
     remediation=(
         "Free the port on the console's node: stop a host Cockpit (`systemctl disable --now "
         "cockpit.socket`) or move the other pod; or keep the console on the pod network "
-        "(no hostNetwork/hostPort in dc/registry-console), as the template deploys it."
+        "(no hostNetwork/hostPort in $console), as the template deploys it."
     ),
 )
 

@@ -43,11 +43,11 @@ META = CheckMeta(
         "the registry pods' recent logs are counted as evidence and turn an ok into a warn."
     ),
     remediation=(
-        "Share one store between the pods: a ReadWriteMany claim (`oc set volume "
-        "dc/docker-registry -n default --add --name=registry-storage -t pvc "
+        "Share one store between the pods: a ReadWriteMany claim (`$cli set volume "
+        "$registry -n $namespace --add --name=registry-storage -t pvc "
         "--claim-name=<rwx-claim> --overwrite`) or a remote driver such as S3; or scale to "
-        "one pod (`oc scale dc/docker-registry -n default --replicas=1`). On NFS, pin clients "
-        "to one pod with `oc patch svc/docker-registry -n default -p "
+        "one pod (`$cli scale $registry -n $namespace --replicas=1`). On NFS, pin clients "
+        "to one pod with `$cli patch $service -n $namespace -p "
         "'{\"spec\":{\"sessionAffinity\":\"ClientIP\"}}'` and export the share with "
         "no_wdelay."
     ),

@@ -48,9 +48,9 @@ META = CheckMeta(
         "docker-registry route host."
     ),
     remediation=(
-        "Make the OAuthClient accept the console URL: `oc patch oauthclient "
+        "Make the OAuthClient accept the console URL: `$cli patch oauthclient "
         "cockpit-oauth-client -p '{\"redirectURIs\":[\"https://<console route host>\"]}'`; "
-        "fix console env with `oc set env dc/registry-console -n default NAME=value`."
+        "fix console env with `$cli set env $console -n $namespace NAME=value`."
     ),
 )
 

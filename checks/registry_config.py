@@ -29,12 +29,12 @@ META = CheckMeta(
         "ignores; half an S3 key pair; a read-only registry)."
     ),
     remediation=(
-        "Fix the field named in the finding in the file it comes from (`oc edit secret/"
-        "configmap <name> -n default`, or `oc set env dc/docker-registry` for overrides); "
+        "Fix the field named in the finding in the file it comes from (`$cli edit secret/"
+        "configmap <name> -n $namespace`, or `$cli set env $registry` for overrides); "
         "for pruning set `storage.delete.enabled: true` (or "
         "`REGISTRY_STORAGE_DELETE_ENABLED=true`). The ConfigChange trigger redeploys on env "
         "changes; after editing a mounted secret or configmap run "
-        "`oc rollout latest dc/docker-registry -n default`."
+        "`$cli rollout latest $registry -n $namespace`."
     ),
 )
 

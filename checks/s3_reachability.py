@@ -36,9 +36,9 @@ META = CheckMeta(
     ),
     remediation=(
         "Correct the S3 setting the finding names in the file or variable it comes from "
-        "(`oc edit secret/<name> -n default` for a mounted config.yml, `oc set env "
-        "dc/docker-registry -n default REGISTRY_STORAGE_S3_<NAME>=...` for overrides), then "
-        "`oc rollout latest dc/docker-registry -n default`."
+        "(`$cli edit secret/<name> -n $namespace` for a mounted config.yml, `$cli set env "
+        "$registry -n $namespace REGISTRY_STORAGE_S3_<NAME>=...` for overrides), then "
+        "`$cli rollout latest $registry -n $namespace`."
     ),
 )
 

@@ -32,7 +32,7 @@ def meta_block(meta: CheckMeta) -> str:
         "",
         meta.description,
         "",
-        f"**Remediation:** {meta.remediation}",
+        f"**Remediation:** {meta.remediation_for()}",
         END,
     ])
 

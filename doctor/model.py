@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -51,6 +52,13 @@ def exit_code_for(statuses: list[Status]) -> int:
     return max((_EXIT_RANK[s] for s in statuses), default=(0, EXIT_OK))[1]
 
 
+# How fix texts name the registry's objects where no installation is at hand (the docs,
+# `explain`): OpenShift 3.x's defaults. A report names the installation it found.
+DEFAULT_NAMES: Mapping[str, str] = MappingProxyType({
+    "cli": "oc", "namespace": "default", "registry": "dc/docker-registry",
+    "console": "dc/registry-console", "service": "svc/docker-registry"})
+
+
 @dataclass(frozen=True)
 class CheckMeta:
     """Everything about a check except its logic; rendered by `list`, `explain` and the docs."""
@@ -59,6 +67,8 @@ class CheckMeta:
     title: str
     severity: Severity
     kinds: tuple[str, ...]  # snapshot collections the check reads (doctor.snapshot.kinds)
+    # What to do, naming objects as $cli, $namespace, $registry, $console, $service
+    # (doctor.platform.Installation.names): `$cli scale $registry -n $namespace`.
     remediation: str
     description: str
     probes: tuple[str, ...] = ()  # live probes the check reads (doctor.probes)
@@ -68,6 +78,9 @@ class CheckMeta:
     # is `skip`, with `platform_note` (why) in its summary.
     platforms: tuple[str, ...] = ()
     platform_note: str = ""
+
+    def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES) -> str:
+        return string.Template(self.remediation).substitute(names)
 
     @property
     def platforms_line(self) -> str:

@@ -131,7 +131,7 @@ def render_explain(meta: CheckMeta) -> str:
         "",
         textwrap.fill(meta.description, 100),
         "",
-        textwrap.fill("Remediation: " + meta.remediation, 100),
+        textwrap.fill("Remediation: " + meta.remediation_for(), 100),
         "",
         f"Docs: {meta.docs}",
     ]) + "\n"

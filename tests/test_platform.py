@@ -68,8 +68,9 @@ def test_the_installation_finds_the_service_by_name_else_by_its_selector() -> No
 
 def test_fix_texts_name_the_installation_as_oc_does() -> None:
     names = snapshot_of(as_deployment(registry_dc(), "registry:2")).installation().names()
-    assert names == {"cli": "oc", "namespace": "default", "registry": "deployment/docker-registry",
-                     "console": "dc/registry-console", "service": "svc/docker-registry"}
+    assert dict(names) == {"cli": "oc", "namespace": "default",
+                           "registry": "deployment/docker-registry",
+                           "console": "dc/registry-console", "service": "svc/docker-registry"}
 
 
 def test_a_check_skips_on_a_platform_its_metadata_excludes_with_the_declared_reason() -> None:
@@ -85,3 +86,25 @@ def test_every_check_names_only_known_platforms_and_says_why_it_excludes_others(
     for check in all_checks().values():
         assert set(check.meta.platforms) <= set(ADAPTERS), check.meta.id
         assert bool(check.meta.platforms) == bool(check.meta.platform_note), check.meta.id
+
+
+def test_fix_texts_in_a_report_name_the_installation_found_not_the_3x_defaults() -> None:
+    deployment = as_deployment(registry_dc(), "registry:2")
+    deployment["metadata"].update(name="registry", namespace="infra")
+    config = RunConfig(namespace="infra", registry_name="registry")
+    snapshot = replace(snapshot_of(deployment), config=config)
+    result = engine.evaluate(all_checks()["besteffort-qos"], snapshot, config, {})
+    assert result.status is Status.CRIT, result.summary
+    assert result.remediation is not None
+    assert "`oc set resources deployment/registry -n infra --requests=cpu=100m,memory=256Mi`" \
+        in result.remediation.summary
+
+
+def test_every_remediation_names_objects_only_through_the_installation() -> None:
+    names = {"cli": "CLI", "namespace": "NS", "registry": "REG", "console": "CON",
+             "service": "SVC"}
+    for check in all_checks().values():
+        text = check.meta.remediation_for(names)  # an unknown $name or a lone $ raises
+        for default in ("-n default", "dc/docker-registry", "dc/registry-console",
+                        "svc/docker-registry"):
+            assert default not in text, f"{check.meta.id}: {default} is hard-coded"

@@ -12,12 +12,12 @@ Adapters are imported only when chosen, so loading check metadata stays light.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from doctor.workload import Workload, as_dict
+from doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, find_workload
 
 if TYPE_CHECKING:
     from doctor.config import RunConfig
@@ -73,11 +73,22 @@ class Installation:
     platform: str
     cli: str
     namespace: str
-    registry_name: str  # the name it was looked up by (--registry)
-    registry: Workload | None
-    console_name: str
-    console: Workload | None
+    registry_name: str  # the name it is looked up by (--registry)
+    console_name: str  # (--console)
     snapshot: Snapshot = field(repr=False, compare=False)
+
+    @cached_property
+    def registry(self) -> Workload | None:
+        """The registry's DeploymentConfig, Deployment or DaemonSet (read when asked: a reader
+        that never asks need not declare the workloads)."""
+        return self._workload(self.registry_name)
+
+    @cached_property
+    def console(self) -> Workload | None:
+        return self._workload(self.console_name)
+
+    def _workload(self, name: str) -> Workload | None:
+        return find_workload({c: self.snapshot.items(c) for c in WORKLOAD_COLLECTIONS}, name)
 
     @property
     def config(self) -> RunConfig:
@@ -138,12 +149,32 @@ class Installation:
         mount = config.storage_mount() if config and config.unresolved is None else None
         return classify(self.snapshot, mount) if mount else None
 
-    def names(self) -> dict[str, str]:
-        """How fix texts address this installation: `{cli} scale {registry} -n {namespace}`."""
-        registry = self.registry.ref if self.registry else f"dc/{self.registry_name}"
-        console = self.console.ref if self.console else f"dc/{self.console_name}"
-        return {"cli": self.cli, "namespace": self.namespace, "registry": registry,
-                "console": console, "service": f"svc/{self.service_name}"}
+    def names(self) -> Mapping[str, str]:
+        """How fix texts address this installation (`$cli scale $registry -n $namespace`).
+        Each name is looked up when a text uses it: a check that names no Service need not
+        read the services."""
+        return _LazyNames({
+            "cli": lambda: self.cli,
+            "namespace": lambda: self.namespace,
+            "registry": lambda: self.registry.ref if self.registry
+            else f"dc/{self.registry_name}",
+            "console": lambda: self.console.ref if self.console else f"dc/{self.console_name}",
+            "service": lambda: f"svc/{self.service_name}",
+        })
+
+
+class _LazyNames(Mapping[str, str]):
+    def __init__(self, lookups: dict[str, Callable[[], str]]) -> None:
+        self._lookups = lookups
+
+    def __getitem__(self, key: str) -> str:
+        return self._lookups[key]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lookups)
+
+    def __len__(self) -> int:
+        return len(self._lookups)
 
 
 def installation(snapshot: Snapshot) -> Installation:

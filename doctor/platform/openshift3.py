@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from doctor.platform import Installation
-from doctor.snapshot.kinds import console_workload, registry_workload
+from doctor.snapshot.kinds import registry_workload
 from doctor.workload import as_list
 
 if TYPE_CHECKING:
@@ -47,15 +47,9 @@ class OpenShift3:
 
     def locate(self, snapshot: Snapshot) -> Installation:
         config = snapshot.config
-        for collection in ("deploymentconfigs", "deployments", "daemonsets"):
-            snapshot.items(collection)  # the reader must declare the workloads it judges
-        return Installation(
-            platform=self.id, cli=self.cli, namespace=config.namespace,
-            registry_name=config.registry_name,
-            registry=registry_workload(snapshot.collections, config),
-            console_name=config.console_name,
-            console=console_workload(snapshot.collections, config),
-            snapshot=snapshot)
+        return Installation(platform=self.id, cli=self.cli, namespace=config.namespace,
+                            registry_name=config.registry_name,
+                            console_name=config.console_name, snapshot=snapshot)
 
 
 ADAPTER = OpenShift3()
