@@ -12,7 +12,8 @@ from checks import all_checks
 from doctor import engine
 from doctor.config import RunConfig
 from doctor.model import Status
-from doctor.platform import ADAPTERS, choose
+from doctor.platform import ADAPTERS, adapter, choose
+from doctor.snapshot.kinds import known_collections
 from tests.workloads import registry_dc, snapshot_of
 
 
@@ -108,3 +109,9 @@ def test_every_remediation_names_objects_only_through_the_installation() -> None
         for default in ("-n default", "dc/docker-registry", "dc/registry-console",
                         "svc/docker-registry"):
             assert default not in text, f"{check.meta.id}: {default} is hard-coded"
+
+
+def test_each_adapter_declares_collections_the_catalogue_knows() -> None:
+    for platform_id in ADAPTERS:
+        collections = set(adapter(platform_id).collections)
+        assert collections and collections <= known_collections(), platform_id
