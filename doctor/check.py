@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from doctor.config import RunConfig
@@ -68,7 +69,7 @@ class CheckContext:
         return self.result(Status(self.meta.severity.value), summary, details, resources,
                            metrics)
 
-    @property
+    @cached_property
     def installation(self) -> Installation:
         """The registry installation this check judges, read through its declared collections."""
         return self.snapshot.installation()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from doctor.config import RunConfig
@@ -51,7 +52,7 @@ class PlanContext:
     def check(self) -> str:
         return self.result.check
 
-    @property
+    @cached_property
     def installation(self) -> Installation:
         """The installation its check judged, read through the planner's declared reads."""
         return self.snapshot.installation()
