@@ -18,7 +18,6 @@ from doctor.registryconfig import (
     Mount,
     RegistryConfig,
     mount_for,
-    resolve,
 )
 from doctor.workload import Workload, as_dict, as_list
 
@@ -47,7 +46,7 @@ META = CheckMeta(
 
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    config = resolve(ctx.snapshot, workload)
+    config = ctx.configuration()
     if config.unresolved:
         raise NotEvaluable(config.unresolved)
     driver = config.driver

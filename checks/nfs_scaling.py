@@ -22,7 +22,7 @@ from doctor.platform.store import (
     SHARED_NFS,
     classify,
 )
-from doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, RegistryConfig, resolve
+from doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, RegistryConfig
 from doctor.workload import Workload, as_dict
 
 META = CheckMeta(
@@ -70,7 +70,7 @@ def evaluate(ctx: CheckContext) -> Result:
     if pods is not None and pods <= 1:
         return ctx.result(Status.OK, f"{workload.ref} runs {pods} pod: no store to share",
                           details, resources)
-    config = resolve(ctx.snapshot, workload)
+    config = ctx.configuration()
     if config.unresolved:
         raise NotEvaluable(config.unresolved)
     driver = config.driver

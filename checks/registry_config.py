@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from doctor.check import CheckContext, NotEvaluable
 from doctor.model import CheckMeta, Result, Severity, Status
-from doctor.registryconfig import CONFIG_KINDS, Problem, resolve
+from doctor.registryconfig import CONFIG_KINDS, Problem
 
 META = CheckMeta(
     id="registry-config",
@@ -41,7 +41,7 @@ META = CheckMeta(
 
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    config = resolve(ctx.snapshot, workload)
+    config = ctx.configuration()
     if config.unresolved:
         raise NotEvaluable(config.unresolved)
     resources = [workload.resource, *config.resources]

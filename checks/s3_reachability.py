@@ -14,7 +14,7 @@ from typing import Any
 from doctor.check import CheckContext, NotEvaluable
 from doctor.fix.planners.storage import plan_s3_reachability as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Remediation, Resource, Result, Severity, Status
-from doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS, resolve
+from doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS
 
 META = CheckMeta(
     id="s3-reachability",
@@ -87,7 +87,7 @@ FAILURES: dict[str, tuple[str, str]] = {
 
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    config = resolve(ctx.snapshot, workload)
+    config = ctx.configuration()
     if config.unresolved:
         raise NotEvaluable(config.unresolved)
     if config.driver is None:

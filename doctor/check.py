@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from doctor.config import RunConfig
 from doctor.model import CheckMeta, Remediation, Resource, Result, Status
@@ -22,6 +22,7 @@ from doctor.workload import Workload
 if TYPE_CHECKING:
     from doctor.fix.plan import Planner
     from doctor.platform import Installation
+    from doctor.registryconfig import RegistryConfig
 
 
 class NotEvaluable(Exception):
@@ -83,6 +84,11 @@ class CheckContext:
                 f"{config.namespace} (looked for a DeploymentConfig, Deployment and DaemonSet; "
                 "use --namespace/--registry if it lives elsewhere)")
         return workload
+
+    def configuration(self) -> RegistryConfig:
+        """The registry's effective configuration, as the installation resolves it."""
+        self.registry()  # not evaluable without a registry
+        return cast("RegistryConfig", self.installation.configuration)
 
     def console(self) -> Workload:
         """The registry console's workload; checks about the console skip without one."""
