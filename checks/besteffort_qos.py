@@ -44,7 +44,7 @@ COMPUTE = ("cpu", "memory")
 
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    running = [p for p in ctx.snapshot.items("registry-pods")
+    running = [p for p in ctx.installation.pods()
                if as_dict(p.get("status")).get("phase") == "Running"]
     template_class, template_details = template_qos(workload, ctx.snapshot.items("limitranges"))
     if running:

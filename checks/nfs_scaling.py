@@ -183,6 +183,6 @@ def _log_evidence(ctx: CheckContext) -> tuple[list[str], bool]:
 
 def _pod_nodes(ctx: CheckContext) -> list[str]:
     nodes = sorted({str(as_dict(p.get("spec")).get("nodeName"))
-                    for p in ctx.snapshot.items("registry-pods")
+                    for p in ctx.installation.pods()
                     if as_dict(p.get("spec")).get("nodeName")})
     return [f"registry pods run on {len(nodes)} node(s): {', '.join(nodes)}"] if nodes else []

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, find_workload
 
 if TYPE_CHECKING:
-    from doctor.config import RunConfig
     from doctor.platform.store import StoreVolume
     from doctor.registryconfig import RegistryConfig
     from doctor.snapshot import Snapshot
@@ -90,16 +89,6 @@ class Installation:
     def _workload(self, name: str) -> Workload | None:
         return find_workload({c: self.snapshot.items(c) for c in WORKLOAD_COLLECTIONS}, name)
 
-    @property
-    def config(self) -> RunConfig:
-        return self.snapshot.config
-
-    @property
-    def config_owner(self) -> Workload | None:
-        """The object whose change changes the registry's configuration (on 3.x the workload:
-        its env and the volumes it mounts the configuration from)."""
-        return self.registry
-
     def pods(self) -> list[dict[str, Any]]:
         """The registry's pods, selected by its workload's own selector."""
         return self.snapshot.items("registry-pods")
@@ -126,16 +115,21 @@ class Installation:
 
     def routes(self) -> list[dict[str, Any]]:
         """Routes to the registry's Service."""
+        def target(route: dict[str, Any]) -> tuple[object, object]:
+            to = as_dict(as_dict(route.get("spec")).get("to"))
+            return to.get("kind", "Service"), to.get("name")
+
         return [r for r in self.snapshot.items("routes")
-                if as_dict(as_dict(r.get("spec")).get("to")).get("kind", "Service") == "Service"
-                and as_dict(as_dict(r.get("spec")).get("to")).get("name") == self.service_name]
+                if target(r) == ("Service", self.service_name)]
 
     def endpoints(self) -> dict[str, Any] | None:
         return self.snapshot.named("endpoints", self.service_name)
 
     @cached_property
     def configuration(self) -> RegistryConfig | None:
-        """The configuration the registry process runs with; None without a registry."""
+        """The configuration the registry process runs with, with the object that owns it
+        (`owner`: on 3.x the workload, whose env and volumes carry it) and the configmaps and
+        secrets it is read from (`resources`); None without a registry."""
         from doctor.registryconfig import resolve
 
         return resolve(self.snapshot, self.registry) if self.registry else None
