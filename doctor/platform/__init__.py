@@ -12,7 +12,7 @@ Adapters are imported only when chosen, so loading check metadata stays light.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
@@ -173,7 +173,3 @@ class _LazyNames(Mapping[str, str]):
 
 def installation(snapshot: Snapshot) -> Installation:
     return adapter(snapshot.platform).locate(snapshot)
-
-
-def platform_collections(platform_ids: Iterable[str] = ADAPTERS) -> set[str]:
-    return {c for p in platform_ids for c in adapter(p).collections}
