@@ -137,7 +137,11 @@ def preflight(cluster: Cluster, options: FixOptions, actions: list[Action],
             action = replace(action, access=tuple(asked[c] for c in wanted))
         workload = action.redeploy
         if action.state == PLANNED and workload is not None and workload not in blockers:
-            blockers[workload] = rollout.blocker(cluster, workload)
+            try:
+                blockers[workload] = rollout.blocker(cluster, workload)
+            except KubeError as error:
+                blockers[workload] = f"cannot tell whether {workload.short} may be " \
+                    f"redeployed: {error}"
         if action.state == PLANNED:
             blocker = blockers.get(workload) if workload else None
             blocker = blocker or _reverted(cluster, action, runs) or \
