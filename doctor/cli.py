@@ -165,8 +165,8 @@ def check(
         "--limits-memory", help="besteffort-qos: also set this memory limit.",
         show_default=False)] = None,
     cooldown: Annotated[str, typer.Option(
-        "--cooldown", help="Do not redeploy a workload again within this time (e.g. 1h, 30m, "
-        "0).")] = "1h",
+        "--cooldown", help="Do not change (write or redeploy) an object a run changed again "
+        "within this time (e.g. 1h, 30m, 0).")] = "1h",
     rollout_timeout: RolloutTimeout = 600.0,
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown.

@@ -358,3 +358,22 @@ def test_killed_after_any_write_of_a_failing_fix_the_next_run_ends_rolled_back(
             assert ": rolled-back: " in recovered and "finished after run" in recovered, (
                 step, recovered)
     assert killed_while_undoing >= 2  # after saving `undoing`, after the reverse patch
+
+
+def test_rollback_clear_from_the_command_line(
+        fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]]) -> None:
+    from tests.test_remediation_cli import fix, run
+
+    api, kubeconfig = fake_cluster(broken())
+    rollback = ("-m", "doctor.cli", "rollback", "--kubeconfig", str(kubeconfig))
+    unnamed = run(*rollback, "--clear")
+    assert unnamed.returncode == 64 and "--clear needs --run RUN" in unnamed.stderr
+    assert fix(kubeconfig, "--yes").returncode == 0
+    assert run(*rollback, "--yes").returncode == 0
+    [done] = journal(api)
+    held = fix(kubeconfig, "--yes", "--cooldown", "0", "-o", "json")
+    assert "rolled back by an admin" in held.stdout and template_resources(api) == {}
+    cleared = run(*rollback, "--run", done.run, "--clear", "--yes")
+    assert cleared.returncode == 0 and "cron may apply again: besteffort-qos" in cleared.stdout
+    assert fix(kubeconfig, "--yes", "--cooldown", "0").returncode == 0
+    assert template_resources(api) == FIXED
