@@ -1,6 +1,11 @@
 """The executor: RBAC preflight, then units of changes applied under the lease, each
 redeployed, verified by running its checks again, and rolled back when the rollout fails or the
-checks do not improve. Unfinished units of a run that died are finished first (`recover`).
+fix did not hold. Unfinished units of a run that died are finished first (`recover`).
+
+A unit ends in the run that starts it: a write answered with an error is judged by reading the
+object again (the change is there, or not, or something else is), and any error after the
+writes rolls the unit back. Only a journal that cannot be written, a lost lease or a killed
+process leave a unit unfinished, for the next run to settle from what its objects hold.
 
 Every applied action, redeploy, rollout, verdict and rollback is reported through `emit` (one
 JSON line each on stdout for cron logs) and changed objects get a Kubernetes Event.
@@ -325,13 +330,14 @@ class Executor:
                 written = self._write(write)
             except KubeError as error:
                 self.cluster.deadline.grace()  # to find out, and undo, past the deadline too
-                state, written = self._read_state(write, self.run.run)
-                if state != "new":  # not applied (or not only): undo what the unit wrote
+                state, found = self._read_state(write, self.run.run)
+                if state != "new" or found is None:  # not applied: undo what the unit wrote
                     undo = done if state == "old" else [*done, write]
                     return self._abandon(record, undo, f"{write.object}: {error}" + (
                         f"; afterwards found {state}" if state != "old" else ""))
                 self.emit("write", object=str(write.object), result="applied",
                           message=f"the server applied it, then answered: {error}")
+                written = found
             done.append(write)
             for action_id in write.actions:
                 self._applied(action_id, written)
@@ -345,8 +351,9 @@ class Executor:
         return self.cluster.patch(write.object, write.patch())
 
     def _read_state(self, write: WriteRecord, run_id: str) -> tuple[str, dict[str, Any] | None]:
-        """What the object holds now: `new` (the write is there), `old` (it is not), `mixed`
-        or `gone` (someone else changed it), `unknown` (it cannot be read)."""
+        """What the object holds now: `new` (the write is there), `old` (it is not; for a
+        create, also an object of that name this run did not make), `mixed` or `gone` (someone
+        else changed it), `unknown` (it cannot be read)."""
         try:
             current = self.cluster.get(write.object)
         except KubeError:
@@ -354,16 +361,14 @@ class Executor:
         if write.operation == CREATE:
             made_here = current is not None and (current["metadata"].get("annotations") or {}) \
                 .get(RUN_ANNOTATION) == run_id
-            return ("new" if made_here else "old" if current is None else "other"), current
+            return ("new" if made_here else "old"), current
         return (version_of(current, write.changes) if current else "gone"), current
 
-    def _applied(self, action_id: str, obj: dict[str, Any] | None) -> None:
+    def _applied(self, action_id: str, obj: dict[str, Any]) -> None:
         self.states[action_id] = (APPLIED, "")
-        metadata = (obj or {}).get("metadata") or {}
-        self.emit("action", action=action_id, object=_describe(obj) if obj else "",
-                  result=APPLIED, resourceVersion=metadata.get("resourceVersion"))
-        if obj:
-            self._event(obj, "RegistryDoctorFix", f"{action_id} applied (run {self.run.run})")
+        self.emit("action", action=action_id, object=_describe(obj), result=APPLIED,
+                  resourceVersion=obj["metadata"].get("resourceVersion"))
+        self._event(obj, "RegistryDoctorFix", f"{action_id} applied (run {self.run.run})")
 
     def _event(self, obj: dict[str, Any], reason: str, message: str,
                warning: bool = False) -> None:
@@ -431,7 +436,7 @@ class Executor:
             return self.roll_back(record, run, "the fix did not hold: " + ", ".join(failing))
         record.state = VERIFIED
         record.message = ", ".join(f"{c} {b} -> {a}" for c, b, a, _ in verdicts)
-        self.journal.save(run)
+        self._save(run)  # unsaved, the next run verifies it again: no reason to undo it
         self.emit("unit", checks=record.checks, result=VERIFIED, message=record.message)
 
     def _roll_out(self, workload: ObjectRef, baseline: int, record: UnitRecord,
