@@ -109,6 +109,7 @@ def test_a_second_write_that_fails_undoes_the_first(cluster: Start) -> None:
     run_fix(config, [CHECKS["ephemeral-storage"]], allow_disruptive=True, claim_size="5Gi")
     [unit] = journal(api)[0].units
     assert unit.state == "aborted" and "what it had written was undone" in unit.message
+    assert "(kept: pvc/docker-registry-claim in default, which it created)" in unit.message
     assert api.get_object("deploymentconfigs", "default", "docker-registry")["spec"][
         "template"]["spec"]["volumes"] == [{"name": "registry-storage", "emptyDir": {}}]
 
@@ -186,6 +187,22 @@ def test_a_hanging_write_is_bounded_by_the_run_timeout(cluster: Start) -> None:
     assert template_resources(api) == {}
     assert report.result("besteffort-qos").status is Status.CRIT
     assert "holderIdentity" not in api.get_object("leases", "default", "registry-doctor")["spec"]
+
+
+def test_a_server_that_hangs_on_every_post_costs_one_timeout_not_one_per_request(
+        cluster: Start) -> None:
+    """Access reviews, lease and events are POSTs: the first one waits out what is left of
+    --timeout, every later one is refused at once, so the run ends instead of waiting
+    --timeout per request."""
+    api, config = cluster(broken())
+    api.inject("hang", verb="create")
+    config = RunConfig(kubeconfig=config.kubeconfig, probes=False, timeout=3)
+    report, _ = run_fix(config)
+    [action] = actions(report)
+    assert action["state"] == "denied" and "the run's deadline passed" in action["message"]
+    hung = [r for r in api.requests if r.status is None]
+    assert len(hung) == 1 and hung[0].resource == "selfsubjectaccessreviews"
+    assert template_resources(api) == {}
 
 
 def test_no_unit_starts_after_the_deadline(cluster: Start) -> None:

@@ -387,8 +387,10 @@ class Executor:
         if failures:
             self._end(record, FAILED, f"{why}; undo incomplete: {'; '.join(failures)}")
         else:
+            kept = [str(w.object) for w in undo if w.operation == CREATE]
             self._end(record, ABORTED, f"not applied: {why}" + (
-                "; what it had written was undone" if undo else ""))
+                "; what it had written was undone" if undo else "") + (
+                f" (kept: {', '.join(kept)}, which it created)" if kept else ""))
 
     def _end(self, record: UnitRecord, state: str, message: str) -> None:
         record.state, record.message, record.undoing = state, message, None
