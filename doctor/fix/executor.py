@@ -211,20 +211,21 @@ def _reverted(cluster: Cluster, action: Action, runs: list[RunRecord] | None) ->
 
 
 def _unchanged_since(cluster: Cluster, unit: UnitRecord) -> bool:
-    versions = unit.reverted.get("versions", {}) if unit.reverted else {}
-    try:
-        return reverted_versions(cluster, unit) == versions
-    except KubeError:
-        return True  # cannot tell: keep the admin's rollback
+    versions = (unit.reverted or {}).get("versions")
+    return versions is None or reverted_versions(cluster, unit) in (None, versions)
 
 
-def reverted_versions(cluster: Cluster, unit: UnitRecord) -> dict[str, str]:
-    """The versions of the unit's objects, as the admin's rollback leaves them: the
-    generation where there is one (it counts changes of the spec, not of the status a
-    controller keeps updating), else the resourceVersion."""
+def reverted_versions(cluster: Cluster, unit: UnitRecord) -> dict[str, str] | None:
+    """The versions of the unit's objects, as the admin's rollback leaves them (None: they
+    cannot be read; the rollback then holds until cleared): the generation where there is
+    one (it counts changes of the spec, not of the status a controller keeps updating), else
+    the resourceVersion."""
     versions = {}
     for ref in unit.objects:
-        metadata = (cluster.get(ref) or {}).get("metadata") or {}
+        try:
+            metadata = (cluster.get(ref) or {}).get("metadata") or {}
+        except KubeError:
+            return None
         generation = metadata.get("generation")
         versions[_key(ref)] = f"generation {generation}" if generation is not None else \
             f"resourceVersion {metadata.get('resourceVersion')}"

@@ -251,8 +251,8 @@ def rollback(config: RunConfig, options: FixOptions, checks: Sequence[Check], ru
         for unit in reversed(standing):
             executor.roll_back(unit, run, "rolled back by `registry-doctor rollback`")
             if unit.state == ROLLED_BACK:  # so that cron does not apply it again
-                unit.reverted = {"at": timestamp(),
-                                 "versions": reverted_versions(session.cluster, unit)}
+                unit.reverted = {"at": timestamp(), "versions": reverted_versions(
+                    session.cluster, unit)}
                 session.journal.save(run)
     finally:
         session.cluster.deadline.grace()
@@ -265,8 +265,8 @@ def rollback(config: RunConfig, options: FixOptions, checks: Sequence[Check], ru
 def _clear(session: Session, runs: list[RunRecord], run_id: str | None) -> RollbackResult:
     """Let cron apply again the fixes an admin rolled back in `run_id`."""
     run = next((r for r in runs if r.run == run_id), None)
-    held = [u for u in run.units if u.reverted and not u.reverted.get("cleared")] if run else []
-    if not held:
+    held = [u for u in (run.units if run else []) if u.reverted and not u.reverted.get("cleared")]
+    if run is None or not held:
         return RollbackResult(64, [f"nothing to clear: run {run_id} has no fix rolled back by "
                                    f"`registry-doctor rollback` in {session.journal.ref}"])
     if not session.options.apply:
@@ -274,6 +274,6 @@ def _clear(session: Session, runs: list[RunRecord], run_id: str | None) -> Rollb
             c for u in held for c in u.checks), "(add --yes to clear)"])
     for unit in held:
         unit.reverted = {**(unit.reverted or {}), "cleared": timestamp()}
-    session.journal.save(run)  # type: ignore[arg-type]
+    session.journal.save(run)
     return RollbackResult(0, [f"run {run_id}: cron may apply again: " + ", ".join(
         c for u in held for c in u.checks)])
