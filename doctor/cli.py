@@ -165,8 +165,8 @@ def check(
         "--limits-memory", help="besteffort-qos: also set this memory limit.",
         show_default=False)] = None,
     cooldown: Annotated[str, typer.Option(
-        "--cooldown", help="Do not redeploy a workload again within this time (e.g. 1h, 30m, "
-        "0).")] = "1h",
+        "--cooldown", help="Do not change (write or redeploy) an object a run changed again "
+        "within this time (e.g. 1h, 30m, 0).")] = "1h",
     rollout_timeout: RolloutTimeout = 600.0,
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown.
@@ -485,6 +485,9 @@ def rollback(
     run: Annotated[str | None, typer.Option(
         "--run", help="The run to undo (default: the newest with standing changes).",
         show_default=False)] = None,
+    clear: Annotated[bool, typer.Option(
+        "--clear", help="Do not undo: let cron apply again the fixes rolled back in --run.")
+    ] = False,
     yes: Yes = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
@@ -493,6 +496,8 @@ def rollback(
     rollout_timeout: RolloutTimeout = 600.0,
 ) -> None:
     """Restore the objects a `check --fix --yes` run changed, from its backups, and redeploy.
+    A rolled-back fix is not applied again by `check --fix --yes` until its objects change or
+    `--run RUN --clear --yes` lifts that.
     Exit code: 0 restored (or nothing to do), 2 not all restored, 3 cluster unreachable or
     another run holds the lease, 64 no such run."""
     from checks import all_checks
@@ -505,8 +510,10 @@ def rollback(
                        timeout=timeout)
     options = FixOptions(apply=yes, rollout_timeout=rollout_timeout)
     try:
+        if clear and not run:
+            _usage_error("--clear needs --run RUN")
         result = roll_back(config, options, list(all_checks().values()), run,
-                           _print_json_line)
+                           _print_json_line, clear)
     except KubeError as error:
         typer.echo(f"registry-doctor: {error}", err=True)
         raise typer.Exit(3) from None

@@ -7,10 +7,13 @@ environment the process dies (`os._exit`) right after its Nth write, as if kille
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -33,10 +36,42 @@ def timestamp(moment: datetime | None = None) -> str:
     return (moment or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+DEADLINE = "Deadline"  # KubeError.reason when the run's --timeout has passed
+GRACE_SECONDS = 10.0  # past the deadline, to undo a unit the deadline cut short
+
+
+class Deadline:
+    """The run's `--timeout`: every request of the run must fit in it. Waiting for a rollout is
+    bounded by `--rollout-timeout` instead (`paused`), and undoing a unit the deadline cut
+    short gets a short grace (`grace`), so a run ends within timeout + rollout waits + grace."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+        self._paused_at: float | None = None
+
+    def remaining(self) -> float:
+        return math.inf if self._paused_at is not None else self._end - time.monotonic()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        self._paused_at = time.monotonic()
+        try:
+            yield
+        finally:
+            self._end += time.monotonic() - self._paused_at
+            self._paused_at = None
+
+    def grace(self) -> None:
+        self._end = max(self._end, time.monotonic() + min(GRACE_SECONDS, self.seconds))
+
+
 class Cluster:
-    def __init__(self, client: KubeClient, timeout: float, *, dry_run: bool = False) -> None:
+    def __init__(self, client: KubeClient, timeout: float, *, dry_run: bool = False,
+                 deadline: Deadline | None = None) -> None:
         self.client = client
         self.timeout = timeout  # per request
+        self.deadline = deadline or Deadline(math.inf)
         self.dry_run = dry_run
         self.writes = 0
         crash_after = os.environ.get(CRASH_ENV, "")
@@ -58,7 +93,7 @@ class Cluster:
              label_selector: str) -> list[dict[str, Any]]:
         answer = self.client.request(
             "GET", api_path(api_version, resource, namespace), Target("list", resource, namespace),
-            timeout=self.timeout, query={"labelSelector": label_selector})
+            timeout=self.request_timeout(), query={"labelSelector": label_selector})
         return [i for i in answer.get("items", []) if isinstance(i, dict)]
 
     def allowed(self, check: AccessCheck) -> AccessCheck:
@@ -72,7 +107,8 @@ class Cluster:
         try:
             answer = self.client.request(
                 "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                Target("create", "selfsubjectaccessreviews"), timeout=self.timeout, body=review)
+                Target("create", "selfsubjectaccessreviews"), timeout=self.request_timeout(),
+                body=review, retry=True)  # a question: asking twice changes nothing
         except KubeError as error:
             return replace(check, allowed=None, reason=str(error))
         status = answer.get("status") or {}
@@ -128,13 +164,21 @@ class Cluster:
 
     # plumbing
 
+    def request_timeout(self) -> float:
+        """The time the next request may take: its own timeout, within the run's deadline."""
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise KubeError(f"the run's deadline passed (--timeout {self.deadline.seconds:g}s)",
+                            reason=DEADLINE)
+        return min(self.timeout, remaining)
+
     def _request(self, method: str, ref: ObjectRef, target: Target, body: Any = None,
                  content_type: str = "application/json", subresource: str | None = None,
                  query: dict[str, str] | None = None) -> Any:
         path = api_path(ref.api_version, ref.resource, ref.namespace, ref.name or None,
                         subresource)
-        return self.client.request(method, path, target, timeout=self.timeout, body=body,
-                                   content_type=content_type, query=query)
+        return self.client.request(method, path, target, timeout=self.request_timeout(),
+                                   body=body, content_type=content_type, query=query)
 
     def _write(self, method: str, ref: ObjectRef, target: Target, body: Any,
                content_type: str = "application/json",

@@ -12,16 +12,17 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from doctor import engine
 from doctor.config import RunConfig
-from doctor.fix.cluster import Cluster, timestamp
+from doctor.fix.cluster import Cluster, Deadline, timestamp
 from doctor.fix.executor import (
     Executor,
     machinery_access,
     preflight,
+    reverted_versions,
     select,
     units,
 )
@@ -65,13 +66,19 @@ class Session:
 
     def __post_init__(self) -> None:
         self.source = LiveSource(self.client)
+        # --timeout bounds the whole run, fixes included (cluster.Deadline)
         self.cluster = Cluster(self.client, self.config.timeout,
-                               dry_run=self.options.server_dry_run)
+                               dry_run=self.options.server_dry_run,
+                               deadline=Deadline(self.config.timeout))
         self.journal = Journal(self.cluster, self.config.namespace)
+
+    def budget(self) -> RunConfig:
+        """The configuration for one more inspection: what is left of the run's deadline."""
+        return replace(self.config, timeout=self.cluster.request_timeout())
 
     def inspect(self) -> Inspection:
         """Verdicts, the plan with its preflight, and what the preflight found."""
-        report, snapshot = engine.inspect(self.config, self.checks, self.source,
+        report, snapshot = engine.inspect(self.budget(), self.checks, self.source,
                                           planner_reads(self.checks))
         actions = select(make_plan(report.results, snapshot, self.config, self.options,
                                    self.checks), self.options)
@@ -122,7 +129,7 @@ def fix(config: RunConfig, options: FixOptions, checks: Sequence[Check],
 def _dry_run(cluster: Cluster, actions: list[Action]) -> list[Action]:
     """Send each planned write with dryRun=All: the server validates and admits, stores nothing."""
     outcome: dict[str, tuple[str, str]] = {}
-    for unit in units(actions, {}):
+    for unit in units(actions, ()):
         for write in unit.record.writes:
             try:
                 if write.operation == CREATE:
@@ -165,13 +172,17 @@ def apply_plan(session: Session, found: Inspection, printer: Printer) -> Report:
         if recovered:  # the cluster changed: plan again from what it is now
             again = session.inspect()
             report, actions, facts = again.report, again.actions, again.facts
-        actions = executor.apply(actions, {r.check: r.status.value for r in report.results})
+        actions = executor.apply(actions, report.results)
     except (LeaseLost, KubeError) as error:
         interrupted = str(error)
         emit("interrupted", message=interrupted)
     finally:
+        session.cluster.deadline.grace()  # past the deadline, still give the lease back
         lease.release()
-    final = engine.run(config, session.checks, session.source)
+    try:
+        final = engine.run(session.budget(), session.checks, session.source)
+    except KubeError as error:  # no time left to look again: the verdicts before the fix
+        final, interrupted = report, interrupted or f"{error}: verdicts are from before the fix"
     summary = {"mode": "apply", "run": run.run, **facts,
                "lease": {"acquired": True, "name": str(lease.ref)},
                "units": [{"checks": u.checks, "workloads": [w.short for w in u.workloads],
@@ -203,10 +214,14 @@ class RollbackResult:
 
 
 def rollback(config: RunConfig, options: FixOptions, checks: Sequence[Check], run_id: str | None,
-             printer: Printer) -> RollbackResult:
-    """Undo the standing (verified) changes of the newest run that has some, or of `run_id`."""
+             printer: Printer, clear: bool = False) -> RollbackResult:
+    """Undo the standing (verified) changes of the newest run that has some, or of `run_id`.
+    An undone fix is recorded (`reverted`): later runs plan it but do not apply it again until
+    its objects change or `clear` lifts that for `run_id`."""
     session = Session(config, options, checks, KubeClient(config.kubeconfig, config.context))
     runs = session.journal.runs()
+    if clear:
+        return _clear(session, runs, run_id)
     chosen = [r for r in runs if (r.run == run_id if run_id else
                                   any(u.state == VERIFIED for u in r.units))]
     if not chosen:
@@ -235,8 +250,30 @@ def rollback(config: RunConfig, options: FixOptions, checks: Sequence[Check], ru
     try:
         for unit in reversed(standing):
             executor.roll_back(unit, run, "rolled back by `registry-doctor rollback`")
+            if unit.state == ROLLED_BACK:  # so that cron does not apply it again
+                unit.reverted = {"at": timestamp(), "versions": reverted_versions(
+                    session.cluster, unit)}
+                session.journal.save(run)
     finally:
+        session.cluster.deadline.grace()
         lease.release()
     failed = [u for u in standing if u.state != ROLLED_BACK]
     lines += [f"  {', '.join(u.checks)}: {u.state}: {u.message}" for u in standing]
     return RollbackResult(2 if failed else 0, lines)
+
+
+def _clear(session: Session, runs: list[RunRecord], run_id: str | None) -> RollbackResult:
+    """Let cron apply again the fixes an admin rolled back in `run_id`."""
+    run = next((r for r in runs if r.run == run_id), None)
+    held = [u for u in (run.units if run else []) if u.reverted and not u.reverted.get("cleared")]
+    if run is None or not held:
+        return RollbackResult(64, [f"nothing to clear: run {run_id} has no fix rolled back by "
+                                   f"`registry-doctor rollback` in {session.journal.ref}"])
+    if not session.options.apply:
+        return RollbackResult(0, [f"run {run_id}: would let cron apply again: " + ", ".join(
+            c for u in held for c in u.checks), "(add --yes to clear)"])
+    for unit in held:
+        unit.reverted = {**(unit.reverted or {}), "cleared": timestamp()}
+    session.journal.save(run)
+    return RollbackResult(0, [f"run {run_id}: cron may apply again: " + ", ".join(
+        c for u in held for c in u.checks)])

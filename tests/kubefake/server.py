@@ -32,7 +32,12 @@ from .store import Obj, ObjectStore
 log = logging.getLogger(__name__)
 HANG_SECONDS = 60.0
 SHUTDOWN_POLL_SECONDS = 0.02  # how soon stop() returns
-FAULTS = ("500", "429", "reset", "hang")
+# "commit-then-500" and "commit-then-reset" apply the request, then answer 500 or drop the
+# connection (a server that committed a write and failed to say so); "endless" answers 200
+# with a body that never ends.
+FAULTS = ("500", "503", "429", "reset", "hang", "commit-then-500", "commit-then-reset",
+          "endless")
+ENDLESS_CHUNK = b" " * 65536  # JSON whitespace, forever
 
 
 @dataclass
@@ -181,8 +186,10 @@ class FakeKubeAPI:
 
     def inject(self, fault: str | float, resource: str | None = None, verb: str | None = None,
                times: int | None = None) -> None:
-        """Fail matching requests: "500", "429" (Retry-After: 1), "reset" (close without an
-        answer), "hang" (no answer until stop(), at most 60 s) or a latency in seconds."""
+        """Fail matching requests: "500", "503", "429" (Retry-After: 1), "reset" (close
+        without an answer), "hang" (no answer until stop(), at most 60 s), "commit-then-500"
+        and "commit-then-reset" (do it, then fail), "endless" (a body that never ends) or a
+        latency in seconds."""
         if isinstance(fault, int | float):
             entry = _Fault("latency", float(fault), resource, verb, times)
         elif fault in FAULTS:
@@ -224,10 +231,17 @@ class FakeKubeAPI:
             self._requests.append(record)
         body = handler.read_body()
         fault = self._fault_for(record)
+        if fault is not None and fault.startswith("commit-then-"):
+            self._answer(Request(handler.command, url.path, query, handler.headers, body,
+                                 target))
+            fault = fault.removeprefix("commit-then-")
         if fault in ("reset", "hang"):
             if fault == "hang":
                 self._stopping.wait(HANG_SECONDS)
             handler.drop_connection(reset=fault == "reset")
+            return
+        if fault == "endless":
+            handler.respond_forever(self._stopping)
             return
         if fault is not None:
             response = _fault_response(fault)
@@ -280,6 +294,10 @@ def _fault_response(fault: str) -> Response:
         # The max-in-flight and priority-and-fairness filters answer in plain text.
         return Response(429, b"Too many requests, please try again later.\n",
                         "text/plain; charset=utf-8", {"Retry-After": "1"})
+    if fault == "503":
+        return json_response(503, errors.ApiError(
+            503, "ServiceUnavailable", "the server is currently unable to handle the request"
+        ).status())
     return json_response(500, errors.internal_error("injected fault").status())
 
 
@@ -338,6 +356,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(response.body)
+
+    def respond_forever(self, stopping: threading.Event) -> None:
+        """200 with a Content-Length no body reaches: bytes until the client hangs up."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(2**62))
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            while not stopping.is_set():
+                self.wfile.write(ENDLESS_CHUNK)
 
     def drop_connection(self, reset: bool) -> None:
         """Close the connection without an answer; `reset` sends a TCP RST."""
