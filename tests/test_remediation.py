@@ -31,11 +31,15 @@ from tests.fixcluster import (
     chain_in_order,
     console,
     edited,
+    held_lock,
+    lock_record,
+    lock_resource,
     on_nfs,
     registry_dc,
     stand_in,
 )
 from tests.kubefake import FakeKubeAPI
+from tests.kubefake.pytest_plugin import EVERY_PROFILE
 
 CHECKS = all_checks()
 QOS = CHECKS["besteffort-qos"]
@@ -91,6 +95,18 @@ def pods(api: FakeKubeAPI, prefix: str) -> list[Obj]:
     return [p for p in api.objects("pods") if p["metadata"]["name"].startswith(prefix)]
 
 
+def registry(kube_profile: str) -> list[Obj]:
+    """The broken registry as the platform runs it: a DeploymentConfig on OpenShift, a
+    Deployment on plain Kubernetes."""
+    return broken() if kube_profile.startswith("openshift") else as_deployment(broken())
+
+
+def workload_resources(api: FakeKubeAPI) -> Obj:
+    kind = "deploymentconfigs" if api.profile.openshift_groups else "deployments"
+    workload = api.get_object(kind, "default", "docker-registry")
+    return workload["spec"]["template"]["spec"]["containers"][0].get("resources", {})
+
+
 # besteffort-qos, the whole way
 
 def test_plan_changes_nothing_and_shows_the_exact_patch(cluster: Start) -> None:
@@ -130,8 +146,8 @@ def test_besteffort_fix_rolls_out_and_verifies(cluster: Start) -> None:
     [unit] = run.units
     assert unit.state == "verified" and unit.writes[0].backup["spec"]["template"]["spec"][
         "containers"][0]["resources"] == {}
-    lease = api.get_object("leases", "default", "registry-doctor")
-    assert "holderIdentity" not in lease["spec"]  # released
+    assert not lock_record(api)["holderIdentity"]  # released
+    assert report.fix["lease"]["kind"] == "ConfigMap"  # a 3.11 master has no Lease
     [action] = actions(report)
     assert action["state"] == "applied"
     assert report.fix["rollouts"][0]["phase"] == "Complete"
@@ -149,14 +165,24 @@ def test_template_already_fixed_needs_only_a_redeploy(cluster: Start) -> None:
     assert [m for m, p in writes(api) if "deploymentconfigs" in p] == ["POST"]  # instantiate
 
 
-def test_server_dry_run_sends_writes_that_change_nothing(cluster: Start) -> None:
-    api, config = cluster(broken())
+@EVERY_PROFILE
+def test_server_dry_run_is_sent_only_where_the_server_has_it(cluster: Start,
+                                                             kube_profile: str) -> None:
+    """Kubernetes 1.33 validates the writes and stores nothing. A 1.11 server would apply
+    a write sent with dryRun: none is sent, the action keeps the client-side diff."""
+    api, config = cluster(registry(kube_profile))
     report, _ = run_fix(config, [QOS], apply=False, server_dry_run=True)
     [action] = actions(report)
-    assert action["state"] == "dry-run-ok"
-    [patch] = [r for r in api.requests if r.method == "PATCH"]
-    assert patch.query == {"dryRun": "All"}
-    assert template_resources(api) == {} and api.deployment_requests == []
+    patches = [r for r in api.requests if r.method == "PATCH"]
+    if api.profile.dry_run:
+        assert action["state"] == "dry-run-ok" and report.fix["dryRun"] == {"server": True}
+        assert [p.query for p in patches] == [{"dryRun": "All"}]
+    else:
+        assert action["state"] == "planned" and action["message"].startswith(
+            "not sent: the API server (v3.11.0) has no server-side dry run for PATCH")
+        assert action["diff"] and report.fix["dryRun"]["server"] is False
+        assert writes(api) == []
+    assert workload_resources(api) == {} and api.deployment_requests == []
 
 
 # safety
@@ -184,7 +210,7 @@ def test_a_concurrent_change_aborts_cleanly(cluster: Start) -> None:
     ("deploymentconfigs", "patch", "patch deploymentconfigs.apps.openshift.io/docker-registry"),
     ("deploymentconfigs/instantiate", "create",
      "create deploymentconfigs/instantiate.apps.openshift.io/docker-registry"),
-    ("leases", "create", "registry-doctor itself may not: create leases"),
+    ("configmaps", "create", "registry-doctor itself may not: create configmaps"),
 ])
 def test_forbidden_actions_are_marked_and_never_attempted(cluster: Start, resource: str,
                                                           verb: str, denied: str) -> None:
@@ -193,7 +219,7 @@ def test_forbidden_actions_are_marked_and_never_attempted(cluster: Start, resour
     report, _ = run_fix(config, [QOS])
     [action] = actions(report)
     assert action["state"] == "denied" and denied in action["message"], action["message"]
-    assert action["rbac"]["verdict"] == ("allowed" if resource == "leases" else "denied")
+    assert action["rbac"]["verdict"] == ("allowed" if resource == "configmaps" else "denied")
     assert writes(api) == []
 
 
@@ -238,16 +264,11 @@ def test_a_fix_that_does_not_hold_is_rolled_back(cluster: Start) -> None:
     assert ("verify", "not improved") in [(line["event"], line.get("result")) for line in lines]
 
 
-def lease(holder: str, renewed: datetime) -> Obj:
-    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": "registry-doctor", "namespace": "default"},
-            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 60,
-                     "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
-
-
-def test_a_second_run_changes_nothing_and_names_the_holder(cluster: Start) -> None:
-    api, config = cluster([*broken(), lease("ops-host pid 4242 run X", datetime.now(
-        timezone.utc))])
+@EVERY_PROFILE
+def test_a_second_run_changes_nothing_and_names_the_holder(cluster: Start,
+                                                           kube_profile: str) -> None:
+    api, config = cluster([*registry(kube_profile), held_lock(
+        kube_profile, "ops-host pid 4242 run X", datetime.now(timezone.utc))])
     report, lines = run_fix(config, [QOS])
     [action] = actions(report)
     assert action["state"] == "skipped" and "held by ops-host pid 4242 run X" in \
@@ -256,13 +277,55 @@ def test_a_second_run_changes_nothing_and_names_the_holder(cluster: Start) -> No
     assert report.fix["lease"]["acquired"] is False
 
 
-def test_an_expired_lease_is_taken_over(cluster: Start) -> None:
+@EVERY_PROFILE
+def test_an_expired_lock_is_taken_over(cluster: Start, kube_profile: str) -> None:
     stale = datetime.now(timezone.utc) - timedelta(minutes=5)
-    api, config = cluster([*broken(), lease("crashed-host pid 1 run Y", stale)])
+    api, config = cluster([*registry(kube_profile),
+                           held_lock(kube_profile, "crashed-host pid 1 run Y", stale)])
     report, _ = run_fix(config, [QOS])
     assert report.result("besteffort-qos").status is Status.OK
-    taken = api.get_object("leases", "default", "registry-doctor")
-    assert taken["spec"]["leaseTransitions"] == 1
+    record = lock_record(api)
+    assert record.get("leaseTransitions", record.get("leaderTransitions")) == 1
+
+
+@EVERY_PROFILE
+def test_a_lock_that_cannot_be_taken_keeps_the_verdicts(cluster: Start,
+                                                        kube_profile: str) -> None:
+    api, config = cluster(registry(kube_profile))
+    api.inject("500", resource=lock_resource(api), verb="create")
+    report, lines = run_fix(config, [QOS, CHECKS["ephemeral-storage"]])
+    assert report.result("besteffort-qos").status is Status.CRIT
+    assert report.result("ephemeral-storage").status is not Status.UNKNOWN
+    [action] = actions(report)
+    assert action["state"] == "skipped" and action["message"].startswith(
+        "not applied: the run lock could not be taken: ")
+    assert report.fix["lease"] == {"acquired": False, "error": report.fix["lease"]["error"]}
+    assert [(line["event"], line["result"]) for line in lines] == [("lock", "failed")]
+    assert report.exit_code == 2 and workload_resources(api) == {}
+
+
+def test_a_run_whose_lock_is_taken_over_mid_run_stops_writing(
+        cluster: Start, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another holder takes the lock while the rollout is followed: the next write (the
+    journal's verdict) is not sent and the run ends interrupted, the report intact."""
+    from doctor.fix import rollout
+
+    api, config = cluster(broken())
+    follow = rollout.wait
+    taken: list[int] = []
+
+    def taken_over_then_wait(*args: Any, **kwargs: Any) -> rollout.Outcome:
+        api.put_object(held_lock("openshift-3.11", "usurper", datetime.now(timezone.utc)))
+        taken.append(len(api.requests))
+        return follow(*args, **kwargs)
+
+    monkeypatch.setattr(rollout, "wait", taken_over_then_wait)
+    report, lines = run_fix(config, [QOS])
+    assert "was changed by another party (now held by usurper)" in report.fix["interrupted"]
+    assert [r for r in api.requests[taken[0]:] if r.method != "GET"] == []
+    assert lock_record(api)["holderIdentity"] == "usurper"
+    assert lines[-1]["event"] == "interrupted"
+    assert report.result("besteffort-qos") is not None
 
 
 def break_again(api: FakeKubeAPI) -> None:
@@ -315,6 +378,7 @@ def test_a_rollout_started_by_a_config_change_trigger_is_followed(cluster: Start
         (line["event"], line.get("result")) for line in lines]
 
 
+@EVERY_PROFILE
 def test_a_deployment_rolls_out_its_template_change(cluster: Start) -> None:
     api, config = cluster(as_deployment(broken()))
     report, lines = run_fix(config, [QOS])
@@ -325,6 +389,7 @@ def test_a_deployment_rolls_out_its_template_change(cluster: Start) -> None:
         (line["event"], line.get("result")) for line in lines]
 
 
+@EVERY_PROFILE
 def test_a_deployment_is_restarted_when_only_a_redeploy_is_needed(cluster: Start) -> None:
     def fixed(deployment: Obj) -> None:
         deployment["spec"]["template"]["spec"]["containers"][0]["resources"] = {
@@ -607,21 +672,28 @@ def test_the_journal_keeps_a_bounded_history(cluster: Start) -> None:
     assert len(kept) == HISTORY and kept[0].endswith("00020Z-aaaaaa")
 
 
-def test_a_lease_renews_and_notices_a_takeover(cluster: Start) -> None:
+@EVERY_PROFILE
+def test_a_lock_renews_and_notices_a_takeover(cluster: Start, kube_profile: str) -> None:
     from doctor.fix.cluster import Cluster
     from doctor.fix.lease import Lease, LeaseLost
 
     api, config = cluster(broken())
-    mine = Lease(Cluster(flow.KubeClient(config.kubeconfig), 10), "default", "me", 1)
+    mine = Lease(Cluster(flow.KubeClient(config.kubeconfig), 10), "default", "me", 3)
     assert mine.acquire() is None
-    first = api.get_object("leases", "default", "registry-doctor")["spec"]["renewTime"]
+    first = lock_record(api)
+    assert (first["holderIdentity"], first["leaseDurationSeconds"]) == ("me", 3)
+    api.clear_requests()
     mine._renewed -= 1  # a third of the duration has passed
     mine.renew()
-    assert api.get_object("leases", "default", "registry-doctor")["spec"]["renewTime"] > first
-    api.put_object(lease("them", datetime.now(timezone.utc)))  # taken over
+    assert [(r.method, r.resource, r.name) for r in api.requests] == [
+        ("PUT", lock_resource(api), "registry-doctor")]
+    assert lock_record(api)["renewTime"] >= first["renewTime"]
+    api.put_object(held_lock(kube_profile, "them", datetime.now(timezone.utc)))  # taken over
     mine._renewed -= 1
     with pytest.raises(LeaseLost):
         mine.renew()
+    with pytest.raises(LeaseLost):  # and it writes nothing more
+        mine.cluster.patch(ObjectRef.of(registry_dc(broken())), [])
 
 
 def test_every_check_fixes_what_it_can_in_the_broken_example(cluster: Start) -> None:

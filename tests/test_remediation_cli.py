@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
 from doctor.fix.journal import UNFINISHED
 from tests.conftest import CLUSTERS, REPO
-from tests.fixcluster import broken
+from tests.fixcluster import broken, expire_lock
 from tests.kubefake import FakeKubeAPI
 from tests.test_remediation import journal, pods, template_resources
 
@@ -132,21 +131,13 @@ def test_permissions_list_every_rule_as_data() -> None:
     rules = {(r["apiGroups"][0], r["resources"][0]): r["verbs"] for r in document["rules"]}
     assert rules[("apps.openshift.io", "deploymentconfigs/instantiate")] == ["create"]
     assert rules[("coordination.k8s.io", "leases")] == ["create", "get", "update"]
+    assert rules[("", "configmaps")] == ["create", "get", "update"]  # the lock without Leases
     hosts = {row["neededBy"] for row in document["needs"]}
     assert hosts == {"machinery", "besteffort-qos", "ephemeral-storage", "nfs-scaling",
                      "s3-reachability", "cert-chain-order", "oauth-redirect",
                      "cockpit-port-conflict"}
     [oauth] = [r for r in document["rules"] if r["resources"] == ["oauthclients"]]
     assert oauth["clusterScoped"] and oauth["verbs"] == ["get", "patch"]
-
-
-def expire_lease(api: FakeKubeAPI) -> None:
-    """Let the killed run's lease run out, as time would."""
-    lease = api.get_object("leases", "default", "registry-doctor")
-    if lease is not None:
-        past = datetime.now(timezone.utc) - timedelta(minutes=10)
-        lease["spec"]["renewTime"] = past.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        api.put_object(lease)
 
 
 def writes_of_a_clean_run(fake_cluster: Live, command: Callable[[Path], list[str]]) -> int:
@@ -177,7 +168,7 @@ def test_killed_after_any_write_the_qos_fix_is_old_or_new_and_converges(
         killed = run(*qos_fix(kubeconfig), crash_after=step)
         assert killed.returncode == CRASH_EXIT_CODE, (step, killed.stderr)
         assert template_resources(api) in ({}, FIXED), step
-        expire_lease(api)
+        expire_lock(api)
         rerun = run(*qos_fix(kubeconfig))
         assert rerun.returncode == 0, (step, rerun.stdout, rerun.stderr)
         assert template_resources(api) == FIXED, step
@@ -205,7 +196,7 @@ def test_killed_after_any_write_the_claim_swap_is_old_or_new_and_converges(
         killed = run(*storage_fix(kubeconfig), crash_after=step)
         assert killed.returncode == CRASH_EXIT_CODE, (step, killed.stderr)
         assert store(api) in ({"name": "registry-storage", "emptyDir": {}}, on_claim), step
-        expire_lease(api)
+        expire_lock(api)
         rerun = run(*storage_fix(kubeconfig))
         assert rerun.returncode == 0, (step, rerun.stdout, rerun.stderr)
         assert store(api) == on_claim, step

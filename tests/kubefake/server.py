@@ -23,8 +23,8 @@ from doctor.snapshot.dump import load_dump
 from . import errors
 from .deployer import Deployer
 from .endpoints import DeploymentRequestRecord, Endpoints, Request
-from .rbac import Authorizer
 from .profiles import DEFAULT, Profile, profile
+from .rbac import Authorizer
 from .responses import Response, json_response, not_found_page
 from .routing import parse_target
 from .store import Obj, ObjectStore
