@@ -65,6 +65,12 @@ def as_deployment(objects: list[Obj], kind: str = "Deployment") -> list[Obj]:
     return [workload if o is dc else o for o in objects]
 
 
+def registry(kube_profile: str) -> list[Obj]:
+    """The broken registry as the platform of an API profile runs it: a DeploymentConfig on
+    OpenShift, a Deployment on plain Kubernetes."""
+    return broken() if kube_profile.startswith("openshift") else as_deployment(broken())
+
+
 def on_nfs(objects: list[Obj]) -> list[Obj]:
     """The registry's store on a ReadWriteMany claim bound to an NFS volume."""
     dc = registry_dc(objects)

@@ -35,6 +35,7 @@ from tests.fixcluster import (
     lock_record,
     lock_resource,
     on_nfs,
+    registry,
     registry_dc,
     stand_in,
 )
@@ -93,12 +94,6 @@ def events(api: FakeKubeAPI, reason: str) -> list[Obj]:
 
 def pods(api: FakeKubeAPI, prefix: str) -> list[Obj]:
     return [p for p in api.objects("pods") if p["metadata"]["name"].startswith(prefix)]
-
-
-def registry(kube_profile: str) -> list[Obj]:
-    """The broken registry as the platform runs it: a DeploymentConfig on OpenShift, a
-    Deployment on plain Kubernetes."""
-    return broken() if kube_profile.startswith("openshift") else as_deployment(broken())
 
 
 def workload_resources(api: FakeKubeAPI) -> Obj:

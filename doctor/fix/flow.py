@@ -223,7 +223,7 @@ def _not_applied(report: Report, actions: list[Action], summary: dict[str, Any],
     """The verdicts as inspected, each planned action skipped saying why."""
     actions = [a.moved(SKIPPED, f"not applied: {why}") if a.state == PLANNED else a
                for a in actions]
-    return attach(report, actions, {**summary, "lease": lease, "note": f"nothing applied: {why}"})
+    return attach(report, actions, {**summary, "lease": lease})
 
 
 def _failed_verdicts(final: Report, run: RunRecord) -> dict[str, tuple[Status, str]]:
