@@ -667,6 +667,25 @@ def test_the_journal_keeps_a_bounded_history(cluster: Start) -> None:
     assert len(kept) == HISTORY and kept[0].endswith("00020Z-aaaaaa")
 
 
+def test_the_lock_is_renewed_while_following_the_rollout_and_verifying(
+        cluster: Start, monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from doctor.fix.lease import Lease
+
+    _, config = cluster(broken())
+    renew, callers = Lease.renew, []
+
+    def spy(self: Lease) -> None:
+        callers.append(inspect.stack()[1].function)
+        renew(self)
+
+    monkeypatch.setattr(Lease, "renew", spy)
+    report, _ = run_fix(config, [QOS])
+    assert report.result("besteffort-qos").status is Status.OK
+    assert {"apply", "wait", "_verify"} <= set(callers), callers
+
+
 @EVERY_PROFILE
 def test_a_lock_renews_and_notices_a_takeover(cluster: Start, kube_profile: str) -> None:
     from doctor.fix.cluster import Cluster
