@@ -8,7 +8,7 @@
   so a write sent with `?dryRun=All` is applied. Its OpenAPI document lists no `dryRun`
   parameter, which is how a client finds out (kubectl's DryRunVerifier did the same).
 - `kubernetes-1.33`: a current Kubernetes without OpenShift groups: Lease as
-  coordination.k8s.io/v1, CronJob as batch/v1, server-side dry run (GA since 1.18).
+  coordination.k8s.io/v1, CronJob as batch/v1, server-side dry run (GA since 1.19).
 
 The real OpenShift 3.11 also lists batch/v2alpha1 for CronJob; the fake serves each resource in
 one version only.
