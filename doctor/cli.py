@@ -144,7 +144,7 @@ def check(
         "optional actions).", show_default=False)] = [],  # noqa: B006
     dry_run: Annotated[str, typer.Option(
         "--dry-run", help="With --fix: none, client (the plan), or server: also send the "
-        "planned writes with dryRun=All.")] = "none",
+        "planned writes with dryRun=All where the server supports it.")] = "none",
     claim_name: Annotated[str | None, typer.Option(
         "--claim-name", help="ephemeral-storage: the claim to use (created with "
         "--claim-size when absent).", show_default=False)] = None,
@@ -499,7 +499,7 @@ def rollback(
     A rolled-back fix is not applied again by `check --fix --yes` until its objects change or
     `--run RUN --clear --yes` lifts that.
     Exit code: 0 restored (or nothing to do), 2 not all restored, 3 cluster unreachable or
-    another run holds the lease, 64 no such run."""
+    another run holds the lock, 64 no such run."""
     from checks import all_checks
     from doctor.config import RunConfig
     from doctor.fix.flow import rollback as roll_back

@@ -53,7 +53,7 @@ from doctor.fix.model import (
     ObjectRef,
 )
 from doctor.fix.patch import guarded, reverse, version_of
-from doctor.fix.permissions import MACHINERY
+from doctor.fix.permissions import LOCKS, MACHINERY
 from doctor.kube import KubeError
 from doctor.model import Result, Status
 
@@ -117,10 +117,12 @@ def required_access(action: Action) -> list[AccessCheck]:
     return found
 
 
-def machinery_access(namespace: str) -> list[AccessCheck]:
-    """What every applying run does besides its actions (asking RBAC itself aside)."""
+def machinery_access(namespace: str, lock: str | None = None) -> list[AccessCheck]:
+    """What every applying run does besides its actions (asking RBAC itself aside); `lock`:
+    the resource the run lock lives in (None: not known, both kinds are asked about)."""
+    unused = {p for p in LOCKS if lock is not None and p.resource != lock}
     return [AccessCheck(verb, p.group, p.resource, namespace)
-            for p in MACHINERY if not p.cluster_scoped for verb in p.verbs]
+            for p in MACHINERY if not p.cluster_scoped and p not in unused for verb in p.verbs]
 
 
 def preflight(cluster: Cluster, options: FixOptions, actions: list[Action],
@@ -492,12 +494,14 @@ class Executor:
         from doctor import engine
         from doctor.snapshot.live import LiveSource
 
+        self.tick()  # the lock is renewed around the checks, which may take a while
         known = {**all_checks(), **{c.meta.id: c for c in self.checks}}
         verdicts = [(c, record.statuses.get(c, ""), "unknown check", False)
                     for c in record.checks if c not in known]
         chosen = [known[c] for c in record.checks if c in known]
         budget = replace(self.config, timeout=self.cluster.request_timeout())
         report = engine.run(budget, chosen, LiveSource(self.cluster.client))
+        self.tick()
         for result in report.results:
             before = record.statuses.get(result.check, "")
             how = held(record, result)

@@ -23,8 +23,8 @@ from doctor.snapshot.dump import load_dump
 from . import errors
 from .deployer import Deployer
 from .endpoints import DeploymentRequestRecord, Endpoints, Request
+from .profiles import DEFAULT, Profile, profile
 from .rbac import Authorizer
-from .resources import by_name, for_object
 from .responses import Response, json_response, not_found_page
 from .routing import parse_target
 from .store import Obj, ObjectStore
@@ -69,16 +69,18 @@ class FakeKubeAPI:
     """Serves objects over the Kubernetes REST API for `kubectl` and the `kubernetes` client.
 
     Everything runs as one user (`user`, "system:admin" by default) without authentication;
-    `forbid` makes requests fail as RBAC would.
+    `forbid` makes requests fail as RBAC would. `api_profile` names the kind of server it is
+    (tests/kubefake/profiles.py): its discovery, API groups and versions, and dry-run support.
     """
 
     def __init__(self, objects: Iterable[Obj] = (),
                  logs: Mapping[tuple[str, str], str] | None = None,
-                 user: str = "system:admin") -> None:
-        self._store = ObjectStore()
+                 user: str = "system:admin", api_profile: str = DEFAULT) -> None:
+        self.profile: Profile = profile(api_profile)
+        self._store = ObjectStore(self.profile)
         self.unserved: list[Obj] = []  # given objects whose kind the fake does not serve
         for obj in objects:
-            if for_object(obj) is None:
+            if self.profile.for_object(obj) is None:
                 self.unserved.append(obj)
             else:
                 self._store.put(obj, keep_version=True)
@@ -102,12 +104,13 @@ class FakeKubeAPI:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_dump(cls, path: Path, user: str = "system:admin") -> FakeKubeAPI:
+    def from_dump(cls, path: Path, user: str = "system:admin",
+                  api_profile: str = DEFAULT) -> FakeKubeAPI:
         """A fake serving a cluster dump: its objects and `logs/<namespace>/<pod>.log`."""
         dump = load_dump(Path(path))
         if dump.problems:
             raise ValueError(f"dump {path} does not load cleanly: {'; '.join(dump.problems)}")
-        return cls(dump.objects, dump.logs, user)
+        return cls(dump.objects, dump.logs, user, api_profile)
 
     # lifecycle
 
@@ -206,10 +209,10 @@ class FakeKubeAPI:
     # direct store access
 
     def objects(self, resource: str | None = None) -> list[Obj]:
-        return self._store.snapshot(by_name(resource) if resource else None)
+        return self._store.snapshot(self.profile.by_name(resource) if resource else None)
 
     def get_object(self, resource: str, namespace: str | None, name: str) -> Obj | None:
-        return self._store.find(by_name(resource), namespace or "", name)
+        return self._store.find(self.profile.by_name(resource), namespace or "", name)
 
     def put_object(self, obj: Obj) -> Obj:
         """Store an object as it is (no API checks), with a new resourceVersion."""
@@ -220,7 +223,7 @@ class FakeKubeAPI:
     def _serve(self, handler: _Handler) -> None:
         url = urlsplit(handler.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
-        target = parse_target(handler.command, url.path, query)
+        target = parse_target(handler.command, url.path, query, self.profile)
         record = RequestRecord(
             handler.command, url.path, query,
             target.verb if target else handler.command.lower(),
