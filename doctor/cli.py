@@ -168,6 +168,10 @@ def check(
         "--cooldown", help="Do not redeploy a workload again within this time (e.g. 1h, 30m, "
         "0).")] = "1h",
     rollout_timeout: RolloutTimeout = 600.0,
+    exit_policy: Annotated[str, typer.Option(
+        "--exit-policy", help="With --fix: what the exit code reports. checks: the verdicts "
+        "(0 ok, 1 warn, 2 crit, 3 unknown); fix, for cron jobs: 0 unless a fix failed (2) or "
+        "nothing could be judged (3) (docs/cron.md).")] = "checks",
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown.
 
@@ -176,14 +180,16 @@ def check(
     _check_output(output)
     config = _run_config(locals())
     options = None
-    if fix or yes or fix_only or dry_run != "none":
+    if exit_policy not in ("checks", "fix"):
+        _usage_error(f"--exit-policy {exit_policy}: choose checks or fix")
+    if fix or yes or fix_only or dry_run != "none" or exit_policy != "checks":
         options = _fix_options(
             from_dir=from_dir, fix=fix or bool(fix_only), yes=yes, dry_run=dry_run,
             allow_disruptive=allow_disruptive, only=tuple(fix_only), claim_name=claim_name,
             claim_size=claim_size, storage_class=storage_class, requests_cpu=requests_cpu,
             requests_memory=requests_memory, limits_cpu=limits_cpu, limits_memory=limits_memory,
             cooldown=cooldown, rollout_timeout=rollout_timeout)
-    raise typer.Exit(_run_and_print(config, checks, skip, output, options))
+    raise typer.Exit(_run_and_print(config, checks, skip, output, options, exit_policy))
 
 
 # Command parameters named after their flag where the RunConfig field name is longer.
@@ -248,7 +254,7 @@ def _seconds(text: str, flag: str) -> float:
 
 
 def _run_and_print(config: object, checks: list[str], skip: list[str], output: str,
-                   fix_options: object = None) -> int:
+                   fix_options: object = None, exit_policy: str = "checks") -> int:
     from doctor import engine
     from doctor.kube import KubeConfigError, KubeError
     from doctor.render import render, use_color
@@ -275,7 +281,26 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
         if progress:
             sys.stderr.write("\033[2K\r")
     sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
-    return report.exit_code
+    if exit_policy == "checks":
+        return report.exit_code
+    return _fix_exit_code(report, exit_policy)
+
+
+def _fix_exit_code(report: object, policy: str) -> int:
+    """The exit code by `policy`, and why on stderr (the job's log): the report's own exit
+    code stays that of the verdicts."""
+    from doctor.fix.exitpolicy import exit_code, fix_failures
+
+    code = exit_code(report, policy)  # type: ignore[arg-type]
+    failures = fix_failures(report)  # type: ignore[arg-type]
+    if failures:
+        why = "a fix failed: " + "; ".join(failures)
+    elif code:
+        why = "nothing could be judged (see the report)"
+    else:
+        why = f"no fix failed; the verdicts' exit code is {report.exit_code}"  # type: ignore
+    typer.echo(f"registry-doctor: exit {code} (--exit-policy {policy}): {why}", err=True)
+    return code
 
 
 def _check_credentials(config: object) -> None:
