@@ -362,7 +362,6 @@ def serve(
     """Run the checks every --interval and serve the last report as Prometheus metrics
     (/metrics, /healthz, /readyz; docs/exporter.md). Stops cleanly on SIGTERM."""
     config = _run_config(locals())
-    _check_credentials(config)
     from exporter import daemon
 
     try:
@@ -370,8 +369,9 @@ def serve(
         seconds = daemon.parse_interval(interval)
     except ValueError as error:
         _usage_error(str(error))
-    raise typer.Exit(daemon.serve(config, _select_checks(checks, skip, config), host, port,
-                                  seconds))
+    selected = _select_checks(checks, skip, config)
+    _check_credentials(config)
+    raise typer.Exit(daemon.serve(config, selected, host, port, seconds))
 
 
 @app.command()
