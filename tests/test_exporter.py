@@ -33,6 +33,7 @@ from tests.exporting import (
     serve_command,
 )
 from tests.kubefake import FakeKubeAPI
+from tests.test_cli import kubeconfig_for
 from tests.tools import find_tool, free_port, server, stop
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -342,6 +343,21 @@ def test_serve_holds_its_report_while_blind_and_stops_on_sigterm(
     assert errors[0].startswith("cannot read the cluster: cannot reach the API server") and \
         "connection refused" in errors[0] and "timed out" not in errors[0]
     assert errors[-1].endswith("kubeconfig: no such file")
+
+
+def test_serve_never_shows_credentials_of_the_api_server_url(tmp_path: Path) -> None:
+    kubeconfig = kubeconfig_for(tmp_path / "kubeconfig",
+                                f"https://alice:pw-4711@127.0.0.1:{free_port()}")
+    port, log = free_port(), tmp_path / "serve.log"
+    args = serve_command("--listen", f"127.0.0.1:{port}", "--interval", "1s",
+                         "--kubeconfig", str(kubeconfig))
+    with server(args, port, log, env=ENV) as process:
+        scrape = scrape_until(f"http://127.0.0.1:{port}", lambda s: (
+            s.value("registry_doctor_run_errors_total", **TARGET) or 0) >= 1, "a blind run")
+        stop(process)
+    assert "connection refused" in log.read_text()
+    for text in (scrape.text, log.read_text()):
+        assert "pw-4711" not in text and "alice" not in text
 
 
 def test_serve_puts_no_secret_in_metrics_or_logs(tmp_path: Path) -> None:
