@@ -211,6 +211,27 @@ def test_engine_failure_keeps_the_last_good_report_and_counts_errors(
     assert "traceback" not in failed[0] and "bug in the engine" in failed[1]["traceback"]
 
 
+def test_a_blind_run_keeps_the_last_report(json_logs: io.StringIO) -> None:
+    """A report the cluster could not answer (every check unknown) is not news of the
+    registry: the crit stays, `up` says the run failed."""
+    blind = Report(generated="2026-11-26T10:01:00+00:00", source={"type": "cluster"},
+                   results=(Result("besteffort-qos", "t", Status.UNKNOWN, "refused"),),
+                   source_failure="cannot reach the API server https://master:8443: "
+                                  "connection refused (list pods in default)")
+    runs = iter([dump_run("broken")(), blind])
+    with in_process(lambda: next(runs)) as exporter:
+        exporter.scheduler.run_once()
+        exporter.scheduler.run_once()
+        scrape = exporter.scrape()
+    assert scrape.statuses() == {"besteffort-qos": "crit"}
+    assert scrape.value("registry_doctor_up") == 0
+    assert scrape.value("registry_doctor_run_errors_total") == 1
+    [failed] = [json.loads(line) for line in json_logs.getvalue().splitlines()
+                if "run failed" in line]
+    assert failed["error"] == f"cannot read the cluster: {blind.source_failure}"
+    assert "traceback" not in failed
+
+
 def test_fifty_concurrent_scrapes_during_refreshes_see_whole_reports() -> None:
     """Odd runs serve the broken dump (crit), even runs the healthy one (ok): every scrape's
     check series must agree with its own runs_total, so no scrape mixes two runs."""
