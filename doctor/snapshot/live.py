@@ -36,7 +36,7 @@ class LiveSource:
             if error.status == 404:
                 raise CollectError(f"not served: the API server has no "
                                    f"{collection.api_version} {collection.resource}") from None
-            raise CollectError(str(error)) from None
+            raise CollectError(str(error), source_failed=error.unreachable) from None
         return _objects(answer, collection, target)
 
     def pod_log(self, namespace: str, pod: str, tail_lines: int, timeout: float) -> str:
