@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from doctor import __version__
+from doctor.config import RunConfig
 from doctor.model import EXIT_USAGE
 
 app = typer.Typer(
@@ -40,6 +41,18 @@ Namespace = Annotated[str, typer.Option("--namespace", "-n",
                                         help="Namespace of the registry and console.")]
 Registry = Annotated[str, typer.Option("--registry", help="Name of the registry workload.")]
 Console = Annotated[str, typer.Option("--console", help="Name of the console workload.")]
+ConsoleOAuthClient = Annotated[str, typer.Option(
+    "--console-oauth-client", help="The console's OAuthClient: the only one read and fixed.")]
+ConsoleHosts = Annotated[list[str], typer.Option(
+    "--console-host", help="oauth-redirect fix: a host whose https URL may be registered with "
+    "the console's OAuthClient (repeatable; none: the fix is left to a person).",
+    show_default=False)]
+RegistrySecrets = Annotated[list[str], typer.Option(
+    "--registry-secret", help="A Secret of the registry a fix may change (repeatable; "
+    "replaces the default list).")]
+ConsoleSecrets = Annotated[list[str], typer.Option(
+    "--console-secret", help="A Secret of the console a fix may change (repeatable; replaces "
+    "the default list).")]
 Timeout = Annotated[float, typer.Option("--timeout", min=1,
                                         help="Deadline for the whole run, in seconds.")]
 Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml.")]
@@ -121,6 +134,10 @@ def check(
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
+    console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
+    console_host: ConsoleHosts = [],  # noqa: B006
+    registry_secret: RegistrySecrets = list(RunConfig.registry_secrets),  # noqa: B006
+    console_secret: ConsoleSecrets = list(RunConfig.console_secrets),  # noqa: B006
     timeout: Timeout = 30.0,
     probe_timeout: ProbeTimeout = 5.0,
     log_tail: LogTail = 500,
@@ -188,7 +205,8 @@ def check(
 
 # Command parameters named after their flag where the RunConfig field name is longer.
 _CONFIG_FIELDS = {"registry": "registry_name", "console": "console_name",
-                  "log_tail": "log_tail_lines"}
+                  "log_tail": "log_tail_lines", "console_host": "console_hosts",
+                  "registry_secret": "registry_secrets", "console_secret": "console_secrets"}
 
 
 def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
@@ -196,14 +214,14 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
     folders they name are known to exist."""
     from dataclasses import fields
 
-    from doctor.config import RunConfig
-
     _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
     _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
     if options.get("canary"):
         _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)}
-    return RunConfig(**{_CONFIG_FIELDS.get(name, name): value for name, value in options.items()
+    return RunConfig(**{_CONFIG_FIELDS.get(name, name):
+                        tuple(value) if isinstance(value, list) else value
+                        for name, value in options.items()
                         if _CONFIG_FIELDS.get(name, name) in known})
 
 
@@ -308,6 +326,7 @@ def serve(
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
+    console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
     timeout: Timeout = 30.0,
     probe_timeout: ProbeTimeout = 5.0,
     log_tail: LogTail = 500,

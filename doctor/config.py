@@ -12,6 +12,16 @@ class RunConfig:
     registry_name: str = "docker-registry"
     registry_container: str = "registry"
     console_name: str = "registry-console"
+    # What fixes may touch besides the two workloads (and their Services), named by the admin:
+    # never taken from objects in the namespace, which whoever edits a DeploymentConfig or a
+    # Route could point elsewhere (docs/remediation.md, "What a fix may touch").
+    console_oauth_client: str = "cockpit-oauth-client"  # the registry-console template's
+    console_hosts: tuple[str, ...] = ()  # hosts whose https URL a fix may register with it
+    # Secrets the pod templates name (the 3.x templates' and docs' names): the certificates
+    # (`oc adm registry --tls-certificate`), the configuration override, the console's.
+    registry_secrets: tuple[str, ...] = ("registry-certificates", "registry-certs",
+                                         "registry-config")
+    console_secrets: tuple[str, ...] = ("console-secret",)
     # Where objects come from: a dump folder, else the cluster of kubeconfig/context/in-cluster.
     from_dir: Path | None = None
     kubeconfig: Path | None = None

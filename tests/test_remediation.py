@@ -24,6 +24,7 @@ from doctor.model import Report, Status
 from doctor.snapshot.dump import load_dump
 from tests.fixcluster import (
     BROKEN,
+    CONSOLE_HOST,
     S3_STAND_IN,
     as_deployment,
     broken,
@@ -48,7 +49,10 @@ def cluster(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]]) -> St
     """start(objects) -> the running fake and a RunConfig pointing at it."""
     def start(objects: list[Obj]) -> tuple[FakeKubeAPI, RunConfig]:
         api, kubeconfig = fake_cluster(objects)
-        return api, RunConfig(kubeconfig=kubeconfig, probes=False)
+        # The console hosts of tests.fixcluster and of the broken example, as an admin
+        # configures them (--console-host) for the oauth-redirect fix.
+        return api, RunConfig(kubeconfig=kubeconfig, probes=False,
+                              console_hosts=(CONSOLE_HOST, "console.apps.example.com"))
 
     return start
 

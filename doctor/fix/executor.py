@@ -49,6 +49,7 @@ from doctor.fix.patch import guarded, reverse, version_of
 from doctor.fix.permissions import MACHINERY
 from doctor.kube import KubeError
 from doctor.model import Status
+from doctor.snapshot.redact import redact
 
 if TYPE_CHECKING:
     from checks import Check
@@ -220,7 +221,9 @@ def _record(actions: list[Action], statuses: dict[str, str]) -> UnitRecord:
             continue
         write = writes.get(action.target)
         if write is None:
-            backup = action.before if action.operation == PATCH else action.after
+            # A patch's backup is for people (rollback uses the changes): no secret values in
+            # it, not even the OAuthClient's secret (a create's is the body to create).
+            backup = redact(action.before or {}) if action.operation == PATCH else action.after
             write = writes[action.target] = WriteRecord(
                 action.target, action.operation, [], backup=copy.deepcopy(backup))
         write.actions.append(action.id)

@@ -127,6 +127,7 @@ class Action:
     steps: tuple[str, ...] = ()  # what a person does, for manual actions
     optional: bool = False  # applied only when --fix-only names the check
     access: tuple[AccessCheck, ...] = ()
+    named_by: str = ""  # where the target's name came from, when not from configuration
     state: str = PLANNED
     message: str = ""
 

@@ -152,11 +152,11 @@ def _registry_storage_classes(collections: Collections, config: RunConfig) -> li
 
 
 def _console_oauth_client(collections: Collections, config: RunConfig) -> list[Query]:
-    console = console_workload(collections, config)
-    if console is None:
+    """The configured client (--console-oauth-client), never the one the console's env names:
+    OAuthClients carry client secrets, so RBAC grants this one alone (docs/helm.md)."""
+    if console_workload(collections, config) is None:
         return []
-    return [Query(name=console_env(console).get("OPENSHIFT_OAUTH_CLIENT_ID",
-                                                "cockpit-oauth-client"))]
+    return [Query(name=config.console_oauth_client)]
 
 
 def console_env(console: Workload) -> dict[str, str]:
