@@ -49,10 +49,10 @@ ConsoleHosts = Annotated[list[str], typer.Option(
     show_default=False)]
 RegistrySecrets = Annotated[list[str], typer.Option(
     "--registry-secret", help="A Secret of the registry a fix may change (repeatable; "
-    "replaces the default list).")]
+    "replaces the default list; --registry-secret= alone: none).")]
 ConsoleSecrets = Annotated[list[str], typer.Option(
     "--console-secret", help="A Secret of the console a fix may change (repeatable; replaces "
-    "the default list).")]
+    "the default list; --console-secret= alone: none).")]
 Timeout = Annotated[float, typer.Option("--timeout", min=1,
                                         help="Deadline for the whole run, in seconds.")]
 Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml.")]
@@ -220,7 +220,7 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
         _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)}
     return RunConfig(**{_CONFIG_FIELDS.get(name, name):
-                        tuple(value) if isinstance(value, list) else value
+                        tuple(v for v in value if v) if isinstance(value, list) else value
                         for name, value in options.items()
                         if _CONFIG_FIELDS.get(name, name) in known})
 

@@ -46,3 +46,17 @@ class RunConfig:
     @property
     def probes_enabled(self) -> bool:
         return self.live if self.probes is None else self.probes
+
+    def object_names(self) -> dict[str, tuple[str, ...]]:
+        """What each name symbol of the RBAC declarations (doctor.fix.permissions,
+        doctor.snapshot.kinds) stands for; the chart maps them from its values alike
+        (templates/_helpers.tpl, objectNames), into `resourceNames`."""
+        return {REGISTRY: (self.registry_name,), CONSOLE: (self.console_name,),
+                REGISTRY_SECRETS: self.registry_secrets, CONSOLE_SECRETS: self.console_secrets,
+                CONSOLE_OAUTH_CLIENT: (self.console_oauth_client,)}
+
+
+# Name symbols: objects RBAC grants by name, named by configuration.
+REGISTRY, CONSOLE = "registry", "console"
+REGISTRY_SECRETS, CONSOLE_SECRETS = "registrySecrets", "consoleSecrets"
+CONSOLE_OAUTH_CLIENT = "consoleOAuthClient"

@@ -19,7 +19,7 @@ import yaml
 
 from checks import all_checks
 from doctor import engine, rbac
-from doctor.config import RunConfig
+from doctor.config import CONSOLE_SECRETS, REGISTRY_SECRETS, RunConfig
 from doctor.fix import flow
 from doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
 from doctor.fix.model import FixOptions
@@ -53,23 +53,31 @@ def selected(only: list[str] = (), skip: list[str] = (), **config: Any) -> list[
 
 def test_rules_follow_the_collections_and_their_dependencies() -> None:
     rules = read_rules([meta("x", ("registry-logs", "persistentvolumes", "console-node-pods"))])
-    by_resource = {(r.scope, r.api_group, r.resource): r.verbs for r in rules}
-    # registry-logs reads pods/log of registry-pods, whose scope needs the workloads.
-    assert by_resource[(NAMESPACE, "", "pods/log")] == ("get",)
-    assert by_resource[(NAMESPACE, "", "pods")] == ("list",)
-    assert by_resource[(NAMESPACE, "apps.openshift.io", "deploymentconfigs")] == ("list",)
-    assert by_resource[(NAMESPACE, "", "persistentvolumeclaims")] == ("list",)
-    # PVs are cluster-scoped and read by name; pods on the console's nodes in any namespace.
-    assert by_resource[(CLUSTER, "", "persistentvolumes")] == ("get",)
-    assert by_resource[(CLUSTER, "", "pods")] == ("list",)
+    by_resource = {(r.scope, r.api_group, r.resource): (r.verbs, r.names) for r in rules}
+    assert len(by_resource) == len(rules)
+    # registry-logs reads pods/log of registry-pods, whose scope needs the workloads, read by
+    # the names configured (--registry, --console).
+    assert by_resource[(NAMESPACE, "", "pods/log")] == (("get",), ())
+    assert by_resource[(NAMESPACE, "", "pods")] == (("list",), ())
+    assert by_resource[(NAMESPACE, "apps.openshift.io", "deploymentconfigs")] == (
+        ("get",), ("docker-registry", "registry-console"))
+    assert by_resource[(NAMESPACE, "", "persistentvolumeclaims")] == (("list",), ())
+    # PVs are cluster-scoped and read by (generated) name; pods on the console's nodes in any
+    # namespace.
+    assert by_resource[(CLUSTER, "", "persistentvolumes")] == (("get",), ())
+    assert by_resource[(CLUSTER, "", "pods")] == (("list",), ())
     assert all(r.verbs in (("get",), ("list",)) for r in rules)
+    # Names follow the configuration.
+    other = read_rules([meta("x", ("deployments",))], config=RunConfig(registry_name="r",
+                                                                       console_name="c"))
+    assert other == [Rule(NAMESPACE, "apps", "deployments", ("get",), ("c", "r"))]
 
 
 def test_verbs_merge_per_resource_and_openshift_groups_can_be_left_out() -> None:
     metas = [meta("a", ("endpoints",)), meta("b", ("configmaps", "routes"))]
     assert read_rules(metas) == [
         Rule(NAMESPACE, "", "configmaps", ("list",)),
-        Rule(NAMESPACE, "", "endpoints", ("get",)),
+        Rule(NAMESPACE, "", "endpoints", ("get",), ("docker-registry",)),
         Rule(NAMESPACE, "route.openshift.io", "routes", ("list",)),
     ]
     assert Rule(NAMESPACE, "route.openshift.io", "routes", ("list",)) not in read_rules(
@@ -79,7 +87,13 @@ def test_verbs_merge_per_resource_and_openshift_groups_can_be_left_out() -> None
 def test_secrets_are_only_ever_read_in_the_registry_namespace() -> None:
     every_collection = meta("all", tuple(sorted(CATALOGUE) + sorted(LOG_COLLECTIONS)))
     secrets = {g for g in rbac.check_grants(every_collection) if g.resource == "secrets"}
-    assert secrets == {Grant(NAMESPACE, "", "secrets", "get")}  # by name, never a list
+    # by name, never a list, and only the names configured (resourceNames)
+    assert secrets == {Grant(NAMESPACE, "", "secrets", "get", (CONSOLE_SECRETS,)),
+                       Grant(NAMESPACE, "", "secrets", "get", (REGISTRY_SECRETS,))}
+    rules = read_rules([every_collection], config=RunConfig(registry_secrets=("a", "b"),
+                                                            console_secrets=()))
+    assert [r for r in rules if r.resource == "secrets"] == [
+        Rule(NAMESPACE, "", "secrets", ("get",), ("a", "b"))]  # none for no console secret
 
 
 def test_generated_chart_file_and_docs_table_are_current() -> None:
@@ -204,17 +218,20 @@ def test_roles_live_in_the_registry_namespace_and_bind_the_exporter(tmp_path: Pa
 # the rendered chart against a live run's requests
 
 def request_grant(record: Any, registry_namespace: str) -> Grant:
+    """What a request asked, with the object it named (as `names`) if any."""
     parts = record.path.strip("/").split("/")
     group = "" if parts[0] == "api" else parts[1]
     scope = NAMESPACE if record.namespace == registry_namespace else CLUSTER
     assert record.namespace in (registry_namespace, None, ""), record.path
-    return Grant(scope, group, record.resource, record.verb)
+    return Grant(scope, group, record.resource, record.verb,
+                 (record.name,) if record.name else ())
 
 
 def allows(rules: list[Rule], grant: Grant) -> bool:
+    """RBAC's answer: a rule with names allows only a request naming one of them."""
     return any((r.scope, r.api_group, r.resource) == (grant.scope, grant.api_group,
                                                       grant.resource) and grant.verb in r.verbs
-               for r in rules)
+               and (not r.names or set(grant.names) & set(r.names)) for r in rules)
 
 
 def test_a_live_run_needs_every_granted_permission_and_no_other(fake_api: FakeFactory,
@@ -275,7 +292,8 @@ def test_rendered_write_roles_are_what_the_cronjobs_fixes_need(name: str,
 def test_write_rules_follow_the_toggles() -> None:
     ids = [m.id for m in selected()]
     claims = Rule(NAMESPACE, "", "persistentvolumeclaims", ("create", "get"))
-    oauth = Rule(CLUSTER, "oauth.openshift.io", "oauthclients", ("get", "patch"))
+    oauth = Rule(CLUSTER, "oauth.openshift.io", "oauthclients", ("get", "patch"),
+                 ("cockpit-oauth-client",))
     assert claims not in write_rules(ROWS, ids) and claims in write_rules(ROWS, ids,
                                                                            disruptive=True)
     assert oauth in write_rules(ROWS, ids)
@@ -361,7 +379,8 @@ def fix_requests(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]], 
     if kill_after:
         killed_run(kubeconfig, only, options, kill_after)
         expire_lease(api)
-    config = RunConfig(kubeconfig=kubeconfig, probes=False)
+    config = RunConfig(kubeconfig=kubeconfig, probes=False,
+                       console_hosts=("console.apps.example.com",))
     checks = engine.select_checks(only, config=config)
     report = flow.fix(config, FixOptions(apply=True, poll_seconds=0.05, **options), checks,
                       lambda line: None)
@@ -382,7 +401,6 @@ def test_applied_fixes_need_every_granted_write_and_no_other(fake_cluster: Any,
         requests = fix_requests(fake_cluster, name)
         assert [g for g in requests if not allows(reads + writes, g)] == [], name
         used |= requests
-    unused = sorted(Grant(r.scope, r.api_group, r.resource, verb)
-                    for r in writes for verb in r.verbs)
-    missing = [str(g) for g in unused if g not in used]
+    missing = [f"{r} {verb}" for r in writes for verb in r.verbs
+               if not any(allows([r], g) for g in used if g.verb == verb)]
     assert missing == [], f"granted for writing but never used: {missing}"

@@ -46,7 +46,7 @@ from doctor.fix.model import (
     ObjectRef,
 )
 from doctor.fix.patch import guarded, reverse, version_of
-from doctor.fix.permissions import MACHINERY
+from doctor.fix.permissions import MACHINERY, machinery_names
 from doctor.kube import KubeError
 from doctor.model import Status
 from doctor.snapshot.redact import redact
@@ -113,8 +113,9 @@ def required_access(action: Action) -> list[AccessCheck]:
 
 def machinery_access(namespace: str) -> list[AccessCheck]:
     """What every applying run does besides its actions (asking RBAC itself aside)."""
-    return [AccessCheck(verb, p.group, p.resource, namespace)
-            for p in MACHINERY if not p.cluster_scoped for verb in p.verbs]
+    return [AccessCheck(verb, p.group, p.resource, namespace, name)
+            for p in MACHINERY if not p.cluster_scoped for verb in p.verbs
+            for name in machinery_names(p)]
 
 
 def preflight(cluster: Cluster, options: FixOptions, actions: list[Action],

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from doctor.config import RunConfig
+from doctor.config import (
+    CONSOLE,
+    CONSOLE_OAUTH_CLIENT,
+    CONSOLE_SECRETS,
+    REGISTRY,
+    REGISTRY_SECRETS,
+    RunConfig,
+)
 from doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, as_list, find_workload
 
 Collections = dict[str, list[dict]]
@@ -55,6 +62,9 @@ class Collection:
     # read across namespaces (e.g. by node). tests/test_rbac.py holds the scopes to this.
     verb: str = "list"
     all_namespaces: bool = False
+    # For "get": the name symbols (doctor.config) of every object the scope may name, so RBAC
+    # grants those alone (resourceNames); empty: names the chart cannot know (a volume's).
+    names: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -63,6 +73,13 @@ class Collection:
 
 def _in_namespace(_: Collections, config: RunConfig) -> list[Query]:
     return [Query(namespace=config.namespace)]
+
+
+def _registry_and_console(_: Collections, config: RunConfig) -> list[Query]:
+    """The registry's and the console's own objects, by name: a namespace such as `default`
+    holds others (the router's, with its stats password) that are none of our business."""
+    return [Query(namespace=config.namespace, name=n)
+            for n in dict.fromkeys((config.registry_name, config.console_name))]
 
 
 def registry_workload(collections: Collections, config: RunConfig) -> Workload | None:
@@ -190,9 +207,12 @@ _WORKLOADS = tuple(WORKLOAD_COLLECTIONS)
 
 CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("deploymentconfigs", "apps.openshift.io/v1", "deploymentconfigs",
-               "DeploymentConfig", True, _in_namespace, optional_group=True),
-    Collection("deployments", "apps/v1", "deployments", "Deployment", True, _in_namespace),
-    Collection("daemonsets", "apps/v1", "daemonsets", "DaemonSet", True, _in_namespace),
+               "DeploymentConfig", True, _registry_and_console, optional_group=True,
+               verb="get", names=(REGISTRY, CONSOLE)),
+    Collection("deployments", "apps/v1", "deployments", "Deployment", True,
+               _registry_and_console, verb="get", names=(REGISTRY, CONSOLE)),
+    Collection("daemonsets", "apps/v1", "daemonsets", "DaemonSet", True, _registry_and_console,
+               verb="get", names=(REGISTRY, CONSOLE)),
     Collection("registry-pods", "v1", "pods", "Pod", True, _registry_pods, needs=_WORKLOADS),
     Collection("console-pods", "v1", "pods", "Pod", True, _console_pods, needs=_WORKLOADS),
     Collection("console-node-pods", "v1", "pods", "Pod", True, _console_node_pods,
@@ -200,12 +220,13 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("console-secrets", "v1", "secrets", "Secret", True, _console_secrets,
-               needs=_WORKLOADS, verb="get"),
+               needs=_WORKLOADS, verb="get", names=(CONSOLE_SECRETS,)),
     Collection("registry-secrets", "v1", "secrets", "Secret", True, _registry_secrets,
-               needs=_WORKLOADS, verb="get"),
-    Collection("services", "v1", "services", "Service", True, _in_namespace),
+               needs=_WORKLOADS, verb="get", names=(REGISTRY_SECRETS,)),
+    Collection("services", "v1", "services", "Service", True, _registry_and_console,
+               verb="get", names=(REGISTRY, CONSOLE)),
     Collection("endpoints", "v1", "endpoints", "Endpoints", True, _registry_service_endpoints,
-               verb="get"),
+               verb="get", names=(REGISTRY,)),
     Collection("persistentvolumeclaims", "v1", "persistentvolumeclaims",
                "PersistentVolumeClaim", True, _in_namespace),
     Collection("persistentvolumes", "v1", "persistentvolumes", "PersistentVolume", False,
@@ -215,7 +236,8 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
                needs=(*_WORKLOADS, "persistentvolumeclaims", "persistentvolumes"), verb="get"),
     Collection("routes", "route.openshift.io/v1", "routes", "Route", True, _in_namespace),
     Collection("oauthclients", "oauth.openshift.io/v1", "oauthclients", "OAuthClient", False,
-               _console_oauth_client, needs=_WORKLOADS, verb="get"),
+               _console_oauth_client, needs=_WORKLOADS, verb="get",
+               names=(CONSOLE_OAUTH_CLIENT,)),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.

@@ -23,7 +23,7 @@ from doctor.snapshot.dump import load_dump
 from . import errors
 from .deployer import Deployer
 from .endpoints import DeploymentRequestRecord, Endpoints, Request
-from .rbac import Authorizer
+from .rbac import Authorizer, bound_rules
 from .resources import by_name, for_object
 from .responses import Response, json_response, not_found_page
 from .routing import parse_target
@@ -178,6 +178,13 @@ class FakeKubeAPI:
         A rule for one namespace also denies requests across all namespaces, as RBAC would.
         """
         self._authorizer.forbid(resource, verb, namespace)
+
+    def restrict_to(self, manifests: Iterable[Obj], namespace: str, account: str) -> None:
+        """From now on, answer as RBAC would for service account `namespace`/`account` bound
+        by the Roles, ClusterRoles and bindings among `manifests` (a rendered chart): what
+        their rules do not allow, resourceNames included, is 403 Forbidden."""
+        self._authorizer.restrict(f"system:serviceaccount:{namespace}:{account}",
+                                  bound_rules(manifests, namespace, account))
 
     def inject(self, fault: str | float, resource: str | None = None, verb: str | None = None,
                times: int | None = None) -> None:

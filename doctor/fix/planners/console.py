@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from doctor.cockpit import CERT_DIR
+from doctor.config import CONSOLE_OAUTH_CLIENT, CONSOLE_SECRETS
 from doctor.console import DEFAULT_OAUTH_CLIENT, route_host
 from doctor.fix.model import Action, Permission
 from doctor.fix.pemtext import Segment, decoded, segments
@@ -23,10 +24,11 @@ from doctor.workload import Workload, as_dict, as_list
 
 CERT_SUFFIXES = (".cert", ".crt")
 PATCH_SECRET = Permission("", "secrets", ("get", "patch"),
-                          "cert-chain-order: rewrite the console's certificate secret")
+                          "cert-chain-order: rewrite the console's certificate secret",
+                          names=(CONSOLE_SECRETS,))
 PATCH_OAUTH_CLIENT = Permission("oauth.openshift.io", "oauthclients", ("get", "patch"),
                                 "oauth-redirect: add the console's redirect URI",
-                                cluster_scoped=True)
+                                cluster_scoped=True, names=(CONSOLE_OAUTH_CLIENT,))
 
 
 @planner(*REDEPLOY, PATCH_SECRET, reads=(*WORKLOADS, "console-secrets"))
