@@ -65,6 +65,9 @@ LogTail = Annotated[int, typer.Option("--log-tail", min=0, help="Log lines read 
 NodeLocal = Annotated[bool, typer.Option(
     "--node-local", help="Also inspect this host: who holds the console port, "
     "local certificate folder.")]
+NodePodScan = Annotated[bool, typer.Option(
+    "--node-pod-scan", help="cockpit-port-conflict: also look at every pod on the console's "
+    "nodes (lists the pods of every namespace: needs a cluster-wide pod list).")]
 ConsolePort = Annotated[int, typer.Option("--console-port", min=1, max=65535,
                                           help="Port of Cockpit and the console.")]
 CertDir = Annotated[Path | None, typer.Option(
@@ -142,6 +145,7 @@ def check(
     probe_timeout: ProbeTimeout = 5.0,
     log_tail: LogTail = 500,
     node_local: NodeLocal = False,
+    node_pod_scan: NodePodScan = False,
     console_port: ConsolePort = 9090,
     cert_dir: CertDir = None,
     s3_write_probe: S3WriteProbe = False,
@@ -331,6 +335,7 @@ def serve(
     probe_timeout: ProbeTimeout = 5.0,
     log_tail: LogTail = 500,
     node_local: NodeLocal = False,
+    node_pod_scan: NodePodScan = False,
     console_port: ConsolePort = 9090,
     cert_dir: CertDir = None,
     s3_write_probe: S3WriteProbe = False,

@@ -32,6 +32,9 @@ class RunConfig:
     probe_timeout: float = 5.0  # each probe's deadline, in seconds
     log_tail_lines: int = 500
     node_local: bool = False  # also inspect this host (port 9090 owner, local cert dir)
+    # cockpit-port-conflict: also list the pods of every namespace on the console's nodes
+    # (a cluster-wide pod list, which RBAC cannot narrow to those nodes).
+    node_pod_scan: bool = False
     console_port: int = 9090
     cert_dir: Path | None = None
     s3_write_probe: bool = False

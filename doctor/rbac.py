@@ -22,14 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from doctor.config import (
-    CONSOLE,
-    CONSOLE_OAUTH_CLIENT,
-    CONSOLE_SECRETS,
-    REGISTRY,
-    REGISTRY_SECRETS,
-    RunConfig,
-)
+from doctor import config as symbols
+from doctor.config import RunConfig
 from doctor.fix.permissions import FIXED_NAMES, permission_rows
 from doctor.generated import sync
 from doctor.model import CheckMeta
@@ -64,6 +58,7 @@ class Grant:
     resource: str
     verb: str
     names: tuple[str, ...] = ()
+    opt_in: str = ""  # a RunConfig flag (chart: checks.optIn) without which it is not needed
 
     @property
     def openshift(self) -> bool:
@@ -92,7 +87,7 @@ def collection_grant(name: str) -> Grant:
         return Grant(_scope(CATALOGUE[LOG_COLLECTIONS[name]]), "", "pods/log", "get")
     collection = CATALOGUE[name]
     return Grant(_scope(collection), collection.group, collection.resource, collection.verb,
-                 collection.names)
+                 collection.names, collection.opt_in)
 
 
 def check_grants(meta: CheckMeta) -> set[Grant]:
@@ -137,7 +132,8 @@ def read_rules(metas: Iterable[CheckMeta], openshift: bool = True,
     configuration names the objects; OpenShift API groups only when the cluster is
     OpenShift."""
     return merged((g.scope, g.api_group, g.resource, (g.verb,), object_names(g.names, config))
-                  for g in grants_by_check(metas) if openshift or not g.openshift)
+                  for g in grants_by_check(metas) if (openshift or not g.openshift)
+                  and (not g.opt_in or getattr(config, g.opt_in)))
 
 
 def row_scope(row: dict[str, Any]) -> str:
@@ -171,7 +167,7 @@ def read_access_text(metas: Iterable[CheckMeta]) -> str:
     document = {
         "checks": {m.id: {"optIn": m.opt_in or ""} for m in metas},
         "grants": [{"scope": g.scope, "apiGroup": g.api_group, "resource": g.resource,
-                    "verb": g.verb, "names": list(g.names), "checks": ids}
+                    "verb": g.verb, "names": list(g.names), "optIn": g.opt_in, "checks": ids}
                    for g, ids in grants_by_check(metas).items()],
     }
     return ("# Generated from the checks' metadata by `python -m doctor.rbac`: do not edit.\n"
@@ -190,9 +186,10 @@ def write_access_text(checks: Sequence[Check]) -> str:
 
 
 # Where the chart takes each name symbol from (templates/_helpers.tpl, objectNames).
-CHART_VALUES = {REGISTRY: "registry.name", CONSOLE: "registry.console",
-                REGISTRY_SECRETS: "registry.secrets", CONSOLE_SECRETS: "registry.consoleSecrets",
-                CONSOLE_OAUTH_CLIENT: "registry.consoleOAuthClient"}
+CHART_VALUES = {symbols.REGISTRY: "registry.name", symbols.CONSOLE: "registry.console",
+                symbols.REGISTRY_SECRETS: "registry.secrets",
+                symbols.CONSOLE_SECRETS: "registry.consoleSecrets",
+                symbols.CONSOLE_OAUTH_CLIENT: "registry.consoleOAuthClient"}
 
 
 def _resource_cell(resource: str, names: Iterable[str]) -> str:
@@ -216,9 +213,10 @@ def permissions_table(metas: Iterable[CheckMeta]) -> str:
     for grant, ids in grants_by_check(metas).items():
         group = f"`{grant.api_group}`" if grant.api_group else "core"
         suffix = " (OpenShift only)" if grant.openshift else ""
+        when = f" with `checks.optIn.{grant.opt_in}` only" if grant.opt_in else ""
         collections = ", ".join(f"`{c}`" for c in _collections_for(grant, metas))
         checks = ", ".join(f"[`{i}`](checks/{i}.md)" for i in ids)
-        lines.append(f"| {where[grant.scope]} | {group}{suffix} | "
+        lines.append(f"| {where[grant.scope]}{when} | {group}{suffix} | "
                      f"{_resource_cell(grant.resource, grant.names)} | "
                      f"`{grant.verb}` | {collections} | {checks} |")
     return "\n".join(lines)

@@ -52,7 +52,8 @@ def selected(only: list[str] = (), skip: list[str] = (), **config: Any) -> list[
 # doctor.rbac itself
 
 def test_rules_follow_the_collections_and_their_dependencies() -> None:
-    rules = read_rules([meta("x", ("registry-logs", "persistentvolumes", "console-node-pods"))])
+    rules = read_rules([meta("x", ("registry-logs", "persistentvolumes", "console-node-pods"))],
+                       config=RunConfig(node_pod_scan=True))
     by_resource = {(r.scope, r.api_group, r.resource): (r.verbs, r.names) for r in rules}
     assert len(by_resource) == len(rules)
     # registry-logs reads pods/log of registry-pods, whose scope needs the workloads, read by
@@ -71,6 +72,9 @@ def test_rules_follow_the_collections_and_their_dependencies() -> None:
     other = read_rules([meta("x", ("deployments",))], config=RunConfig(registry_name="r",
                                                                        console_name="c"))
     assert other == [Rule(NAMESPACE, "apps", "deployments", ("get",), ("c", "r"))]
+    # No pod list across the cluster unless the node scan is on.
+    assert (CLUSTER, "", "pods") not in {(r.scope, r.api_group, r.resource) for r in read_rules(
+        [meta("x", ("console-node-pods",))])}
 
 
 def test_verbs_merge_per_resource_and_openshift_groups_can_be_left_out() -> None:
@@ -119,7 +123,7 @@ class RecordingSource(DumpSource):
                          ids=["healthy", "broken", "kubefake"])
 def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> None:
     source = RecordingSource(dump)
-    collect(source, set(CATALOGUE), RunConfig(from_dir=dump))
+    collect(source, set(CATALOGUE), RunConfig(from_dir=dump, node_pod_scan=True))
     assert source.queries
     for collection, query in source.queries:
         verb = "get" if query.name else "list"
@@ -153,6 +157,18 @@ def test_rendered_roles_are_what_the_selected_checks_need(name: str, tmp_path: P
     assert [a for a in args if a.startswith(("--check=", "--skip="))] == [
         *(f"--check={i}" for i in values.get("checks", {}).get("only", [])),
         *(f"--skip={i}" for i in values.get("checks", {}).get("skip", []))]
+
+
+def test_pods_of_every_namespace_only_with_the_node_scan(tmp_path: Path) -> None:
+    """cockpit-port-conflict's look at other pods on the console's nodes needs a cluster-wide
+    pod list: granted, and run, only when the admin opts in."""
+    cluster_pods = Rule(CLUSTER, "", "pods", ("list",))
+    default = render(tmp_path, {})
+    assert cluster_pods not in rendered_rules(default)
+    assert "--node-pod-scan" not in container_args(default, "Deployment")
+    scanning = render(tmp_path, {"checks": {"optIn": {"node_pod_scan": True}}})
+    assert cluster_pods in rendered_rules(scanning)
+    assert "--node-pod-scan" in container_args(scanning, "Deployment")
 
 
 def copy_chart(tmp_path: Path, metas: list[CheckMeta]) -> Path:

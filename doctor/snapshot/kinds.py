@@ -62,6 +62,8 @@ class Collection:
     # read across namespaces (e.g. by node). tests/test_rbac.py holds the scopes to this.
     verb: str = "list"
     all_namespaces: bool = False
+    # A RunConfig flag without which the scope reads nothing (and RBAC grants nothing).
+    opt_in: str = ""
     # For "get": the name symbols (doctor.config) of every object the scope may name, so RBAC
     # grants those alone (resourceNames); empty: names the chart cannot know (a volume's).
     names: tuple[str, ...] = ()
@@ -192,7 +194,10 @@ def _registry_service_endpoints(_: Collections, config: RunConfig) -> list[Query
 
 
 def _console_node_pods(collections: Collections, config: RunConfig) -> list[Query]:
-    """Every pod on the nodes the console runs on: they may hold its host port."""
+    """Every pod on the nodes the console runs on: they may hold its host port. Only with
+    --node-pod-scan: RBAC can grant that only as a list of every pod of the cluster."""
+    if not config.node_pod_scan:
+        return []
     nodes = (as_dict(p.get("spec")).get("nodeName") for p in collections.get("console-pods", ()))
     return [Query(field_selector=f"spec.nodeName={n}") for n in _names(nodes)]
 
@@ -216,7 +221,7 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("registry-pods", "v1", "pods", "Pod", True, _registry_pods, needs=_WORKLOADS),
     Collection("console-pods", "v1", "pods", "Pod", True, _console_pods, needs=_WORKLOADS),
     Collection("console-node-pods", "v1", "pods", "Pod", True, _console_node_pods,
-               needs=("console-pods",), all_namespaces=True),
+               needs=("console-pods",), all_namespaces=True, opt_in="node_pod_scan"),
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("console-secrets", "v1", "secrets", "Secret", True, _console_secrets,

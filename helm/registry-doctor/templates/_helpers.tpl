@@ -82,7 +82,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 {{- $flags := list -}}
-{{- range $access.checks }}{{ if .optIn }}{{ $flags = append $flags .optIn }}{{ end }}{{ end -}}
+{{- range concat (values $access.checks) $access.grants }}{{ if .optIn }}{{ $flags = append $flags .optIn }}{{ end }}{{ end -}}
 {{- range $flag, $on := .Values.checks.optIn -}}
 {{- if and $on (not (has $flag $flags)) -}}
 {{- fail (printf "checks.optIn: unknown opt-in %q (known: %s)" $flag (join ", " ($flags | uniq | sortAlpha))) -}}
@@ -157,12 +157,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $verbs := dict -}}
 {{- range (include "registry-doctor.access" $root | fromYaml).grants -}}
 {{- $wanted := and (eq .scope $scope) (or $root.Values.openshift (not (hasSuffix ".openshift.io" .apiGroup))) -}}
+{{- $optedIn := or (not .optIn) (get $root.Values.checks.optIn .optIn) -}}
 {{- $needed := false -}}
 {{- range .checks -}}
 {{- if has . $enabled }}{{ $needed = true }}{{ end -}}
 {{- end -}}
 {{- $key := include "registry-doctor.ruleKey" (list . $known) -}}
-{{- if and $wanted $needed $key -}}
+{{- if and $wanted $optedIn $needed $key -}}
 {{- $_ := set $verbs $key (append (get $verbs $key | default list) .verb) -}}
 {{- end -}}
 {{- end -}}
