@@ -366,7 +366,8 @@ def demo(output: Output = "table") -> None:
 
     _check_output(output)
     example = Path(str(files("doctor") / "examples" / "openshift-3.11-broken"))
-    code = _run_and_print(RunConfig(from_dir=example), [], [], output)
+    # A dump asks no RBAC: the node scan shows the example's Prometheus on the console's port.
+    code = _run_and_print(RunConfig(from_dir=example, node_pod_scan=True), [], [], output)
     if output == "table":
         typer.echo(f"(demo of `registry-doctor check --from-dir {example}`, which exits {code}; "
                    "the demo itself exits 0)")

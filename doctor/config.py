@@ -63,3 +63,15 @@ class RunConfig:
 REGISTRY, CONSOLE = "registry", "console"
 REGISTRY_SECRETS, CONSOLE_SECRETS = "registrySecrets", "consoleSecrets"
 CONSOLE_OAUTH_CLIENT = "consoleOAuthClient"
+# The flag and the chart value that name each symbol's objects.
+NAME_SETTINGS = {REGISTRY: ("--registry", "registry.name"),
+                 CONSOLE: ("--console", "registry.console"),
+                 REGISTRY_SECRETS: ("--registry-secret", "registry.secrets"),
+                 CONSOLE_SECRETS: ("--console-secret", "registry.consoleSecrets"),
+                 CONSOLE_OAUTH_CLIENT: ("--console-oauth-client", "registry.consoleOAuthClient")}
+
+
+def setting(symbol: str) -> str:
+    """`--registry-secret (chart value registry.secrets)`"""
+    flag, value = NAME_SETTINGS[symbol]
+    return f"{flag} (chart value {value})"

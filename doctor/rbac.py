@@ -186,10 +186,7 @@ def write_access_text(checks: Sequence[Check]) -> str:
 
 
 # Where the chart takes each name symbol from (templates/_helpers.tpl, objectNames).
-CHART_VALUES = {symbols.REGISTRY: "registry.name", symbols.CONSOLE: "registry.console",
-                symbols.REGISTRY_SECRETS: "registry.secrets",
-                symbols.CONSOLE_SECRETS: "registry.consoleSecrets",
-                symbols.CONSOLE_OAUTH_CLIENT: "registry.consoleOAuthClient"}
+CHART_VALUES = {symbol: value for symbol, (_, value) in symbols.NAME_SETTINGS.items()}
 
 
 def _resource_cell(resource: str, names: Iterable[str]) -> str:

@@ -143,6 +143,7 @@ def test_an_unlisted_secret_is_forbidden_and_named(fake_cluster: Start,
     result = report.result("cert-chain-order")
     assert result.status is Status.UNKNOWN
     assert "router-certs" in result.summary and "forbidden" in result.summary
+    assert "registry.consoleSecrets" in result.summary  # where to list it
 
 
 # attempts to steer a fix elsewhere

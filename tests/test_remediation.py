@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -501,6 +502,7 @@ def test_s3_redeploys_only_when_asked_by_name(cluster: Start) -> None:
 
 def test_cockpit_port_conflict_is_manual(cluster: Start) -> None:
     api, config = cluster(load_dump(BROKEN).objects)  # a hostNetwork Prometheus on 9090
+    config = replace(config, node_pod_scan=True)  # which only the node scan sees
     check = CHECKS["cockpit-port-conflict"]
     report, _ = run_fix(config, [check], apply=False)
     manual, redeploy = actions(report, "cockpit-port-conflict")

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from doctor.config import RunConfig
+from doctor import config as symbols
+from doctor.config import RunConfig, setting
 from doctor.fix.model import DENIED, MANUAL, PLANNED, Action, FixOptions, ObjectRef
 from doctor.fix.patch import MISSING
 from doctor.workload import WORKLOAD_COLLECTIONS
@@ -46,20 +47,17 @@ class Managed:
 
     @classmethod
     def of(cls, config: RunConfig, options: FixOptions) -> Managed:
-        workloads = (Allowed((config.registry_name,), "--registry (chart value registry.name)"),
-                     Allowed((config.console_name,), "--console (chart value registry.console)"))
+        workloads = (Allowed((config.registry_name,), setting(symbols.REGISTRY)),
+                     Allowed((config.console_name,), setting(symbols.CONSOLE)))
         claim = options.claim_name or f"{config.registry_name}-claim"
         return cls(config.namespace, {
             **{kind: workloads for kind in WORKLOAD_KINDS},
             "Service": workloads,
-            "Secret": (Allowed(config.registry_secrets,
-                               "--registry-secret (chart value registry.secrets)"),
-                       Allowed(config.console_secrets,
-                               "--console-secret (chart value registry.consoleSecrets)")),
+            "Secret": (Allowed(config.registry_secrets, setting(symbols.REGISTRY_SECRETS)),
+                       Allowed(config.console_secrets, setting(symbols.CONSOLE_SECRETS))),
             "PersistentVolumeClaim": (Allowed((claim,), "--claim-name, default <registry>-claim"),),
             OAUTH_CLIENT: (Allowed((config.console_oauth_client,),
-                                   "--console-oauth-client (chart value "
-                                   "registry.consoleOAuthClient)"),),
+                                   setting(symbols.CONSOLE_OAUTH_CLIENT)),),
         }, tuple(config.console_hosts))
 
     def refusal(self, ref: ObjectRef) -> str | None:
