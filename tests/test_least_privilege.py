@@ -299,3 +299,34 @@ def test_resource_names_restrict_as_kubernetes_rbac_does() -> None:
     assert anything.allows(Attributes("", "pods", "list", ""))  # a ClusterRoleBinding's
     assert anything.allows(Attributes("", "pods/log", "get", "kube-system", "p"))
     assert not anything.allows(Attributes("apps", "pods", "list", ""))
+
+
+def test_a_journal_naming_other_objects_is_refused(fake_cluster: Start) -> None:
+    """The journal is a Secret in the registry namespace: an unfinished unit planted there,
+    whose undo would add a host to openshift-web-console, is marked failed, not recovered."""
+    from doctor.fix.journal import RunRecord, UnitRecord, WriteRecord
+    from doctor.fix.patch import Change
+
+    uris = WEB_CONSOLE_CLIENT["redirectURIs"]
+    target = ObjectRef.of(WEB_CONSOLE_CLIENT)
+    # "Already written" (the client holds `new`): recovery would verify, then undo it.
+    write = WriteRecord(target, "patch", ["oauth-redirect/add-redirect-uri"],
+                        [Change(("redirectURIs",), [*uris, "https://evil.example.net"], uris)])
+    planted = RunRecord("20260101T000000Z-abcdef", "someone", "2026-01-01T00:00:00Z", [
+        UnitRecord(["oauth-redirect"], {"oauth-redirect": "crit"}, [], [write])])
+    journal = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+               "metadata": {"name": SECRET_NAME, "namespace": "default"},
+               "data": {f"{planted.run}.json": base64.b64encode(
+                   json.dumps(planted.to_json()).encode()).decode()}}
+    api, kubeconfig = fake_cluster([*broken(), journal])
+    config = RunConfig(kubeconfig=kubeconfig, probes=False, console_hosts=(CONSOLE_HOST,))
+    report = fix(config, only=("besteffort-qos",))
+    assert report.fix["recovered"] == []
+    assert api.get_object("oauthclients", None, "openshift-web-console")["redirectURIs"] == uris
+    assert not [r for r in api.requests if r.method != "GET"
+                and r.name == "openshift-web-console"]
+    stored = json.loads(base64.b64decode(
+        api.get_object("secrets", "default", SECRET_NAME)["data"][f"{planted.run}.json"]))
+    [unit] = stored["units"]
+    assert unit["state"] == "failed"
+    assert unit["message"].startswith("refused: oauthclient/openshift-web-console")

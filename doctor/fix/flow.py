@@ -30,6 +30,7 @@ from doctor.fix.lease import Lease, LeaseLost
 from doctor.fix.model import CREATE, PLANNED, SKIPPED, VALIDATED, Action, FixOptions
 from doctor.fix.model import FAILED as ACTION_FAILED
 from doctor.fix.plan import attach, make_plan, planner_reads
+from doctor.fix.scope import confine_journal
 from doctor.kube import KubeClient, KubeError
 from doctor.model import Report, Status
 from doctor.snapshot.live import LiveSource
@@ -161,7 +162,10 @@ def apply_plan(session: Session, found: Inspection, printer: Printer) -> Report:
     recovered: list[str] = []
     interrupted = ""
     try:
-        recovered = executor.recover(session.journal.runs())
+        runs = session.journal.runs()
+        for refused in confine_journal(runs, config, options):
+            session.journal.save(refused)
+        recovered = executor.recover(runs)
         if recovered:  # the cluster changed: plan again from what it is now
             again = session.inspect()
             report, actions, facts = again.report, again.actions, again.facts
@@ -207,6 +211,7 @@ def rollback(config: RunConfig, options: FixOptions, checks: Sequence[Check], ru
     """Undo the standing (verified) changes of the newest run that has some, or of `run_id`."""
     session = Session(config, options, checks, KubeClient(config.kubeconfig, config.context))
     runs = session.journal.runs()
+    confine_journal(runs, config, options)  # only reported: the lease is not held here
     chosen = [r for r in runs if (r.run == run_id if run_id else
                                   any(u.state == VERIFIED for u in r.units))]
     if not chosen:

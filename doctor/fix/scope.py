@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from doctor import config as symbols
 from doctor.config import RunConfig, setting
-from doctor.fix.model import DENIED, MANUAL, PLANNED, Action, FixOptions, ObjectRef
+from doctor.fix.journal import FAILED, UNFINISHED, VERIFIED, RunRecord
+from doctor.fix.model import CREATE, DENIED, MANUAL, PLANNED, Action, FixOptions, ObjectRef
 from doctor.fix.patch import MISSING
 from doctor.workload import WORKLOAD_COLLECTIONS
 
@@ -104,6 +105,23 @@ def refusal(action: Action, managed: Managed) -> str | None:
     if action.target is not None and action.target.kind == OAUTH_CLIENT:
         return managed.redirect_refusal(action)
     return None
+
+
+def confine_journal(runs: Iterable[RunRecord], config: RunConfig, options: FixOptions
+                    ) -> list[RunRecord]:
+    """The runs whose unfinished or standing units would write outside the set, those units
+    marked failed (so neither recovery nor `rollback` writes for them). The journal is a
+    Secret in the registry namespace: whoever may write it must not steer a run elsewhere."""
+    managed = Managed.of(config, options)
+    touched = []
+    for run in runs:
+        for unit in run.units:
+            refs = [*(w.object for w in unit.writes if w.operation != CREATE), *unit.workloads]
+            why = next((r for r in map(managed.refusal, refs) if r), None)
+            if why and unit.state in (*UNFINISHED, VERIFIED):
+                unit.state, unit.message = FAILED, f"refused: {why} (named by the journal)"
+                touched.append(run)
+    return list({id(run): run for run in touched}.values())
 
 
 def refused_message(why: str, named_by: str) -> str:
