@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,9 @@ from doctor.fix.plan import PlanContext, planner
 from doctor.fix.scope import confine
 from doctor.model import Report, Status
 from doctor.snapshot.dump import load_dump
+from tests.conftest import REPO
 from tests.fixcluster import BROKEN, edited, stand_in
-from tests.helmchart import RELEASE, RELEASE_NAMESPACE, render
+from tests.helmchart import RELEASE, RELEASE_NAMESPACE, container_args, render, rendered_rules
 from tests.kubefake import FakeKubeAPI
 from tests.kubefake.rbac import Attributes, PolicyRule
 
@@ -330,3 +333,28 @@ def test_a_journal_naming_other_objects_is_refused(fake_cluster: Start) -> None:
     [unit] = stored["units"]
     assert unit["state"] == "failed"
     assert unit["message"].startswith("refused: oauthclient/openshift-web-console")
+
+
+def test_the_cronjob_is_given_the_names_the_values_give(tmp_path: Path) -> None:
+    """Values to flags: an empty list is passed as `--<flag>=` (none), never left to the
+    tool's defaults, and then no Role grants any Secret of that kind either."""
+    manifests = render(tmp_path, {"remediation": {"enabled": True}, "registry": {
+        "consoleHosts": ["console.example.org"], "consoleSecrets": [],
+        "consoleOAuthClient": "my-console-client"}})
+    args = container_args(manifests, "CronJob")
+    assert {"--console-host=console.example.org", "--console-secret=",
+            "--console-oauth-client=my-console-client"} <= set(args)
+    assert [a for a in args if a.startswith("--registry-secret=")] == [
+        f"--registry-secret={n}" for n in RunConfig().registry_secrets]
+    assert "--console-oauth-client=my-console-client" in container_args(manifests, "Deployment")
+    writes = rendered_rules(manifests, "write")
+    assert not [r for r in writes if r.resource == "secrets" and "patch" in r.verbs]
+    flags = [a for a in args if a.startswith(("--console-", "--registry-secret"))]
+    done = subprocess.run([sys.executable, "-m", "doctor.cli", "check", "--from-dir",
+                           str(BROKEN), "-c", "cert-chain-order", "--fix", "-o", "json",
+                           *flags], capture_output=True, text=True, cwd=REPO, timeout=120)
+    [result] = json.loads(done.stdout)["results"]
+    [action] = result["remediation"]["actions"]
+    assert action["state"] == "denied", action
+    assert "secret/console-secret in default is not one of the objects" in action["message"]
+    assert "Secret none (--console-secret" in action["message"]
