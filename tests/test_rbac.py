@@ -357,6 +357,7 @@ def test_planners_read_only_what_their_checks_are_granted() -> None:
 # the rendered write roles against the requests of applied fixes
 
 DISRUPTIVE = {"allow_disruptive": True, "claim_size": "5Gi"}
+CONSOLE_HOST = "console.apps.example.com"  # the broken example's console route
 FIX_RUNS = {  # name -> (objects, checks (empty: the chart's default set), fix options,
     #                     the fake deployer's rollout outcomes, kill an earlier run after N writes)
     # Every check's fix on the bundled broken cluster, disruptive ones included.
@@ -386,17 +387,18 @@ def killed_run(kubeconfig: Path, checks: list[str], options: dict[str, Any], wri
     assert done.returncode == CRASH_EXIT_CODE, done.stderr
 
 
-def fix_requests(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]], name: str
-                 ) -> set[Grant]:
-    """What an applied `check --fix --yes` run asked the API server, as grants."""
+def fix_requests(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]], name: str,
+                 manifests: list[Obj]) -> set[Grant]:
+    """What an applied `check --fix --yes` run asked the API server, as grants, the server
+    authorizing as RBAC would for the CronJob's account of the rendered chart."""
     objects, only, options, outcomes, kill_after = FIX_RUNS[name]
     api, kubeconfig = fake_cluster(objects())
+    api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor-remediation")
     api.deployer.outcomes = outcomes
     if kill_after:
         killed_run(kubeconfig, only, options, kill_after)
         expire_lease(api)
-    config = RunConfig(kubeconfig=kubeconfig, probes=False,
-                       console_hosts=("console.apps.example.com",))
+    config = RunConfig(kubeconfig=kubeconfig, probes=False, console_hosts=(CONSOLE_HOST,))
     checks = engine.select_checks(only, config=config)
     report = flow.fix(config, FixOptions(apply=True, poll_seconds=0.05, **options), checks,
                       lambda line: None)
@@ -405,16 +407,18 @@ def fix_requests(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]], 
     denied = [a for r in report.results if r.remediation for a in r.remediation.actions
               if a["state"] == "denied"]
     assert denied == []
+    assert [r.path for r in api.requests if r.status == 403] == [], name
     return {request_grant(r, "default") for r in api.requests if r.resource}
 
 
 def test_applied_fixes_need_every_granted_write_and_no_other(fake_cluster: Any,
                                                             tmp_path: Path) -> None:
-    manifests = render(tmp_path, fixing({"remediation": {"allowDisruptive": True}}))
+    manifests = render(tmp_path, fixing({"remediation": {"allowDisruptive": True},
+                                         "registry": {"consoleHosts": [CONSOLE_HOST]}}))
     reads, writes = rendered_rules(manifests), rendered_rules(manifests, "write")
     used: set[Grant] = set()
     for name in FIX_RUNS:
-        requests = fix_requests(fake_cluster, name)
+        requests = fix_requests(fake_cluster, name, manifests)
         assert [g for g in requests if not allows(reads + writes, g)] == [], name
         used |= requests
     missing = [f"{r} {verb}" for r in writes for verb in r.verbs
