@@ -254,10 +254,13 @@ def test_a_live_run_needs_every_granted_permission_and_no_other(fake_api: FakeFa
                                                                 tmp_path: Path) -> None:
     api = fake_api(CLUSTERS / "healthy")
     config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False,
-                       canary=True)
+                       canary=True, node_pod_scan=True)
+    manifests = render(tmp_path, {"checks": {"optIn": {"canary": True, "node_pod_scan": True}}})
+    api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
     report = engine.run(config, engine.select_checks(config=config))
     assert {r.check for r in report.results} == set(all_checks())
-    rules = rendered_rules(render(tmp_path, {"checks": {"optIn": {"canary": True}}}))
+    assert [r.path for r in api.requests if r.status == 403] == []
+    rules = rendered_rules(manifests)
     used = {request_grant(r, "default") for r in api.requests if r.resource}
     assert [g for g in used if not allows(rules, g)] == [], "the chart would forbid these"
     unused = [r for r in rules if not any(allows([r], g) for g in used)]
