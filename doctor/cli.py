@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from doctor import __version__
+from doctor.config import RunConfig
 from doctor.model import EXIT_USAGE
 
 app = typer.Typer(
@@ -40,6 +41,18 @@ Namespace = Annotated[str, typer.Option("--namespace", "-n",
                                         help="Namespace of the registry and console.")]
 Registry = Annotated[str, typer.Option("--registry", help="Name of the registry workload.")]
 Console = Annotated[str, typer.Option("--console", help="Name of the console workload.")]
+ConsoleOAuthClient = Annotated[str, typer.Option(
+    "--console-oauth-client", help="The console's OAuthClient: the only one read and fixed.")]
+ConsoleHosts = Annotated[list[str], typer.Option(
+    "--console-host", help="oauth-redirect fix: a host whose https URL may be registered with "
+    "the console's OAuthClient (repeatable; none: the fix is left to a person).",
+    show_default=False)]
+RegistrySecrets = Annotated[list[str], typer.Option(
+    "--registry-secret", help="A Secret of the registry a fix may change (repeatable; "
+    "replaces the default list; --registry-secret= alone: none).")]
+ConsoleSecrets = Annotated[list[str], typer.Option(
+    "--console-secret", help="A Secret of the console a fix may change (repeatable; replaces "
+    "the default list; --console-secret= alone: none).")]
 Timeout = Annotated[float, typer.Option("--timeout", min=1,
                                         help="Deadline for the whole run, in seconds.")]
 Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml.")]
@@ -52,6 +65,9 @@ LogTail = Annotated[int, typer.Option("--log-tail", min=0, help="Log lines read 
 NodeLocal = Annotated[bool, typer.Option(
     "--node-local", help="Also inspect this host: who holds the console port, "
     "local certificate folder.")]
+NodePodScan = Annotated[bool, typer.Option(
+    "--node-pod-scan", help="cockpit-port-conflict: also look at every pod on the console's "
+    "nodes (lists the pods of every namespace: needs a cluster-wide pod list).")]
 ConsolePort = Annotated[int, typer.Option("--console-port", min=1, max=65535,
                                           help="Port of Cockpit and the console.")]
 CertDir = Annotated[Path | None, typer.Option(
@@ -121,10 +137,15 @@ def check(
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
+    console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
+    console_host: ConsoleHosts = [],  # noqa: B006
+    registry_secret: RegistrySecrets = list(RunConfig.registry_secrets),  # noqa: B006
+    console_secret: ConsoleSecrets = list(RunConfig.console_secrets),  # noqa: B006
     timeout: Timeout = 30.0,
     probe_timeout: ProbeTimeout = 5.0,
     log_tail: LogTail = 500,
     node_local: NodeLocal = False,
+    node_pod_scan: NodePodScan = False,
     console_port: ConsolePort = 9090,
     cert_dir: CertDir = None,
     s3_write_probe: S3WriteProbe = False,
@@ -194,7 +215,8 @@ def check(
 
 # Command parameters named after their flag where the RunConfig field name is longer.
 _CONFIG_FIELDS = {"registry": "registry_name", "console": "console_name",
-                  "log_tail": "log_tail_lines"}
+                  "log_tail": "log_tail_lines", "console_host": "console_hosts",
+                  "registry_secret": "registry_secrets", "console_secret": "console_secrets"}
 
 
 def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
@@ -202,14 +224,14 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
     folders they name are known to exist."""
     from dataclasses import fields
 
-    from doctor.config import RunConfig
-
     _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
     _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
     if options.get("canary"):
         _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)}
-    return RunConfig(**{_CONFIG_FIELDS.get(name, name): value for name, value in options.items()
+    return RunConfig(**{_CONFIG_FIELDS.get(name, name):
+                        tuple(v for v in value if v) if isinstance(value, list) else value
+                        for name, value in options.items()
                         if _CONFIG_FIELDS.get(name, name) in known})
 
 
@@ -348,10 +370,12 @@ def serve(
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
+    console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
     timeout: Timeout = 30.0,
     probe_timeout: ProbeTimeout = 5.0,
     log_tail: LogTail = 500,
     node_local: NodeLocal = False,
+    node_pod_scan: NodePodScan = False,
     console_port: ConsolePort = 9090,
     cert_dir: CertDir = None,
     s3_write_probe: S3WriteProbe = False,
@@ -383,7 +407,8 @@ def demo(output: Output = "table") -> None:
 
     _check_output(output)
     example = Path(str(files("doctor") / "examples" / "openshift-3.11-broken"))
-    code = _run_and_print(RunConfig(from_dir=example), [], [], output)
+    # A dump asks no RBAC: the node scan shows the example's Prometheus on the console's port.
+    code = _run_and_print(RunConfig(from_dir=example, node_pod_scan=True), [], [], output)
     if output == "table":
         typer.echo(f"(demo of `registry-doctor check --from-dir {example}`, which exits {code}; "
                    "the demo itself exits 0)")
