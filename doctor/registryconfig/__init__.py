@@ -42,7 +42,6 @@ from doctor.registryconfig.rules import (
     OPENSHIFT_3,
     REMOTE_DRIVERS,
     S3_DRIVERS,
-    SENSITIVE,
     Flavour,
     go_text,
     storage_problems,
@@ -58,6 +57,7 @@ from doctor.registryconfig.sources import (
     read_mounted_file,
 )
 from doctor.snapshot import Snapshot
+from doctor.snapshot.redact import is_secret_setting
 from doctor.workload import Workload, as_list
 
 __all__ = ["CONFIG_KINDS", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials", "Mount", "Problem",
@@ -217,7 +217,7 @@ class RegistryConfig:
         return Origin(self.file_source)
 
     def visible(self, dotted: str) -> bool:
-        return dotted.rsplit(".", 1)[-1] not in SENSITIVE and not self.origin(dotted).secret
+        return not is_secret_setting(dotted.split(".")) and not self.origin(dotted).secret
 
     def describe(self, dotted: str, origin: bool = True) -> str:
         value = self.value(dotted)
