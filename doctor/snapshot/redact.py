@@ -56,7 +56,7 @@ _REGISTRY_SECTIONS = frozenset({"storage", "http", "auth", "log", "middleware", 
 # `secretkey: value`, `"password": "value"`, `{token=value, ...}` in text that is not YAML: the
 # value is a quoted string or runs to the end of the line or of its flow collection.
 _SECRET_SETTING = re.compile(
-    rf"""(["']?[\w.-]*(?:{_SECRET_WORD})[\w.-]*["']?[ \t]*[:=][ \t]*)"""
+    rf"""((?<![\w.-])["']?[\w.-]*(?:{_SECRET_WORD})[\w.-]*["']?[ \t]*[:=][ \t]*)"""
     r"""(?=[^\s,}\]])("[^"\n]*"?|'[^'\n]*'?|[^,}\]\n]+)""", re.IGNORECASE)
 # A key block, even one whose END line is missing (the rest of the text is then masked).
 _PRIVATE_KEY = re.compile(
