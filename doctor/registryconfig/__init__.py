@@ -47,6 +47,7 @@ from doctor.registryconfig.rules import (
     storage_problems,
 )
 from doctor.registryconfig.sources import (
+    MASKED,
     EnvVar,
     Mount,
     Objects,
@@ -226,9 +227,10 @@ class RegistryConfig:
         if value is None:
             changed = any(dotted == f or dotted.startswith(f + ".") for f in self.origins)
             return f"{dotted} not set" + (f" (after {source})" if changed and origin else "")
-        if isinstance(value, Opaque):
+        hidden = not self.visible(dotted)
+        if isinstance(value, Opaque) and not (hidden and value == MASKED):
             return f"{dotted} {value}{where}"
-        if not self.visible(dotted):
+        if hidden:  # a masked secret reads as the original does: set
             return f"{dotted} set{where}"
         return f"{dotted}={_show(self._redacted(value, dotted))}{where}"
 
@@ -236,9 +238,9 @@ class RegistryConfig:
         """`value` with every part that may not be shown replaced."""
         if isinstance(value, dict):
             return {str(k): self._redacted(v, f"{dotted}.{k}") for k, v in value.items()}
-        if isinstance(value, Opaque):
-            return str(value)
-        return value if self.visible(dotted) else "<hidden>"
+        if not self.visible(dotted):
+            return "<hidden>"
+        return str(value) if isinstance(value, Opaque) else value
 
     def credentials(self) -> Credentials:
         """The first source of aws-sdk-go's chain the registry uses that can be read here."""

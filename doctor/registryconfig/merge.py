@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from doctor.registryconfig.sources import EnvVar, Opaque, Problem
+from doctor.registryconfig.sources import MASKED, EnvVar, Opaque, Problem
 from doctor.snapshot.redact import is_redacted
 
 # Keys of `storage:` that are options, not drivers (configuration.Storage.Type()).
@@ -64,9 +64,9 @@ def _unmasked(document: Any) -> Any:
         for key, item in list(container.items() if isinstance(container, dict)
                               else enumerate(container)):
             if is_redacted(item):
-                container[key] = Opaque("redacted in this dump")
+                container[key] = MASKED
             pending.append(item)
-    return Opaque("redacted in this dump") if is_redacted(document) else document
+    return MASKED if is_redacted(document) else document
 
 
 def yaml_tag(value: Any) -> str:

@@ -29,6 +29,7 @@ class Opaque:
 
 
 Text = str | Opaque
+MASKED = Opaque("redacted in this dump")  # a value `registry-doctor snapshot` masked
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _configmap_data(configmap: dict[str, Any]) -> dict[str, Text]:
 
 def _unless_redacted(text: str) -> Text:
     """A value a redacted dump masked (`registry-doctor snapshot`) is unknown here."""
-    return Opaque("redacted in this dump") if is_redacted(text) else text
+    return MASKED if is_redacted(text) else text
 
 
 def _b64_text(value: Any) -> Text:

@@ -393,13 +393,23 @@ def test_a_redacted_laden_snapshot_diagnoses_as_the_original(laden: tuple[Path, 
     assert_same_diagnosis(laden[0], tmp_path / "out")
 
 
-def assert_same_diagnosis(source: Path, out: Path) -> None:
-    """Statuses, summaries and evidence equal; the certificate check, which reads a Secret's
-    PEM file, judges (a redaction that hid the file would make it unknown on both sides only
-    if the original were unknown too)."""
+def test_a_redacted_mounted_config_diagnoses_as_the_original(tmp_path: Path) -> None:
+    """The registry reads config.yml (flow style, S3 keys in it) from a Secret, with an env
+    override: the configuration checks say the same of the redacted copy."""
+    from tests.s3server import write_registry_dump
+
+    source = write_registry_dump(tmp_path / "dump", FLOW_CONFIG.replace(
+        "bucket: flow", "bucket: flow, regionendpoint: 'http://u:p@127.0.0.1:9'"),
+        env={"REGISTRY_STORAGE_S3_SECRETKEY": SECRET_KEY, "REGISTRY_HTTP_SECRET": "h"})
+    assert_same_diagnosis(source, tmp_path / "out", "registry-config")
+
+
+def assert_same_diagnosis(source: Path, out: Path, judged: str = "cert-chain-order") -> None:
+    """Statuses, summaries and evidence equal, and the `judged` check, which reads a Secret
+    (a PEM file, a config file), is not unknown on the original."""
     cli("snapshot", "--from-dir", str(source), "--out", str(out))
     original = _verdicts(cli("check", "--from-dir", str(source), "-o", "json"))
-    assert original["cert-chain-order"][0] in ("ok", "crit")
+    assert original[judged][0] in ("ok", "warn", "crit"), original[judged]
     assert _verdicts(cli("check", "--from-dir", str(out), "-o", "json")) == original
 
 
