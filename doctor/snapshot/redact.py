@@ -78,7 +78,7 @@ def redact(obj: dict[str, Any], mark: bool = True) -> dict[str, Any]:
     if obj.get("kind") == "Secret":
         return redact_secret(obj, mark)
     redacted = copy.deepcopy(obj)
-    changed = redact_last_applied(redacted)
+    changed = _redact_annotations(redacted)
     if obj.get("kind") == "OAuthClient":
         changed |= _redact_fields(redacted, ("secret", "additionalSecrets"))
     elif obj.get("kind") == "ConfigMap":
@@ -102,7 +102,7 @@ def redact_secret(secret: dict[str, Any], mark: bool = True) -> dict[str, Any]:
     if isinstance(plain, dict):
         redacted["stringData"] = {key: _secret_text(value if isinstance(value, str) else None)
                                   if value else value for key, value in plain.items()}
-    redact_last_applied(redacted)
+    _redact_annotations(redacted)
     redacted = _walk(redacted)
     if mark:
         _mark(redacted)
@@ -136,15 +136,17 @@ def _mark(obj: dict[str, Any]) -> None:
                                REDACTED_ANNOTATION: "true"}
 
 
-def redact_last_applied(obj: dict[str, Any]) -> bool:
+def _redact_annotations(obj: dict[str, Any]) -> bool:
     """Replace, in place, kubectl's copy of the whole applied object (Secret data, env values
-    and all); True when there was one."""
+    and all) and annotations named like a secret (OpenShift 3.x keeps a service account's
+    token in its dockercfg Secret's `openshift.io/token-secret.value`); True when any."""
     annotations = (obj.get("metadata") or {}).get("annotations")
-    if isinstance(annotations, dict) and LAST_APPLIED in annotations \
-            and annotations[LAST_APPLIED] != REDACTED:
-        annotations[LAST_APPLIED] = REDACTED
-        return True
-    return False
+    if not isinstance(annotations, dict):
+        return False
+    secret = [key for key, value in annotations.items() if value not in (REDACTED, "")
+              and (key == LAST_APPLIED or SECRET_NAME.search(str(key)))]
+    annotations.update(dict.fromkeys(secret, REDACTED))
+    return bool(secret)
 
 
 def _redact_fields(obj: dict[str, Any], fields: tuple[str, ...]) -> bool:

@@ -56,6 +56,7 @@ storage:
     bucket: registry
 """
 STRING_DATA_PASSWORD = "string-data-password-4f1d2c"
+SA_TOKEN = "eyJhbGciOiJSUzI1NiJ9.service-account-token.c2lnbmF0dXJl"
 AZURE_ACCOUNT_KEY = "azureAccountKey+9Qx2Lm7Vb4Np1Zr8=="
 NOTIFY_TOKEN = "notify-bearer-token-7c41d9e2b3"
 HOOK_PASSWORD = "hook-url-password-5e6f7a8b"
@@ -85,7 +86,7 @@ proxy:
 NOTIFICATIONS = ('[{name: hook, url: "https://hookuser:' + HOOK_PASSWORD + '@hooks.example.com/'
                  'events", headers: {Authorization: ["Bearer ' + NOTIFY_TOKEN + '"]}}]')
 PLANTED = {ACCESS_KEY, SECRET_KEY, "config-http-secret-9d7c1e55a0b3", STRING_DATA_PASSWORD,
-           AZURE_ACCOUNT_KEY, NOTIFY_TOKEN, HOOK_PASSWORD, PROXY_PASSWORD, FLOW_SECRET,
+           SA_TOKEN, AZURE_ACCOUNT_KEY, NOTIFY_TOKEN, HOOK_PASSWORD, PROXY_PASSWORD, FLOW_SECRET,
            "AKIAFLOWSTYLE0000000", "flow-http-secret-3c4d5e", "folded-http-secret-",
            "second-line-8a9b", "literal-swift-password-0c1d", "anchored-redis-password-2e3f"}
 _KEY_BLOCK = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----(.*?)-----END", re.S)
@@ -97,7 +98,7 @@ def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:
             "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
 
 
-def _with_secret_env(obj: dict[str, Any]) -> None:
+def _with_secrets(obj: dict[str, Any]) -> None:
     spec = obj["spec"]["template"]["spec"] if obj["kind"] == "DeploymentConfig" else obj["spec"]
     registry = next(c for c in spec["containers"] if c["name"] == "registry")
     registry.setdefault("env", []).extend([
@@ -105,7 +106,15 @@ def _with_secret_env(obj: dict[str, Any]) -> None:
         {"name": "REGISTRY_STORAGE_S3_SECRETKEY", "value": SECRET_KEY},
         {"name": "REGISTRY_STORAGE_AZURE_ACCOUNTKEY", "value": AZURE_ACCOUNT_KEY},
         {"name": "REGISTRY_NOTIFICATIONS_ENDPOINTS", "value": NOTIFICATIONS},
-        {"name": "HTTPS_PROXY", "value": f"http://proxy:{PROXY_PASSWORD}@proxy.example.com:3128"}])
+        {"name": "HTTPS_PROXY", "value": f"http://proxy:{PROXY_PASSWORD}@proxy.example.com:3128"},
+        *({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+          for name, secret, key in (("EXTRA_PASSWORD", "registry-credentials", "password"),
+                                    ("PULL_CONFIG", "registry-dockercfg-x7k2p", ".dockercfg")))])
+    # Named by the pod template, so snapshot collects them (it reads no other Secret).
+    registry.setdefault("volumeMounts", []).append({"name": "extra-config",
+                                                    "mountPath": "/etc/registry-extra"})
+    spec.setdefault("volumes", []).append({"name": "extra-config",
+                                           "secret": {"secretName": "registry-config-secret"}})
 
 
 def _new_key_pem() -> str:
@@ -122,7 +131,7 @@ def laden_objects(base: str = "healthy") -> tuple[list[dict[str, Any]],
     for obj in objects:
         if obj["metadata"]["name"].startswith("docker-registry") and \
                 obj["kind"] in ("DeploymentConfig", "Pod"):
-            _with_secret_env(obj)
+            _with_secrets(obj)
         if (obj["kind"], obj["metadata"]["name"]) == ("Service", "docker-registry"):
             obj["metadata"].setdefault("annotations", {})["example.com/notes"] = \
                 f"rotated on Monday, old key:\n{ANNOTATION_KEY}"
@@ -137,6 +146,9 @@ def laden_objects(base: str = "healthy") -> tuple[list[dict[str, Any]],
         _secret("registry-config-secret", {"config.yml": CONFIG_YML, "flow.yml": FLOW_CONFIG,
                                            "folded.yml": FOLDED_CONFIG}),
         {**_secret("registry-credentials", {}), "stringData": {"password": STRING_DATA_PASSWORD}},
+        {**_secret("registry-dockercfg-x7k2p", {".dockercfg": "{}"}), "metadata": {
+            "name": "registry-dockercfg-x7k2p", "namespace": "default",
+            "annotations": {"openshift.io/token-secret.value": SA_TOKEN}}},
         {"apiVersion": "route.openshift.io/v1", "kind": "Route",
          "metadata": {"name": "registry-edge", "namespace": "default"},
          "spec": {"host": "registry-edge.apps.example.com",
@@ -238,6 +250,9 @@ def test_snapshot_offline(laden: tuple[Path, set[str]], tmp_path: Path) -> None:
     shown = cli("snapshot", "--from-dir", str(folder), "--out", str(tmp_path / "out"))
     written = _snapshot_text(tmp_path / "out")
     assert "REGISTRY_HTTP_SECRET" in written and "config.yml" in written
+    names = {o["metadata"]["name"] for o in load_dump(tmp_path / "out").objects}
+    assert {"registry-config-secret", "registry-credentials", "registry-dockercfg-x7k2p",
+            "registry-edge", "registry-config-styles"} <= names  # the planted ones are written
     assert_no_secret(shown + written, secrets, "snapshot --out")
 
 
@@ -312,10 +327,10 @@ def test_redaction_keeps_structure_and_leaves_the_original_alone() -> None:
     before = json.dumps(dc, sort_keys=True)
     redacted = redact(dc)
     assert json.dumps(dc, sort_keys=True) == before
-    env = {e["name"]: e["value"] for e in redacted["spec"]["template"]["spec"]["containers"][0]
-           ["env"]}
-    original = {e["name"]: e["value"] for e in dc["spec"]["template"]["spec"]["containers"][0]
-                ["env"]}
+    env = {e["name"]: e.get("value") for e in redacted["spec"]["template"]["spec"]
+           ["containers"][0]["env"]}
+    original = {e["name"]: e.get("value") for e in dc["spec"]["template"]["spec"]
+                ["containers"][0]["env"]}
     assert env.keys() == original.keys()
     assert {n for n in env if env[n] == REDACTED} == {
         "REGISTRY_HTTP_SECRET", "REGISTRY_STORAGE_S3_ACCESSKEY", "REGISTRY_STORAGE_S3_SECRETKEY",
