@@ -21,7 +21,7 @@ import yaml
 # The redaction marker is part of the dump format: readers of a dump import it from here.
 from doctor.snapshot.redact import REDACTED as REDACTED
 from doctor.snapshot.redact import REDACTED_ANNOTATION as REDACTED_ANNOTATION
-from doctor.snapshot.redact import redact
+from doctor.snapshot.redact import redact, redact_text
 from doctor.snapshot.redact import redact_secret as redact_secret
 from doctor.snapshot.shape import describe_type, type_problems
 
@@ -176,6 +176,7 @@ def write_dump(out: Path, collections: dict[str, list[dict[str, Any]]],
                                Dumper=_Dumper, sort_keys=False), include_secrets)
         written.append(path)
     for (namespace, pod), text in sorted(logs.items()):
+        text = text if include_secrets else redact_text(text)  # keys, URL credentials
         path = out / "logs" / namespace / f"{pod}.log"
         _make_folder(path.parent.parent, include_secrets)
         _make_folder(path.parent, include_secrets)

@@ -57,6 +57,7 @@ storage:
 """
 STRING_DATA_PASSWORD = "string-data-password-4f1d2c"
 SA_TOKEN = "eyJhbGciOiJSUzI1NiJ9.service-account-token.c2lnbmF0dXJl"
+LOG_PASSWORD = "log-url-password-6a7b8c"
 AZURE_ACCOUNT_KEY = "azureAccountKey+9Qx2Lm7Vb4Np1Zr8=="
 NOTIFY_TOKEN = "notify-bearer-token-7c41d9e2b3"
 HOOK_PASSWORD = "hook-url-password-5e6f7a8b"
@@ -86,7 +87,8 @@ proxy:
 NOTIFICATIONS = ('[{name: hook, url: "https://hookuser:' + HOOK_PASSWORD + '@hooks.example.com/'
                  'events", headers: {Authorization: ["Bearer ' + NOTIFY_TOKEN + '"]}}]')
 PLANTED = {ACCESS_KEY, SECRET_KEY, "config-http-secret-9d7c1e55a0b3", STRING_DATA_PASSWORD,
-           SA_TOKEN, AZURE_ACCOUNT_KEY, NOTIFY_TOKEN, HOOK_PASSWORD, PROXY_PASSWORD, FLOW_SECRET,
+           SA_TOKEN, LOG_PASSWORD, AZURE_ACCOUNT_KEY, NOTIFY_TOKEN, HOOK_PASSWORD, PROXY_PASSWORD,
+           FLOW_SECRET,
            "AKIAFLOWSTYLE0000000", "flow-http-secret-3c4d5e", "folded-http-secret-",
            "second-line-8a9b", "literal-swift-password-0c1d", "anchored-redis-password-2e3f"}
 _KEY_BLOCK = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----(.*?)-----END", re.S)
@@ -160,7 +162,10 @@ def laden_objects(base: str = "healthy") -> tuple[list[dict[str, Any]],
         if obj["kind"] in ("Secret", "DeploymentConfig", "OAuthClient", "ConfigMap"):
             annotations = obj["metadata"].setdefault("annotations", {})
             annotations[LAST_APPLIED] = json.dumps(obj)
-    return objects, dump.logs
+    logs = {pod: text + f'time="2026-12-01T10:00:00Z" level=info msg="pulling through '
+                        f'https://puller:{LOG_PASSWORD}@registry-1.docker.io/v2/"\n'
+            for pod, text in dump.logs.items()}
+    return objects, logs
 
 
 def _console_pem() -> str:
@@ -311,7 +316,7 @@ def _ready_metrics(port: int) -> str | None:
 def test_the_planted_secrets_are_in_the_dump(laden: tuple[Path, set[str]]) -> None:
     """The tests above cannot pass by planting nothing."""
     folder, secrets = laden
-    stored = "".join(p.read_text() for p in folder.rglob("*.yaml"))
+    stored = "".join(p.read_text() for p in folder.rglob("*") if p.suffix in (".yaml", ".log"))
     assert stored.count(LAST_APPLIED) >= 5
     decoded = stored + "".join(
         base64.b64decode(v).decode(errors="replace") for o in yaml.safe_load(
