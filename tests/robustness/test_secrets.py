@@ -3,7 +3,8 @@ objects can hold: S3 keys (in registry env, in config.yml in a ConfigMap and in 
 REGISTRY_HTTP_SECRET, the OAuth client secret, the console's private key, a Route's
 `spec.tls.key`, config.yml in flow style and with folded and literal scalars, an Azure account
 key and a notifications endpoint token in REGISTRY_* env overrides, a PEM key in an unrelated
-annotation and user:password in URLs. None may appear in `check` output (every format, offline
+annotation, a service account token in a 3.x dockercfg Secret's annotation and user:password in
+URLs (in env, config and a pod log). None may appear in `check` output (every format, offline
 and live), `check --fix` plans and diffs, `snapshot --out` without --include-secrets, or the
 exporter's /metrics and logs. A redacted snapshot must still diagnose as the original does.
 (tests/test_console_secrets.py covers the console fixture cases' reports.)"""
