@@ -62,7 +62,11 @@ def parse_documents(text: str, source: str) -> tuple[list[dict[str, Any]], list[
             documents = [json.loads(text)]
         else:
             documents = list(yaml.load_all(text, Loader=_SafeLoader))
-            if "*" in text and _expanded_size(documents, {}) > len(text) + ALIAS_SLACK:
+            size = _expanded_size(documents, {}) if "*" in text else 0
+            if size == math.inf:
+                return [], [f"{source}: refused: a YAML alias refers to the value that "
+                            "contains it (*name inside &name): it never ends"]
+            if size > len(text) + ALIAS_SLACK:
                 return [], [f"{source}: refused: its YAML aliases (*name) expand to more "
                             "values than the file has characters (an alias bomb?)"]
     except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as error:
