@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 from doctor.config import RunConfig
-from doctor.model import CheckMeta, Remediation, Resource, Result, Status
+from doctor.model import CheckMeta, MetricKey, Remediation, Resource, Result, Status
 from doctor.snapshot import Snapshot
 from doctor.workload import Workload
 
@@ -52,7 +52,7 @@ class CheckContext:
 
     def result(self, status: Status, summary: str, details: Iterable[str] = (),
                resources: Iterable[Resource] = (),
-               metrics: Mapping[str, float] | None = None) -> Result:
+               metrics: Mapping[MetricKey, float] | None = None) -> Result:
         """`metrics`: numeric facts for the exporter (see `Result.metrics`)."""
         return Result(
             check=self.meta.id, title=self.meta.title, status=status, summary=summary,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from doctor.config import REGISTRY
 from doctor.fix.model import DISRUPTIVE, SAFE, Action, Permission
 from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
 from doctor.fix.plan import PlanContext, planner
@@ -19,7 +20,8 @@ from doctor.workload import Workload, as_dict, as_list
 CREATE_CLAIM = Permission("", "persistentvolumeclaims", ("get", "create"),
                           "ephemeral-storage: create the registry's claim", disruptive=True)
 PATCH_SERVICE = Permission("", "services", ("get", "patch"),
-                           "nfs-scaling: sessionAffinity ClientIP on the registry Service")
+                           "nfs-scaling: sessionAffinity ClientIP on the registry Service",
+                           names=(REGISTRY,))
 LOST_IMAGES = ("the images in the pods' emptyDir are lost: the new pods start with an empty "
                "store; push them again, or copy them out first (skopeo copy)")
 
