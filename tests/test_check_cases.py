@@ -14,7 +14,7 @@ from checks import all_checks
 from doctor import engine
 from doctor.check import Check
 from doctor.config import RunConfig
-from doctor.fix.model import Action, FixOptions
+from doctor.fix.model import DENIED, Action, FixOptions
 from doctor.fix.plan import make_plan, planner_reads
 from doctor.model import Report, Status
 from doctor.snapshot import Snapshot
@@ -40,8 +40,10 @@ def assert_verdict(report: Report, case: Case) -> None:
 
 
 def planned(action: Action) -> str:
-    """An action as a case states it: its name and, when it writes, its target."""
-    return f"{action.name} {action.target}" if action.target else action.name
+    """An action as a case states it: its name and, when it writes, its target; `(denied)`
+    when the plan refuses it (a target outside the configured objects, doctor.fix.scope)."""
+    stated = f"{action.name} {action.target}" if action.target else action.name
+    return f"{stated} (denied)" if action.state == DENIED else stated
 
 
 def assert_plan(report: Report, snapshot: Snapshot, config: RunConfig, check: Check,
