@@ -1,10 +1,10 @@
 """nfs-scaling: a registry with several pods must share one store, safely.
 
-Seed, "Non-Production Use" and "Known Issues" (facts.md section 3): scaled over emptyDir or
-`--mount-host`, every pod has its own store and pulls succeed or fail depending on which pod
-answers; a ReadWriteOnce claim cannot be shared; over NFS, pushes fail with "digest invalid"
-or "blob upload unknown" unless the Service pins clients to one pod (sessionAffinity ClientIP)
-and the export uses `no_wdelay`.
+OpenShift 3.x docs, "Deploying a Registry on Existing Clusters" ("Non-Production Use") and the
+registry's "Known Issues": scaled over emptyDir or `--mount-host`, every pod has its own store
+and pulls succeed or fail depending on which pod answers; a ReadWriteOnce claim cannot be
+shared; over NFS, pushes fail with "digest invalid" or "blob upload unknown" unless the Service
+pins clients to one pod (sessionAffinity ClientIP) and the export uses `no_wdelay`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ META = CheckMeta(
     ),
 )
 
-# Push failures of a scaled registry on a shared store (facts.md section 3).
+# Push failures of a scaled registry on a shared store (OpenShift 3.x docs, registry "Known
+# Issues": "Image Push Errors with Scaled Registry Using Shared NFS Volume").
 SIGNATURES = {
     "digest invalid": re.compile(r"digest invalid|provided digest did not match uploaded "
                                  r"content", re.IGNORECASE),

@@ -2,8 +2,8 @@
 
 Seed, "Use Amazon S3 as a Storage Back-end": since distribution 2.2 the S3 driver does not
 contact S3 at start-up, so a wrong bucket, key or region shows only when a push or pull fails
-(facts.md section 2). The check judges the S3 parameters statically and, when probes run,
-reaches the bucket as the registry would (doctor/probes/s3.py).
+(distribution `registry/storage/driver/s3-aws/s3.go`). The check judges the S3 parameters
+statically and, when probes run, reaches the bucket as the registry would (doctor/probes/s3.py).
 """
 
 from __future__ import annotations

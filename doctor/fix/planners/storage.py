@@ -124,7 +124,8 @@ def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
     return [ctx.patch(service, after, "session-affinity",
                       f"set sessionAffinity ClientIP on svc/{service['metadata']['name']}: "
                       "each client keeps talking to one registry pod",
-                      notes=["also export the NFS share with no_wdelay (facts.md section 3)"])]
+                      notes=["also export the NFS share with no_wdelay (OpenShift 3.x docs, "
+                             'registry "Known Issues")'])]
 
 
 @planner(*REDEPLOY, reads=CONFIG_KINDS)
