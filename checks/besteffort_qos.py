@@ -1,6 +1,7 @@
 """besteffort-qos: the registry pod must not run in the BestEffort QoS class.
 
-Seed, "Registry Compute Resources": without requests or limits the registry pod is BestEffort,
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Registry Compute Resources": without requests or limits the registry pod is BestEffort,
 the first pod the kubelet kills under memory pressure, taking every push and pull with it.
 """
 

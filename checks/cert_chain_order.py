@@ -1,6 +1,7 @@
 """cert-chain-order: the registry console serves a certificate browsers accept.
 
-Seed, "Securing the Registry Console": the console loads the alphabetically last `.cert` file in
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Securing the Registry Console": the console loads the alphabetically last `.cert` file in
 /etc/cockpit/ws-certs.d, which must hold the server certificate, the intermediates and an
 unencrypted key; without one it serves a self-signed certificate.
 """

@@ -1,6 +1,7 @@
 """cockpit-port-conflict: nothing else holds the registry console's port (9090).
 
-Seed, "Enabling the Registry Console": "If Cockpit is already running, you'll need to shut it
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Enabling the Registry Console": "If Cockpit is already running, you'll need to shut it
 down before proceeding in order to avoid a port conflict (9090 by default) with the registry
 console."
 """

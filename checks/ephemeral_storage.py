@@ -1,6 +1,7 @@
 """ephemeral-storage: the registry's images must survive its pod.
 
-Seed, "Storage for the Registry": a registry deployed as is stores images on an ephemeral
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Storage for the Registry": a registry deployed as is stores images on an ephemeral
 volume destroyed when the pod exits, and every image pushed disappears with it. What matters
 is where the storage driver writes, so the check follows the effective configuration to the
 volume under the filesystem driver's root directory.
@@ -107,8 +108,8 @@ def _judge_host_path(ctx: CheckContext, config: RegistryConfig, mount: Mount,
     privileged = as_dict(config.container.get("securityContext")).get("privileged") is True
     details += [
         f"{config.container_field}.securityContext.privileged={str(privileged).lower()}: "
-        + ("as --mount-host sets it" if privileged else "a hostPath registry needs it (seed, "
-           "\"Non-Production Use\")"),
+        + ("as --mount-host sets it" if privileged else "a hostPath registry needs it "
+           "(\"Deploying a Registry on Existing Clusters\", \"Non-Production Use\")"),
         f"the node directory {path} must be writable by UID 1001 "
         "(`chown 1001:root <path>`), else pushes fail with \"mkdir /registry/docker: "
         "permission denied\"",

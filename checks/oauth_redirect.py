@@ -1,6 +1,7 @@
 """oauth-redirect: logging in to the registry console comes back to the console.
 
-Seed, "Deploying the Registry Console": "If the redirection URL is wrong when you are trying to
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Deploying the Registry Console": "If the redirection URL is wrong when you are trying to
 log in to the registry console, check your OAuth client with oc get oauthclients."
 """
 

@@ -1,7 +1,8 @@
 """registry-config: the registry's effective configuration loads, and its storage options do
 what operators expect.
 
-Seed, "Use Amazon S3 as a Storage Back-end" and "Overriding the registry configuration": the
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Use Amazon S3 as a Storage Back-end" and "Overriding the registry configuration": the
 configuration is edited by hand and mounted into the pod, where a typo stops the registry at
 start-up and `REGISTRY_STORAGE*` variables silently replace parts of it.
 """

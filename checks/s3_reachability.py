@@ -1,6 +1,7 @@
 """s3-reachability: a registry on S3 can reach its bucket with its own credentials.
 
-Seed, "Use Amazon S3 as a Storage Back-end": since distribution 2.2 the S3 driver does not
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Use Amazon S3 as a Storage Back-end": since distribution 2.2 the S3 driver does not
 contact S3 at start-up, so a wrong bucket, key or region shows only when a push or pull fails
 (distribution `registry/storage/driver/s3-aws/s3.go`). The check judges the S3 parameters
 statically and, when probes run, reaches the bucket as the registry would (doctor/probes/s3.py).
