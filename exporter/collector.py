@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from doctor.model import Report, Status, metric_name_and_labels
+from exporter.conventions import acknowledged_families, build_info
 from exporter.scheduler import RunState
 
 PREFIX = "registry_doctor_"
@@ -41,16 +42,18 @@ class ReportCollector:
 
     def collect(self) -> Iterator[Metric]:
         state = self._current()
+        yield build_info()
         yield from _run_families(state)
         if state.report is not None:
-            cached = _cached_note(state.report)
+            cached = _CACHED_NOTE
             yield from _check_families(state.report, self._severities, cached)
             yield from _fact_families(state.report, cached)
+            yield from acknowledged_families(state.report)
 
 
-def _cached_note(report: Report) -> str:
-    return (f"(cached: from the run that made the report at {report.generated}; "
-            "scrapes never run checks)")
+# HELP text is constant (no timestamps: Prometheus keeps one HELP per family and a changing
+# one churns its metadata); the age of the values is last_run_timestamp_seconds.
+_CACHED_NOTE = "(from the last completed run; scrapes never run checks)"
 
 
 def _run_families(state: RunState) -> Iterator[Metric]:

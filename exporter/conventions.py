@@ -1,0 +1,41 @@
+"""Metric families every registry-doctor exposition has besides the checks' own:
+`registry_doctor_build_info` (what is running) and the acknowledged findings, which stay
+visible in a metric although `check_status` says `acknowledged` and no alert fires."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Iterator
+from datetime import date, datetime, time, timezone
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from doctor import __version__
+from doctor.model import Report
+
+PREFIX = "registry_doctor_"
+
+
+def build_info() -> Metric:
+    family = GaugeMetricFamily(f"{PREFIX}build_info", "Version of registry-doctor, of Python "
+                               "and the platform it runs on; always 1",
+                               labels=["version", "python", "platform"])
+    family.add_metric([__version__, platform.python_version(), sys.platform], 1.0)
+    return family
+
+
+def acknowledged_families(report: Report) -> Iterator[Metric]:
+    """`..._acknowledged_until_timestamp_seconds{check,status}`: end (Unix time) of the last
+    day each acknowledged finding is acknowledged, `status` being its own verdict."""
+    family = GaugeMetricFamily(
+        f"{PREFIX}acknowledged_until_timestamp_seconds", "End (Unix time) of the last day an "
+        "acknowledged finding stays acknowledged; status is the check's own verdict",
+        labels=["check", "status"])
+    for result in report.results:
+        ack = result.acknowledgement
+        if ack is not None:
+            end = datetime.combine(date.fromisoformat(ack.until), time.max, timezone.utc)
+            family.add_metric([result.check, ack.status.value], float(int(end.timestamp()) + 1))
+    if family.samples:
+        yield family
