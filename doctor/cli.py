@@ -623,10 +623,17 @@ def completion(shell: Annotated[str, typer.Argument(
 COMPLETION_SHELLS = ("bash", "zsh", "fish")
 
 
+PLUGIN_NAME = "kubectl-registry_doctor"  # pyproject [project.scripts]; oc runs it too
+
+
 def _prog_name() -> str:
     """`kubectl-registry_doctor` when run as the kubectl/oc plugin, else `registry-doctor`."""
-    name = Path(sys.argv[0]).name
-    return name if name.startswith(("kubectl-", "oc-")) else "registry-doctor"
+    return PLUGIN_NAME if Path(sys.argv[0]).name == PLUGIN_NAME else "registry-doctor"
+
+
+def _usage_name() -> str:
+    """How help and usage lines name the command: as the admin typed it."""
+    return "kubectl registry-doctor" if _prog_name() == PLUGIN_NAME else "registry-doctor"
 
 
 def _answer_completion_request() -> None:
@@ -654,9 +661,12 @@ def _click_exceptions():  # -> the click exceptions module
 def main() -> None:
     """Console entry point: usage errors exit 64 with one line, never a traceback."""
     _answer_completion_request()
+    for stream in (sys.stdout, sys.stderr):  # evidence a terminal cannot encode: escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     exceptions = _click_exceptions()
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name=_usage_name())
     except exceptions.NoArgsIsHelpError as error:
         typer.echo(error.format_message())
         code = 0

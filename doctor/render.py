@@ -165,10 +165,10 @@ def render_meta_list(metas: list[CheckMeta]) -> str:
 def render_explain(meta: CheckMeta) -> str:
     probes = ", ".join(meta.probes) or "none"
     return "\n".join([
-        f"{meta.id}: {meta.title}",
+        *_fill(f"{meta.id}: {meta.title}", "", "  "),
         f"severity when failing: {meta.severity.value}",
-        f"reads: {', '.join(meta.kinds)}",
-        f"live probes: {probes}",
+        *_fill(f"reads: {', '.join(meta.kinds)}", "", "  "),
+        *_fill(f"live probes: {probes}", "", "  "),
         "",
         *_fill(meta.description, "", ""),
         "",
