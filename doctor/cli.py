@@ -430,6 +430,7 @@ def canary(
                                            help="Deadline for the whole canary, seconds.")
                        ] = 30.0,
     output: Output = "table",
+    textfile: Textfile = None,
 ) -> None:
     """Push, read back and delete a small image through any registry URL (the check
     push-pull-canary outside a cluster). Exit code as `check`: 0 ok, 1 warn, 2 crit, 3 unknown."""
@@ -463,6 +464,8 @@ def canary(
     report = engine.probe_report(config, all_checks()["push-pull-canary"], probe,
                                  {"type": "url", "url": str(address)})
     sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
+    if textfile is not None:
+        _write_textfile(report, textfile)
     raise typer.Exit(report.exit_code)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from doctor.model import Report, Status, metric_name_and_labels
-from exporter.conventions import acknowledged_families, build_info
+from exporter.conventions import acknowledged_families, build_info, fix_families
 from exporter.scheduler import RunState
 
 PREFIX = "registry_doctor_"
@@ -49,6 +49,7 @@ class ReportCollector:
             yield from _check_families(state.report, self._severities, cached)
             yield from _fact_families(state.report, cached)
             yield from acknowledged_families(state.report)
+            yield from fix_families(state.report)
 
 
 # HELP text is constant (no timestamps: Prometheus keeps one HELP per family and a changing

@@ -1,11 +1,13 @@
 """Metric families every registry-doctor exposition has besides the checks' own:
-`registry_doctor_build_info` (what is running) and the acknowledged findings, which stay
-visible in a metric although `check_status` says `acknowledged` and no alert fires."""
+`registry_doctor_build_info` (what is running), the acknowledged findings, which stay
+visible in a metric although `check_status` says `acknowledged` and no alert fires, and the
+outcome of a `check --fix` run (its textfile: the exporter never fixes)."""
 
 from __future__ import annotations
 
 import platform
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, time, timezone
 
@@ -39,3 +41,19 @@ def acknowledged_families(report: Report) -> Iterator[Metric]:
             family.add_metric([result.check, ack.status.value], float(int(end.timestamp()) + 1))
     if family.samples:
         yield family
+
+
+def fix_families(report: Report) -> Iterator[Metric]:
+    """`..._fix_actions{check,state}`: the actions of a `--fix` run per check and state
+    (planned, applied, failed, rolled-back, ... as in docs/remediation.md)."""
+    if report.fix is None:
+        return
+    counts: Counter[tuple[str, str]] = Counter(
+        (result.check, action["state"]) for result in report.results if result.remediation
+        for action in result.remediation.actions)
+    family = GaugeMetricFamily(f"{PREFIX}fix_actions", "Actions of the last --fix run per "
+                               "check and state (planned, applied, failed, rolled-back, ...)",
+                               labels=["check", "state"])
+    for (check, state), count in sorted(counts.items()):
+        family.add_metric([check, state], float(count))
+    yield family

@@ -18,7 +18,9 @@ _LOOP_ONLY = ("registry_doctor_runs", "registry_doctor_run_errors",
               "registry_doctor_run_interval_seconds")
 
 
-def render_textfile(report: Report, finished_at: float | None = None) -> str:
+def render_textfile(report: Report, source: str | None = None) -> str:
+    """The metrics as text; `source` labels every series (`textfile="<source>"`), so several
+    runs' files (a check cron, a canary cron) side by side never collide in node_exporter."""
     from prometheus_client import CollectorRegistry, generate_latest
 
     from checks import all_checks
@@ -26,28 +28,41 @@ def render_textfile(report: Report, finished_at: float | None = None) -> str:
     from exporter.scheduler import RunState
 
     state = RunState(interval_seconds=0.0, report=report, runs_total=1,
-                     finished_at=time.time() if finished_at is None else finished_at,
-                     last_run_ok=True)
+                     finished_at=time.time(), last_run_ok=True)
     severities = {i: c.meta.severity.value for i, c in all_checks().items()}
     collector = ReportCollector(lambda: state, severities)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Only(collector))
+    registry.register(_OneShot(collector, source))
     return generate_latest(registry).decode("utf-8")
 
 
-class _Only:
-    """The collector's families without those about the exporter's loop."""
+class _OneShot:
+    """The collector's families without those about the exporter's loop, each series with
+    the `textfile` label when there is a source."""
 
-    def __init__(self, collector: object) -> None:
+    def __init__(self, collector: object, source: str | None) -> None:
         self._collector = collector
+        self._source = source
 
     def collect(self):  # -> Iterator[Metric]
-        return (f for f in self._collector.collect() if f.name not in _LOOP_ONLY)
+        from prometheus_client.core import Metric
+
+        for family in self._collector.collect():
+            if family.name in _LOOP_ONLY:
+                continue
+            if self._source is None:
+                yield family
+                continue
+            labelled = Metric(family.name, family.documentation, family.type)
+            for sample in family.samples:
+                labelled.add_sample(sample.name, {**sample.labels, "textfile": self._source},
+                                    sample.value)
+            yield labelled
 
 
 def write_textfile(report: Report, path: Path) -> None:
     """Write atomically: a temporary file beside `path`, fsynced, then renamed over it."""
-    text = render_textfile(report)
+    text = render_textfile(report, source=path.name.removesuffix(".prom"))
     folder = path.parent if str(path.parent) else Path(".")
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
