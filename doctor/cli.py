@@ -615,7 +615,7 @@ def completion(shell: Annotated[str, typer.Argument(
         help="bash, zsh or fish.", autocompletion=lambda incomplete: [
             s for s in COMPLETION_SHELLS if s.startswith(incomplete)])]) -> None:
     """Print the shell completion script (commands, options, check ids), e.g.
-    `source <(registry-doctor completion bash)`; docs/cli.md says where to install it."""
+    `source <(registry-doctor completion bash)`; docs/plugin.md says where to install it."""
     from doctor.completion import completion_script
 
     if shell not in COMPLETION_SHELLS:
