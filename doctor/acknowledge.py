@@ -175,8 +175,8 @@ def annotated(obj: dict[str, Any], resource: Resource) -> tuple[list[Acknowledge
                                                                    list[str]]:
     """The acknowledgements the object's annotation holds (one per line), and the lines that
     could not be read."""
-    metadata = obj.get("metadata") or {}
-    value = (metadata.get("annotations") or {}).get(ANNOTATION)
+    metadata = _mapping_or_empty(obj.get("metadata"))
+    value = _mapping_or_empty(metadata.get("annotations")).get(ANNOTATION)
     if not isinstance(value, str):
         return [], []
     origin = f"annotation {ANNOTATION} on {resource.ref()}"
@@ -198,11 +198,18 @@ def annotated(obj: dict[str, Any], resource: Resource) -> tuple[list[Acknowledge
 def _annotation_manager(managed_fields: Any) -> str | None:
     """Who last wrote the annotation, from server-side field management (managedFields)."""
     key = f"f:{ANNOTATION}"
-    writers = [entry for entry in managed_fields or () if isinstance(entry, dict)
-               and key in (((entry.get("fieldsV1") or {}).get("f:metadata") or {})
-                           .get("f:annotations") or {})]
+    entries = managed_fields if isinstance(managed_fields, list) else []
+    writers = [entry for entry in entries if isinstance(entry, dict) and key in _mapping_or_empty(
+        _mapping_or_empty(_mapping_or_empty(entry.get("fieldsV1")).get("f:metadata"))
+        .get("f:annotations"))]
     latest = max(writers, key=lambda e: str(e.get("time") or ""), default=None)
-    return str(latest["manager"]) if latest and latest.get("manager") else None
+    manager = latest.get("manager") if latest else None
+    return manager if isinstance(manager, str) and manager else None
+
+
+def _mapping_or_empty(value: Any) -> dict[str, Any]:
+    """A malformed object (a dump edited by hand) acknowledges nothing, never crashes."""
+    return value if isinstance(value, dict) else {}
 
 
 # --- applying them -----------------------------------------------------------------------
@@ -272,9 +279,14 @@ def _stale_result(expired: list[Acknowledgement], problems: list[str]) -> Result
 
 def object_finder(collections: dict[str, list[dict]]) -> Any:
     """`find_object(resource)` over a snapshot's collections (objects carry their kind)."""
-    index = {(o.get("kind"), (o.get("metadata") or {}).get("namespace"),
-              (o.get("metadata") or {}).get("name")): o
-             for items in collections.values() for o in items if isinstance(o, dict)}
+    index = {}
+    for items in collections.values():
+        for obj in items:
+            metadata = _mapping_or_empty(obj.get("metadata") if isinstance(obj, dict) else None)
+            key = (obj.get("kind") if metadata else None, metadata.get("namespace"),
+                   metadata.get("name"))
+            if all(part is None or isinstance(part, str) for part in key):
+                index[key] = obj
 
     def find_object(resource: Resource) -> dict | None:
         return index.get((resource.kind, resource.namespace, resource.name))

@@ -216,3 +216,24 @@ def test_only_warn_and_crit_are_acknowledged_and_until_is_inclusive() -> None:
     later = apply(results[1:2], [ack], lambda resource: None, today + timedelta(days=1))
     assert [r.status for r in later] == [Status.WARN, Status.WARN]
     assert later[1].check == "acknowledgements"
+
+
+@pytest.mark.parametrize("metadata", [
+    {"annotations": 7},
+    {"annotations": {ANNOTATION: ["besteffort-qos=2999-01-01: r"]}},
+    {"annotations": {ANNOTATION: f"besteffort-qos={FUTURE}: r"}, "managedFields": "x"},
+    {"annotations": {ANNOTATION: f"besteffort-qos={FUTURE}: r"},
+     "managedFields": [{"manager": 3, "fieldsV1": []}, "x"]},
+    "not a mapping",
+])
+def test_malformed_objects_never_crash_the_run(metadata: object) -> None:
+    from doctor.acknowledge import object_finder
+
+    odd = {"kind": "DeploymentConfig", "metadata": metadata}
+    weird_name = {"kind": "Pod", "metadata": {"name": ["a"], "namespace": {"x": 1}}}
+    find_object = object_finder({"deploymentconfigs": [odd, weird_name]})
+    crit = Result("besteffort-qos", "t", Status.CRIT, "s", resources=(DC,))
+    [result, *_] = apply([crit], [], lambda resource: odd)
+    assert result.status in (Status.CRIT, Status.ACKNOWLEDGED)
+    assert result.acknowledgement is None or result.acknowledgement.by is None
+    assert find_object(Resource("Pod", "a", None)) is None
