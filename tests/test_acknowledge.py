@@ -237,3 +237,46 @@ def test_malformed_objects_never_crash_the_run(metadata: object) -> None:
     assert result.status in (Status.CRIT, Status.ACKNOWLEDGED)
     assert result.acknowledgement is None or result.acknowledgement.by is None
     assert find_object(Resource("Pod", "a", None)) is None
+
+
+# --- the exporter and the alerts -----------------------------------------------------------
+
+def test_acknowledged_crit_does_not_alert_but_stays_in_a_metric(tmp_path: Path) -> None:
+    """The real Prometheus with the shipped rules (`for: 0s`) scrapes `serve --config`: the
+    unacknowledged crit alerts, the acknowledged one does not, and its metric is there."""
+    from tests.exporting import http_get, poll
+    from tests.test_exporter_prometheus import (
+        ENV,
+        PrometheusAPI,
+        prometheus_config,
+        rules_without_hold,
+    )
+    from tests.tools import find_tool, free_port, server
+
+    config = write_config(tmp_path, f"acknowledge:\n- {{check: besteffort-qos, reason: r, "
+                                    f"until: {FUTURE}}}\n")
+    exporter_port, prometheus_port = free_port(), free_port()
+    exporter = [sys.executable, "-m", "doctor.cli", "serve", "--listen",
+                f"127.0.0.1:{exporter_port}", "--interval", "2s", "-c", "besteffort-qos",
+                "-c", "ephemeral-storage", "--from-dir", str(CLUSTERS / "broken"),
+                "--config", str(config)]
+    scrape = prometheus_config(tmp_path / "prometheus.yml", exporter_port,
+                               rules_without_hold(tmp_path / "rules.yml"))
+    prometheus = [find_tool("prometheus"), f"--config.file={scrape}",
+                  f"--storage.tsdb.path={tmp_path / 'data'}",
+                  f"--web.listen-address=127.0.0.1:{prometheus_port}"]
+    with server(exporter, exporter_port, tmp_path / "exporter.log", env=ENV), \
+            server(prometheus, prometheus_port, tmp_path / "prometheus.log"):
+        poll(lambda: http_get(f"http://127.0.0.1:{prometheus_port}/-/ready")[0] == 200,
+             "Prometheus ready")
+        api = PrometheusAPI(prometheus_port)
+        poll(lambda: "RegistryDoctorEphemeralStorage" in {a for a, _ in api.firing()},
+             "the unacknowledged crit firing")
+        firing = {alert for alert, _ in api.firing()}
+        assert "RegistryDoctorBesteffortQos" not in firing, firing
+        assert api.query('registry_doctor_check_status{check="besteffort-qos"} == 1') == {
+            (("check", "besteffort-qos"), ("instance", f"127.0.0.1:{exporter_port}"),
+             ("job", "registry-doctor"), ("status", "acknowledged")): 1.0}
+        [(labels, _)] = api.query(
+            "registry_doctor_acknowledged_until_timestamp_seconds").items()
+        assert ("status", "crit") in labels

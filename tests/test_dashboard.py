@@ -200,6 +200,8 @@ def test_every_dashboard_expression_returns_data_from_real_prometheus(tmp_path: 
         exposed = "".join(http_get(f"http://127.0.0.1:{port}/metrics")[1]
                           for port in ports.values())
         assert "textfile_scrape_error 0" in exposed  # node_exporter read both files
+        poll(lambda: http_get(f"http://127.0.0.1:{prometheus_port}/-/ready")[0] == 200,
+             "Prometheus ready")
         api = PrometheusAPI(prometheus_port)
         for title, expr in expressions():
             pending = [m for m in METRIC.findall(expr) if m in PENDING]
