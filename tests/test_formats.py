@@ -132,7 +132,11 @@ def test_textfile_is_written_atomically_beside_any_output(tmp_path: Path) -> Non
     run = broken("-o", "json", "--textfile", str(target))
     assert json.loads(run.stdout)["exit_code"] == run.returncode == 2
     text = target.read_text()
-    assert 'registry_doctor_check_status{check="besteffort-qos",status="crit"} 1.0' in text
+    # Every series names its file, so two cron jobs' files never collide in node_exporter.
+    assert ('registry_doctor_check_status{check="besteffort-qos",status="crit",'
+            'textfile="registry-doctor"} 1.0') in text
+    assert all('textfile="registry-doctor"' in line for line in text.splitlines()
+               if not line.startswith("#"))
     assert [p.name for p in tmp_path.iterdir()] == ["registry-doctor.prom"]  # no temp left
     assert target.stat().st_mode & 0o777 == 0o644
 
