@@ -34,6 +34,12 @@ def _check_ids(incomplete: str) -> list[str]:
     return [check_id for check_id in all_checks() if check_id.startswith(incomplete)]
 
 
+def _formats(incomplete: str) -> list[str]:
+    from doctor.render import FORMATS
+
+    return [name for name in FORMATS if name.startswith(incomplete)]
+
+
 # Options shared by every command that reads a cluster.
 CheckIds = Annotated[list[str], typer.Option("--check", "-c", help="Run only this check "
                                              "(repeatable).", show_default=False,
@@ -56,7 +62,7 @@ Timeout = Annotated[float, typer.Option("--timeout", min=1,
                                         help="Deadline for the whole run, in seconds.")]
 Output = Annotated[str, typer.Option(
     "--output", "-o", help="table, json, yaml, junit, sarif, nagios or prometheus "
-    "(docs/output.md).")]
+    "(docs/output.md).", autocompletion=lambda incomplete: _formats(incomplete))]
 MetaOutput = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
 Textfile = Annotated[Path | None, typer.Option(
     "--textfile", help="Also write the metrics to this node_exporter textfile (*.prom), "

@@ -130,6 +130,7 @@ def test_bash_completes_commands_options_and_check_ids(doctor_bin: Path) -> None
     assert bash_complete(doctor_bin, "registry-doctor check --skip ce") == ["cert-chain-order"]
     assert bash_complete(doctor_bin, "registry-doctor explain s3") == ["s3-reachability"]
     assert "--textfile" in bash_complete(doctor_bin, "registry-doctor check --te")
+    assert bash_complete(doctor_bin, "registry-doctor check -o na") == ["nagios"]
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
