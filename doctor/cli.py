@@ -102,11 +102,13 @@ def _usage_error(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
-def _check_output(output: str) -> None:
-    from doctor.render import FORMATS
+def _check_output(output: str, report: bool = True) -> None:
+    """`report`: any report format; else only the data formats (table, json, yaml)."""
+    from doctor.render import DATA_FORMATS, FORMATS
 
-    if output not in FORMATS:
-        _usage_error(f"unknown output format {output!r} (choose from {', '.join(FORMATS)})")
+    known = FORMATS if report else DATA_FORMATS
+    if output not in known:
+        _usage_error(f"unknown output format {output!r} (choose from {', '.join(known)})")
 
 
 def _check_dir(path: Path | None, flag: str) -> None:
@@ -596,7 +598,7 @@ def permissions(output: Output = "table") -> None:
     from checks import all_checks
     from doctor.fix.permissions import merged_rules, permission_rows
 
-    _check_output(output)
+    _check_output(output, report=False)
     rows = permission_rows(list(all_checks().values()))
     document = {"rules": merged_rules(rows), "needs": rows}
     if output == "json":

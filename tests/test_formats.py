@@ -156,6 +156,9 @@ def test_list_and_explain_as_json() -> None:
     assert explained == next(c for c in listed if c["id"] == "besteffort-qos")
     bad = cli("list", "-o", "xml")
     assert bad.returncode == 64 and "choose from table, json" in bad.stderr
+    not_a_report = cli("permissions", "-o", "sarif")
+    assert not_a_report.returncode == 64
+    assert "choose from table, json, yaml" in not_a_report.stderr
 
 
 ODD = ("\x1b[2J\x1b[31mred\rback\u202eevil\ttab " + "x" * 454 + " caf\u00e9 \u6f22\u5b57")
