@@ -173,7 +173,7 @@ def check(
         "optional actions).", show_default=False, autocompletion=_check_ids)] = [],  # noqa: B006
     dry_run: Annotated[str, typer.Option(
         "--dry-run", help="With --fix: none, client (the plan), or server: also send the "
-        "planned writes with dryRun=All.")] = "none",
+        "planned writes with dryRun=All where the server supports it.")] = "none",
     claim_name: Annotated[str | None, typer.Option(
         "--claim-name", help="ephemeral-storage: the claim to use (created with "
         "--claim-size when absent).", show_default=False)] = None,
@@ -194,8 +194,8 @@ def check(
         "--limits-memory", help="besteffort-qos: also set this memory limit.",
         show_default=False)] = None,
     cooldown: Annotated[str, typer.Option(
-        "--cooldown", help="Do not redeploy a workload again within this time (e.g. 1h, 30m, "
-        "0).")] = "1h",
+        "--cooldown", help="Do not change (write or redeploy) an object a run changed again "
+        "within this time (e.g. 1h, 30m, 0).")] = "1h",
     rollout_timeout: RolloutTimeout = 600.0,
     config_file: ConfigFile = None,
     textfile: Textfile = None,
@@ -563,6 +563,9 @@ def rollback(
     run: Annotated[str | None, typer.Option(
         "--run", help="The run to undo (default: the newest with standing changes).",
         show_default=False)] = None,
+    clear: Annotated[bool, typer.Option(
+        "--clear", help="Do not undo: let cron apply again the fixes rolled back in --run.")
+    ] = False,
     yes: Yes = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
@@ -571,8 +574,10 @@ def rollback(
     rollout_timeout: RolloutTimeout = 600.0,
 ) -> None:
     """Restore the objects a `check --fix --yes` run changed, from its backups, and redeploy.
+    A rolled-back fix is not applied again by `check --fix --yes` until its objects change or
+    `--run RUN --clear --yes` lifts that.
     Exit code: 0 restored (or nothing to do), 2 not all restored, 3 cluster unreachable or
-    another run holds the lease, 64 no such run."""
+    another run holds the lock, 64 no such run."""
     from checks import all_checks
     from doctor.config import RunConfig
     from doctor.fix.flow import rollback as roll_back
@@ -583,8 +588,10 @@ def rollback(
                        timeout=timeout)
     options = FixOptions(apply=yes, rollout_timeout=rollout_timeout)
     try:
+        if clear and not run:
+            _usage_error("--clear needs --run RUN")
         result = roll_back(config, options, list(all_checks().values()), run,
-                           _print_json_line)
+                           _print_json_line, clear)
     except KubeError as error:
         typer.echo(f"registry-doctor: {error}", err=True)
         raise typer.Exit(3) from None

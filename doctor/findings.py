@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from doctor.check import CheckContext
 from doctor.model import Resource, Result, Status
@@ -28,5 +28,7 @@ def verdict(ctx: CheckContext, findings: Sequence[Finding], ok_summary: str,
     finding is evidence."""
     status = worst(findings)
     headline = next((f.text for f in findings if f.status is status), ok_summary)
-    return ctx.result(status, ok_summary if status is Status.OK else headline,
-                      [f.text for f in findings], resources)
+    result = ctx.result(status, ok_summary if status is Status.OK else headline,
+                        [f.text for f in findings], resources)
+    return replace(result, problems=tuple(f.text for f in findings
+                                          if f.status in (Status.WARN, Status.CRIT)))

@@ -18,6 +18,17 @@ from urllib.parse import quote
 
 CONNECT_TIMEOUT = 5.0
 MAX_RETRY_AFTER = 5.0  # the longest a 429 may make us wait, within the caller's timeout
+# Reads are retried on answers that say "try again" and on dropped connections: a single 503
+# from a busy master must not turn a check unknown. Writes are not (a 5xx after the server
+# committed would apply them twice); remediation re-reads the object instead.
+TRANSIENT_STATUS = (429, 500, 502, 503, 504)
+MAX_ATTEMPTS = 4
+FIRST_BACKOFF, MAX_BACKOFF = 0.25, 2.0  # seconds, doubled after each attempt
+CONNECTION_FAILED = "ConnectionFailed"  # KubeError.reason of a dropped or reset connection
+# No answer of the API server is this large for the scoped reads we make; a body that never
+# ends must fail the request, not exhaust memory.
+MAX_RESPONSE_BYTES = 128 * 1024 * 1024
+READ_CHUNK = 256 * 1024
 
 
 class KubeError(Exception):
@@ -60,6 +71,8 @@ def user_agent() -> str:
 
 
 class KubeClient:
+    max_response_bytes = MAX_RESPONSE_BYTES
+
     def __init__(self, kubeconfig: Path | None = None, context: str | None = None) -> None:
         from kubernetes import client
 
@@ -74,17 +87,28 @@ class KubeClient:
 
     def request(self, method: str, path: str, target: Target, *, timeout: float,
                 query: dict[str, str] | None = None, body: Any = None,
-                content_type: str = "application/json", raw: bool = False) -> Any:
-        """Send one request; answer the decoded JSON (or text when `raw`)."""
+                content_type: str = "application/json", raw: bool = False,
+                retry: bool | None = None) -> Any:
+        """Send one request; answer the decoded JSON (or text when `raw`). `retry` (default:
+        for GET) retries transient failures with bounded backoff within `timeout`; a 429 is
+        retried for every method (the server refused it before doing anything)."""
+        retry = method == "GET" if retry is None else retry
         deadline = time.monotonic() + timeout
+        attempt = 0
         while True:
-            status, headers, data = self._send(method, path, target, query, body, content_type,
-                                               max(deadline - time.monotonic(), 0.1))
-            if status == 429:
-                wait = _retry_after(headers)
-                if time.monotonic() + wait < deadline:
-                    time.sleep(wait)
+            attempt += 1
+            try:
+                status, headers, data = self._send(method, path, target, query, body,
+                                                   content_type,
+                                                   max(deadline - time.monotonic(), 0.1))
+            except KubeError as error:
+                if retry and error.reason == CONNECTION_FAILED and \
+                        _pause(_backoff(attempt), attempt, deadline):
                     continue
+                raise
+            if (status == 429 or (retry and status in TRANSIENT_STATUS)) and \
+                    _pause(_retry_after(headers, _backoff(attempt)), attempt, deadline):
+                continue
             if status >= 400:
                 raise _http_error(status, data, target)
             if raw:
@@ -107,7 +131,9 @@ class KubeClient:
             response = self._api.call_api(method, url, headers, body,
                                           _request_timeout=(min(CONNECT_TIMEOUT, timeout),
                                                             timeout))
-            return response.status, response.headers, response.read()
+            data = _read_capped(response.response, self.max_response_bytes, target,
+                                time.monotonic() + timeout)
+            return response.status, response.headers, data
         except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError):
             raise KubeError(f"timed out after {timeout:.0f}s: {target}") from None
         except urllib3.exceptions.MaxRetryError as error:
@@ -115,7 +141,7 @@ class KubeClient:
                             f"{_root_cause(error.reason)} ({target})") from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise KubeError(f"connection to the API server failed: {_root_cause(error)} "
-                            f"({target})") from None
+                            f"({target})", reason=CONNECTION_FAILED) from None
 
 
 def bearer_token(kubeconfig: Path | None = None, context: str | None = None) -> str | None:
@@ -147,11 +173,43 @@ def _load_configuration(kubeconfig: Path | None, context: str | None) -> tuple[A
                         f"{_root_cause(error)}") from None
 
 
-def _retry_after(headers: Any) -> float:
+def _read_capped(response: Any, limit: int, target: Target, deadline: float) -> bytes:
+    """The body of a urllib3 response read without preloading: at most `limit` bytes, and
+    not past `deadline` (a body trickling forever)."""
+    chunks, size = [], 0
     try:
-        return min(float(headers.get("Retry-After", 1)), MAX_RETRY_AFTER)
+        while chunk := response.read(READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise KubeError(f"the answer to {target} is larger than {limit / 2**20:g} MiB: "
+                                "refused (a broken or hostile API server or proxy?)")
+            if time.monotonic() > deadline:
+                raise KubeError(f"timed out reading the answer to {target}")
+            chunks.append(chunk)
+    except BaseException:
+        response.close()  # the rest of the body is unread: the connection cannot be reused
+        raise
+    response.release_conn()
+    return b"".join(chunks)
+
+
+def _backoff(attempt: int) -> float:
+    return min(FIRST_BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF)
+
+
+def _pause(seconds: float, attempt: int, deadline: float) -> bool:
+    """Wait before another attempt, when one is left and fits before the deadline."""
+    if attempt >= MAX_ATTEMPTS or time.monotonic() + seconds >= deadline:
+        return False
+    time.sleep(seconds)
+    return True
+
+
+def _retry_after(headers: Any, default: float = 1.0) -> float:
+    try:
+        return min(float(headers.get("Retry-After", default)), MAX_RETRY_AFTER)
     except (TypeError, ValueError):
-        return 1.0
+        return default
 
 
 def _http_error(status: int, data: bytes, target: Target) -> KubeError:

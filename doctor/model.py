@@ -130,6 +130,9 @@ class Result:
     # a key may also be `(name, (("label", "value"), ...))` for bounded extra labels. They are
     # not part of the JSON report.
     metrics: Mapping[MetricKey, float] = field(default_factory=dict, hash=False)
+    # The texts of its warn and crit findings (doctor.findings.verdict): a fix verifies that
+    # the finding it targets is gone. Not part of the JSON report.
+    problems: tuple[str, ...] = field(default=(), compare=False)
     acknowledgement: Acknowledged | None = None  # set when the status is `acknowledged`
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ against the requests of applied fixes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -31,10 +32,9 @@ from doctor.snapshot.dump import load_dump
 from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, Query
 from doctor.snapshot.offline import DumpSource
 from tests.conftest import CLUSTERS, REPO
-from tests.fixcluster import BROKEN, as_deployment, broken, on_nfs
+from tests.fixcluster import BROKEN, as_deployment, broken, expire_lock, on_nfs
 from tests.helmchart import CHART, container_args, render, rendered_rules
 from tests.kubefake import FakeKubeAPI
-from tests.test_remediation_cli import expire_lease
 
 FakeFactory = Callable[[Path], FakeKubeAPI]
 Obj = dict[str, Any]
@@ -360,7 +360,7 @@ def fix_requests(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]], 
     api.deployer.outcomes = outcomes
     if kill_after:
         killed_run(kubeconfig, only, options, kill_after)
-        expire_lease(api)
+        expire_lock(api)
     config = RunConfig(kubeconfig=kubeconfig, probes=False)
     checks = engine.select_checks(only, config=config)
     report = flow.fix(config, FixOptions(apply=True, poll_seconds=0.05, **options), checks,
@@ -381,6 +381,14 @@ def test_applied_fixes_need_every_granted_write_and_no_other(fake_cluster: Any,
     for name in FIX_RUNS:
         requests = fix_requests(fake_cluster, name)
         assert [g for g in requests if not allows(reads + writes, g)] == [], name
+        used |= requests
+    with contextlib.ExitStack() as running:  # the Lease lock of a server that has them
+        def kubernetes(objects: list[Obj]) -> tuple[FakeKubeAPI, Path]:
+            api = running.enter_context(FakeKubeAPI(objects, api_profile="kubernetes-1.33"))
+            return api, api.write_kubeconfig(tmp_path / "kubeconfig-kubernetes")
+
+        requests = fix_requests(kubernetes, "deployment")
+        assert [g for g in requests if not allows(reads + writes, g)] == [], "kubernetes"
         used |= requests
     unused = sorted(Grant(r.scope, r.api_group, r.resource, verb)
                     for r in writes for verb in r.verbs)

@@ -126,6 +126,9 @@ class Action:
     notes: tuple[str, ...] = ()
     steps: tuple[str, ...] = ()  # what a person does, for manual actions
     optional: bool = False  # applied only when --fix-only names the check
+    # The check's findings (Result.problems) this action removes; empty: the check as a whole
+    # must improve for the fix to hold.
+    targets: tuple[str, ...] = ()
     access: tuple[AccessCheck, ...] = ()
     state: str = PLANNED
     message: str = ""

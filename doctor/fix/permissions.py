@@ -34,12 +34,19 @@ REDEPLOY = (
     Permission("apps", "daemonsets", ("get", "patch"), "restart a DaemonSet and follow it"),
     Permission("", "pods", ("list",), "wait until the old pods are gone"),
 )
+# The run lock: one of these, as the server has coordination.k8s.io/v1 or not (doctor/fix/lease.py).
+LOCKS = (
+    Permission("coordination.k8s.io", "leases", ("get", "create", "update"),
+               "lock registry-doctor, one run at a time: a Lease where the server has them"),
+    Permission("", "configmaps", ("get", "create", "update"),
+               "lock registry-doctor as a ConfigMap annotation where the server has no Lease "
+               "(OpenShift 3.11, Kubernetes before 1.14)"),
+)
 # Every run that applies something.
 MACHINERY = (
     Permission("authorization.k8s.io", "selfsubjectaccessreviews", ("create",),
                "RBAC preflight of every planned write", cluster_scoped=True),
-    Permission("coordination.k8s.io", "leases", ("get", "create", "update"),
-               "lease registry-doctor: one run at a time"),
+    *LOCKS,
     Permission("", "secrets", ("get", "create", "update"),
                "secret registry-doctor-backups: backups, run journal, cooldowns"),
     Permission("", "events", ("create",), "an Event on each changed object"),

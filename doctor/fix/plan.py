@@ -56,12 +56,19 @@ class PlanContext:
     def console(self) -> Workload | None:
         return self.snapshot.console()
 
+    def findings(self, *markers: str, about: str = "") -> tuple[str, ...]:
+        """The failing verdict's warn/crit findings that contain `about` and any of `markers`:
+        what an action targets (Action.targets), verified gone after the fix."""
+        return tuple(p for p in self.result.problems
+                     if about in p and any(m in p for m in markers))
+
     def patch(self, before: dict[str, Any], after: dict[str, Any], name: str, summary: str, *,
               risk: str = SAFE, redeploy: Workload | None = None,
-              notes: Iterable[str] = ()) -> Action:
-        """Change `before` (a snapshot object) into `after`, guarded by its resourceVersion."""
+              notes: Iterable[str] = (), targets: Iterable[str] = ()) -> Action:
+        """Change `before` (a snapshot object) into `after`, guarded by its resourceVersion;
+        `targets`: the findings it removes (`findings`)."""
         return Action(self.check, name, summary, PATCH, ObjectRef.of(before), risk,
-                      _ref(redeploy), before, after, tuple(notes))
+                      _ref(redeploy), before, after, tuple(notes), targets=tuple(targets))
 
     def create(self, obj: dict[str, Any], name: str, summary: str, *, risk: str = SAFE,
                redeploy: Workload | None = None, notes: Iterable[str] = ()) -> Action:

@@ -10,6 +10,7 @@ the dump still loads.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from doctor.snapshot.shape import describe_type, type_problems
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a dump file larger than this is not a Kubernetes object list
 MAX_PROBLEMS_PER_FILE = 20
+ALIAS_SLACK = 10_000  # values beyond the file's length that aliases may add
 
 
 @dataclass
@@ -58,6 +60,9 @@ def parse_documents(text: str, source: str) -> tuple[list[dict[str, Any]], list[
             documents = [json.loads(text)]
         else:
             documents = list(yaml.load_all(text, Loader=_SafeLoader))
+            if "*" in text and _expanded_size(documents, {}) > len(text) + ALIAS_SLACK:
+                return [], [f"{source}: refused: its YAML aliases (*name) expand to more "
+                            "values than the file has characters (an alias bomb?)"]
     except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as error:
         return [], [f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: "
                     f"{_parse_error(error)}"]
@@ -71,6 +76,19 @@ def parse_documents(text: str, source: str) -> tuple[list[dict[str, Any]], list[
         extra = len(problems) - MAX_PROBLEMS_PER_FILE
         problems = [*problems[:MAX_PROBLEMS_PER_FILE], f"{source}: ... and {extra} more problems"]
     return objects, problems
+
+
+def _expanded_size(value: Any, seen: dict[int, float]) -> float:
+    """How many values `value` holds once every alias is expanded (PyYAML shares an aliased
+    value instead of copying it, so loading is cheap; whoever walks it pays the expansion).
+    Linear in the distinct values: each is counted once and remembered."""
+    if not isinstance(value, dict | list):
+        return 1
+    if id(value) not in seen:
+        seen[id(value)] = math.inf  # a cycle (`&a [*a]`) never ends
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        seen[id(value)] = 1 + sum(_expanded_size(item, seen) for item in items)
+    return seen[id(value)]
 
 
 def _parse_error(error: Exception) -> str:

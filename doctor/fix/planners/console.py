@@ -55,7 +55,13 @@ def plan_cert_chain_order(ctx: PlanContext) -> list[Action]:
     return [ctx.patch(secret, after, "reorder-chain",
                       f"rewrite secret/{name} key {key}: server certificate first, then its "
                       "issuers in order, private key last (each block unchanged)",
-                      redeploy=console)]
+                      redeploy=console, targets=ctx.findings(
+                          *ORDER_FINDINGS, about=f"secret {secret['metadata'].get('namespace')}"
+                                                 f"/{name}: {key}:"))]
+
+
+# What doctor.cockpit reports about the order of a chain: what reordering removes.
+ORDER_FINDINGS = ("the server certificate is not first", ": reversed: ", ": misordered chain: ")
 
 
 def _cert_secret(console: Workload) -> str:
