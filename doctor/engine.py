@@ -78,6 +78,7 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
         results=results,
         duration_seconds=time.monotonic() - started,
         collection_errors=dict(snapshot.errors),
+        source_failure="; ".join(dict.fromkeys(snapshot.source_failures.values())) or None,
     ), snapshot
 
 
@@ -88,6 +89,7 @@ def unreachable_report(config: RunConfig, checks: Sequence[Check], cause: str) -
         source={"type": "cluster", "namespace": config.namespace,
                 "registry": config.registry_name, "error": cause},
         results=tuple(Result(c.meta.id, c.meta.title, Status.UNKNOWN, cause) for c in checks),
+        source_failure=cause,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,29 @@ READ_CHUNK = 256 * 1024
 
 class KubeError(Exception):
     def __init__(self, message: str, status: int | None = None, reason: str = "") -> None:
-        super().__init__(message)
+        super().__init__(without_url_credentials(message))
         self.status = status
         self.reason = reason
+
+    @property
+    def unreachable(self) -> bool:
+        """The API server gave no answer about the object: no connection, a timeout, rejected
+        credentials, throttling or a server error. A run that met one is blind, not judged."""
+        return self.status is None or self.status in (401, 429) or self.status >= 500
+
+
+class KubeConfigError(KubeError):
+    """The kubeconfig cannot be used (missing, unreadable, not a kubeconfig, unknown context):
+    the caller asked for something that does not exist, a usage error."""
+
+
+# `https://user:password@host`: the userinfo of a URL, never shown.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+
+
+def without_url_credentials(text: str) -> str:
+    """`text` with the user and password of every URL in it removed."""
+    return _URL_USERINFO.sub(r"\1", text)
 
 
 @dataclass(frozen=True)
@@ -83,7 +104,8 @@ class KubeClient:
 
     @property
     def server(self) -> str:
-        return str(self._configuration.host)
+        """The API server's URL, for messages and reports: without credentials."""
+        return without_url_credentials(str(self._configuration.host))
 
     def request(self, method: str, path: str, target: Target, *, timeout: float,
                 query: dict[str, str] | None = None, body: Any = None,
@@ -134,11 +156,14 @@ class KubeClient:
             data = _read_capped(response.response, self.max_response_bytes, target,
                                 time.monotonic() + timeout)
             return response.status, response.headers, data
+        # Before the timeouts: a refused connection is a NewConnectionError, which urllib3
+        # derives from ConnectTimeoutError.
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.MaxRetryError) as error:
+            cause = getattr(error, "reason", None) or error
+            raise KubeError(f"cannot reach the API server {self.server}: "
+                            f"{_root_cause(cause)} ({target})") from None
         except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError):
             raise KubeError(f"timed out after {timeout:.0f}s: {target}") from None
-        except urllib3.exceptions.MaxRetryError as error:
-            raise KubeError(f"cannot reach the API server {self.server}: "
-                            f"{_root_cause(error.reason)} ({target})") from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise KubeError(f"connection to the API server failed: {_root_cause(error)} "
                             f"({target})", reason=CONNECTION_FAILED) from None
@@ -155,22 +180,53 @@ def bearer_token(kubeconfig: Path | None = None, context: str | None = None) -> 
 
 
 def _load_configuration(kubeconfig: Path | None, context: str | None) -> tuple[Any, str | None]:
+    import yaml
     from kubernetes import client, config
 
     configuration = client.Configuration()
     explicit = kubeconfig is not None or context is not None or "KUBECONFIG" in os.environ
+    where = str(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
     try:
         if not explicit and "KUBERNETES_SERVICE_HOST" in os.environ:
             config.load_incluster_config(client_configuration=configuration)
             return configuration, "in-cluster"
-        config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None,
-                                context=context, client_configuration=configuration)
-        _, active = config.list_kube_config_contexts(str(kubeconfig) if kubeconfig else None)
+        if kubeconfig is not None and not kubeconfig.is_file():
+            raise KubeConfigError(f"--kubeconfig {kubeconfig}: no such file")
+        path = str(kubeconfig) if kubeconfig else None
+        if context is not None:
+            _require_context(path, context, where)
+        config.load_kube_config(config_file=path, context=context,
+                                client_configuration=configuration)
+        _, active = config.list_kube_config_contexts(path)
         return configuration, context or (active or {}).get("name")
-    except (config.ConfigException, OSError, ValueError, TypeError) as error:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise KubeError(f"cannot load cluster credentials from {where}: "
-                        f"{_root_cause(error)}") from None
+    except KubeConfigError:
+        raise
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "cannot parse"
+        raise KubeConfigError(f"cannot load cluster credentials from {where}: not valid YAML"
+                              f"{line} ({problem})") from None
+    except UnicodeDecodeError:
+        raise KubeConfigError(f"cannot load cluster credentials from {where}: not a text "
+                              "file (not UTF-8)") from None
+    except (AttributeError, KeyError, TypeError) as error:  # YAML, but not a kubeconfig
+        raise KubeConfigError(f"cannot load cluster credentials from {where}: not a "
+                              f"kubeconfig ({type(error).__name__}: {error})") from None
+    except (config.ConfigException, OSError, ValueError) as error:
+        raise KubeConfigError(f"cannot load cluster credentials from {where}: "
+                              f"{_root_cause(error)}") from None
+
+
+def _require_context(path: str | None, context: str, where: str) -> None:
+    """A missing --context is named with the contexts there are."""
+    from kubernetes import config
+
+    contexts, _ = config.list_kube_config_contexts(path)
+    names = [str(c.get("name")) for c in contexts or [] if isinstance(c, dict)]
+    if context not in names:
+        raise KubeConfigError(f"--context {context}: no such context in {where} (its "
+                              f"contexts: {', '.join(names) or 'none'})")
 
 
 def _read_capped(response: Any, limit: int, target: Target, deadline: float) -> bytes:

@@ -276,7 +276,8 @@ def test_acknowledged_crit_does_not_alert_but_stays_in_a_metric(tmp_path: Path) 
         assert "RegistryDoctorBesteffortQos" not in firing, firing
         assert api.query('registry_doctor_check_status{check="besteffort-qos"} == 1') == {
             (("check", "besteffort-qos"), ("instance", f"127.0.0.1:{exporter_port}"),
-             ("job", "registry-doctor"), ("status", "acknowledged")): 1.0}
+             ("job", "registry-doctor"), ("registry", "docker-registry"),
+             ("registry_namespace", "default"), ("status", "acknowledged")): 1.0}
         [(labels, _)] = api.query(
             "registry_doctor_acknowledged_until_timestamp_seconds").items()
         assert ("status", "crit") in labels

@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.exporting import REPO, scrape_until, serve_command
+from tests.exporting import REPO, TARGET, scrape_until, serve_command
 from tests.fixcluster import registry
 from tests.kubefake import FakeKubeAPI
 from tests.kubefake.pytest_plugin import EVERY_PROFILE
@@ -27,7 +27,8 @@ def test_serve_judges_the_registry_on_each_server(fake_cluster: Live, kube_profi
                          "--kubeconfig", str(kubeconfig), "--no-probes")
     with server(args, port, log, env={**os.environ, "PYTHONPATH": str(REPO)}) as process:
         scrape = scrape_until(f"http://127.0.0.1:{port}",
-                              lambda s: s.value("registry_doctor_up") == 1, "a first run")
+                              lambda s: s.value("registry_doctor_up", **TARGET) == 1,
+                              "a first run")
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     assert scrape.statuses() == {"besteffort-qos": "crit"}

@@ -42,7 +42,7 @@ def test_junit_has_one_testcase_per_check() -> None:
     [suite] = suites.findall("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
     assert len(cases) == int(suite.get("tests")) == 8
-    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "0", "1")
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("5", "0", "1")
     failure = cases["besteffort-qos"].find("failure")
     assert failure.get("type") == "crit"
     assert failure.get("message").startswith("2 of 2 registry pods run BestEffort")
@@ -96,11 +96,11 @@ def test_nagios_status_line_and_performance_data() -> None:
     first, *rest = run.stdout.splitlines()
     assert run.returncode == 2
     text, perfdata = first.split(" | ")
-    assert text == "REGISTRY-DOCTOR CRITICAL - 5 crit, 1 warn"
+    assert text == "REGISTRY-DOCTOR CRITICAL - 5 crit"
     # 'label'=value[UOM];[warn];[crit];[min];[max], space separated (plugin guidelines)
     for item in perfdata.split(" "):
         assert re.fullmatch(r"[a-z_]+=[0-9.]+s?;;;0;[0-9]*", item), item
-    assert "crit=5;;;0;8" in perfdata and "ok=1;;;0;8" in perfdata
+    assert "crit=5;;;0;8" in perfdata and "ok=2;;;0;8" in perfdata
     assert rest[0].startswith("CRIT: besteffort-qos: 2 of 2 registry pods")
     assert all("|" not in line for line in rest)  # a | would start perfdata there
 
@@ -117,8 +117,8 @@ def test_nagios_ok_and_all_skipped_states() -> None:
 
 def test_prometheus_output_passes_promtool(tmp_path: Path) -> None:
     run = broken("-o", "prometheus")
-    assert "registry_doctor_check_status{check=\"besteffort-qos\",status=\"crit\"} 1.0" \
-        in run.stdout
+    assert ('registry_doctor_check_status{check="besteffort-qos",registry="docker-registry",'
+            'registry_namespace="default",status="crit"} 1.0') in run.stdout
     assert "registry_doctor_build_info{" in run.stdout
     assert "registry_doctor_runs_total" not in run.stdout  # no exporter loop here
     done = subprocess.run([find_tool("promtool"), "check", "metrics"], input=run.stdout,
@@ -133,8 +133,8 @@ def test_textfile_is_written_atomically_beside_any_output(tmp_path: Path) -> Non
     assert json.loads(run.stdout)["exit_code"] == run.returncode == 2
     text = target.read_text()
     # Every series names its file, so two cron jobs' files never collide in node_exporter.
-    assert ('registry_doctor_check_status{check="besteffort-qos",status="crit",'
-            'textfile="registry-doctor"} 1.0') in text
+    assert ('registry_doctor_check_status{check="besteffort-qos",registry="docker-registry",'
+            'registry_namespace="default",status="crit",textfile="registry-doctor"} 1.0') in text
     assert all('textfile="registry-doctor"' in line for line in text.splitlines()
                if not line.startswith("#"))
     assert [p.name for p in tmp_path.iterdir()] == ["registry-doctor.prom"]  # no temp left

@@ -319,6 +319,7 @@ def test_the_cli_accepts_the_rendered_cronjob_flags(allow_disruptive: bool, home
     assert (params["fix"], params["yes"], params["allow_disruptive"]) == (
         True, True, allow_disruptive)
     assert params["output"] == "json" and params["dry_run"] == "none"
+    assert params["exit_policy"] == "fix"  # docs/cron.md: a crit alone does not fail the job
     assert (params["namespace"], params["registry"], params["console"]) == (
         "default", "docker-registry", "registry-console")
     assert params["canary"] is True and params["cooldown"] == "2h"

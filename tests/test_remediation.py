@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from doctor.model import Report, Status
 from doctor.snapshot.dump import load_dump
 from tests.fixcluster import (
     BROKEN,
+    CONSOLE_HOST,
     S3_STAND_IN,
     as_deployment,
     broken,
@@ -53,7 +55,10 @@ def cluster(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]]) -> St
     """start(objects) -> the running fake and a RunConfig pointing at it."""
     def start(objects: list[Obj]) -> tuple[FakeKubeAPI, RunConfig]:
         api, kubeconfig = fake_cluster(objects)
-        return api, RunConfig(kubeconfig=kubeconfig, probes=False)
+        # The console hosts of tests.fixcluster and of the broken example, as an admin
+        # configures them (--console-host) for the oauth-redirect fix.
+        return api, RunConfig(kubeconfig=kubeconfig, probes=False,
+                              console_hosts=(CONSOLE_HOST, "console.apps.example.com"))
 
     return start
 
@@ -578,6 +583,7 @@ def test_s3_redeploys_only_when_asked_by_name(cluster: Start) -> None:
 
 def test_cockpit_port_conflict_is_manual(cluster: Start) -> None:
     api, config = cluster(load_dump(BROKEN).objects)  # a hostNetwork Prometheus on 9090
+    config = replace(config, node_pod_scan=True)  # which only the node scan sees
     check = CHECKS["cockpit-port-conflict"]
     report, _ = run_fix(config, [check], apply=False)
     manual, redeploy = actions(report, "cockpit-port-conflict")

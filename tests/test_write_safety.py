@@ -19,7 +19,7 @@ from doctor.fix.model import FixOptions
 from doctor.model import Report, Status
 from doctor.snapshot.dump import parse_documents
 from tests import test_remediation
-from tests.fixcluster import broken, on_nfs
+from tests.fixcluster import broken, expire_lock, lock_record, on_nfs
 from tests.kubefake import FakeKubeAPI
 from tests.test_remediation import (
     actions,
@@ -186,7 +186,7 @@ def test_a_hanging_write_is_bounded_by_the_run_timeout(cluster: Start) -> None:
     assert unit.state == "aborted" and "timed out" in unit.message, unit.message
     assert template_resources(api) == {}
     assert report.result("besteffort-qos").status is Status.CRIT
-    assert "holderIdentity" not in api.get_object("leases", "default", "registry-doctor")["spec"]
+    assert not lock_record(api).get("holderIdentity")
 
 
 def test_a_server_that_hangs_on_every_post_costs_one_timeout_not_one_per_request(
@@ -221,7 +221,7 @@ def test_no_unit_starts_after_the_deadline(cluster: Start) -> None:
     assert "deadline passed" in report.fix["interrupted"] and DEADLINE == "Deadline"
     assert "verdicts are from before the fix" not in report.fix["interrupted"]
     assert template_resources(api) == {}
-    assert "holderIdentity" not in api.get_object("leases", "default", "registry-doctor")["spec"]
+    assert not lock_record(api).get("holderIdentity")
 
 
 # Verification per finding
@@ -348,7 +348,7 @@ def test_killed_after_any_write_of_a_failing_fix_the_next_run_ends_rolled_back(
     including right after the rollback's reverse patch, the next run settles the unit: the
     template ends as it was and nothing stays unfinished."""
     from doctor.fix.cluster import CRASH_EXIT_CODE
-    from tests.test_remediation_cli import documents, expire_lease, qos_fix, run
+    from tests.test_remediation_cli import documents, qos_fix, run
 
     api, kubeconfig = fake_cluster(broken())
     api.deployer.outcomes = ["Failed"]
@@ -364,7 +364,7 @@ def test_killed_after_any_write_of_a_failing_fix_the_next_run_ends_rolled_back(
         undoing = [u for r in (journal(api) if written else []) for u in r.units
                    if u.state in UNFINISHED and u.undoing]
         killed_while_undoing += bool(undoing)
-        expire_lease(api)
+        expire_lock(api)
         rerun = run(*qos_fix(kubeconfig))
         assert "Traceback" not in rerun.stderr, (step, rerun.stderr)
         assert template_resources(api) == {}, step

@@ -53,9 +53,10 @@ from doctor.fix.model import (
     ObjectRef,
 )
 from doctor.fix.patch import guarded, reverse, version_of
-from doctor.fix.permissions import LOCKS, MACHINERY
+from doctor.fix.permissions import LOCKS, MACHINERY, machinery_names
 from doctor.kube import KubeError
 from doctor.model import Result, Status
+from doctor.snapshot.redact import redact
 
 if TYPE_CHECKING:
     from checks import Check
@@ -121,8 +122,9 @@ def machinery_access(namespace: str, lock: str | None = None) -> list[AccessChec
     """What every applying run does besides its actions (asking RBAC itself aside); `lock`:
     the resource the run lock lives in (None: not known, both kinds are asked about)."""
     unused = {p for p in LOCKS if lock is not None and p.resource != lock}
-    return [AccessCheck(verb, p.group, p.resource, namespace)
-            for p in MACHINERY if not p.cluster_scoped and p not in unused for verb in p.verbs]
+    return [AccessCheck(verb, p.group, p.resource, namespace, name)
+            for p in MACHINERY if not p.cluster_scoped and p not in unused for verb in p.verbs
+            for name in machinery_names(p)]
 
 
 def preflight(cluster: Cluster, options: FixOptions, actions: list[Action],
@@ -277,7 +279,9 @@ def _record(actions: list[Action], verdicts: dict[str, Result]) -> UnitRecord:
             continue
         write = writes.get(action.target)
         if write is None:
-            backup = action.before if action.operation == PATCH else action.after
+            # A patch's backup is for people (rollback uses the changes): no secret values in
+            # it, not even the OAuthClient's secret (a create's is the body to create).
+            backup = redact(action.before or {}) if action.operation == PATCH else action.after
             write = writes[action.target] = WriteRecord(
                 action.target, action.operation, [], backup=copy.deepcopy(backup))
         write.actions.append(action.id)

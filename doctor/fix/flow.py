@@ -32,6 +32,7 @@ from doctor.fix.lease import Backend, Lease, LeaseLost, backend_for
 from doctor.fix.model import CREATE, PLANNED, SKIPPED, VALIDATED, Action, FixOptions, ObjectRef
 from doctor.fix.model import FAILED as ACTION_FAILED
 from doctor.fix.plan import attach, make_plan, planner_reads
+from doctor.fix.scope import confine_journal
 from doctor.kube import KubeClient, KubeError
 from doctor.model import Report, Status
 from doctor.snapshot.live import LiveSource
@@ -201,7 +202,10 @@ def apply_plan(session: Session, found: Inspection, printer: Printer) -> Report:
     recovered: list[str] = []
     interrupted = ""
     try:
-        recovered = executor.recover(session.journal.runs())
+        runs = session.journal.runs()
+        for refused in confine_journal(runs, config, options):
+            session.journal.save(refused)
+        recovered = executor.recover(runs)
         if recovered:  # the cluster changed: plan again from what it is now
             lease.renew()
             again = session.inspect()
@@ -263,6 +267,7 @@ def rollback(config: RunConfig, options: FixOptions, checks: Sequence[Check], ru
     its objects change or `clear` lifts that for `run_id`."""
     session = Session(config, options, checks, KubeClient(config.kubeconfig, config.context))
     runs = session.journal.runs()
+    confine_journal(runs, config, options)  # only reported: the lease is not held here
     if clear:
         return _clear(session, runs, run_id)
     chosen = [r for r in runs if (r.run == run_id if run_id else

@@ -27,8 +27,13 @@ def render_textfile(report: Report, source: str | None = None) -> str:
     from exporter.collector import ReportCollector
     from exporter.scheduler import RunState
 
+    # The registry judged, named as the exporter names it (exporter/daemon.py); a canary
+    # through a URL judged no registry of a cluster.
+    target = {label: report.source[key] for label, key in
+              (("registry_namespace", "namespace"), ("registry", "registry"))
+              if report.source.get(key)}
     state = RunState(interval_seconds=0.0, report=report, runs_total=1,
-                     finished_at=time.time(), last_run_ok=True)
+                     finished_at=time.time(), last_run_ok=True, labels=target)
     severities = {i: c.meta.severity.value for i, c in all_checks().items()}
     collector = ReportCollector(lambda: state, severities)
     registry = CollectorRegistry(auto_describe=False)

@@ -14,7 +14,7 @@ from . import errors, protobuf
 from .deployer import Deployer
 from .discovery import discovery_response
 from .patches import PatchError, json_patch, merge_patch, strategic_merge_patch
-from .rbac import Authorizer
+from .rbac import Attributes, Authorizer
 from .resources import ResourceType, by_name
 from .responses import Response, json_response, not_found_page
 from .routing import Target
@@ -76,7 +76,9 @@ class Endpoints:
 
     def _resource_request(self, request: Request, target: Target,
                           resource: ResourceType) -> Response:
-        if self.authorizer.denies(target.resource_name or "", target.verb, target.namespace):
+        if self.authorizer.denies(Attributes.of(resource.group, target.resource_name or "",
+                                                target.verb, target.namespace, target.name,
+                                                request.query)):
             raise self.authorizer.forbidden(resource, target.subresource, target.verb,
                                             target.namespace, target.name)
         subresource = resource.subresource(target.subresource)
@@ -186,8 +188,9 @@ class Endpoints:
             resource = str(attributes.get("resource", ""))
             if attributes.get("subresource"):
                 resource = f"{resource}/{attributes['subresource']}"
-            allowed = not self.authorizer.denies(resource, str(attributes.get("verb", "")),
-                                                 str(attributes.get("namespace") or ""))
+            allowed = not self.authorizer.denies(Attributes(
+                str(attributes.get("group") or ""), resource, str(attributes.get("verb", "")),
+                str(attributes.get("namespace") or ""), str(attributes.get("name") or "")))
         # The RBAC authorizer gives a reason only for what it allows.
         status = {"allowed": True, "reason": self.authorizer.allowed_reason()} if allowed else {
             "allowed": False}

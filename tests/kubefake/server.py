@@ -24,7 +24,7 @@ from . import errors
 from .deployer import Deployer
 from .endpoints import DeploymentRequestRecord, Endpoints, Request
 from .profiles import DEFAULT, Profile, profile
-from .rbac import Authorizer
+from .rbac import Authorizer, bound_rules
 from .responses import Response, json_response, not_found_page
 from .routing import parse_target
 from .store import Obj, ObjectStore
@@ -187,6 +187,13 @@ class FakeKubeAPI:
         A rule for one namespace also denies requests across all namespaces, as RBAC would.
         """
         self._authorizer.forbid(resource, verb, namespace)
+
+    def restrict_to(self, manifests: Iterable[Obj], namespace: str, account: str) -> None:
+        """From now on, answer as RBAC would for service account `namespace`/`account` bound
+        by the Roles, ClusterRoles and bindings among `manifests` (a rendered chart): what
+        their rules do not allow, resourceNames included, is 403 Forbidden."""
+        self._authorizer.restrict(f"system:serviceaccount:{namespace}:{account}",
+                                  bound_rules(manifests, namespace, account))
 
     def inject(self, fault: str | float, resource: str | None = None, verb: str | None = None,
                times: int | None = None) -> None:
