@@ -591,7 +591,8 @@ def snapshot(
     console: Console = "registry-console",
     timeout: Timeout = 30.0,
     include_secrets: Annotated[bool, typer.Option(
-        "--include-secrets", help="Keep secret values (default: redacted).")] = False,
+        "--include-secrets",
+        help="Keep secret values (default: redacted), readable by the owner only.")] = False,
 ) -> None:
     """Write what the checks read (all they may read, without --check) to a dump folder that
     --from-dir can read back."""

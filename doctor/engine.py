@@ -20,6 +20,7 @@ from doctor.model import Report, Result, Status
 from doctor.probes import ProbeError, probe_function, selected_probes
 from doctor.snapshot import Snapshot, Source, collect
 from doctor.snapshot.kinds import LOG_COLLECTIONS
+from doctor.snapshot.redact import redact_result
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,10 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
         source = open_source(config)
     snapshot = collect(source, {k for c in checks for k in c.meta.kinds} | set(also), config)
     probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
-    results = acknowledge.apply([evaluate(check, snapshot, config, probes) for check in checks],
-                                config.acknowledgements,
-                                acknowledge.object_finder(snapshot.collections))
+    # Redacted after acknowledging: the `acknowledgements` result quotes annotations too.
+    results = tuple(map(redact_result, acknowledge.apply(
+        [evaluate(check, snapshot, config, probes) for check in checks],
+        config.acknowledgements, acknowledge.object_finder(snapshot.collections))))
     return Report(
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source={**snapshot.source, "namespace": config.namespace,
@@ -101,7 +103,7 @@ def probe_report(config: RunConfig, check: Check, probe: ProbeResult,
     return Report(
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source=source,
-        results=(evaluate(check, snapshot, config, {probe.probe: probe}),),
+        results=(redact_result(evaluate(check, snapshot, config, {probe.probe: probe})),),
         duration_seconds=probe.duration_seconds,
     )
 
