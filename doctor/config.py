@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from doctor.acknowledge import Acknowledgement
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class RunConfig:
     canary: bool = False
     canary_repository: str = "registry-doctor/canary"
     oauth_probe: bool = False  # also ask the OAuth server to authorize the console's redirect
+    # Findings the admin lives with until a date (--config; doctor/acknowledge.py).
+    acknowledgements: tuple[Acknowledgement, ...] = ()
 
     @property
     def live(self) -> bool:

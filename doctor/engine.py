@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from checks import all_checks
+from doctor import acknowledge
 from doctor.check import Check, CheckContext, NotApplicable, NotEvaluable, ProbeResult
 from doctor.config import RunConfig
 from doctor.model import Report, Result, Status
@@ -70,8 +71,10 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
     snapshot = collect(source, {k for c in checks for k in c.meta.kinds} | set(also), config)
     snapshot.platform, _ = choose(config.platform, snapshot)
     probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
-    results = tuple(redact_result(evaluate(check, snapshot, config, probes))
-                    for check in checks)
+    # Redacted after acknowledging: the `acknowledgements` result quotes annotations too.
+    results = tuple(map(redact_result, acknowledge.apply(
+        [evaluate(check, snapshot, config, probes) for check in checks],
+        config.acknowledgements, acknowledge.object_finder(snapshot.collections))))
     return Report(
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source={**snapshot.source, "platform": snapshot.platform,

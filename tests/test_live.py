@@ -3,12 +3,14 @@ as offline, scoped requests, and API failures that cost only the checks that dep
 
 from __future__ import annotations
 
+import platform
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from doctor import engine
+from doctor import __version__, engine
 from doctor.config import RunConfig
 from doctor.fix.plan import planner_reads
 from doctor.model import Report, Status
@@ -65,6 +67,16 @@ def test_requests_are_scoped(fake_api: FakeFactory, tmp_path: Path) -> None:
     fetched = [(r.resource, r.namespace, r.name, r.verb, r.query.get("labelSelector"),
                 r.query.get("fieldSelector")) for r in api.requests if r.resource]
     assert len(fetched) == len(set(fetched)), "a collection was fetched twice"
+
+
+def test_every_request_names_registry_doctor_and_its_version(fake_api: FakeFactory,
+                                                             tmp_path: Path) -> None:
+    """API audit logs show the User-Agent: who read the secrets, which version."""
+    api = fake_api(CLUSTERS / "broken")
+    live_report(api, tmp_path)
+    agents = {r.user_agent for r in api.requests}
+    assert agents == {f"registry-doctor/{__version__} ({sys.platform}; "
+                      f"python {platform.python_version()})"}
 
 
 @pytest.mark.parametrize("fault", ["500", "reset"])
