@@ -38,8 +38,9 @@ MAX_PROBLEM_LINES = 60
 
 
 def run_engine(folder: Path) -> Report:
-    """Every check, and the fixes their planners propose (`check --fix` on a dump: a plan)."""
-    config = RunConfig(from_dir=folder)
+    """Every check, and the fixes their planners propose (`check --fix` on a dump: a plan);
+    the opt-in node scan of cockpit-port-conflict included, so its reads face the corpus too."""
+    config = RunConfig(from_dir=folder, node_pod_scan=True)
     return fix(config, FixOptions(allow_disruptive=True),
                engine.select_checks(list(all_checks()), config=config), printer=print)
 

@@ -84,7 +84,7 @@ def fields_read(dump_dir: Path) -> dict[Identity, set[FieldPath]]:
     read: dict[Identity, set[FieldPath]] = {}
     objects = [recording(obj, (), read.setdefault(identity(obj), set()).add)
                for obj in dump.objects]
-    config = RunConfig(from_dir=dump_dir)
+    config = RunConfig(from_dir=dump_dir, node_pod_scan=True)  # every path, the node scan too
     checks = engine.select_checks(list(all_checks()), config=config)
     report, snapshot = engine.inspect(config, checks, DumpSource(dump_dir, Dump(objects,
                                                                                 dump.logs)),
