@@ -10,6 +10,7 @@ the dump still loads.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,14 @@ def _parse_error(error: Exception) -> str:
     return _one_line(error)
 
 
+def parse_object(text: str, where: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The objects of one document cut from a file by doctor.snapshot.scan (one List item, or a
+    whole document without anchors), named `where` in problems. Raises yaml.YAMLError."""
+    document = yaml.load(text, Loader=_SafeLoader)
+    problems: list[str] = []
+    return ([] if document is None else _flatten(document, where, problems)), problems
+
+
 def _flatten(document: Any, where: str, problems: list[str]) -> list[dict[str, Any]]:
     if not isinstance(document, dict):
         problems.append(f"{where}: expected a Kubernetes object (a mapping), "
@@ -123,10 +132,39 @@ def _identity(obj: dict[str, Any]) -> str:
     return f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
 
 
+def dump_files(root: Path) -> list[tuple[Path, str]]:
+    """The files of a dump folder with their paths relative to it, sorted. A symbolic link is
+    followed only when it stays inside the folder: a dump is someone else's data, and a link
+    to /etc or a home folder must not be read (nor, through a snapshot, copied). Each folder
+    is read once, so link loops end."""
+    top = root.resolve()
+    found: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        real = folder.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_symlink() and not path.resolve().is_relative_to(top):
+                continue
+            if entry.is_dir():
+                pending.append(path)
+            elif entry.is_file():
+                found.append((path, path.relative_to(root).as_posix()))
+    return sorted(found, key=lambda file: file[0])
+
+
 def load_dump(root: Path) -> Dump:
     dump = Dump()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        relative = path.relative_to(root).as_posix()
+    for path, relative in dump_files(root):
         if path.suffix in OBJECT_SUFFIXES:
             text = _read_text(path, relative, dump.problems)
             if text is not None:
