@@ -101,8 +101,23 @@ class DumpIndex:
                 self.files.append(_current(path, relative, known.get(relative)))
             elif path.suffix == ".log" and len(path.parts) >= 3 \
                     and path.parent.parent.name == "logs":
-                self.logs[(path.parent.name, path.stem)] = path
+                self._add_log(path, relative)
         _FOLDERS[root.resolve()] = {f.relative: f for f in self.files}
+
+    def _add_log(self, path: Path, relative: str) -> None:
+        """Logs are read at their tail when asked; one too big for the full parse is skipped
+        here as there, with the same problem, so both readings judge alike."""
+        try:
+            too_big = path.stat().st_size > MAX_FILE_BYTES
+        except OSError as error:
+            self.files.append(_unreadable(path, relative, (0, 0, 0),
+                                          f"cannot read: {error.strerror}"))
+            return
+        if too_big:
+            self.files.append(_unreadable(path, relative, (0, 0, 0),
+                                          f"larger than {MAX_FILE_BYTES // 2**20} MiB, skipped"))
+        else:
+            self.logs[(path.parent.name, path.stem)] = path
 
     def objects(self, want: Want) -> Iterator[dict[str, Any]]:
         """Every object of `want.kind` the full parse would give that `want` admits (and

@@ -17,6 +17,7 @@ only a slower one.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -161,8 +162,7 @@ def _document_pieces(data: bytes, start: int, end: int, where: str) -> list[Piec
     kind = _scalar(data, keys[b"kind"] + len(b"kind:"), end) if b"kind" in keys else None
     if kind is not None and kind.endswith("List") and b"items" in keys:
         return _item_pieces(data, keys, end, where)
-    fields = _fields(data, start, end, 0, 0 if start == 0 else None) \
-        if kind is not None and not _odd_key_line(data, start, end, 0) else UNKNOWN_FIELDS
+    kind, fields = _facts(_keys(data, start, end, 0, 0 if start == 0 else None), data, end)
     return [Piece(start, end, where, None, kind, fields)]
 
 
@@ -199,76 +199,74 @@ def _item_facts(data: bytes, start: int, end: int, dash: int
     """Kind and indexed fields of one List item whose keys sit two columns right of its dash
     (`- kind: Pod`); anything else is not plainly known."""
     column = dash + 2
-    if not data.startswith(b" " * dash + b"- ", start) or data[start + column:
-                                                                start + column + 1] == b" ":
+    if data[start + dash + 1:start + column + 1][:1] != b" " or data[start + column:
+                                                                     start + column + 1] == b" ":
         return None, UNKNOWN_FIELDS
-    if _TOP_KEY.match(data, start + column, end) is None:
-        return None, UNKNOWN_FIELDS
-    if _odd_key_line(data, start, end, column):
-        return None, UNKNOWN_FIELDS
-    at = _key_value_at(data, b"kind", start, end, column, start + column)
-    kind = _scalar(data, at, end) if at is not None and at >= 0 else None
+    return _facts(_keys(data, start, end, column, start + column), data, end)
+
+
+def _facts(keys: dict[bytes, list[int]] | None, data: bytes, end: int
+           ) -> tuple[str | None, tuple[str | None, ...]]:
+    kind = _scalar(data, _only(keys, b"kind"), end) if keys is not None else None
     if kind is None or kind.endswith("List"):
         return None, UNKNOWN_FIELDS  # a List in a List is parsed, and flattened by the loader
-    return kind, _fields(data, start, end, column, start + column)
+    assert keys is not None
+    return kind, tuple(_field(data, keys, end, path) for path in INDEXED_FIELDS)
 
 
-def _fields(data: bytes, start: int, end: int, column: int, first_key: int | None
-            ) -> tuple[str | None, ...]:
-    """INDEXED_FIELDS of a piece whose keys at `column` are all plain."""
-    return tuple(_field(data, start, end, column, first_key, path) for path in INDEXED_FIELDS)
-
-
-def _field(data: bytes, start: int, end: int, column: int, first_key: int | None,
-           path: str) -> str | None:
+def _field(data: bytes, keys: dict[bytes, list[int]], end: int, path: str) -> str | None:
     """`parent.child` of the piece: a string, "" when absent or null, None when unsure."""
     parent, child = (part.encode() for part in path.split("."))
-    after = _key_value_at(data, parent, start, end, column, first_key)
-    if after is None:
+    if parent not in keys:
         return ""
-    line_end = data.find(b"\n", after, end)
-    if after < 0 or data[after:line_end if line_end >= 0 else end].strip(b" "):
+    after = _only(keys, parent)
+    line_end = data.find(b"\n", after, end) if after >= 0 else -1
+    if line_end < 0 or data[after:line_end].strip(b" "):
         return None  # twice, or a value on the key's own line (flow, scalar, tag)
-    if line_end < 0:
-        return ""
-    block_end = _dedent_pattern(column).search(data, line_end, end)
-    block = (line_end, block_end.start() if block_end else end)
-    first = _INDENTED_LINE.search(data, *block)
+    later = [offset for offsets in keys.values() for offset in offsets if offset > after]
+    block_end = min(later, default=end)
+    first = _INDENTED_LINE.search(data, line_end, block_end)
     if first is None:
         return ""  # `parent:` with nothing below: null
-    child_column = len(first.group(1))
-    if child_column <= column or _odd_key_line(data, block[0], block[1], child_column):
+    children = _keys(data, line_end, block_end, len(first.group(1)), None)
+    if children is None:
         return None
-    value_at = _key_value_at(data, child, block[0], block[1], child_column, None)
-    if value_at is None:
+    if child not in children:
         return ""
-    return _scalar(data, value_at, block[1], null_is_empty=True) if value_at >= 0 else None
+    value_at = _only(children, child)
+    return _scalar(data, value_at, block_end, null_is_empty=True) if value_at >= 0 else None
 
 
-def _odd_key_line(data: bytes, start: int, end: int, column: int) -> bool:
-    """A line at the keys' column that starts with a quote, `?`, a flow bracket, a tag...:
-    a key the scanner could not read."""
-    return _odd_key_pattern(column).search(data, start, end) is not None
+def _keys(data: bytes, start: int, end: int, column: int, first: int | None
+          ) -> dict[bytes, list[int]] | None:
+    """The mapping keys at `column` between `start` and `end` (and the one at offset `first`,
+    an item's first line), each with the offsets just after its colon. None when a line at
+    that column is no plain `key:` nor a sequence entry (a quoted or complex key, a flow
+    collection, `key :`...): the mapping is not plainly readable."""
+    found: dict[bytes, list[int]] = {}
+    lines = _key_line_pattern(column).finditer(data, start, end)
+    if first is not None:
+        lines = itertools.chain([_KEY_LINE.match(data, first, end)], lines)
+    for line in lines:
+        if line is None or not line.group(2) or data[line.end():line.end() + 1] not in (
+                b" ", b"\n", b""):
+            return None
+        if not _PLAIN_KEY.fullmatch(line.group(1)):
+            return None
+        found.setdefault(line.group(1), []).append(line.end())
+    return found
 
 
-def _key_value_at(data: bytes, key: bytes, start: int, end: int, column: int,
-                  first_key: int | None) -> int | None:
-    """Offset just after `key:` among the keys at `column` from `start` to `end`, the key at
-    `first_key` (an item's first line, after its dash) included. None when absent; -1 when
-    unsure (twice, or `key :`)."""
-    found = [m.end() for m in _key_pattern(column, key).finditer(data, start, end)]
-    if first_key is not None and data.startswith(key, first_key) \
-            and data[first_key + len(key):first_key + len(key) + 1] in (b" ", b":"):
-        found.insert(0, first_key + len(key))
-    if not found:
-        return None
-    if len(found) > 1 or data[found[0]:found[0] + 1] != b":":
-        return -1
-    return found[0] + 1
+def _only(keys: dict[bytes, list[int]] | None, key: bytes) -> int:
+    """Offset after the colon of `key` when it occurs once, else -1."""
+    offsets = (keys or {}).get(key, [])
+    return offsets[0] if len(offsets) == 1 else -1
 
 
 def _scalar(data: bytes, after: int, end: int, null_is_empty: bool = False) -> str | None:
     """The value after a `key:` when it is plainly a string ("" for null, if asked)."""
+    if after < 0:
+        return None
     line_end = data.find(b"\n", after, end)
     text = data[after:line_end if line_end >= 0 else end]
     comment = text.find(b" #")
@@ -284,6 +282,8 @@ def _scalar(data: bytes, after: int, end: int, null_is_empty: bool = False) -> s
 
 
 _INDENTED_LINE = re.compile(rb"\n( +)[^ \n#]")
+_KEY_LINE = re.compile(rb"([^ \n#-][^:\n]*)(:?)")
+_PLAIN_KEY = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_.\-/]*")
 
 
 @cache
@@ -292,17 +292,6 @@ def _pattern(source: bytes) -> re.Pattern[bytes]:
 
 
 @cache
-def _key_pattern(column: int, key: bytes) -> re.Pattern[bytes]:
-    return re.compile(rb"\n {%d}%s(?=[ :])" % (column, re.escape(key)))
-
-
-@cache
-def _odd_key_pattern(column: int) -> re.Pattern[bytes]:
-    """A line at `column` that starts with a quote, `?`, a flow bracket, a tag..."""
-    return re.compile(rb"\n {%d}[^A-Za-z0-9_ \n#-]" % column)
-
-
-@cache
-def _dedent_pattern(column: int) -> re.Pattern[bytes]:
-    """A line at `column` or left of it: the end of a block indented more."""
-    return re.compile(rb"\n {0,%d}[^ \n#]" % column)
+def _key_line_pattern(column: int) -> re.Pattern[bytes]:
+    """A line at `column` that is no comment nor sequence entry: what should be `key:`."""
+    return re.compile(rb"\n {%d}([^ \n#-][^:\n]*)(:?)" % column)
