@@ -415,22 +415,22 @@ def canary(
 @app.command("list")
 def list_checks() -> None:
     """List the checks with their severity."""
-    from checks import all_checks
+    from checks import all_metas
     from doctor.render import render_meta_list
 
-    typer.echo(render_meta_list([c.meta for c in all_checks().values()]), nl=False)
+    typer.echo(render_meta_list(all_metas()), nl=False)
 
 
 @app.command()
 def explain(check_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     """Explain a check: what it reads, how it decides, how to fix what it finds."""
-    from checks import all_checks
+    from checks import all_metas
     from doctor.render import render_explain
 
-    found = all_checks().get(check_id)
-    if found is None:
-        _usage_error(f"unknown check id: {check_id} (known: {', '.join(all_checks())})")
-    typer.echo(render_explain(found.meta), nl=False)
+    metas = {meta.id: meta for meta in all_metas()}
+    if check_id not in metas:
+        _usage_error(f"unknown check id: {check_id} (known: {', '.join(metas)})")
+    typer.echo(render_explain(metas[check_id]), nl=False)
 
 
 @app.command()

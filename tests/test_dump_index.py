@@ -19,7 +19,7 @@ from doctor import engine
 from doctor.config import RunConfig
 from doctor.snapshot.dump import load_dump
 from doctor.snapshot.dumpindex import DumpIndex
-from doctor.snapshot.kinds import CATALOGUE, Query
+from doctor.snapshot.kinds import CATALOGUE, LOG_TAIL_BYTES, Query
 from doctor.snapshot.offline import DumpSource
 from doctor.snapshot.scan import Unscannable, scan
 from tests.casedump import discover_cases, materialize
@@ -185,5 +185,5 @@ def test_a_log_tail_is_bounded_in_lines_and_bytes_as_the_api_bounds_it(tmp_path:
     for lines in (0, 1, 10, 500):
         tail = lazy.pod_log("default", "docker-registry-3-7kq2x", lines, 10)
         assert tail == full.pod_log("default", "docker-registry-3-7kq2x", lines, 10)
-        assert len(tail.encode()) <= 64 * 1024
+        assert len(tail.encode()) <= LOG_TAIL_BYTES
         assert tail.startswith(f"line {3000 - lines} ") if lines else tail == ""
