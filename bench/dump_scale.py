@@ -55,8 +55,8 @@ def _same_cluster_live(pods: int, namespaces: int) -> FakeKubeAPI:
     return FakeKubeAPI(objects=objects, logs=base.logs)
 
 
-def _statuses(output: str) -> dict[str, str]:
-    return {r["check"]: r["status"] for r in json.loads(output)["results"]}
+def _verdicts(output: str) -> dict[str, tuple[str, str]]:
+    return {r["check"]: (r["status"], r["summary"]) for r in json.loads(output)["results"]}
 
 
 def measure(rounds: int) -> list[Figure]:
@@ -65,12 +65,13 @@ def measure(rounds: int) -> list[Figure]:
     with _same_cluster_live(PODS, NAMESPACES) as api, \
             tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         kubeconfig = api.write_kubeconfig(Path(scratch) / "kubeconfig")
-        live = cli("check", "--kubeconfig", str(kubeconfig), "--no-probes", "-o", "json")
+        live = cli("check", "--kubeconfig", str(kubeconfig), "--no-probes", "--timeout", "600",
+                   "-o", "json")
         dump_runs, live_runs = paired(offline, live, rounds, timeout=600)
     walls = [r.wall_seconds for r in dump_runs]
     rss = [r.peak_rss_mb for r in dump_runs]
     live_ratio = ratios(walls, [r.wall_seconds for r in live_runs])
-    same = _statuses(dump_runs[0].stdout) == _statuses(live_runs[0].stdout)
+    same = _verdicts(dump_runs[0].stdout) == _verdicts(live_runs[0].stdout)
     size = f"{PODS // 1000}k-pod YAML dump"
     figures = [
         Figure(f"check --from-dir, {size}: wall min / median", spread(walls, seconds),

@@ -139,27 +139,28 @@ def dump_files(root: Path) -> list[tuple[Path, str]]:
     is read once, so link loops end."""
     top = root.resolve()
     found: list[tuple[Path, str]] = []
-    seen: set[Path] = set()
-    pending = [root]
+    seen: set[tuple[int, int]] = set()  # (device, inode) of the folders read
+    pending = [(str(root), "")]
     while pending:
-        folder = pending.pop()
-        real = folder.resolve()
-        if real in seen:
-            continue
-        seen.add(real)
+        folder, prefix = pending.pop()
         try:
+            status = os.stat(folder)
+            if (status.st_dev, status.st_ino) in seen:
+                continue
+            seen.add((status.st_dev, status.st_ino))
             entries = list(os.scandir(folder))
         except OSError:
             continue
         for entry in entries:
-            path = Path(entry.path)
-            if entry.is_symlink() and not path.resolve().is_relative_to(top):
+            if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(top):
                 continue
+            relative = prefix + entry.name
             if entry.is_dir():
-                pending.append(path)
+                pending.append((entry.path, relative + "/"))
             elif entry.is_file():
-                found.append((path, path.relative_to(root).as_posix()))
-    return sorted(found, key=lambda file: file[0])
+                found.append((Path(entry.path), relative))
+    # Sorted part by part, as paths compare.
+    return sorted(found, key=lambda file: file[1].split("/"))
 
 
 def load_dump(root: Path) -> Dump:

@@ -44,10 +44,32 @@ class DumpFile:
     objects: list[list[dict[str, Any]] | None] = field(default_factory=list)
     problems: list[list[str]] = field(default_factory=list)
     read_problem: str | None = None
+    # kind -> namespace ("default" for none; None: not known) -> indexes of its pieces
+    by_kind: dict[str | None, dict[str | None, list[int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing parsed yet of the current pieces."""
         self.objects = [None] * len(self.pieces)
         self.problems = [[] for _ in self.pieces]
+        self.by_kind = {}
+        for index, piece in enumerate(self.pieces):
+            namespace = piece.fields[0]
+            self.by_kind.setdefault(piece.kind, {}).setdefault(
+                namespace or "default" if namespace is not None else None, []).append(index)
+
+    def candidates(self, want: Want) -> list[int]:
+        """Indexes of the pieces that may hold objects `want` admits, in file order: those of
+        its kind in its namespace (or any), and those of no known kind."""
+        of_kind = self.by_kind.get(want.kind, {})
+        if want.namespace is None:
+            found = [i for indexes in of_kind.values() for i in indexes]
+        else:
+            found = [*of_kind.get(want.namespace, ()), *of_kind.get(None, ())]
+        found += [i for indexes in self.by_kind.get(None, {}).values() for i in indexes]
+        return sorted(found)
 
     def all_problems(self) -> list[str]:
         found = [p for problems in self.problems for p in problems]
@@ -124,11 +146,13 @@ class DumpIndex:
         maybe more: the caller filters), in dump order."""
         with _LOCK:
             for dump_file in self.files:
-                _parse(dump_file, [i for i, p in enumerate(dump_file.pieces)
-                                   if dump_file.objects[i] is None and want.admits(p)])
+                _parse(dump_file, [i for i in dump_file.candidates(want)
+                                   if dump_file.objects[i] is None
+                                   and want.admits(dump_file.pieces[i])])
         for dump_file in self.files:
-            for piece, objects in zip(dump_file.pieces, dump_file.objects, strict=True):
-                if objects is not None and piece.kind in (want.kind, None):
+            for index in dump_file.candidates(want):
+                objects = dump_file.objects[index]
+                if objects is not None:
                     yield from (o for o in objects if o.get("kind") == want.kind)
 
     def problems(self) -> list[str]:
@@ -204,7 +228,7 @@ def _parse(dump_file: DumpFile, indexes: list[int], data: bytes | None = None) -
 def _become_whole(dump_file: DumpFile, data: bytes) -> None:
     dump_file.pieces = [_whole_piece(data, dump_file.relative)]
     dump_file.whole = True
-    dump_file.objects, dump_file.problems = [None], [[]]
+    dump_file.reset()
     _parse(dump_file, [0], data)
 
 
@@ -224,7 +248,8 @@ def _read_again(dump_file: DumpFile) -> bytes | None:
         except UnicodeDecodeError as error:
             dump_file.read_problem = (f"{dump_file.relative}: not UTF-8 text ({error.reason} "
                                       f"at byte {error.start})")
-            dump_file.pieces, dump_file.objects, dump_file.problems = [], [], []
+            dump_file.pieces = []
+            dump_file.reset()
             return None
         dump_file.stamp = (status.st_mtime_ns, status.st_size, status.st_ino)
         _become_whole(dump_file, data)

@@ -17,7 +17,6 @@ only a slower one.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -162,7 +161,7 @@ def _document_pieces(data: bytes, start: int, end: int, where: str) -> list[Piec
     kind = _scalar(data, keys[b"kind"] + len(b"kind:"), end) if b"kind" in keys else None
     if kind is not None and kind.endswith("List") and b"items" in keys:
         return _item_pieces(data, keys, end, where)
-    kind, fields = _facts(_keys(data, start, end, 0, 0 if start == 0 else None), data, end)
+    kind, fields = _facts(data, start, end, 0, 0 if start == 0 else None)
     return [Piece(start, end, where, None, kind, fields)]
 
 
@@ -202,65 +201,66 @@ def _item_facts(data: bytes, start: int, end: int, dash: int
     if data[start + dash + 1:start + column + 1][:1] != b" " or data[start + column:
                                                                      start + column + 1] == b" ":
         return None, UNKNOWN_FIELDS
-    return _facts(_keys(data, start, end, column, start + column), data, end)
+    return _facts(data, start, end, column, start + column)
 
 
-def _facts(keys: dict[bytes, list[int]] | None, data: bytes, end: int
+_PIECE_KEYS = (b"kind", *dict.fromkeys(path.split(".")[0].encode() for path in INDEXED_FIELDS))
+
+
+def _facts(data: bytes, start: int, end: int, column: int, first: int | None
            ) -> tuple[str | None, tuple[str | None, ...]]:
-    kind = _scalar(data, _only(keys, b"kind"), end) if keys is not None else None
+    keys = _keys(data, start, end, column, first, _PIECE_KEYS)
+    kind = _scalar(data, keys.get(b"kind", -1), end) if keys is not None else None
     if kind is None or kind.endswith("List"):
         return None, UNKNOWN_FIELDS  # a List in a List is parsed, and flattened by the loader
     assert keys is not None
-    return kind, tuple(_field(data, keys, end, path) for path in INDEXED_FIELDS)
+    return kind, tuple(_field(data, keys, end, column, path) for path in INDEXED_FIELDS)
 
 
-def _field(data: bytes, keys: dict[bytes, list[int]], end: int, path: str) -> str | None:
+def _field(data: bytes, keys: dict[bytes, int], end: int, column: int, path: str
+           ) -> str | None:
     """`parent.child` of the piece: a string, "" when absent or null, None when unsure."""
     parent, child = (part.encode() for part in path.split("."))
     if parent not in keys:
         return ""
-    after = _only(keys, parent)
+    after = keys[parent]
     line_end = data.find(b"\n", after, end) if after >= 0 else -1
     if line_end < 0 or data[after:line_end].strip(b" "):
         return None  # twice, or a value on the key's own line (flow, scalar, tag)
-    later = [offset for offsets in keys.values() for offset in offsets if offset > after]
-    block_end = min(later, default=end)
-    first = _INDENTED_LINE.search(data, line_end, block_end)
+    block_end = _dedent_pattern(column).search(data, line_end, end)
+    block = (line_end, block_end.start() if block_end else end)
+    first = _INDENTED_LINE.search(data, *block)
     if first is None:
         return ""  # `parent:` with nothing below: null
-    children = _keys(data, line_end, block_end, len(first.group(1)), None)
+    children = _keys(data, *block, len(first.group(1)), None, (child,))
     if children is None:
         return None
     if child not in children:
         return ""
-    value_at = _only(children, child)
-    return _scalar(data, value_at, block_end, null_is_empty=True) if value_at >= 0 else None
+    return _scalar(data, children[child], block[1], null_is_empty=True)
 
 
-def _keys(data: bytes, start: int, end: int, column: int, first: int | None
-          ) -> dict[bytes, list[int]] | None:
-    """The mapping keys at `column` between `start` and `end` (and the one at offset `first`,
-    an item's first line), each with the offsets just after its colon. None when a line at
-    that column is no plain `key:` nor a sequence entry (a quoted or complex key, a flow
-    collection, `key :`...): the mapping is not plainly readable."""
-    found: dict[bytes, list[int]] = {}
-    lines = _key_line_pattern(column).finditer(data, start, end)
+def _keys(data: bytes, start: int, end: int, column: int, first: int | None,
+          wanted: tuple[bytes, ...]) -> dict[bytes, int] | None:
+    """Where the `wanted` keys of the mapping at `column` between `start` and `end` (its first
+    key at offset `first`: an item's first line) have their values: the offset after the
+    colon, -1 for a key given twice. None when a line at that column is no plain `key:` nor
+    a sequence entry (a quoted or complex key, a flow collection, `key :`...): the mapping is
+    not plainly readable. Each search is one regular expression over the block."""
+    if first is not None and not _PLAIN_KEY_LINE.match(data, first, end):
+        return None
+    any_lines, plain_lines, wanted_lines = _key_patterns(column, wanted)
+    if len(any_lines.findall(data, start, end)) != len(plain_lines.findall(data, start, end)):
+        return None
+    found: dict[bytes, int] = {}
+    matches = [(m.group(1), m.end()) for m in wanted_lines.finditer(data, start, end)]
     if first is not None:
-        lines = itertools.chain([_KEY_LINE.match(data, first, end)], lines)
-    for line in lines:
-        if line is None or not line.group(2) or data[line.end():line.end() + 1] not in (
-                b" ", b"\n", b""):
-            return None
-        if not _PLAIN_KEY.fullmatch(line.group(1)):
-            return None
-        found.setdefault(line.group(1), []).append(line.end())
+        key = _PLAIN_KEY_LINE.match(data, first, end)
+        if key is not None and key.group(1) in wanted:
+            matches.insert(0, (key.group(1), key.end()))
+    for key, after in matches:
+        found[key] = -1 if key in found else after
     return found
-
-
-def _only(keys: dict[bytes, list[int]] | None, key: bytes) -> int:
-    """Offset after the colon of `key` when it occurs once, else -1."""
-    offsets = (keys or {}).get(key, [])
-    return offsets[0] if len(offsets) == 1 else -1
 
 
 def _scalar(data: bytes, after: int, end: int, null_is_empty: bool = False) -> str | None:
@@ -282,8 +282,7 @@ def _scalar(data: bytes, after: int, end: int, null_is_empty: bool = False) -> s
 
 
 _INDENTED_LINE = re.compile(rb"\n( +)[^ \n#]")
-_KEY_LINE = re.compile(rb"([^ \n#-][^:\n]*)(:?)")
-_PLAIN_KEY = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_.\-/]*")
+_PLAIN_KEY_LINE = re.compile(rb"([A-Za-z0-9_][A-Za-z0-9_.\-/]*):(?= |\n)")
 
 
 @cache
@@ -292,6 +291,17 @@ def _pattern(source: bytes) -> re.Pattern[bytes]:
 
 
 @cache
-def _key_line_pattern(column: int) -> re.Pattern[bytes]:
-    """A line at `column` that is no comment nor sequence entry: what should be `key:`."""
-    return re.compile(rb"\n {%d}([^ \n#-][^:\n]*)(:?)" % column)
+def _key_patterns(column: int, wanted: tuple[bytes, ...]
+                  ) -> tuple[re.Pattern[bytes], re.Pattern[bytes], re.Pattern[bytes]]:
+    """Lines at `column`: any but comments and sequence entries; plain `key:` ones; and those
+    of the `wanted` keys."""
+    indent = rb"\n {%d}" % column
+    return (re.compile(indent + rb"[^ \n#-]"),
+            re.compile(indent + _PLAIN_KEY_LINE.pattern),
+            re.compile(indent + rb"(%s):(?= |\n)" % b"|".join(map(re.escape, wanted))))
+
+
+@cache
+def _dedent_pattern(column: int) -> re.Pattern[bytes]:
+    """A line at `column` or left of it: the end of a block indented more."""
+    return re.compile(rb"\n {0,%d}[^ \n#]" % column)
