@@ -7,6 +7,7 @@ unencrypted key; without one it serves a self-signed certificate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from doctor.check import CheckContext
@@ -15,7 +16,7 @@ from doctor.cockpit import (
     CockpitVersion,
     judge_chain,
     judge_directory,
-    served_certificate,
+    served_chain,
     version_of_image,
 )
 from doctor.console import (
@@ -26,9 +27,17 @@ from doctor.console import (
 )
 from doctor.findings import Finding, verdict
 from doctor.fix.planners.console import plan_cert_chain_order as plan  # noqa: F401 (its planner)
-from doctor.model import CheckMeta, Resource, Result, Severity, Status
+from doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
 from doctor.pem import Certificate, PemFile, certificate_from_der, read_pem_file
 from doctor.workload import Workload, as_dict
+
+# `registry_doctor_certificate_not_after_timestamp_seconds{check,role}` (docs/exporter.md): the
+# earliest notAfter of each chain the check reads, the moment that chain stops verifying.
+EXPIRY_METRIC = "certificate_not_after_timestamp_seconds"
+ROLE_CONSOLE = "console"  # the file Cockpit in the console pod serves (its mounted secret)
+ROLE_CONSOLE_ROUTE = "console-route"  # the chain the console route serves, live
+ROLE_LOCAL_COCKPIT = "local-cockpit"  # the --cert-dir folder of a host's Cockpit
+Expiries = dict[MetricKey, float]
 
 META = CheckMeta(
     id="cert-chain-order",
@@ -67,13 +76,22 @@ def evaluate(ctx: CheckContext) -> Result:
     now = datetime.now(timezone.utc)
     findings = [Finding(Status.OK, version.description)]
     resources = [console.resource] + ([route_resource(route)] if route else [])
+    expiries: Expiries = {}
     parsed, mounted = _mounted(ctx, console, version, host, now, resources)
     findings += mounted
-    findings += _local_folder(ctx, version, host, now)
-    expected = served_certificate(parsed, version) if parsed is not None else None
-    findings += _served(ctx, route, host, now, expected)
+    mounted_chain = served_chain(parsed, version) if parsed is not None else ()
+    _note_expiry(expiries, ROLE_CONSOLE, mounted_chain)
+    findings += _local_folder(ctx, version, host, now, expiries)
+    expected = mounted_chain[0] if mounted_chain else None
+    findings += _served(ctx, route, host, now, expected, expiries)
     return verdict(ctx, findings, f"{console.ref} serves a valid chain for "
-                                  f"{host or 'its route'}", resources)
+                                  f"{host or 'its route'}", resources, expiries)
+
+
+def _note_expiry(expiries: Expiries, role: str, chain: Sequence[Certificate]) -> None:
+    if chain:
+        expiries[(EXPIRY_METRIC, (("role", role),))] = min(
+            c.not_after.timestamp() for c in chain)
 
 
 def _mounted(ctx: CheckContext, console: Workload, version: CockpitVersion, host: str | None,
@@ -94,7 +112,7 @@ def _mounted(ctx: CheckContext, console: Workload, version: CockpitVersion, host
 
 
 def _local_folder(ctx: CheckContext, version: CockpitVersion, host: str | None,
-                  now: datetime) -> list[Finding]:
+                  now: datetime, expiries: Expiries) -> list[Finding]:
     if ctx.config.cert_dir is None:
         return []
     observed = ctx.probe("console-cert-dir")
@@ -105,12 +123,13 @@ def _local_folder(ctx: CheckContext, version: CockpitVersion, host: str | None,
         return [Finding(Status.UNKNOWN, f"{where}: {observed.error}")]
     data = observed.data
     findings = [Finding(Status.UNKNOWN, f"{where}: cannot read {u}") for u in data["unreadable"]]
+    _note_expiry(expiries, ROLE_LOCAL_COCKPIT, served_chain(data["files"], version))
     return findings + _prefixed(where, judge_directory(data["files"], version, host, now,
                                                        data["writable"]))
 
 
 def _served(ctx: CheckContext, route: dict | None, host: str | None, now: datetime,
-            expected: Certificate | None) -> list[Finding]:
+            expected: Certificate | None, expiries: Expiries) -> list[Finding]:
     observed = ctx.probe("console-route-tls")
     if observed is None:
         return []
@@ -128,6 +147,7 @@ def _served(ctx: CheckContext, route: dict | None, host: str | None, now: dateti
                                             in enumerate(data["chain"], 1)) if c is not None]
     if not chain:
         return [Finding(Status.CRIT, f"{where}: no readable certificate was served")]
+    _note_expiry(expiries, ROLE_CONSOLE_ROUTE, chain)
     findings = judge_chain(chain, now, host, where)
     if expected is not None and chain[0].fingerprint != expected.fingerprint:
         findings.append(Finding(Status.WARN, f"{where}: serves {chain[0].label}, not "

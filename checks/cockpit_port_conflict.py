@@ -26,7 +26,8 @@ META = CheckMeta(
     description=(
         "Cockpit and the registry console both listen on port 9090 (--console-port). Crit: "
         "the console binds the host port (hostNetwork or hostPort) on a node where another "
-        "pod binds it too; a console pod whose log shows `Failed to bind to port ... Address "
+        "pod binds it too (with --node-pod-scan, which lists every pod of the cluster); a "
+        "console pod whose log shows `Failed to bind to port ... Address "
         "already in use`; a console pod the scheduler cannot place for want of free ports; "
         "with --node-local, another process holding the port on this host while the console "
         "binds the host port. Warn: the same holders while the console listens only in its "
@@ -79,6 +80,10 @@ def host_binding(pod_spec: dict[str, Any], port: int, declared_only: bool) -> st
 
 def _neighbours(ctx: CheckContext, console_pods: list[dict[str, Any]], console_binds: bool,
                 port: int) -> list[Finding]:
+    if not ctx.config.node_pod_scan:
+        return [Finding(Status.OK, "other pods on the console's nodes were not looked at: "
+                                   "--node-pod-scan (chart: checks.optIn.node_pod_scan) does, "
+                                   "with a list of every pod of the cluster")]
     own = {p["metadata"]["name"] for p in console_pods}
     findings = []
     for pod in ctx.snapshot.items("console-node-pods"):

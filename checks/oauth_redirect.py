@@ -33,7 +33,8 @@ META = CheckMeta(
     probes=("console-oauth", "console-oauth-authorize"),
     description=(
         "The OAuthClient named by the console's OPENSHIFT_OAUTH_CLIENT_ID (default "
-        "cockpit-oauth-client) must exist and one of its redirectURIs must accept "
+        "cockpit-oauth-client; it must be the one configured with --console-oauth-client, "
+        "else warn: only that one is read) must exist and one of its redirectURIs must accept "
         "https://<console route host>/ by the OAuth server's rules (scheme, host with port, "
         "path prefix; osin urivalidate.go). Crit: no such client, no match, no console route "
         "or host, OPENSHIFT_OAUTH_PROVIDER_URL unset or not an https URL, a COCKPIT_KUBE_URL "
@@ -61,7 +62,9 @@ def evaluate(ctx: CheckContext) -> Result:
     url = console_url(route) if route else None
     if route:
         resources.append(route_resource(route))
-    if url:
+    if url and client_id != ctx.config.console_oauth_client:
+        findings.append(Finding(Status.WARN, _unconfigured_client(client_id, console, ctx)))
+    elif url:
         client = ctx.snapshot.named("oauthclients", client_id)
         findings += _redirect(client, client_id, url, ctx.probe("console-oauth-authorize"),
                               ctx.config.probes_enabled)
@@ -70,6 +73,16 @@ def evaluate(ctx: CheckContext) -> Result:
     findings += _registry_host(ctx, env, console, resources)
     return verdict(ctx, findings, f"OAuthClient {client_id} accepts {url} and the console's "
                                   "OAuth settings agree", resources)
+
+
+def _unconfigured_client(client_id: str, console: Workload, ctx: CheckContext) -> str:
+    configured = ctx.config.console_oauth_client
+    return (f"the console's OPENSHIFT_OAUTH_CLIENT_ID names OAuthClient {client_id}, not the "
+            f"configured {configured} (--console-oauth-client): registry-doctor reads only "
+            f"{configured} (OAuthClients hold client secrets), so the redirect URIs of "
+            f"{client_id} are not judged; if {client_id} is right, configure it, else fix the "
+            f"env: `oc set env {console.ref} -n {console.namespace} "
+            f"OPENSHIFT_OAUTH_CLIENT_ID={configured}`")
 
 
 def _route(route: dict[str, Any] | None, console: Workload) -> list[Finding]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doctor.config import RunConfig
-from doctor.model import CheckMeta, Remediation, Resource, Result, Status
+from doctor.model import CheckMeta, MetricKey, Remediation, Resource, Result, Status
 from doctor.snapshot import Snapshot
 from doctor.workload import Workload
 
@@ -43,7 +43,7 @@ class CheckContext:
 
     def result(self, status: Status, summary: str, details: Iterable[str] = (),
                resources: Iterable[Resource] = (),
-               metrics: Mapping[str, float] | None = None) -> Result:
+               metrics: Mapping[MetricKey, float] | None = None) -> Result:
         """`metrics`: numeric facts for the exporter (see `Result.metrics`)."""
         return Result(
             check=self.meta.id, title=self.meta.title, status=status, summary=summary,

@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from doctor import __version__
+from doctor.config import RunConfig
 from doctor.model import EXIT_USAGE
 
 app = typer.Typer(
@@ -40,6 +41,18 @@ Namespace = Annotated[str, typer.Option("--namespace", "-n",
                                         help="Namespace of the registry and console.")]
 Registry = Annotated[str, typer.Option("--registry", help="Name of the registry workload.")]
 Console = Annotated[str, typer.Option("--console", help="Name of the console workload.")]
+ConsoleOAuthClient = Annotated[str, typer.Option(
+    "--console-oauth-client", help="The console's OAuthClient: the only one read and fixed.")]
+ConsoleHosts = Annotated[list[str], typer.Option(
+    "--console-host", help="oauth-redirect fix: a host whose https URL may be registered with "
+    "the console's OAuthClient (repeatable; none: the fix is left to a person).",
+    show_default=False)]
+RegistrySecrets = Annotated[list[str], typer.Option(
+    "--registry-secret", help="A Secret of the registry a fix may change (repeatable; "
+    "replaces the default list; --registry-secret= alone: none).")]
+ConsoleSecrets = Annotated[list[str], typer.Option(
+    "--console-secret", help="A Secret of the console a fix may change (repeatable; replaces "
+    "the default list; --console-secret= alone: none).")]
 Timeout = Annotated[float, typer.Option("--timeout", min=1,
                                         help="Deadline for the whole run, in seconds.")]
 Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml.")]
@@ -52,6 +65,9 @@ LogTail = Annotated[int, typer.Option("--log-tail", min=0, help="Log lines read 
 NodeLocal = Annotated[bool, typer.Option(
     "--node-local", help="Also inspect this host: who holds the console port, "
     "local certificate folder.")]
+NodePodScan = Annotated[bool, typer.Option(
+    "--node-pod-scan", help="cockpit-port-conflict: also look at every pod on the console's "
+    "nodes (lists the pods of every namespace: needs a cluster-wide pod list).")]
 ConsolePort = Annotated[int, typer.Option("--console-port", min=1, max=65535,
                                           help="Port of Cockpit and the console.")]
 CertDir = Annotated[Path | None, typer.Option(
@@ -121,10 +137,15 @@ def check(
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
+    console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
+    console_host: ConsoleHosts = [],  # noqa: B006
+    registry_secret: RegistrySecrets = list(RunConfig.registry_secrets),  # noqa: B006
+    console_secret: ConsoleSecrets = list(RunConfig.console_secrets),  # noqa: B006
     timeout: Timeout = 30.0,
     probe_timeout: ProbeTimeout = 5.0,
     log_tail: LogTail = 500,
     node_local: NodeLocal = False,
+    node_pod_scan: NodePodScan = False,
     console_port: ConsolePort = 9090,
     cert_dir: CertDir = None,
     s3_write_probe: S3WriteProbe = False,
@@ -144,7 +165,7 @@ def check(
         "optional actions).", show_default=False)] = [],  # noqa: B006
     dry_run: Annotated[str, typer.Option(
         "--dry-run", help="With --fix: none, client (the plan), or server: also send the "
-        "planned writes with dryRun=All.")] = "none",
+        "planned writes with dryRun=All where the server supports it.")] = "none",
     claim_name: Annotated[str | None, typer.Option(
         "--claim-name", help="ephemeral-storage: the claim to use (created with "
         "--claim-size when absent).", show_default=False)] = None,
@@ -165,9 +186,13 @@ def check(
         "--limits-memory", help="besteffort-qos: also set this memory limit.",
         show_default=False)] = None,
     cooldown: Annotated[str, typer.Option(
-        "--cooldown", help="Do not redeploy a workload again within this time (e.g. 1h, 30m, "
-        "0).")] = "1h",
+        "--cooldown", help="Do not change (write or redeploy) an object a run changed again "
+        "within this time (e.g. 1h, 30m, 0).")] = "1h",
     rollout_timeout: RolloutTimeout = 600.0,
+    exit_policy: Annotated[str, typer.Option(
+        "--exit-policy", help="With --fix: what the exit code reports. checks: the verdicts "
+        "(0 ok, 1 warn, 2 crit, 3 unknown); fix, for cron jobs: 0 unless a fix failed (2) or "
+        "nothing could be judged (3) (docs/cron.md).")] = "checks",
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown.
 
@@ -176,19 +201,22 @@ def check(
     _check_output(output)
     config = _run_config(locals())
     options = None
-    if fix or yes or fix_only or dry_run != "none":
+    if exit_policy not in ("checks", "fix"):
+        _usage_error(f"--exit-policy {exit_policy}: choose checks or fix")
+    if fix or yes or fix_only or dry_run != "none" or exit_policy != "checks":
         options = _fix_options(
             from_dir=from_dir, fix=fix or bool(fix_only), yes=yes, dry_run=dry_run,
             allow_disruptive=allow_disruptive, only=tuple(fix_only), claim_name=claim_name,
             claim_size=claim_size, storage_class=storage_class, requests_cpu=requests_cpu,
             requests_memory=requests_memory, limits_cpu=limits_cpu, limits_memory=limits_memory,
             cooldown=cooldown, rollout_timeout=rollout_timeout)
-    raise typer.Exit(_run_and_print(config, checks, skip, output, options))
+    raise typer.Exit(_run_and_print(config, checks, skip, output, options, exit_policy))
 
 
 # Command parameters named after their flag where the RunConfig field name is longer.
 _CONFIG_FIELDS = {"registry": "registry_name", "console": "console_name",
-                  "log_tail": "log_tail_lines"}
+                  "log_tail": "log_tail_lines", "console_host": "console_hosts",
+                  "registry_secret": "registry_secrets", "console_secret": "console_secrets"}
 
 
 def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
@@ -196,14 +224,14 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
     folders they name are known to exist."""
     from dataclasses import fields
 
-    from doctor.config import RunConfig
-
     _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
     _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
     if options.get("canary"):
         _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)}
-    return RunConfig(**{_CONFIG_FIELDS.get(name, name): value for name, value in options.items()
+    return RunConfig(**{_CONFIG_FIELDS.get(name, name):
+                        tuple(v for v in value if v) if isinstance(value, list) else value
+                        for name, value in options.items()
                         if _CONFIG_FIELDS.get(name, name) in known})
 
 
@@ -248,9 +276,9 @@ def _seconds(text: str, flag: str) -> float:
 
 
 def _run_and_print(config: object, checks: list[str], skip: list[str], output: str,
-                   fix_options: object = None) -> int:
+                   fix_options: object = None, exit_policy: str = "checks") -> int:
     from doctor import engine
-    from doctor.kube import KubeError
+    from doctor.kube import KubeConfigError, KubeError
     from doctor.render import render, use_color
 
     selected = _select_checks(checks, skip, config)
@@ -267,13 +295,47 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
             from doctor.fix.flow import fix
 
             report = fix(config, fix_options, selected, _print_json_line)
+    except KubeConfigError as error:
+        _usage_error(str(error))
     except KubeError as error:
         report = engine.unreachable_report(config, selected, str(error))
     finally:
         if progress:
             sys.stderr.write("\033[2K\r")
     sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
-    return report.exit_code
+    if exit_policy == "checks":
+        return report.exit_code
+    return _fix_exit_code(report, exit_policy)
+
+
+def _fix_exit_code(report: object, policy: str) -> int:
+    """The exit code by `policy`, and why on stderr (the job's log): the report's own exit
+    code stays that of the verdicts."""
+    from doctor.fix.exitpolicy import exit_code, fix_failures
+
+    code = exit_code(report, policy)  # type: ignore[arg-type]
+    failures = fix_failures(report)  # type: ignore[arg-type]
+    if failures:
+        why = "a fix failed: " + "; ".join(failures)
+    elif code:
+        why = "nothing could be judged (see the report)"
+    else:
+        why = f"no fix failed; the verdicts' exit code is {report.exit_code}"  # type: ignore
+    typer.echo(f"registry-doctor: exit {code} (--exit-policy {policy}): {why}", err=True)
+    return code
+
+
+def _check_credentials(config: object) -> None:
+    """Credentials that cannot be loaded are a usage error before the first run, not a
+    failure of every run."""
+    if config.from_dir is not None:  # type: ignore[attr-defined]
+        return
+    from doctor.kube import KubeClient, KubeConfigError
+
+    try:
+        KubeClient(config.kubeconfig, config.context)  # type: ignore[attr-defined]
+    except KubeConfigError as error:
+        _usage_error(str(error))
 
 
 def _print_json_line(line: dict) -> None:
@@ -308,10 +370,12 @@ def serve(
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
+    console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
     timeout: Timeout = 30.0,
     probe_timeout: ProbeTimeout = 5.0,
     log_tail: LogTail = 500,
     node_local: NodeLocal = False,
+    node_pod_scan: NodePodScan = False,
     console_port: ConsolePort = 9090,
     cert_dir: CertDir = None,
     s3_write_probe: S3WriteProbe = False,
@@ -329,8 +393,9 @@ def serve(
         seconds = daemon.parse_interval(interval)
     except ValueError as error:
         _usage_error(str(error))
-    raise typer.Exit(daemon.serve(config, _select_checks(checks, skip, config), host, port,
-                                  seconds))
+    selected = _select_checks(checks, skip, config)
+    _check_credentials(config)
+    raise typer.Exit(daemon.serve(config, selected, host, port, seconds))
 
 
 @app.command()
@@ -342,7 +407,8 @@ def demo(output: Output = "table") -> None:
 
     _check_output(output)
     example = Path(str(files("doctor") / "examples" / "openshift-3.11-broken"))
-    code = _run_and_print(RunConfig(from_dir=example), [], [], output)
+    # A dump asks no RBAC: the node scan shows the example's Prometheus on the console's port.
+    code = _run_and_print(RunConfig(from_dir=example, node_pod_scan=True), [], [], output)
     if output == "table":
         typer.echo(f"(demo of `registry-doctor check --from-dir {example}`, which exits {code}; "
                    "the demo itself exits 0)")
@@ -445,13 +511,14 @@ def snapshot(
     console: Console = "registry-console",
     timeout: Timeout = 30.0,
     include_secrets: Annotated[bool, typer.Option(
-        "--include-secrets", help="Keep secret values (default: redacted).")] = False,
+        "--include-secrets",
+        help="Keep secret values (default: redacted), readable by the owner only.")] = False,
 ) -> None:
     """Write what the checks read (all they may read, without --check) to a dump folder that
     --from-dir can read back."""
     from doctor import engine
     from doctor.config import RunConfig
-    from doctor.kube import KubeError
+    from doctor.kube import KubeConfigError, KubeError
     from doctor.snapshot import collect
     from doctor.snapshot.dump import write_dump
     from doctor.snapshot.kinds import known_collections
@@ -466,7 +533,7 @@ def snapshot(
                   if checks else known_collections())
         snap = collect(engine.open_source(config), wanted, config)
         written = write_dump(out, snap.collections, snap.logs, include_secrets)
-    except engine.UsageError as error:
+    except (engine.UsageError, KubeConfigError) as error:
         _usage_error(str(error))
     except KubeError as error:
         typer.echo(f"registry-doctor: {error}", err=True)
@@ -485,6 +552,9 @@ def rollback(
     run: Annotated[str | None, typer.Option(
         "--run", help="The run to undo (default: the newest with standing changes).",
         show_default=False)] = None,
+    clear: Annotated[bool, typer.Option(
+        "--clear", help="Do not undo: let cron apply again the fixes rolled back in --run.")
+    ] = False,
     yes: Yes = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
@@ -493,20 +563,26 @@ def rollback(
     rollout_timeout: RolloutTimeout = 600.0,
 ) -> None:
     """Restore the objects a `check --fix --yes` run changed, from its backups, and redeploy.
+    A rolled-back fix is not applied again by `check --fix --yes` until its objects change or
+    `--run RUN --clear --yes` lifts that.
     Exit code: 0 restored (or nothing to do), 2 not all restored, 3 cluster unreachable or
-    another run holds the lease, 64 no such run."""
+    another run holds the lock, 64 no such run."""
     from checks import all_checks
     from doctor.config import RunConfig
     from doctor.fix.flow import rollback as roll_back
     from doctor.fix.model import FixOptions
-    from doctor.kube import KubeError
+    from doctor.kube import KubeConfigError, KubeError
 
     config = RunConfig(namespace=namespace, kubeconfig=kubeconfig, context=context,
                        timeout=timeout)
     options = FixOptions(apply=yes, rollout_timeout=rollout_timeout)
     try:
+        if clear and not run:
+            _usage_error("--clear needs --run RUN")
         result = roll_back(config, options, list(all_checks().values()), run,
-                           _print_json_line)
+                           _print_json_line, clear)
+    except KubeConfigError as error:
+        _usage_error(str(error))
     except KubeError as error:
         typer.echo(f"registry-doctor: {error}", err=True)
         raise typer.Exit(3) from None
@@ -540,31 +616,61 @@ def permissions(output: Output = "table") -> None:
                        f"{','.join(row['verbs']):<18} {row['why']}")
 
 
-def _click_exceptions():  # -> the click exceptions module
-    try:  # recent typer releases vendor click
-        from typer._click import exceptions
-    except ImportError:
-        from click import exceptions
-    return exceptions
+# Where the exceptions of the command-line parser live: typer >= 0.2x vendors click (its
+# `_click` has no Abort or Exit: typer defines those itself), older typer re-exports click's.
+_PARSER_EXCEPTION_MODULES = ("typer", "typer._click.exceptions", "click.exceptions")
+
+
+def _parser_exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """Every class called `name` that the installed typer may raise, whichever click it uses."""
+    from importlib import import_module
+
+    found: list[type[BaseException]] = []
+    for module_name in _PARSER_EXCEPTION_MODULES:
+        try:
+            candidate = getattr(import_module(module_name), name, None)
+        except ImportError:
+            continue
+        if isinstance(candidate, type) and candidate not in found:
+            found.append(candidate)
+    return tuple(found)
+
+
+def _exit_code(error: Exception) -> int:
+    """The exit code of an exception the parser raised; any other exception is re-raised."""
+    if isinstance(error, _parser_exceptions("NoArgsIsHelpError")):
+        typer.echo(error.format_message())  # type: ignore[attr-defined]
+        return 0
+    if isinstance(error, _parser_exceptions("UsageError")):
+        typer.echo(f"registry-doctor: {error.format_message()}", err=True)  # type: ignore
+        return EXIT_USAGE
+    if isinstance(error, _parser_exceptions("Abort")):
+        return 130
+    if isinstance(error, _parser_exceptions("Exit")):
+        return error.exit_code  # type: ignore[attr-defined]
+    raise error
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout went away (`registry-doctor list | head -0`): point stdout at
+    /dev/null so the interpreter's last flush cannot fail again on exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main() -> None:
     """Console entry point: usage errors exit 64 with one line, never a traceback."""
-    exceptions = _click_exceptions()
     try:
         code = app(standalone_mode=False)
-    except exceptions.NoArgsIsHelpError as error:
-        typer.echo(error.format_message())
-        code = 0
-    except exceptions.UsageError as error:
-        typer.echo(f"registry-doctor: {error.format_message()}", err=True)
-        code = EXIT_USAGE
-    except exceptions.Abort:
-        code = 130
-    except exceptions.Exit as exit_:
-        code = exit_.exit_code
-    except BrokenPipeError:  # `registry-doctor check | head`
-        code = 0
+        sys.stdout.flush()
+    except BrokenPipeError:  # `registry-doctor check -o json | head -c 10`
+        _silence_stdout()
+        code = 1  # the output was cut short; typer exits 1 too when its echo meets the pipe
+    except Exception as error:
+        code = _exit_code(error)
     sys.exit(code or 0)
 
 

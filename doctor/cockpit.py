@@ -86,12 +86,11 @@ def choose(names: Iterable[str], version: CockpitVersion) -> Choice:
     return Choice(chosen, key, shadowed, ignored)
 
 
-def served_certificate(files: Mapping[str, PemFile], version: CockpitVersion
-                       ) -> Certificate | None:
-    """The certificate Cockpit sends first: the first one of the file it chooses."""
+def served_chain(files: Mapping[str, PemFile], version: CockpitVersion
+                 ) -> tuple[Certificate, ...]:
+    """The certificates of the file Cockpit chooses, in its order (the first is sent first)."""
     chosen = choose(files, version).certificate
-    certificates = files[chosen].certificates if chosen else ()
-    return certificates[0] if certificates else None
+    return tuple(files[chosen].certificates) if chosen else ()
 
 
 def judge_directory(files: Mapping[str, PemFile], version: CockpitVersion, host: str | None,

@@ -12,6 +12,16 @@ class RunConfig:
     registry_name: str = "docker-registry"
     registry_container: str = "registry"
     console_name: str = "registry-console"
+    # What fixes may touch besides the two workloads (and their Services), named by the admin:
+    # never taken from objects in the namespace, which whoever edits a DeploymentConfig or a
+    # Route could point elsewhere (docs/remediation.md, "What a fix may touch").
+    console_oauth_client: str = "cockpit-oauth-client"  # the registry-console template's
+    console_hosts: tuple[str, ...] = ()  # hosts whose https URL a fix may register with it
+    # Secrets the pod templates name (the 3.x templates' and docs' names): the certificates
+    # (`oc adm registry --tls-certificate`), the configuration override, the console's.
+    registry_secrets: tuple[str, ...] = ("registry-certificates", "registry-certs",
+                                         "registry-config")
+    console_secrets: tuple[str, ...] = ("console-secret",)
     # Where objects come from: a dump folder, else the cluster of kubeconfig/context/in-cluster.
     from_dir: Path | None = None
     kubeconfig: Path | None = None
@@ -22,6 +32,9 @@ class RunConfig:
     probe_timeout: float = 5.0  # each probe's deadline, in seconds
     log_tail_lines: int = 500
     node_local: bool = False  # also inspect this host (port 9090 owner, local cert dir)
+    # cockpit-port-conflict: also list the pods of every namespace on the console's nodes
+    # (a cluster-wide pod list, which RBAC cannot narrow to those nodes).
+    node_pod_scan: bool = False
     console_port: int = 9090
     cert_dir: Path | None = None
     s3_write_probe: bool = False
@@ -36,3 +49,29 @@ class RunConfig:
     @property
     def probes_enabled(self) -> bool:
         return self.live if self.probes is None else self.probes
+
+    def object_names(self) -> dict[str, tuple[str, ...]]:
+        """What each name symbol of the RBAC declarations (doctor.fix.permissions,
+        doctor.snapshot.kinds) stands for; the chart maps them from its values alike
+        (templates/_helpers.tpl, objectNames), into `resourceNames`."""
+        return {REGISTRY: (self.registry_name,), CONSOLE: (self.console_name,),
+                REGISTRY_SECRETS: self.registry_secrets, CONSOLE_SECRETS: self.console_secrets,
+                CONSOLE_OAUTH_CLIENT: (self.console_oauth_client,)}
+
+
+# Name symbols: objects RBAC grants by name, named by configuration.
+REGISTRY, CONSOLE = "registry", "console"
+REGISTRY_SECRETS, CONSOLE_SECRETS = "registrySecrets", "consoleSecrets"
+CONSOLE_OAUTH_CLIENT = "consoleOAuthClient"
+# The flag and the chart value that name each symbol's objects.
+NAME_SETTINGS = {REGISTRY: ("--registry", "registry.name"),
+                 CONSOLE: ("--console", "registry.console"),
+                 REGISTRY_SECRETS: ("--registry-secret", "registry.secrets"),
+                 CONSOLE_SECRETS: ("--console-secret", "registry.consoleSecrets"),
+                 CONSOLE_OAUTH_CLIENT: ("--console-oauth-client", "registry.consoleOAuthClient")}
+
+
+def setting(symbol: str) -> str:
+    """`--registry-secret (chart value registry.secrets)`"""
+    flag, value = NAME_SETTINGS[symbol]
+    return f"{flag} (chart value {value})"

@@ -14,7 +14,7 @@ from typing import Any
 from doctor.cockpit import CERT_DIR
 from doctor.model import Resource
 from doctor.snapshot import Snapshot
-from doctor.snapshot.dump import REDACTED_ANNOTATION
+from doctor.snapshot.redact import REDACTED
 from doctor.workload import Workload, as_dict, as_list
 
 DEFAULT_OAUTH_CLIENT = "cockpit-oauth-client"
@@ -112,10 +112,11 @@ def _add_volume(found: MountedFiles, volume: dict[str, Any] | None, sub_path: st
         return
     found.resources.append(Resource("Secret" if kind == "secret" else "ConfigMap", name,
                                     console.namespace))
-    if as_dict(as_dict(obj.get("metadata")).get("annotations")).get(REDACTED_ANNOTATION):
-        found.unreadable.append(f"{source}: its values are redacted in this dump")
-        return
     data = _object_files(obj, kind, source, found.problems)
+    masked = sorted(key for key, value in data.items() if value == REDACTED.encode())
+    if masked:  # a redacted dump keeps PEM files; what it masked cannot be judged
+        found.unreadable.append(f"{source}: {', '.join(masked)} redacted in this dump")
+        return
     names = _projected_names(spec, data)
     if sub_path is None:
         found.files.update({n: data[key] for n, key in names.items()})

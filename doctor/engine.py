@@ -19,6 +19,7 @@ from doctor.model import Report, Result, Status
 from doctor.probes import ProbeError, probe_function, selected_probes
 from doctor.snapshot import Snapshot, Source, collect
 from doctor.snapshot.kinds import LOG_COLLECTIONS
+from doctor.snapshot.redact import redact_result
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
         source = open_source(config)
     snapshot = collect(source, {k for c in checks for k in c.meta.kinds} | set(also), config)
     probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
-    results = tuple(evaluate(check, snapshot, config, probes) for check in checks)
+    results = tuple(redact_result(evaluate(check, snapshot, config, probes))
+                    for check in checks)
     return Report(
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source={**snapshot.source, "namespace": config.namespace,
@@ -75,6 +77,7 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
         results=results,
         duration_seconds=time.monotonic() - started,
         collection_errors=dict(snapshot.errors),
+        source_failure="; ".join(dict.fromkeys(snapshot.source_failures.values())) or None,
     ), snapshot
 
 
@@ -85,6 +88,7 @@ def unreachable_report(config: RunConfig, checks: Sequence[Check], cause: str) -
         source={"type": "cluster", "namespace": config.namespace,
                 "registry": config.registry_name, "error": cause},
         results=tuple(Result(c.meta.id, c.meta.title, Status.UNKNOWN, cause) for c in checks),
+        source_failure=cause,
     )
 
 
@@ -96,7 +100,7 @@ def probe_report(config: RunConfig, check: Check, probe: ProbeResult,
     return Report(
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source=source,
-        results=(evaluate(check, snapshot, config, {probe.probe: probe}),),
+        results=(redact_result(evaluate(check, snapshot, config, {probe.probe: probe})),),
         duration_seconds=probe.duration_seconds,
     )
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from doctor.check import CheckContext
-from doctor.model import Resource, Result, Status
+from doctor.model import MetricKey, Resource, Result, Status
 
 SEVERITY_ORDER = (Status.OK, Status.UNKNOWN, Status.WARN, Status.CRIT)
 
@@ -23,10 +23,13 @@ def worst(findings: Iterable[Finding]) -> Status:
 
 
 def verdict(ctx: CheckContext, findings: Sequence[Finding], ok_summary: str,
-            resources: Iterable[Resource]) -> Result:
+            resources: Iterable[Resource],
+            metrics: Mapping[MetricKey, float] | None = None) -> Result:
     """The worst finding decides the status and, unless all is well, is the summary; every
-    finding is evidence."""
+    finding is evidence. `metrics`: numeric facts for the exporter (`Result.metrics`)."""
     status = worst(findings)
     headline = next((f.text for f in findings if f.status is status), ok_summary)
-    return ctx.result(status, ok_summary if status is Status.OK else headline,
-                      [f.text for f in findings], resources)
+    result = ctx.result(status, ok_summary if status is Status.OK else headline,
+                        [f.text for f in findings], resources, metrics)
+    return replace(result, problems=tuple(f.text for f in findings
+                                          if f.status in (Status.WARN, Status.CRIT)))

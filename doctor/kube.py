@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +19,44 @@ from urllib.parse import quote
 
 CONNECT_TIMEOUT = 5.0
 MAX_RETRY_AFTER = 5.0  # the longest a 429 may make us wait, within the caller's timeout
+# Reads are retried on answers that say "try again" and on dropped connections: a single 503
+# from a busy master must not turn a check unknown. Writes are not (a 5xx after the server
+# committed would apply them twice); remediation re-reads the object instead.
+TRANSIENT_STATUS = (429, 500, 502, 503, 504)
+MAX_ATTEMPTS = 4
+FIRST_BACKOFF, MAX_BACKOFF = 0.25, 2.0  # seconds, doubled after each attempt
+CONNECTION_FAILED = "ConnectionFailed"  # KubeError.reason of a dropped or reset connection
+# No answer of the API server is this large for the scoped reads we make; a body that never
+# ends must fail the request, not exhaust memory.
+MAX_RESPONSE_BYTES = 128 * 1024 * 1024
+READ_CHUNK = 256 * 1024
 
 
 class KubeError(Exception):
     def __init__(self, message: str, status: int | None = None, reason: str = "") -> None:
-        super().__init__(message)
+        super().__init__(without_url_credentials(message))
         self.status = status
         self.reason = reason
+
+    @property
+    def unreachable(self) -> bool:
+        """The API server gave no answer about the object: no connection, a timeout, rejected
+        credentials, throttling or a server error. A run that met one is blind, not judged."""
+        return self.status is None or self.status in (401, 429) or self.status >= 500
+
+
+class KubeConfigError(KubeError):
+    """The kubeconfig cannot be used (missing, unreadable, not a kubeconfig, unknown context):
+    the caller asked for something that does not exist, a usage error."""
+
+
+# `https://user:password@host`: the userinfo of a URL, never shown.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+
+
+def without_url_credentials(text: str) -> str:
+    """`text` with the user and password of every URL in it removed."""
+    return _URL_USERINFO.sub(r"\1", text)
 
 
 @dataclass(frozen=True)
@@ -50,6 +82,8 @@ def api_path(api_version: str, resource: str, namespace: str | None = None,
 
 
 class KubeClient:
+    max_response_bytes = MAX_RESPONSE_BYTES
+
     def __init__(self, kubeconfig: Path | None = None, context: str | None = None) -> None:
         from kubernetes import client
 
@@ -59,21 +93,33 @@ class KubeClient:
 
     @property
     def server(self) -> str:
-        return str(self._configuration.host)
+        """The API server's URL, for messages and reports: without credentials."""
+        return without_url_credentials(str(self._configuration.host))
 
     def request(self, method: str, path: str, target: Target, *, timeout: float,
                 query: dict[str, str] | None = None, body: Any = None,
-                content_type: str = "application/json", raw: bool = False) -> Any:
-        """Send one request; answer the decoded JSON (or text when `raw`)."""
+                content_type: str = "application/json", raw: bool = False,
+                retry: bool | None = None) -> Any:
+        """Send one request; answer the decoded JSON (or text when `raw`). `retry` (default:
+        for GET) retries transient failures with bounded backoff within `timeout`; a 429 is
+        retried for every method (the server refused it before doing anything)."""
+        retry = method == "GET" if retry is None else retry
         deadline = time.monotonic() + timeout
+        attempt = 0
         while True:
-            status, headers, data = self._send(method, path, target, query, body, content_type,
-                                               max(deadline - time.monotonic(), 0.1))
-            if status == 429:
-                wait = _retry_after(headers)
-                if time.monotonic() + wait < deadline:
-                    time.sleep(wait)
+            attempt += 1
+            try:
+                status, headers, data = self._send(method, path, target, query, body,
+                                                   content_type,
+                                                   max(deadline - time.monotonic(), 0.1))
+            except KubeError as error:
+                if retry and error.reason == CONNECTION_FAILED and \
+                        _pause(_backoff(attempt), attempt, deadline):
                     continue
+                raise
+            if (status == 429 or (retry and status in TRANSIENT_STATUS)) and \
+                    _pause(_retry_after(headers, _backoff(attempt)), attempt, deadline):
+                continue
             if status >= 400:
                 raise _http_error(status, data, target)
             if raw:
@@ -96,15 +142,20 @@ class KubeClient:
             response = self._api.call_api(method, url, headers, body,
                                           _request_timeout=(min(CONNECT_TIMEOUT, timeout),
                                                             timeout))
-            return response.status, response.headers, response.read()
+            data = _read_capped(response.response, self.max_response_bytes, target,
+                                time.monotonic() + timeout)
+            return response.status, response.headers, data
+        # Before the timeouts: a refused connection is a NewConnectionError, which urllib3
+        # derives from ConnectTimeoutError.
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.MaxRetryError) as error:
+            cause = getattr(error, "reason", None) or error
+            raise KubeError(f"cannot reach the API server {self.server}: "
+                            f"{_root_cause(cause)} ({target})") from None
         except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError):
             raise KubeError(f"timed out after {timeout:.0f}s: {target}") from None
-        except urllib3.exceptions.MaxRetryError as error:
-            raise KubeError(f"cannot reach the API server {self.server}: "
-                            f"{_root_cause(error.reason)} ({target})") from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise KubeError(f"connection to the API server failed: {_root_cause(error)} "
-                            f"({target})") from None
+                            f"({target})", reason=CONNECTION_FAILED) from None
 
 
 def bearer_token(kubeconfig: Path | None = None, context: str | None = None) -> str | None:
@@ -118,29 +169,92 @@ def bearer_token(kubeconfig: Path | None = None, context: str | None = None) -> 
 
 
 def _load_configuration(kubeconfig: Path | None, context: str | None) -> tuple[Any, str | None]:
+    import yaml
     from kubernetes import client, config
 
     configuration = client.Configuration()
     explicit = kubeconfig is not None or context is not None or "KUBECONFIG" in os.environ
+    where = str(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
     try:
         if not explicit and "KUBERNETES_SERVICE_HOST" in os.environ:
             config.load_incluster_config(client_configuration=configuration)
             return configuration, "in-cluster"
-        config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None,
-                                context=context, client_configuration=configuration)
-        _, active = config.list_kube_config_contexts(str(kubeconfig) if kubeconfig else None)
+        if kubeconfig is not None and not kubeconfig.is_file():
+            raise KubeConfigError(f"--kubeconfig {kubeconfig}: no such file")
+        path = str(kubeconfig) if kubeconfig else None
+        if context is not None:
+            _require_context(path, context, where)
+        config.load_kube_config(config_file=path, context=context,
+                                client_configuration=configuration)
+        _, active = config.list_kube_config_contexts(path)
         return configuration, context or (active or {}).get("name")
-    except (config.ConfigException, OSError, ValueError, TypeError) as error:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise KubeError(f"cannot load cluster credentials from {where}: "
-                        f"{_root_cause(error)}") from None
+    except KubeConfigError:
+        raise
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "cannot parse"
+        raise KubeConfigError(f"cannot load cluster credentials from {where}: not valid YAML"
+                              f"{line} ({problem})") from None
+    except UnicodeDecodeError:
+        raise KubeConfigError(f"cannot load cluster credentials from {where}: not a text "
+                              "file (not UTF-8)") from None
+    except (AttributeError, KeyError, TypeError) as error:  # YAML, but not a kubeconfig
+        raise KubeConfigError(f"cannot load cluster credentials from {where}: not a "
+                              f"kubeconfig ({type(error).__name__}: {error})") from None
+    except (config.ConfigException, OSError, ValueError) as error:
+        raise KubeConfigError(f"cannot load cluster credentials from {where}: "
+                              f"{_root_cause(error)}") from None
 
 
-def _retry_after(headers: Any) -> float:
+def _require_context(path: str | None, context: str, where: str) -> None:
+    """A missing --context is named with the contexts there are."""
+    from kubernetes import config
+
+    contexts, _ = config.list_kube_config_contexts(path)
+    names = [str(c.get("name")) for c in contexts or [] if isinstance(c, dict)]
+    if context not in names:
+        raise KubeConfigError(f"--context {context}: no such context in {where} (its "
+                              f"contexts: {', '.join(names) or 'none'})")
+
+
+def _read_capped(response: Any, limit: int, target: Target, deadline: float) -> bytes:
+    """The body of a urllib3 response read without preloading: at most `limit` bytes, and
+    not past `deadline` (a body trickling forever)."""
+    chunks, size = [], 0
     try:
-        return min(float(headers.get("Retry-After", 1)), MAX_RETRY_AFTER)
+        while chunk := response.read(READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise KubeError(f"the answer to {target} is larger than {limit / 2**20:g} MiB: "
+                                "refused (a broken or hostile API server or proxy?)")
+            if time.monotonic() > deadline:
+                raise KubeError(f"timed out reading the answer to {target}")
+            chunks.append(chunk)
+    except BaseException:
+        response.close()  # the rest of the body is unread: the connection cannot be reused
+        raise
+    response.release_conn()
+    return b"".join(chunks)
+
+
+def _backoff(attempt: int) -> float:
+    return min(FIRST_BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF)
+
+
+def _pause(seconds: float, attempt: int, deadline: float) -> bool:
+    """Wait before another attempt, when one is left and fits before the deadline."""
+    if attempt >= MAX_ATTEMPTS or time.monotonic() + seconds >= deadline:
+        return False
+    time.sleep(seconds)
+    return True
+
+
+def _retry_after(headers: Any, default: float = 1.0) -> float:
+    try:
+        return min(float(headers.get("Retry-After", default)), MAX_RETRY_AFTER)
     except (TypeError, ValueError):
-        return 1.0
+        return default
 
 
 def _http_error(status: int, data: bytes, target: Target) -> KubeError:

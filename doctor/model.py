@@ -104,11 +104,14 @@ class Result:
     details: tuple[str, ...] = ()
     resources: tuple[Resource, ...] = ()
     remediation: Remediation | None = None
-    # Numeric facts the check observed, e.g. {"console_cert_not_after_timestamp_seconds": ...}.
+    # Numeric facts the check observed, e.g. {"certificate_not_after_timestamp_seconds": ...}.
     # The exporter publishes each as a gauge `registry_doctor_<name>{check}` (docs/exporter.md);
     # a key may also be `(name, (("label", "value"), ...))` for bounded extra labels. They are
     # not part of the JSON report.
     metrics: Mapping[MetricKey, float] = field(default_factory=dict, hash=False)
+    # The texts of its warn and crit findings (doctor.findings.verdict): a fix verifies that
+    # the finding it targets is gone. Not part of the JSON report.
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", MappingProxyType(_valid_metrics(self.metrics)))
@@ -126,6 +129,8 @@ class Result:
 
 
 _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*")
+# Labels the exporter sets on every series of a fact: the check and the registry it judged.
+RESERVED_LABELS = ("check", "registry_namespace", "registry")
 MetricKey = str | tuple[str, tuple[tuple[str, str], ...]]
 
 
@@ -156,8 +161,8 @@ def _valid_key(key: object) -> bool:
         return False
     name, labels = key
     return _valid_key(name) and all(
-        isinstance(pair, tuple) and len(pair) == 2 and _valid_key(pair[0]) and pair[0] != "check"
-        and isinstance(pair[1], str) for pair in labels)
+        isinstance(pair, tuple) and len(pair) == 2 and _valid_key(pair[0])
+        and pair[0] not in RESERVED_LABELS and isinstance(pair[1], str) for pair in labels)
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,10 @@ class Report:
     duration_seconds: float = 0.0
     collection_errors: dict[str, str] = field(default_factory=dict)
     fix: dict[str, Any] | None = None  # what `check --fix` did (docs/remediation.md)
+    # Why the source could not be read (API server unreachable, credentials rejected), None
+    # when it answered: such a report is blind, and the exporter does not serve it as a
+    # judgement of the registry. Not part of the JSON report: its results say it already.
+    source_failure: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:

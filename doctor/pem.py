@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from doctor.snapshot.redact import REDACTED_KEY_PREFIX
+
 if TYPE_CHECKING:  # cryptography (~60 ms) is imported when a certificate is read, not before
     from cryptography import x509
 
@@ -37,6 +39,7 @@ class Block:
     der: bytes
     line: int  # 1-based line of the BEGIN marker
     encrypted_header: bool = False  # "Proc-Type: 4,ENCRYPTED" (OpenSSL's legacy encryption)
+    redacted: bool = False  # a key redacted by registry-doctor: `der` is its public half
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def pem_blocks(data: bytes, problems: list[str]) -> list[Block]:
                 if der is None:
                     problems.append(f"line {start}: the {label} block is not valid base64")
                 else:
-                    blocks.append(Block(label, der, start, encrypted))
+                    blocks.append(_block(label, der, start, encrypted))
             label = None
         elif begin := _BEGIN.match(line):
             problems.append(f"line {start}: {label} block not closed before line {number}")
@@ -155,6 +158,14 @@ def pem_blocks(data: bytes, problems: list[str]) -> list[Block]:
     if label is not None:
         problems.append(f"line {start}: {label} block has no END line")
     return blocks
+
+
+def _block(label: str, der: bytes, line: int, encrypted: bool) -> Block:
+    """A block; a key that `registry-doctor snapshot` redacted reads as the key it was, with
+    only its public half (doctor/snapshot/redact.py)."""
+    if label.startswith(REDACTED_KEY_PREFIX) and label.endswith("PRIVATE KEY"):
+        return Block(label.removeprefix(REDACTED_KEY_PREFIX), der, line, encrypted, True)
+    return Block(label, der, line, encrypted)
 
 
 def _base64(lines: list[str]) -> bytes | None:
@@ -207,7 +218,7 @@ def _key_info(block: Block) -> PrivateKeyInfo:
     if block.label == "ENCRYPTED PRIVATE KEY" or block.encrypted_header:
         prefix = "" if layout.startswith("encrypted") else "encrypted "
         return PrivateKeyInfo(prefix + layout, block.label, block.line, True, None)
-    public = _public_key(block.der)
+    public = public_key_of(block)
     if public is None:
         return PrivateKeyInfo(layout, block.label, block.line, False, None,
                               f"line {block.line}: the {block.label} block is not a valid key")
@@ -218,6 +229,22 @@ def _key_info(block: Block) -> PrivateKeyInfo:
 # digest and holding only public keys: no key material stays in memory.
 _PUBLIC_KEYS: dict[bytes, bytes | None] = {}
 MAX_CACHED_KEYS = 32
+
+
+def public_key_of(block: Block) -> bytes | None:
+    """The public key (DER SubjectPublicKeyInfo) of an unencrypted key block, redacted or not;
+    None if it holds no readable key."""
+    return _checked_public_key(block.der) if block.redacted else _public_key(block.der)
+
+
+def _checked_public_key(der: bytes) -> bytes | None:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        serialization.load_der_public_key(der)
+    except Exception:  # see the note at the top
+        return None
+    return der
 
 
 def _public_key(der: bytes) -> bytes | None:

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from doctor.fix.permissions import permission_rows
+from doctor import config as symbols
+from doctor.config import RunConfig
+from doctor.fix.permissions import FIXED_NAMES, permission_rows
 from doctor.generated import sync
 from doctor.model import CheckMeta
 from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, closure
@@ -48,12 +50,15 @@ NAMESPACE, CLUSTER = "namespace", "cluster"
 
 @dataclass(frozen=True, order=True)
 class Grant:
-    """One verb on one resource, in one scope."""
+    """One verb on one resource, in one scope; on the objects `names` stands for alone (name
+    symbols, doctor.config) when given."""
 
     scope: str
     api_group: str
     resource: str
     verb: str
+    names: tuple[str, ...] = ()
+    opt_in: str = ""  # a RunConfig flag (chart: checks.optIn) without which it is not needed
 
     @property
     def openshift(self) -> bool:
@@ -62,12 +67,14 @@ class Grant:
 
 @dataclass(frozen=True, order=True)
 class Rule:
-    """A Role or ClusterRole rule: the verbs one resource needs in one scope."""
+    """A Role or ClusterRole rule: the verbs one resource needs in one scope, on the objects
+    named (`resourceNames`) or, with no names, on every object there."""
 
     scope: str
     api_group: str
     resource: str
     verbs: tuple[str, ...]
+    names: tuple[str, ...] = ()
 
 
 def _scope(collection: Collection) -> str:
@@ -79,7 +86,8 @@ def collection_grant(name: str) -> Grant:
     if name in LOG_COLLECTIONS:  # one GET of pods/log per pod of the pods collection
         return Grant(_scope(CATALOGUE[LOG_COLLECTIONS[name]]), "", "pods/log", "get")
     collection = CATALOGUE[name]
-    return Grant(_scope(collection), collection.group, collection.resource, collection.verb)
+    return Grant(_scope(collection), collection.group, collection.resource, collection.verb,
+                 collection.names, collection.opt_in)
 
 
 def check_grants(meta: CheckMeta) -> set[Grant]:
@@ -96,19 +104,36 @@ def grants_by_check(metas: Iterable[CheckMeta]) -> dict[Grant, list[str]]:
     return dict(sorted(needed.items()))
 
 
-def merged(entries: Iterable[tuple[str, str, str, Iterable[str]]]) -> list[Rule]:
-    """(scope, group, resource, verbs) entries as rules: verbs united per resource, sorted."""
-    verbs: dict[tuple[str, str, str], set[str]] = {}
-    for scope, group, resource, granted in entries:
-        verbs.setdefault((scope, group, resource), set()).update(granted)
-    return [Rule(*key, tuple(sorted(v))) for key, v in sorted(verbs.items())]
+def object_names(symbols: Iterable[str], config: RunConfig) -> tuple[str, ...] | None:
+    """The names symbols stand for with this configuration, sorted; () for no symbols (every
+    object), None when symbols name no object at all (an empty list in the values): then
+    nothing is granted, as a rule with empty resourceNames would grant every object."""
+    symbols = tuple(symbols)
+    known = {**config.object_names(), **FIXED_NAMES}
+    names = tuple(sorted({n for s in symbols for n in known[s] if n}))
+    return None if symbols and not names else names
 
 
-def read_rules(metas: Iterable[CheckMeta], openshift: bool = True) -> list[Rule]:
-    """The rules that let exactly these checks read what they need; OpenShift API groups
-    only when the cluster is OpenShift."""
-    return merged((g.scope, g.api_group, g.resource, (g.verb,)) for g in grants_by_check(metas)
-                  if openshift or not g.openshift)
+def merged(entries: Iterable[tuple[str, str, str, Iterable[str], tuple[str, ...] | None]]
+           ) -> list[Rule]:
+    """(scope, group, resource, verbs, names) entries as rules: verbs united per resource and
+    names, sorted; entries whose names are None (no object) dropped."""
+    verbs: dict[tuple[str, str, str, tuple[str, ...]], set[str]] = {}
+    for scope, group, resource, granted, names in entries:
+        if names is not None:
+            verbs.setdefault((scope, group, resource, names), set()).update(granted)
+    return [Rule(scope, group, resource, tuple(sorted(v)), names)
+            for (scope, group, resource, names), v in sorted(verbs.items())]
+
+
+def read_rules(metas: Iterable[CheckMeta], openshift: bool = True,
+               config: RunConfig = RunConfig()) -> list[Rule]:
+    """The rules that let exactly these checks read what they need, by name where the
+    configuration names the objects; OpenShift API groups only when the cluster is
+    OpenShift."""
+    return merged((g.scope, g.api_group, g.resource, (g.verb,), object_names(g.names, config))
+                  for g in grants_by_check(metas) if (openshift or not g.openshift)
+                  and (not g.opt_in or getattr(config, g.opt_in)))
 
 
 def row_scope(row: dict[str, Any]) -> str:
@@ -129,9 +154,10 @@ def write_rows(rows: Iterable[dict[str, Any]], check_ids: Iterable[str], openshi
 
 
 def write_rules(rows: Iterable[dict[str, Any]], check_ids: Iterable[str], openshift: bool = True,
-                disruptive: bool = False) -> list[Rule]:
+                disruptive: bool = False, config: RunConfig = RunConfig()) -> list[Rule]:
     """The remediation Role and ClusterRole rules: doctor.rbac.write_rows, merged."""
-    return merged((row_scope(r), r["apiGroup"], r["resource"], r["verbs"])
+    return merged((row_scope(r), r["apiGroup"], r["resource"], r["verbs"],
+                   object_names(r["names"], config))
                   for r in write_rows(rows, check_ids, openshift, disruptive))
 
 
@@ -141,7 +167,7 @@ def read_access_text(metas: Iterable[CheckMeta]) -> str:
     document = {
         "checks": {m.id: {"optIn": m.opt_in or ""} for m in metas},
         "grants": [{"scope": g.scope, "apiGroup": g.api_group, "resource": g.resource,
-                    "verb": g.verb, "checks": ids}
+                    "verb": g.verb, "names": list(g.names), "optIn": g.opt_in, "checks": ids}
                    for g, ids in grants_by_check(metas).items()],
     }
     return ("# Generated from the checks' metadata by `python -m doctor.rbac`: do not edit.\n"
@@ -155,7 +181,19 @@ def write_access_text(checks: Sequence[Check]) -> str:
     return ("# Generated from the fix planners by `python -m doctor.rbac`: do not edit.\n"
             "# Every write `check --fix --yes` may make (doctor.fix.permissions); the chart\n"
             "# grants those of the checks its CronJob runs (templates/_helpers.tpl, writeRules).\n"
-            + yaml.safe_dump({"rows": permission_rows(checks)}, sort_keys=False, width=100))
+            + yaml.safe_dump({"fixedNames": {k: list(v) for k, v in FIXED_NAMES.items()},
+                              "rows": permission_rows(checks)}, sort_keys=False, width=100))
+
+
+# Where the chart takes each name symbol from (templates/_helpers.tpl, objectNames).
+CHART_VALUES = {symbol: value for symbol, (_, value) in symbols.NAME_SETTINGS.items()}
+
+
+def _resource_cell(resource: str, names: Iterable[str]) -> str:
+    """`secrets` named by `registry.secrets`: how the docs' tables show a resource."""
+    named = [f"`{CHART_VALUES[n]}`" if n in CHART_VALUES else
+             ", ".join(f"`{v}`" for v in FIXED_NAMES[n]) for n in names]
+    return f"`{resource}`" + (f" named by {' and '.join(named)}" if named else "")
 
 
 def _collections_for(grant: Grant, metas: list[CheckMeta]) -> list[str]:
@@ -172,9 +210,11 @@ def permissions_table(metas: Iterable[CheckMeta]) -> str:
     for grant, ids in grants_by_check(metas).items():
         group = f"`{grant.api_group}`" if grant.api_group else "core"
         suffix = " (OpenShift only)" if grant.openshift else ""
+        when = f" with `checks.optIn.{grant.opt_in}` only" if grant.opt_in else ""
         collections = ", ".join(f"`{c}`" for c in _collections_for(grant, metas))
         checks = ", ".join(f"[`{i}`](checks/{i}.md)" for i in ids)
-        lines.append(f"| {where[grant.scope]} | {group}{suffix} | `{grant.resource}` | "
+        lines.append(f"| {where[grant.scope]}{when} | {group}{suffix} | "
+                     f"{_resource_cell(grant.resource, grant.names)} | "
                      f"`{grant.verb}` | {collections} | {checks} |")
     return "\n".join(lines)
 
@@ -183,12 +223,13 @@ def write_permissions_table(checks: Sequence[Check]) -> str:
     """The write table of docs/helm.md: each rule of the remediation roles, when the chart
     grants it, which checks' fixes need it and what for."""
     where = {NAMESPACE: "Role in `registry.namespace`", CLUSTER: "ClusterRole"}
-    merged_rows: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    merged_rows: dict[tuple[str, str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for row in permission_rows(checks):
-        merged_rows.setdefault((row_scope(row), row["apiGroup"], row["resource"]), []).append(row)
+        key = (row_scope(row), row["apiGroup"], row["resource"], tuple(row["names"]))
+        merged_rows.setdefault(key, []).append(row)
     lines = ["| granted by | API group | resource | verbs | granted when | needed by | for |",
              "|---|---|---|---|---|---|---|"]
-    for (scope, group, resource), rows in sorted(merged_rows.items()):
+    for (scope, group, resource, names), rows in sorted(merged_rows.items()):
         verbs = ", ".join(f"`{v}`" for v in sorted({v for r in rows for v in r["verbs"]}))
         when = [c for c, key in (("OpenShift", "openshiftOnly"),
                                  ("`allowDisruptive`", "disruptiveOnly"))
@@ -196,7 +237,8 @@ def write_permissions_table(checks: Sequence[Check]) -> str:
         needed = sorted({r["neededBy"] for r in rows})
         by = ", ".join(n if n == MACHINERY else f"[`{n}`](checks/{n}.md)" for n in needed)
         why = "; ".join(dict.fromkeys(r["why"] for r in rows))
-        lines.append(f"| {where[scope]} | {f'`{group}`' if group else 'core'} | `{resource}` | "
+        lines.append(f"| {where[scope]} | {f'`{group}`' if group else 'core'} | "
+                     f"{_resource_cell(resource, names)} | "
                      f"{verbs} | {' and '.join(when) or 'always'} | {by} | {why} |")
     return "\n".join(lines)
 

@@ -84,8 +84,14 @@ def _fix_lines(fix: dict[str, Any] | None) -> list[str]:
     lines = ["", f"fix: {fix['mode']}" + (f", run {fix['run']}" if fix.get("run") else "")
              + (f" ({fix['note']})" if fix.get("note") else "")]
     lease = fix.get("lease") or {}
-    if lease and not lease.get("acquired"):
-        lines.append(f"  not applied: another run holds the lease: {lease.get('holder')}")
+    if lease.get("error"):
+        lines.append(f"  not applied: the run lock could not be taken: {lease['error']}")
+    elif lease and not lease.get("acquired"):
+        lines.append(f"  not applied: another run holds the lock: {lease.get('holder')}")
+    dry_run = fix.get("dryRun") or {}
+    if dry_run.get("server") is False:
+        lines.append(f"  server dry run not used: {dry_run.get('reason')}; the diffs shown are "
+                     "computed client-side")
     lines += [f"  recovered: {line}" for line in fix.get("recovered", [])]
     lines += [f"  rollout {r['rollout']}: {r['phase']}: {r['message']}"
               for r in fix.get("rollouts", [])]

@@ -25,6 +25,13 @@ MARKER = "# generated from the checks' metadata by `python -m exporter.alerts`: 
 # A failing status, how long it must last before the alert fires, and the alert's severity:
 # crit pages sooner than warn. A check may return either status, whatever its META severity.
 FAILING = (("crit", "5m", "critical"), ("warn", "30m", "warning"))
+# Alerts are about a registry: these labels (set by the exporter on every series) stay on them,
+# whichever exporter instance or pod reported it.
+REGISTRY = "registry_namespace, registry"
+# How far back a check alert looks for the last known status while no exporter of the registry
+# is up (exporter restarted blind, or gone): older than this, the alert resolves and
+# RegistryDoctorAbsent/RunsFailing remain.
+HOLD_LOOKBACK = "6h"
 
 
 def alert_name(check_id: str) -> str:
@@ -32,26 +39,48 @@ def alert_name(check_id: str) -> str:
     return "RegistryDoctor" + "".join(p.capitalize() for p in re.split(r"[^a-z0-9]+", check_id))
 
 
+def held_status(check_id: str, status: str) -> str:
+    """PromQL: 1 while `check_id` is `status` for a registry, by the exporter's current value;
+    while no exporter of that registry is up, by the last value seen. The exporter itself keeps
+    serving its last report while it cannot read the cluster; this covers one that restarted
+    blind or is gone, so a blind exporter never reads as a healthy registry."""
+    series = f'registry_doctor_check_status{{check="{check_id}",status="{status}"}}'
+    by = f"max by ({REGISTRY}, check, status)"
+    return (f"{by} ({series}) == 1\n"
+            f"or ({by} (last_over_time({series}[{HOLD_LOOKBACK}])) == 1\n"
+            f"    unless on ({REGISTRY}) max by ({REGISTRY}) (registry_doctor_up) == 1)\n")
+
+
 def check_rules(meta: CheckMeta) -> list[dict[str, Any]]:
+    registry = "{{ $labels.registry_namespace }}/{{ $labels.registry }}"
     return [{
         "alert": alert_name(meta.id),
-        "expr": f'registry_doctor_check_status{{check="{meta.id}",status="{status}"}} == 1',
+        "expr": held_status(meta.id, status),
         "for": hold,
         "labels": {"severity": severity},
         "annotations": {
             "summary": f"registry-doctor check {meta.id} is {status}: {meta.title}",
-            "description": (f"registry-doctor (instance {{{{ $labels.instance }}}}) has reported "
-                            f"{meta.id} as {status} for {hold}. `registry-doctor check -c "
-                            f"{meta.id}` shows the objects and fields at fault."),
+            "description": (f"registry-doctor has reported {meta.id} as {status} for {hold} "
+                            f"for the registry {registry} (the last known status while it "
+                            f"cannot read the cluster). `registry-doctor check -c {meta.id}` "
+                            "shows the objects and fields at fault."),
             "runbook_url": f"{RUNBOOK_BASE}checks/{meta.id}.md",
         },
     } for status, hold, severity in FAILING]
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line expressions as literal blocks, as a person would write them."""
+
+
+_Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
 def generated_group(metas: Iterable[CheckMeta]) -> str:
     group = {"name": "registry-doctor-checks",
              "rules": [rule for meta in metas for rule in check_rules(meta)]}
-    return yaml.safe_dump([group], sort_keys=False, width=100)
+    return yaml.dump([group], Dumper=_Dumper, sort_keys=False, width=100)
 
 
 def synced_text(current: str, metas: Iterable[CheckMeta]) -> str:

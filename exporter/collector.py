@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from typing import NamedTuple
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -21,8 +22,9 @@ PREFIX = "registry_doctor_"
 # Numeric facts checks may report in `Result.metrics`, published as `registry_doctor_<key>`.
 # A key not listed here is still published, with a generic help text (docs/exporter.md).
 FACTS = {
-    "console_cert_not_after_timestamp_seconds":
-        "Expiry (notAfter, Unix time) of the certificate the registry console serves",
+    "certificate_not_after_timestamp_seconds":
+        "Expiry (notAfter, Unix time) of each certificate chain a check reads, by role: the "
+        "earliest notAfter of the chain",
     "s3_probe_duration_seconds":
         "How long the S3 storage probe took to answer, in seconds",
     "canary_phase_duration_seconds":
@@ -41,11 +43,29 @@ class ReportCollector:
 
     def collect(self) -> Iterator[Metric]:
         state = self._current()
-        yield from _run_families(state)
+        target = _Target(tuple(state.labels), tuple(state.labels.values()))
+        yield from _run_families(state, target)
         if state.report is not None:
             cached = _cached_note(state.report)
-            yield from _check_families(state.report, self._severities, cached)
-            yield from _fact_families(state.report, cached)
+            yield from _check_families(state.report, self._severities, cached, target)
+            yield from _fact_families(state.report, cached, target)
+
+
+class _Target(NamedTuple):
+    """The labels naming the registry judged, first on every series (docs/exporter.md)."""
+
+    names: tuple[str, ...]
+    values: tuple[str, ...]
+
+    def gauge(self, name: str, documentation: str, value: float) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(f"{PREFIX}{name}", documentation, labels=list(self.names))
+        family.add_metric(list(self.values), value)
+        return family
+
+    def counter(self, name: str, documentation: str, value: float) -> CounterMetricFamily:
+        family = CounterMetricFamily(f"{PREFIX}{name}", documentation, labels=list(self.names))
+        family.add_metric(list(self.values), value)
+        return family
 
 
 def _cached_note(report: Report) -> str:
@@ -53,48 +73,50 @@ def _cached_note(report: Report) -> str:
             "scrapes never run checks)")
 
 
-def _run_families(state: RunState) -> Iterator[Metric]:
-    yield CounterMetricFamily(f"{PREFIX}runs", "Runs of the checks since the exporter started, "
-                              "failed ones included", value=state.runs_total)
-    yield CounterMetricFamily(f"{PREFIX}run_errors", "Runs that failed as a whole (the "
-                              "previous report is still served)", value=state.run_errors_total)
-    yield GaugeMetricFamily(f"{PREFIX}run_interval_seconds", "Seconds between the starts of "
-                            "two runs (--interval)", value=state.interval_seconds)
+def _run_families(state: RunState, target: _Target) -> Iterator[Metric]:
+    yield target.counter("runs", "Runs of the checks since the exporter started, failed ones "
+                         "included", state.runs_total)
+    yield target.counter("run_errors", "Runs that failed as a whole, or could not read the "
+                         "cluster (the previous report is still served)", state.run_errors_total)
+    yield target.gauge("run_interval_seconds", "Seconds between the starts of two runs "
+                       "(--interval)", state.interval_seconds)
     if state.last_run_ok is not None:
-        yield GaugeMetricFamily(f"{PREFIX}up", "1 if the last run of the checks completed, 0 if "
-                                "it failed", value=1.0 if state.last_run_ok else 0.0)
+        yield target.gauge("up", "1 if the last run of the checks completed, 0 if it failed or "
+                           "could not read the cluster (check series then hold their last "
+                           "value)", 1.0 if state.last_run_ok else 0.0)
     if state.report is not None and state.finished_at is not None:
-        yield GaugeMetricFamily(f"{PREFIX}last_run_timestamp_seconds", "Unix time the last "
-                                "completed run finished: the age of every check_* value",
-                                value=state.finished_at)
-        yield GaugeMetricFamily(f"{PREFIX}run_duration_seconds", "How long the last completed "
-                                "run took, in seconds", value=state.report.duration_seconds)
+        yield target.gauge("last_run_timestamp_seconds", "Unix time the last completed run "
+                           "finished: the age of every check_* value", state.finished_at)
+        yield target.gauge("run_duration_seconds", "How long the last completed run took, in "
+                           "seconds", state.report.duration_seconds)
 
 
-def _check_families(report: Report, severities: Mapping[str, str],
-                    cached: str) -> Iterator[Metric]:
+def _check_families(report: Report, severities: Mapping[str, str], cached: str,
+                    target: _Target) -> Iterator[Metric]:
     status = GaugeMetricFamily(f"{PREFIX}check_status", "Status of each check: 1 for its "
                                f"current status, 0 for the others {cached}",
-                               labels=["check", "status"])
+                               labels=[*target.names, "check", "status"])
     info = GaugeMetricFamily(f"{PREFIX}check_info", f"Title and severity of each check {cached}",
-                             labels=["check", "title", "severity"])
+                             labels=[*target.names, "check", "title", "severity"])
     for result in report.results:
         for candidate in Status:
-            status.add_metric([result.check, candidate.value],
+            status.add_metric([*target.values, result.check, candidate.value],
                               1.0 if result.status is candidate else 0.0)
-        info.add_metric([result.check, result.title, severities.get(result.check, "")], 1.0)
+        info.add_metric([*target.values, result.check, result.title,
+                         severities.get(result.check, "")], 1.0)
     yield status
     yield info
 
 
-def _fact_families(report: Report, cached: str) -> Iterator[Metric]:
-    """One gauge per fact name; its labels are `check` plus the fact's own label names."""
+def _fact_families(report: Report, cached: str, target: _Target) -> Iterator[Metric]:
+    """One gauge per fact name; its labels are the target's, `check`, then the fact's own."""
     by_name: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], float]]] = defaultdict(list)
     for result in report.results:
         for key, value in result.metrics.items():
             name, labels = metric_name_and_labels(key)
-            by_name[name].append((("check", *(k for k, _ in labels)),
-                                  (result.check, *(v for _, v in labels)), value))
+            by_name[name].append(((*target.names, "check", *(k for k, _ in labels)),
+                                  (*target.values, result.check, *(v for _, v in labels)),
+                                  value))
     for name, samples in sorted(by_name.items()):
         help_text = FACTS.get(name, "A numeric fact the check observed")
         label_names = samples[0][0]

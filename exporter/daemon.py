@@ -54,7 +54,9 @@ def serve(config: RunConfig, checks: Sequence[Check], host: str, port: int,
           interval_seconds: float) -> int:
     """Run until SIGTERM/SIGINT; the process exit code."""
     logs.configure()
-    scheduler = Scheduler(partial(engine.run, config, checks), interval_seconds)
+    scheduler = Scheduler(partial(engine.run, config, checks), interval_seconds,
+                          {"registry_namespace": config.namespace,
+                           "registry": config.registry_name})
     try:
         server = ExporterServer(host, port, scheduler,
                                 {c.meta.id: c.meta.severity.value for c in checks})

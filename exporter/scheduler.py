@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from doctor.kube import KubeError
 from doctor.model import Report
@@ -26,12 +26,15 @@ class RunState:
     runs_total: int = 0
     run_errors_total: int = 0
     last_run_ok: bool | None = None  # None until the first run ends
+    # The registry judged, on every series: {"registry_namespace": ..., "registry": ...}.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class Scheduler:
-    def __init__(self, run: Callable[[], Report], interval_seconds: float) -> None:
+    def __init__(self, run: Callable[[], Report], interval_seconds: float,
+                 labels: Mapping[str, str] | None = None) -> None:
         self._run = run
-        self.state = RunState(interval_seconds)
+        self.state = RunState(interval_seconds, labels=dict(labels or {}))
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
 
@@ -46,26 +49,36 @@ class Scheduler:
         return not self._thread.is_alive()
 
     def run_once(self) -> RunState:
-        previous = self.state
         try:
             report = self._run()
         except Exception as error:  # the daemon outlives any failed run
-            self.state = replace(previous, runs_total=previous.runs_total + 1,
-                                 run_errors_total=previous.run_errors_total + 1,
-                                 last_run_ok=False)
             # A cluster error explains itself; anything else is a bug worth its traceback.
-            log.error("run failed; still serving the previous report",
-                      exc_info=None if isinstance(error, KubeError) else error,
-                      extra={"error": f"{type(error).__name__}: {error}",
-                             "served_report": previous.report.generated
-                             if previous.report else None})
+            self._failed(f"{type(error).__name__}: {error}",
+                         None if isinstance(error, KubeError) else error)
         else:
-            self.state = replace(previous, report=report, finished_at=time.time(),
-                                 runs_total=previous.runs_total + 1, last_run_ok=True)
-            log.info("run finished", extra={"duration_seconds": round(report.duration_seconds, 3),
-                                            "counts": report.counts,
-                                            "exit_code": report.exit_code})
+            if report.source_failure:  # blind: every check unknown is not news of the registry
+                self._failed(f"cannot read the cluster: {report.source_failure}")
+            else:
+                self._succeeded(report)
         return self.state
+
+    def _failed(self, error: str, bug: Exception | None = None) -> None:
+        """The run counts as failed: the last good report (its check statuses, its facts) is
+        still served, so alerts hold their last known state, and `up` says the run failed."""
+        previous = self.state
+        self.state = replace(previous, runs_total=previous.runs_total + 1,
+                             run_errors_total=previous.run_errors_total + 1, last_run_ok=False)
+        log.error("run failed; still serving the previous report", exc_info=bug,
+                  extra={"error": error, "served_report": previous.report.generated
+                         if previous.report else None})
+
+    def _succeeded(self, report: Report) -> None:
+        previous = self.state
+        self.state = replace(previous, report=report, finished_at=time.time(),
+                             runs_total=previous.runs_total + 1, last_run_ok=True)
+        log.info("run finished", extra={"duration_seconds": round(report.duration_seconds, 3),
+                                        "counts": report.counts,
+                                        "exit_code": report.exit_code})
 
     def _loop(self) -> None:
         interval = self.state.interval_seconds

@@ -67,6 +67,8 @@ def scrape_until(url: str, predicate: Callable[[Scrape], bool], what: str) -> Sc
 
 # The exporter tests follow one check, so new checks do not change what they expect.
 CHECK = "besteffort-qos"
+# The labels `serve` puts on every series: the registry it judges (the default flags).
+TARGET = {"registry_namespace": "default", "registry": "docker-registry"}
 
 
 def dump_run(cluster: str) -> Callable[[], Report]:

@@ -9,17 +9,22 @@ import base64
 import copy
 import datetime as dt
 import itertools
+import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checks import Check
 from doctor.check import CheckContext
+from doctor.fix.lease import LEADER_ANNOTATION
 from doctor.fix.pemtext import segments
 from doctor.fix.plan import Planner
 from doctor.fix.planners.storage import plan_s3_reachability
 from doctor.model import CheckMeta, Result, Severity, Status
 from doctor.snapshot.dump import load_dump
+
+if TYPE_CHECKING:
+    from tests.kubefake import FakeKubeAPI
 
 REPO = Path(__file__).resolve().parent.parent
 BROKEN = REPO / "tests" / "fixtures" / "clusters" / "broken"
@@ -58,6 +63,12 @@ def as_deployment(objects: list[Obj], kind: str = "Deployment") -> list[Obj]:
                              "generation": 1},
                 "spec": spec, "status": {"observedGeneration": 1, **status}}
     return [workload if o is dc else o for o in objects]
+
+
+def registry(kube_profile: str) -> list[Obj]:
+    """The broken registry as the platform of an API profile runs it: a DeploymentConfig on
+    OpenShift, a Deployment on plain Kubernetes."""
+    return broken() if kube_profile.startswith("openshift") else as_deployment(broken())
 
 
 def on_nfs(objects: list[Obj]) -> list[Obj]:
@@ -219,3 +230,44 @@ def edited(objects: list[Obj], kind: str, name: str, change: Callable[[Obj], Non
     objects = copy.deepcopy(objects)
     change(find(objects, kind, name))
     return objects
+
+
+# the run lock (doctor/fix/lease.py), as each API profile holds it
+
+def lock_resource(api: FakeKubeAPI) -> str:
+    """Where the run lock lives: a Lease where the server has them, else a ConfigMap."""
+    return "configmaps" if api.profile.name == "openshift-3.11" else "leases"
+
+
+def lock_record(api: FakeKubeAPI) -> Obj:
+    """The run lock's LeaderElectionRecord, as a Lease's spec or the ConfigMap annotation."""
+    obj = api.get_object(lock_resource(api), "default", "registry-doctor")
+    assert obj is not None
+    if obj["kind"] == "Lease":
+        return obj["spec"]
+    return json.loads(obj["metadata"]["annotations"][LEADER_ANNOTATION])
+
+
+def held_lock(kube_profile: str, holder: str, renewed: dt.datetime) -> Obj:
+    """The run lock held by another run, renewed at `renewed`."""
+    if kube_profile == "openshift-3.11":
+        record = {"holderIdentity": holder, "leaseDurationSeconds": 60,
+                  "acquireTime": renewed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%SZ"), "leaderTransitions": 0}
+        return {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "registry-doctor", "namespace": "default",
+                             "annotations": {LEADER_ANNOTATION: json.dumps(record)}}}
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "registry-doctor", "namespace": "default"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 60,
+                     "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
+
+
+def expire_lock(api: FakeKubeAPI) -> None:
+    """Let a killed run's lock run out, as time would."""
+    obj = api.get_object(lock_resource(api), "default", "registry-doctor")
+    if obj is None:
+        return
+    record = lock_record(api)
+    api.put_object(held_lock(api.profile.name, record["holderIdentity"],
+                             dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)))

@@ -70,7 +70,7 @@ def rendered_rules(manifests: list[dict[str, Any]], access: str = "read") -> lis
             for rule in role["rules"]:
                 assert len(rule["apiGroups"]) == len(rule["resources"]) == 1, rule
                 rules.append(Rule(scope, rule["apiGroups"][0], rule["resources"][0],
-                                  tuple(rule["verbs"])))
+                                  tuple(rule["verbs"]), tuple(rule.get("resourceNames", ()))))
     return sorted(rules)
 
 

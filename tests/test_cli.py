@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import CLUSTERS, REPO
+from tests.tools import free_port
 
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
 
@@ -77,14 +79,106 @@ def test_usage_errors_exit_64_with_one_line(args: tuple[str, ...]) -> None:
     assert run.stderr.strip().count("\n") == 0 and run.stderr.startswith("registry-doctor: ")
 
 
-def test_unreachable_cluster_is_unknown_with_the_cause(tmp_path: Path) -> None:
-    run = cli("check", "--kubeconfig", str(tmp_path / "absent"), "-o", "json")
-    assert_clean(run)
-    report = json.loads(run.stdout)
+def kubeconfig_for(path: Path, server: str, contexts: tuple[str, ...] = ("x",)) -> Path:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "not-a-real-token"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c", "user": "u"}} for n in contexts],
+        "current-context": contexts[0]}))
+    return path
+
+
+def test_a_refused_connection_is_reported_as_refused_without_url_credentials(
+        tmp_path: Path) -> None:
+    # Nothing listens on the port: the API server refuses at once, it does not time out.
+    server = f"https://alice:s3cret-pass@127.0.0.1:{free_port()}"
+    kubeconfig = kubeconfig_for(tmp_path / "kubeconfig", server)
+    runs = [cli("check", "--kubeconfig", str(kubeconfig), *output)
+            for output in (("-o", "json"), ("-o", "table"))]
+    runs.append(cli("snapshot", "--kubeconfig", str(kubeconfig), "--out", str(tmp_path / "d")))
+    for run in runs:
+        assert_clean(run)
+        assert "s3cret-pass" not in run.stdout + run.stderr and "alice" not in run.stdout
+    report = json.loads(runs[0].stdout)
     jsonschema.validate(report, SCHEMA)
-    assert run.returncode == 3
-    assert all(r["status"] == "unknown" and "cannot load cluster credentials" in r["summary"]
-               for r in report["results"])
+    assert runs[0].returncode == 3
+    assert all(r["status"] == "unknown" and "connection refused" in r["summary"]
+               and "timed out" not in r["summary"] for r in report["results"])
+    assert report["source"]["server"] == server.replace("alice:s3cret-pass@", "")
+    assert "connection refused" in runs[2].stderr  # snapshot names what it could not read
+
+
+GARBAGE_KUBECONFIGS = {
+    "not-yaml": (b"clusters: [unclosed\n", "not valid YAML at line 2"),
+    "a-list": (b"- 1\n- 2\n", "not a kubeconfig"),
+    "no-contexts": (b"apiVersion: v1\nkind: Config\n", "current-context"),
+    "binary": (b"\xff\xfe\x00garbage", "not a text file"),
+}
+
+
+@pytest.mark.parametrize("command", ["check", "serve", "snapshot", "rollback"])
+@pytest.mark.parametrize("case", sorted(GARBAGE_KUBECONFIGS))
+def test_an_unusable_kubeconfig_is_one_usage_error(tmp_path: Path, command: str,
+                                                   case: str) -> None:
+    content, message = GARBAGE_KUBECONFIGS[case]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_bytes(content)
+    extra = ("--out", str(tmp_path / "dump")) if command == "snapshot" else ()
+    run = cli(command, "--kubeconfig", str(kubeconfig), *extra)
+    assert_one_usage_line(run, f"cannot load cluster credentials from {kubeconfig}: ")
+    assert message in run.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--context", "nope"), "--context nope: no such context in {kubeconfig} (its contexts: "
+                            "x, y)"),
+    (("--kubeconfig", "{absent}"), "--kubeconfig {absent}: no such file"),
+])
+def test_a_wrong_context_or_kubeconfig_path_is_one_usage_error(
+        tmp_path: Path, args: tuple[str, str], message: str) -> None:
+    kubeconfig = kubeconfig_for(tmp_path / "kubeconfig", f"https://u:pw-123@127.0.0.1:{free_port()}",
+                                ("x", "y"))
+    names = {"kubeconfig": kubeconfig, "absent": tmp_path / "absent"}
+    flags = [a.format(**names) for a in args]
+    if "--kubeconfig" not in flags:
+        flags += ["--kubeconfig", str(kubeconfig)]
+    for command in ("check", "serve", "rollback"):
+        run = cli(command, *flags)
+        assert_one_usage_line(run, message.format(**names))
+        assert "pw-123" not in run.stderr
+
+
+def assert_one_usage_line(run: subprocess.CompletedProcess[str], start: str) -> None:
+    assert_clean(run)
+    assert run.returncode == 64, run.stdout + run.stderr
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith(f"registry-doctor: {start}"), \
+        run.stderr
+
+
+@pytest.mark.parametrize("args", [("list",), ("check", "--from-dir", str(CLUSTERS / "broken"),
+                                              "-o", "json")])
+def test_a_closed_stdout_ends_quietly(args: tuple[str, ...]) -> None:
+    """`registry-doctor list | head -0`: the reader is gone before the first write."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        run = subprocess.run([sys.executable, "-m", "doctor.cli", *args], stdout=write_end,
+                             stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (run.returncode, run.stderr) == (1, "")
+
+
+def test_shell_completion_requests_end_without_a_traceback() -> None:
+    env = {**os.environ, "_REGISTRY_DOCTOR_COMPLETE": "bash_complete",
+           "COMP_WORDS": "registry-doctor ch", "COMP_CWORD": "1"}
+    run = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = 'registry-doctor'; "
+                          "from doctor.cli import main; main()"], capture_output=True,
+                         text=True, cwd=REPO, env=env, timeout=120)
+    assert_clean(run)
+    assert run.returncode in (0, 1)
 
 
 def test_unparsable_files_are_named_and_the_run_goes_on(tmp_path: Path) -> None:
@@ -108,16 +202,20 @@ def test_snapshot_round_trip_keeps_verdicts_and_redacts_secrets(tmp_path: Path) 
 
     source = CLUSTERS / "healthy"
     secrets = [o for o in load_dump(source).objects if o["kind"] == "Secret"]
-    marker = base64.b64encode(REDACTED.encode()).decode()
-    values = [v for o in secrets for v in (o.get("data") or {}).values() if v != marker]
-    assert values  # console-secret holds a certificate chain and its private key
+    decoded = "".join(base64.b64decode(v).decode() for o in secrets
+                      for v in (o.get("data") or {}).values())
+    key = decoded[decoded.index("BEGIN PRIVATE KEY"):decoded.index("END PRIVATE KEY")]
+    key_lines = [line for line in key.splitlines()[1:] if len(line) > 20]
+    assert key_lines  # console-secret holds a certificate chain and its private key
     out = tmp_path / "out"
     run = cli("snapshot", "--from-dir", str(source), "--out", str(out))
     assert_clean(run)
     assert run.returncode == 0, run.stderr
     written = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
-    assert not [v for v in values if v[:40] in written], "a secret value was written"
-    assert "PRIVATE KEY" not in written
+    written += "".join(base64.b64decode(v).decode() for o in load_dump(out).objects
+                       if o["kind"] == "Secret" for v in (o.get("data") or {}).values())
+    assert not [line for line in key_lines if line in written], "a private key was written"
+    assert "BEGIN PRIVATE KEY" not in written and REDACTED in written
     for secret in secrets:  # the secrets are kept, their values are not
         assert secret["metadata"]["name"] in written
     again = cli("check", "--from-dir", str(out), "-o", "json", "--check", "besteffort-qos")

@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from exporter.collector import FACTS
 from tests.exporting import (
     CLUSTERS,
     REPO,
+    TARGET,
     Scrape,
     dump_run,
     http_get,
@@ -31,6 +32,8 @@ from tests.exporting import (
     scrape_until,
     serve_command,
 )
+from tests.kubefake import FakeKubeAPI
+from tests.test_cli import kubeconfig_for
 from tests.tools import find_tool, free_port, server, stop
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -81,8 +84,9 @@ def test_openmetrics_on_request() -> None:
 
 
 def test_check_facts_become_gauges_with_their_check_label() -> None:
+    console = (("role", "console"),)
     cert = Result("cert-chain-order", "Console certificate chain", Status.OK, "valid",
-                  metrics={"console_cert_not_after_timestamp_seconds": 1_800_000_000})
+                  metrics={("certificate_not_after_timestamp_seconds", console): 1_800_000_000})
     s3 = Result("s3-reachability", "S3 bucket reachable", Status.WARN, "slow",
                 metrics={"s3_probe_duration_seconds": 0.25, "s3_retries_total_ratio": 0.5})
     push = (("target", "service"), ("phase", "push"))
@@ -93,8 +97,8 @@ def test_check_facts_become_gauges_with_their_check_label() -> None:
         scrape = exporter.scrape()
     assert scrape.value("registry_doctor_canary_phase_duration_seconds",
                         check="push-pull-canary", target="service", phase="push") == 0.03
-    assert scrape.value("registry_doctor_console_cert_not_after_timestamp_seconds",
-                        check="cert-chain-order") == 1_800_000_000
+    assert scrape.value("registry_doctor_certificate_not_after_timestamp_seconds",
+                        check="cert-chain-order", role="console") == 1_800_000_000
     assert scrape.value("registry_doctor_s3_probe_duration_seconds",
                         check="s3-reachability") == 0.25
     for key, help_text in FACTS.items():
@@ -108,7 +112,7 @@ def test_check_facts_become_gauges_with_their_check_label() -> None:
 
 def test_series_of_vanished_checks_disappear() -> None:
     cert = Result("cert-chain-order", "t", Status.CRIT, "s",
-                  metrics={"console_cert_not_after_timestamp_seconds": 1.0})
+                  metrics={"certificate_not_after_timestamp_seconds": 1.0})
     qos = Result("besteffort-qos", "t", Status.OK, "s")
     reports = iter([report_of(cert, qos), report_of(qos)])
     with in_process(lambda: next(reports)) as exporter:
@@ -117,7 +121,7 @@ def test_series_of_vanished_checks_disappear() -> None:
         exporter.scheduler.run_once()
         scrape = exporter.scrape()
     assert scrape.statuses() == {"besteffort-qos": "ok"}
-    assert "registry_doctor_console_cert_not_after_timestamp_seconds" not in scrape.families
+    assert "registry_doctor_certificate_not_after_timestamp_seconds" not in scrape.families
     assert all(s["check"] == "besteffort-qos" for s in scrape.series("registry_doctor_check_info"))
 
 
@@ -205,6 +209,27 @@ def test_engine_failure_keeps_the_last_good_report_and_counts_errors(
     assert all(line["served_report"] == first.report.generated for line in failed)
     # A cluster error explains itself; an unexpected one keeps its traceback for the bug report.
     assert "traceback" not in failed[0] and "bug in the engine" in failed[1]["traceback"]
+
+
+def test_a_blind_run_keeps_the_last_report(json_logs: io.StringIO) -> None:
+    """A report the cluster could not answer (every check unknown) is not news of the
+    registry: the crit stays, `up` says the run failed."""
+    blind = Report(generated="2026-11-26T10:01:00+00:00", source={"type": "cluster"},
+                   results=(Result("besteffort-qos", "t", Status.UNKNOWN, "refused"),),
+                   source_failure="cannot reach the API server https://master:8443: "
+                                  "connection refused (list pods in default)")
+    runs = iter([dump_run("broken")(), blind])
+    with in_process(lambda: next(runs)) as exporter:
+        exporter.scheduler.run_once()
+        exporter.scheduler.run_once()
+        scrape = exporter.scrape()
+    assert scrape.statuses() == {"besteffort-qos": "crit"}
+    assert scrape.value("registry_doctor_up") == 0
+    assert scrape.value("registry_doctor_run_errors_total") == 1
+    [failed] = [json.loads(line) for line in json_logs.getvalue().splitlines()
+                if "run failed" in line]
+    assert failed["error"] == f"cannot read the cluster: {blind.source_failure}"
+    assert "traceback" not in failed
 
 
 def test_fifty_concurrent_scrapes_during_refreshes_see_whole_reports() -> None:
@@ -301,39 +326,59 @@ current-context: x
     return path
 
 
-def test_serve_keeps_its_report_when_credentials_vanish_and_stops_on_sigterm(
-        tmp_path: Path) -> None:
-    """The real engine and client: the first run reaches no API server (every check unknown,
-    still a report), then the kubeconfig disappears and runs fail as a whole."""
-    kubeconfig = _kubeconfig(tmp_path / "kubeconfig", free_port())
+def test_serve_holds_its_report_while_blind_and_stops_on_sigterm(
+        tmp_path: Path, fake_api: Callable[[Path], FakeKubeAPI]) -> None:
+    """The real engine and client against the fake API server: a first run judges the broken
+    cluster; then the API server goes away (connections refused) and later the kubeconfig too.
+    Blind runs fail: the crit is still served, with `up` 0, never turned into `unknown`."""
+    api = fake_api(CLUSTERS / "broken")
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
     port, log = free_port(), tmp_path / "serve.log"
-    args = serve_command("--listen", f"127.0.0.1:{port}", "--interval", "1s", "--timeout", "2",
-                         "--check", "besteffort-qos",
-                         "--kubeconfig", str(kubeconfig))
+    args = serve_command("--listen", f"127.0.0.1:{port}", "--interval", "1s", "--timeout", "5",
+                         "--check", "besteffort-qos", "--kubeconfig", str(kubeconfig))
     with server(args, port, log, env=ENV) as process:
         url = f"http://127.0.0.1:{port}"
-        first = scrape_until(url, lambda s: s.value("registry_doctor_up") == 1, "a first run")
-        assert first.statuses() == {"besteffort-qos": "unknown"}
+        first = scrape_until(url, lambda s: s.value("registry_doctor_up", **TARGET) == 1,
+                             "a first run")
+        assert first.statuses() == {"besteffort-qos": "crit"}
+        api.stop()
+        blind = scrape_until(url, lambda s: s.value("registry_doctor_up", **TARGET) == 0,
+                             "a blind run")
         kubeconfig.unlink()
-        failed = scrape_until(url, lambda s: s.value("registry_doctor_run_errors_total") >= 2,
-                              "two failed runs")
-        errors = failed.value("registry_doctor_run_errors_total")
-        later = scrape_until(
-            url, lambda s: s.value("registry_doctor_run_errors_total") > errors, "another failure")
-        for scrape in (failed, later):
-            assert scrape.value("registry_doctor_up") == 0
-            assert scrape.statuses() == {"besteffort-qos": "unknown"}
-        # Still the last good report: its time stands while runs fail.
-        assert later.value("registry_doctor_last_run_timestamp_seconds") == \
-            failed.value("registry_doctor_last_run_timestamp_seconds")
+        errors = blind.value("registry_doctor_run_errors_total", **TARGET) or 0
+        later = scrape_until(url, lambda s: (s.value("registry_doctor_run_errors_total",
+                                                     **TARGET) or 0) > errors + 1,
+                             "runs without a kubeconfig")
+        for scrape in (blind, later):
+            assert scrape.value("registry_doctor_up", **TARGET) == 0
+            assert scrape.statuses() == {"besteffort-qos": "crit"}
+            # Still the last good report: its time stands while runs fail.
+            assert scrape.value("registry_doctor_last_run_timestamp_seconds", **TARGET) == \
+                first.value("registry_doctor_last_run_timestamp_seconds", **TARGET)
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     messages = [line["message"] for line in lines]
     assert messages[0] == "serving" and messages[-2:] == ["stopping", "stopped"]
     errors = [line["error"] for line in lines if line["message"].startswith("run failed")]
-    assert errors and all("cannot load cluster credentials" in e for e in errors)
-    assert "not-a-real-token" not in log.read_text()
+    assert errors[0].startswith("cannot read the cluster: cannot reach the API server") and \
+        "connection refused" in errors[0] and "timed out" not in errors[0]
+    assert errors[-1].endswith("kubeconfig: no such file")
+
+
+def test_serve_never_shows_credentials_of_the_api_server_url(tmp_path: Path) -> None:
+    kubeconfig = kubeconfig_for(tmp_path / "kubeconfig",
+                                f"https://alice:pw-4711@127.0.0.1:{free_port()}")
+    port, log = free_port(), tmp_path / "serve.log"
+    args = serve_command("--listen", f"127.0.0.1:{port}", "--interval", "1s",
+                         "--kubeconfig", str(kubeconfig))
+    with server(args, port, log, env=ENV) as process:
+        scrape = scrape_until(f"http://127.0.0.1:{port}", lambda s: (
+            s.value("registry_doctor_run_errors_total", **TARGET) or 0) >= 1, "a blind run")
+        stop(process)
+    assert "connection refused" in log.read_text()
+    for text in (scrape.text, log.read_text()):
+        assert "pw-4711" not in text and "alice" not in text
 
 
 def test_serve_puts_no_secret_in_metrics_or_logs(tmp_path: Path) -> None:
@@ -343,8 +388,8 @@ def test_serve_puts_no_secret_in_metrics_or_logs(tmp_path: Path) -> None:
     args = serve_command("--listen", f"127.0.0.1:{port}", "--interval", "1s",
                          "--from-dir", str(CLUSTERS / "broken"))
     with server(args, port, log, env=ENV) as process:
-        scrape = scrape_until(f"http://127.0.0.1:{port}",
-                              lambda s: s.value("registry_doctor_runs_total") >= 2, "two runs")
+        scrape = scrape_until(f"http://127.0.0.1:{port}", lambda s: (
+            s.value("registry_doctor_runs_total", **TARGET) or 0) >= 2, "two runs")
         stop(process)
     for secret in secrets:
         assert secret not in scrape.text and secret not in log.read_text()
@@ -437,4 +482,6 @@ def test_sigterm_lets_a_run_in_progress_finish(tmp_path: Path) -> None:
             process.send_signal(signal.SIGTERM)
             assert process.wait(60) == 0
     messages = [json.loads(line)["message"] for line in log.read_text().splitlines()]
-    assert messages == ["serving", "stopping", "run finished", "stopped"]
+    # The run ends at its deadline, blind (nothing answered): a failed run, then the stop.
+    assert messages == ["serving", "stopping", "run failed; still serving the previous report",
+                        "stopped"]

@@ -196,25 +196,35 @@ def test_schema_validation_catches_a_misplaced_field(
         validate(deployment)
 
 
-def test_openshift_render_applies_to_the_api_server(home: Path, tmp_path: Path) -> None:
-    """The fake serves what an OpenShift 3.11 master does (CronJob as batch/v1beta1, the
-    monitoring.coreos.com kinds); --dry-run=server checks kinds, versions and namespaces."""
+@pytest.mark.parametrize(("values", "version", "kube_profile"), [
+    (EVERYTHING, OPENSHIFT_3_11, "openshift-3.11"), (PLAIN_KUBERNETES, KUBERNETES,
+                                                     "kubernetes-1.33")],
+    ids=["openshift-3.11", "kubernetes-1.33"])
+def test_the_render_applies_to_the_api_server_it_targets(
+        home: Path, tmp_path: Path, values: dict[str, Any], version: str,
+        kube_profile: str) -> None:
+    """Each render against the server it is for (its kinds, versions and namespaces): with
+    server dry run where the server has it; an OpenShift 3.11 master has none (it would apply
+    the writes anyway), so there the chart is applied for real."""
     manifest = tmp_path / "chart.yaml"
-    manifest.write_text(template(home, EVERYTHING, OPENSHIFT_3_11).stdout)
+    manifest.write_text(template(home, values, version).stdout)
     namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
                   for n in ("default", RELEASE_NAMESPACE)]
-    with FakeKubeAPI(objects=namespaces) as api:
+    with FakeKubeAPI(objects=namespaces, api_profile=kube_profile) as api:
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        dry_run = ["--dry-run=server"] if api.profile.dry_run else []
         done = subprocess.run(
-            [find_tool("kubectl"), "--kubeconfig", str(kubeconfig), "apply", "--dry-run=server",
+            [find_tool("kubectl"), "--kubeconfig", str(kubeconfig), "apply", *dry_run,
              "-f", str(manifest)], capture_output=True, text=True, timeout=120,
             env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
         assert done.returncode == 0, done.stderr
-        assert api.objects("deployments") == api.objects("cronjobs") == []  # a dry run
-    applied = [line for line in done.stdout.splitlines() if "created (server dry run)" in line]
+        stored = api.objects("cronjobs")
+    suffix = " (server dry run)" if dry_run else ""
+    applied = [line for line in done.stdout.splitlines() if line.endswith(f"created{suffix}")]
     rendered = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
     assert len(applied) == len(rendered)
-    assert "cronjob.batch/rd-registry-doctor-remediation created (server dry run)" in done.stdout
+    assert f"cronjob.batch/rd-registry-doctor-remediation created{suffix}" in done.stdout
+    assert [c["apiVersion"] for c in stored] == ([] if dry_run else ["batch/v1beta1"])
 
 
 # the alert rules: one source
@@ -309,6 +319,7 @@ def test_the_cli_accepts_the_rendered_cronjob_flags(allow_disruptive: bool, home
     assert (params["fix"], params["yes"], params["allow_disruptive"]) == (
         True, True, allow_disruptive)
     assert params["output"] == "json" and params["dry_run"] == "none"
+    assert params["exit_policy"] == "fix"  # docs/cron.md: a crit alone does not fail the job
     assert (params["namespace"], params["registry"], params["console"]) == (
         "default", "docker-registry", "registry-console")
     assert params["canary"] is True and params["cooldown"] == "2h"

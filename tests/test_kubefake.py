@@ -21,7 +21,8 @@ from kubernetes.client.rest import RESTResponse
 from doctor.snapshot.dump import load_dump
 from tests.kubefake import FakeKubeAPI
 from tests.kubefake.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
-from tests.kubefake.resources import RESOURCES
+from tests.kubefake.profiles import PROFILES
+from tests.kubefake.pytest_plugin import EVERY_PROFILE
 from tests.kubefake.selectors import (
     SelectorError,
     parse_field_selector,
@@ -120,7 +121,8 @@ def dc(api: FakeKubeAPI) -> dict[str, Any]:
 
 
 def test_kubectl_gets_every_listable_kind(api: FakeKubeAPI, kubectl: Kubectl) -> None:
-    kinds = [r.qualified for r in RESOURCES if "list" in r.verbs]
+    listable = [r for r in api.profile.resources if "list" in r.verbs]
+    kinds = [r.qualified for r in listable]
     listed = kubectl.json("get", ",".join(kinds), "-A")["items"]
 
     def identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -129,8 +131,7 @@ def test_kubectl_gets_every_listable_kind(api: FakeKubeAPI, kubectl: Kubectl) ->
 
     expected = {identity(obj) for obj in load_dump(FIXTURE).objects}
     assert {identity(obj) for obj in listed} == expected
-    assert {r.resource for r in api.requests if r.verb == "list"} == {r.plural for r in RESOURCES
-                                                                      if "list" in r.verbs}
+    assert {r.resource for r in api.requests if r.verb == "list"} == {r.plural for r in listable}
 
 
 def test_kubectl_falls_back_from_aggregated_discovery(api: FakeKubeAPI,
@@ -201,6 +202,7 @@ def test_kubectl_strategic_merge_patch_merges_containers_by_name(api: FakeKubeAP
     assert container["image"] == "docker.io/openshift/origin-docker-registry:v3.11"
 
 
+@EVERY_PROFILE
 def test_kubectl_create_apply_and_delete(api: FakeKubeAPI, kubectl: Kubectl,
                                          tmp_path: Path) -> None:
     manifest = tmp_path / "configmap.yaml"
@@ -212,7 +214,9 @@ def test_kubectl_create_apply_and_delete(api: FakeKubeAPI, kubectl: Kubectl,
 
     manifest.write_text(manifest.read_text().replace("0.1", "0.2"))
     kubectl("apply", "--dry-run=server", "-f", str(manifest))
-    assert api.get_object("configmaps", "default", "registry-config") == created
+    after_dry_run = api.get_object("configmaps", "default", "registry-config")
+    # A Kubernetes 1.11 server never reads dryRun: kubectl's "server dry run" applies there.
+    assert (after_dry_run == created) is api.profile.dry_run
     kubectl("apply", "-f", str(manifest))
     applied = api.get_object("configmaps", "default", "registry-config")
     assert applied is not None and applied["data"] == {"config.yml": "version: 0.2"}
@@ -445,6 +449,7 @@ def test_python_client_self_subject_access_review(api: FakeKubeAPI, client: ApiC
     assert allowed("get", "pods") and not allowed("get", "pods", "log")
 
 
+@pytest.mark.parametrize("kube_profile", ["kubernetes-1.33"])  # a server that knows dryRun
 def test_python_client_create_conflicts_and_dry_run(api: FakeKubeAPI, client: ApiClient) -> None:
     core = kubernetes.client.CoreV1Api(client)
     body = {"metadata": {"generateName": "registry-config-"}, "data": {"a": "b"}}
@@ -518,6 +523,59 @@ def test_discovery_documents(api: FakeKubeAPI) -> None:
     oauth = requests.get(f"{api.url}/apis/oauth.openshift.io/v1", timeout=10).json()
     assert oauth["resources"][0]["namespaced"] is False
     assert requests.get(f"{api.url}/version", timeout=10).json()["gitVersion"].startswith("v1.11")
+
+
+GROUPS = {
+    "openshift-3.11": ({"apps.openshift.io", "route.openshift.io", "oauth.openshift.io",
+                        "security.openshift.io"}, {"coordination.k8s.io"},
+                       {"batch": "batch/v1beta1", "events.k8s.io": "events.k8s.io/v1beta1"}),
+    "kubernetes-1.33": ({"coordination.k8s.io"}, {"apps.openshift.io", "route.openshift.io",
+                                                  "oauth.openshift.io"},
+                        {"batch": "batch/v1", "events.k8s.io": "events.k8s.io/v1"}),
+}
+
+
+@EVERY_PROFILE
+def test_each_profile_serves_its_groups_and_versions(api: FakeKubeAPI, kube_profile: str) -> None:
+    served, absent, versions = GROUPS[kube_profile]
+    groups = {g["name"]: g for g in requests.get(f"{api.url}/apis", timeout=10).json()["groups"]}
+    assert served <= set(groups) and not absent & set(groups)
+    assert {g: groups[g]["preferredVersion"]["groupVersion"] for g in versions} == versions
+    for group in absent:
+        assert requests.get(f"{api.url}/apis/{group}/v1", timeout=10).status_code == 404
+    version = requests.get(f"{api.url}/version", timeout=10).json()
+    assert version == dict(PROFILES[kube_profile].version)
+
+
+@EVERY_PROFILE
+def test_dry_run_is_honoured_only_where_the_server_knows_it(api: FakeKubeAPI) -> None:
+    """Before Kubernetes 1.12 the handlers never read dryRun: the write is applied. The
+    OpenAPI document is where a client can see that first."""
+    path = "/api/v1/namespaces/default/configmaps"
+    answer = requests.post(f"{api.url}{path}?dryRun=All", json={"metadata": {"name": "d"}},
+                           timeout=10)
+    assert answer.status_code == 201
+    assert (api.get_object("configmaps", "default", "d") is None) is api.profile.dry_run
+    openapi = requests.get(f"{api.url}/openapi/v2", timeout=10).json()
+    patch = openapi["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"]
+    assert ("dryRun" in [p["name"] for p in patch["parameters"]]) is api.profile.dry_run
+    bad = requests.post(f"{api.url}{path}?dryRun=Some", json={"metadata": {"name": "e"}},
+                        timeout=10)
+    assert bad.status_code == (400 if api.profile.dry_run else 201)
+
+
+def test_objects_of_a_group_the_profile_lacks_are_not_served() -> None:
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": "l", "namespace": "default"}}
+    cronjob = {"apiVersion": "batch/v1beta1", "kind": "CronJob",
+               "metadata": {"name": "c", "namespace": "default"}, "spec": {}}
+    old = FakeKubeAPI([lease, cronjob])
+    assert old.unserved == [lease] and old.objects("cronjobs")[0]["apiVersion"] == \
+        "batch/v1beta1"
+    new = FakeKubeAPI([lease, cronjob], api_profile="kubernetes-1.33")
+    assert new.unserved == [] and new.objects("cronjobs")[0]["apiVersion"] == "batch/v1"
+    with pytest.raises(ValueError, match="unknown API profile 'openshift-2'"):
+        FakeKubeAPI(api_profile="openshift-2")
 
 
 @pytest.mark.parametrize("path", ["/apis/image.openshift.io/v1", "/apis/apps/v1/foos",

@@ -84,6 +84,30 @@ def test_throttling_is_retried_after_the_servers_delay(fake_api: FakeFactory,
     assert statuses == [429, 200]
 
 
+@pytest.mark.parametrize(("fault", "seen"), [("503", [503, 200]), ("500", [500, 200]),
+                                             ("reset", [None, 200])])
+def test_one_transient_read_failure_is_retried(fault: str, seen: list[int | None],
+                                               fake_api: FakeFactory, tmp_path: Path) -> None:
+    """One 503 from a busy master, or a dropped connection, must not turn a check unknown."""
+    api = fake_api(CLUSTERS / "broken")
+    api.inject(fault, resource="limitranges", times=1)
+    result = live_report(api, tmp_path, ["besteffort-qos"]).result("besteffort-qos")
+    assert result.status is Status.CRIT, result.summary
+    assert [r.status for r in api.requests if r.resource == "limitranges"] == seen
+
+
+def test_a_never_ending_answer_is_cut_off(fake_api: FakeFactory, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from doctor.kube import KubeClient
+
+    monkeypatch.setattr(KubeClient, "max_response_bytes", 4 * 2**20)
+    api = fake_api(CLUSTERS / "broken")
+    api.inject("endless", resource="limitranges")
+    result = live_report(api, tmp_path, ["besteffort-qos"]).result("besteffort-qos")
+    assert result.status is Status.UNKNOWN
+    assert "the answer to list limitranges in default is larger than 4 MiB" in result.summary
+
+
 def test_a_hanging_api_server_cannot_hold_the_run(fake_api: FakeFactory,
                                                   tmp_path: Path) -> None:
     api = fake_api(CLUSTERS / "broken")

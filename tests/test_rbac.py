@@ -6,6 +6,7 @@ against the requests of applied fixes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ import yaml
 
 from checks import all_checks
 from doctor import engine, rbac
-from doctor.config import RunConfig
+from doctor.config import CONSOLE_SECRETS, REGISTRY_SECRETS, RunConfig
 from doctor.fix import flow
 from doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
 from doctor.fix.model import FixOptions
@@ -31,10 +32,9 @@ from doctor.snapshot.dump import load_dump
 from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, Query
 from doctor.snapshot.offline import DumpSource
 from tests.conftest import CLUSTERS, REPO
-from tests.fixcluster import BROKEN, as_deployment, broken, on_nfs
+from tests.fixcluster import BROKEN, as_deployment, broken, expire_lock, on_nfs
 from tests.helmchart import CHART, container_args, render, rendered_rules
 from tests.kubefake import FakeKubeAPI
-from tests.test_remediation_cli import expire_lease
 
 FakeFactory = Callable[[Path], FakeKubeAPI]
 Obj = dict[str, Any]
@@ -52,24 +52,36 @@ def selected(only: list[str] = (), skip: list[str] = (), **config: Any) -> list[
 # doctor.rbac itself
 
 def test_rules_follow_the_collections_and_their_dependencies() -> None:
-    rules = read_rules([meta("x", ("registry-logs", "persistentvolumes", "console-node-pods"))])
-    by_resource = {(r.scope, r.api_group, r.resource): r.verbs for r in rules}
-    # registry-logs reads pods/log of registry-pods, whose scope needs the workloads.
-    assert by_resource[(NAMESPACE, "", "pods/log")] == ("get",)
-    assert by_resource[(NAMESPACE, "", "pods")] == ("list",)
-    assert by_resource[(NAMESPACE, "apps.openshift.io", "deploymentconfigs")] == ("list",)
-    assert by_resource[(NAMESPACE, "", "persistentvolumeclaims")] == ("list",)
-    # PVs are cluster-scoped and read by name; pods on the console's nodes in any namespace.
-    assert by_resource[(CLUSTER, "", "persistentvolumes")] == ("get",)
-    assert by_resource[(CLUSTER, "", "pods")] == ("list",)
+    rules = read_rules([meta("x", ("registry-logs", "persistentvolumes", "console-node-pods"))],
+                       config=RunConfig(node_pod_scan=True))
+    by_resource = {(r.scope, r.api_group, r.resource): (r.verbs, r.names) for r in rules}
+    assert len(by_resource) == len(rules)
+    # registry-logs reads pods/log of registry-pods, whose scope needs the workloads, read by
+    # the names configured (--registry, --console).
+    assert by_resource[(NAMESPACE, "", "pods/log")] == (("get",), ())
+    assert by_resource[(NAMESPACE, "", "pods")] == (("list",), ())
+    assert by_resource[(NAMESPACE, "apps.openshift.io", "deploymentconfigs")] == (
+        ("get",), ("docker-registry", "registry-console"))
+    assert by_resource[(NAMESPACE, "", "persistentvolumeclaims")] == (("list",), ())
+    # PVs are cluster-scoped and read by (generated) name; pods on the console's nodes in any
+    # namespace.
+    assert by_resource[(CLUSTER, "", "persistentvolumes")] == (("get",), ())
+    assert by_resource[(CLUSTER, "", "pods")] == (("list",), ())
     assert all(r.verbs in (("get",), ("list",)) for r in rules)
+    # Names follow the configuration.
+    other = read_rules([meta("x", ("deployments",))], config=RunConfig(registry_name="r",
+                                                                       console_name="c"))
+    assert other == [Rule(NAMESPACE, "apps", "deployments", ("get",), ("c", "r"))]
+    # No pod list across the cluster unless the node scan is on.
+    assert (CLUSTER, "", "pods") not in {(r.scope, r.api_group, r.resource) for r in read_rules(
+        [meta("x", ("console-node-pods",))])}
 
 
 def test_verbs_merge_per_resource_and_openshift_groups_can_be_left_out() -> None:
     metas = [meta("a", ("endpoints",)), meta("b", ("configmaps", "routes"))]
     assert read_rules(metas) == [
         Rule(NAMESPACE, "", "configmaps", ("list",)),
-        Rule(NAMESPACE, "", "endpoints", ("get",)),
+        Rule(NAMESPACE, "", "endpoints", ("get",), ("docker-registry",)),
         Rule(NAMESPACE, "route.openshift.io", "routes", ("list",)),
     ]
     assert Rule(NAMESPACE, "route.openshift.io", "routes", ("list",)) not in read_rules(
@@ -79,7 +91,13 @@ def test_verbs_merge_per_resource_and_openshift_groups_can_be_left_out() -> None
 def test_secrets_are_only_ever_read_in_the_registry_namespace() -> None:
     every_collection = meta("all", tuple(sorted(CATALOGUE) + sorted(LOG_COLLECTIONS)))
     secrets = {g for g in rbac.check_grants(every_collection) if g.resource == "secrets"}
-    assert secrets == {Grant(NAMESPACE, "", "secrets", "get")}  # by name, never a list
+    # by name, never a list, and only the names configured (resourceNames)
+    assert secrets == {Grant(NAMESPACE, "", "secrets", "get", (CONSOLE_SECRETS,)),
+                       Grant(NAMESPACE, "", "secrets", "get", (REGISTRY_SECRETS,))}
+    rules = read_rules([every_collection], config=RunConfig(registry_secrets=("a", "b"),
+                                                            console_secrets=()))
+    assert [r for r in rules if r.resource == "secrets"] == [
+        Rule(NAMESPACE, "", "secrets", ("get",), ("a", "b"))]  # none for no console secret
 
 
 def test_generated_chart_file_and_docs_table_are_current() -> None:
@@ -105,7 +123,7 @@ class RecordingSource(DumpSource):
                          ids=["healthy", "broken", "kubefake"])
 def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> None:
     source = RecordingSource(dump)
-    collect(source, set(CATALOGUE), RunConfig(from_dir=dump))
+    collect(source, set(CATALOGUE), RunConfig(from_dir=dump, node_pod_scan=True))
     assert source.queries
     for collection, query in source.queries:
         verb = "get" if query.name else "list"
@@ -139,6 +157,18 @@ def test_rendered_roles_are_what_the_selected_checks_need(name: str, tmp_path: P
     assert [a for a in args if a.startswith(("--check=", "--skip="))] == [
         *(f"--check={i}" for i in values.get("checks", {}).get("only", [])),
         *(f"--skip={i}" for i in values.get("checks", {}).get("skip", []))]
+
+
+def test_pods_of_every_namespace_only_with_the_node_scan(tmp_path: Path) -> None:
+    """cockpit-port-conflict's look at other pods on the console's nodes needs a cluster-wide
+    pod list: granted, and run, only when the admin opts in."""
+    cluster_pods = Rule(CLUSTER, "", "pods", ("list",))
+    default = render(tmp_path, {})
+    assert cluster_pods not in rendered_rules(default)
+    assert "--node-pod-scan" not in container_args(default, "Deployment")
+    scanning = render(tmp_path, {"checks": {"optIn": {"node_pod_scan": True}}})
+    assert cluster_pods in rendered_rules(scanning)
+    assert "--node-pod-scan" in container_args(scanning, "Deployment")
 
 
 def copy_chart(tmp_path: Path, metas: list[CheckMeta]) -> Path:
@@ -204,27 +234,33 @@ def test_roles_live_in_the_registry_namespace_and_bind_the_exporter(tmp_path: Pa
 # the rendered chart against a live run's requests
 
 def request_grant(record: Any, registry_namespace: str) -> Grant:
+    """What a request asked, with the object it named (as `names`) if any."""
     parts = record.path.strip("/").split("/")
     group = "" if parts[0] == "api" else parts[1]
     scope = NAMESPACE if record.namespace == registry_namespace else CLUSTER
     assert record.namespace in (registry_namespace, None, ""), record.path
-    return Grant(scope, group, record.resource, record.verb)
+    return Grant(scope, group, record.resource, record.verb,
+                 (record.name,) if record.name else ())
 
 
 def allows(rules: list[Rule], grant: Grant) -> bool:
+    """RBAC's answer: a rule with names allows only a request naming one of them."""
     return any((r.scope, r.api_group, r.resource) == (grant.scope, grant.api_group,
                                                       grant.resource) and grant.verb in r.verbs
-               for r in rules)
+               and (not r.names or set(grant.names) & set(r.names)) for r in rules)
 
 
 def test_a_live_run_needs_every_granted_permission_and_no_other(fake_api: FakeFactory,
                                                                 tmp_path: Path) -> None:
     api = fake_api(CLUSTERS / "healthy")
     config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False,
-                       canary=True)
+                       canary=True, node_pod_scan=True)
+    manifests = render(tmp_path, {"checks": {"optIn": {"canary": True, "node_pod_scan": True}}})
+    api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
     report = engine.run(config, engine.select_checks(config=config))
     assert {r.check for r in report.results} == set(all_checks())
-    rules = rendered_rules(render(tmp_path, {"checks": {"optIn": {"canary": True}}}))
+    assert [r.path for r in api.requests if r.status == 403] == []
+    rules = rendered_rules(manifests)
     used = {request_grant(r, "default") for r in api.requests if r.resource}
     assert [g for g in used if not allows(rules, g)] == [], "the chart would forbid these"
     unused = [r for r in rules if not any(allows([r], g) for g in used)]
@@ -275,7 +311,8 @@ def test_rendered_write_roles_are_what_the_cronjobs_fixes_need(name: str,
 def test_write_rules_follow_the_toggles() -> None:
     ids = [m.id for m in selected()]
     claims = Rule(NAMESPACE, "", "persistentvolumeclaims", ("create", "get"))
-    oauth = Rule(CLUSTER, "oauth.openshift.io", "oauthclients", ("get", "patch"))
+    oauth = Rule(CLUSTER, "oauth.openshift.io", "oauthclients", ("get", "patch"),
+                 ("cockpit-oauth-client",))
     assert claims not in write_rules(ROWS, ids) and claims in write_rules(ROWS, ids,
                                                                            disruptive=True)
     assert oauth in write_rules(ROWS, ids)
@@ -323,6 +360,7 @@ def test_planners_read_only_what_their_checks_are_granted() -> None:
 # the rendered write roles against the requests of applied fixes
 
 DISRUPTIVE = {"allow_disruptive": True, "claim_size": "5Gi"}
+CONSOLE_HOST = "console.apps.example.com"  # the broken example's console route
 FIX_RUNS = {  # name -> (objects, checks (empty: the chart's default set), fix options,
     #                     the fake deployer's rollout outcomes, kill an earlier run after N writes)
     # Every check's fix on the bundled broken cluster, disruptive ones included.
@@ -352,16 +390,18 @@ def killed_run(kubeconfig: Path, checks: list[str], options: dict[str, Any], wri
     assert done.returncode == CRASH_EXIT_CODE, done.stderr
 
 
-def fix_requests(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]], name: str
-                 ) -> set[Grant]:
-    """What an applied `check --fix --yes` run asked the API server, as grants."""
+def fix_requests(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]], name: str,
+                 manifests: list[Obj]) -> set[Grant]:
+    """What an applied `check --fix --yes` run asked the API server, as grants, the server
+    authorizing as RBAC would for the CronJob's account of the rendered chart."""
     objects, only, options, outcomes, kill_after = FIX_RUNS[name]
     api, kubeconfig = fake_cluster(objects())
+    api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor-remediation")
     api.deployer.outcomes = outcomes
     if kill_after:
         killed_run(kubeconfig, only, options, kill_after)
-        expire_lease(api)
-    config = RunConfig(kubeconfig=kubeconfig, probes=False)
+        expire_lock(api)
+    config = RunConfig(kubeconfig=kubeconfig, probes=False, console_hosts=(CONSOLE_HOST,))
     checks = engine.select_checks(only, config=config)
     report = flow.fix(config, FixOptions(apply=True, poll_seconds=0.05, **options), checks,
                       lambda line: None)
@@ -370,19 +410,28 @@ def fix_requests(fake_cluster: Callable[[list[Obj]], tuple[FakeKubeAPI, Path]], 
     denied = [a for r in report.results if r.remediation for a in r.remediation.actions
               if a["state"] == "denied"]
     assert denied == []
+    assert [r.path for r in api.requests if r.status == 403] == [], name
     return {request_grant(r, "default") for r in api.requests if r.resource}
 
 
 def test_applied_fixes_need_every_granted_write_and_no_other(fake_cluster: Any,
                                                             tmp_path: Path) -> None:
-    manifests = render(tmp_path, fixing({"remediation": {"allowDisruptive": True}}))
+    manifests = render(tmp_path, fixing({"remediation": {"allowDisruptive": True},
+                                         "registry": {"consoleHosts": [CONSOLE_HOST]}}))
     reads, writes = rendered_rules(manifests), rendered_rules(manifests, "write")
     used: set[Grant] = set()
     for name in FIX_RUNS:
-        requests = fix_requests(fake_cluster, name)
+        requests = fix_requests(fake_cluster, name, manifests)
         assert [g for g in requests if not allows(reads + writes, g)] == [], name
         used |= requests
-    unused = sorted(Grant(r.scope, r.api_group, r.resource, verb)
-                    for r in writes for verb in r.verbs)
-    missing = [str(g) for g in unused if g not in used]
+    with contextlib.ExitStack() as running:  # the Lease lock of a server that has them
+        def kubernetes(objects: list[Obj]) -> tuple[FakeKubeAPI, Path]:
+            api = running.enter_context(FakeKubeAPI(objects, api_profile="kubernetes-1.33"))
+            return api, api.write_kubeconfig(tmp_path / "kubeconfig-kubernetes")
+
+        requests = fix_requests(kubernetes, "deployment", manifests)
+        assert [g for g in requests if not allows(reads + writes, g)] == [], "kubernetes"
+        used |= requests
+    missing = [f"{r} {verb}" for r in writes for verb in r.verbs
+               if not any(allows([r], g) for g in used if g.verb == verb)]
     assert missing == [], f"granted for writing but never used: {missing}"

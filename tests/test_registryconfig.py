@@ -122,9 +122,20 @@ def test_missing_secret_and_missing_key_stop_the_pod() -> None:
     assert "has no such file" in str(no_key.fatal[0])
 
 
-def test_redacted_secret_cannot_be_judged() -> None:
+def test_a_redacted_config_is_judged_as_the_original_without_its_keys() -> None:
+    original = resolved(registry_dc(), secret("registry-config", {"config.yml": S3_CONFIG}))
     config = resolved(registry_dc(),
                       redact_secret(secret("registry-config", {"config.yml": S3_CONFIG})))
+    assert config.unresolved is None and config.problems == original.problems
+    assert config.params["bucket"] == "images" and config.value("storage.s3.region") == \
+        "us-east-1"
+    assert config.credentials().source.endswith("not readable here")
+    assert ACCESS_KEY not in everything_said(config) and SECRET_KEY not in everything_said(config)
+
+
+def test_a_masked_config_file_cannot_be_judged() -> None:
+    masked = redact_secret(secret("registry-config", {"config.yml": "storage: [not, a, config"}))
+    config = resolved(registry_dc(), masked)
     assert config.unresolved is not None and "redacted in this dump" in config.unresolved
 
 

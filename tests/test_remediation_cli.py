@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,9 @@ import pytest
 from doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
 from doctor.fix.journal import UNFINISHED
 from tests.conftest import CLUSTERS, REPO
-from tests.fixcluster import broken
+from tests.fixcluster import broken, expire_lock, lock_record, lock_resource, registry
 from tests.kubefake import FakeKubeAPI
+from tests.kubefake.pytest_plugin import EVERY_PROFILE
 from tests.test_remediation import journal, pods, template_resources
 
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
@@ -85,6 +85,47 @@ def test_a_table_shows_each_action_the_rollout_and_the_verdict(fake_cluster: Liv
     assert "besteffort-qos: verified: besteffort-qos crit -> ok" in table
 
 
+@EVERY_PROFILE
+def test_the_cron_run_fixes_and_verifies_on_each_server(fake_cluster: Live,
+                                                       kube_profile: str) -> None:
+    """What the chart's CronJob runs, on a 3.11 master (lock as a ConfigMap annotation) and a
+    current Kubernetes (a Lease)."""
+    api, kubeconfig = fake_cluster(registry(kube_profile))
+    applied = fix(kubeconfig, "--yes", "-o", "json")
+    *lines, report = documents(applied.stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert applied.returncode == 0 and report["results"][0]["status"] == "ok", applied.stdout
+    assert lines[0]["kind"] == report["fix"]["lease"]["kind"] == (
+        "Lease" if kube_profile == "kubernetes-1.33" else "ConfigMap")
+    assert [u["state"] for u in report["fix"]["units"]] == ["verified"]
+    assert not lock_record(api).get("holderIdentity")  # released
+
+
+@EVERY_PROFILE
+def test_server_dry_run_says_when_the_server_has_none(fake_cluster: Live,
+                                                      kube_profile: str) -> None:
+    api, kubeconfig = fake_cluster(registry(kube_profile))
+    table = fix(kubeconfig, "--dry-run=server")
+    report = json.loads(fix(kubeconfig, "--dry-run=server", "-o", "json").stdout)
+    jsonschema.validate(report, SCHEMA)
+    assert report["fix"]["dryRun"]["server"] is api.profile.dry_run
+    assert ("server dry run not used: the API server (v3.11.0) has no server-side dry run"
+            in table.stdout) is not api.profile.dry_run
+    assert not [r for r in api.requests if r.method != "GET" and r.query.get("dryRun") != "All"
+                and r.resource != "selfsubjectaccessreviews"]
+
+
+@EVERY_PROFILE
+def test_a_lock_that_cannot_be_taken_still_prints_the_verdicts(fake_cluster: Live,
+                                                              kube_profile: str) -> None:
+    api, kubeconfig = fake_cluster(registry(kube_profile))
+    api.inject("500", resource=lock_resource(api), verb="create")
+    table = fix(kubeconfig, "--yes")
+    assert table.returncode == 2, table.stdout + table.stderr
+    assert "cluster ?" not in table.stdout and "crit" in table.stdout
+    assert "not applied: the run lock could not be taken: " in table.stdout
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("--from-dir", str(CLUSTERS / "broken"), "--fix", "--yes"),
      "--yes: a dump (--from-dir) cannot be changed"),
@@ -132,21 +173,13 @@ def test_permissions_list_every_rule_as_data() -> None:
     rules = {(r["apiGroups"][0], r["resources"][0]): r["verbs"] for r in document["rules"]}
     assert rules[("apps.openshift.io", "deploymentconfigs/instantiate")] == ["create"]
     assert rules[("coordination.k8s.io", "leases")] == ["create", "get", "update"]
+    assert rules[("", "configmaps")] == ["create", "get", "update"]  # the lock without Leases
     hosts = {row["neededBy"] for row in document["needs"]}
     assert hosts == {"machinery", "besteffort-qos", "ephemeral-storage", "nfs-scaling",
                      "s3-reachability", "cert-chain-order", "oauth-redirect",
                      "cockpit-port-conflict"}
     [oauth] = [r for r in document["rules"] if r["resources"] == ["oauthclients"]]
     assert oauth["clusterScoped"] and oauth["verbs"] == ["get", "patch"]
-
-
-def expire_lease(api: FakeKubeAPI) -> None:
-    """Let the killed run's lease run out, as time would."""
-    lease = api.get_object("leases", "default", "registry-doctor")
-    if lease is not None:
-        past = datetime.now(timezone.utc) - timedelta(minutes=10)
-        lease["spec"]["renewTime"] = past.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        api.put_object(lease)
 
 
 def writes_of_a_clean_run(fake_cluster: Live, command: Callable[[Path], list[str]]) -> int:
@@ -177,7 +210,7 @@ def test_killed_after_any_write_the_qos_fix_is_old_or_new_and_converges(
         killed = run(*qos_fix(kubeconfig), crash_after=step)
         assert killed.returncode == CRASH_EXIT_CODE, (step, killed.stderr)
         assert template_resources(api) in ({}, FIXED), step
-        expire_lease(api)
+        expire_lock(api)
         rerun = run(*qos_fix(kubeconfig))
         assert rerun.returncode == 0, (step, rerun.stdout, rerun.stderr)
         assert template_resources(api) == FIXED, step
@@ -205,7 +238,7 @@ def test_killed_after_any_write_the_claim_swap_is_old_or_new_and_converges(
         killed = run(*storage_fix(kubeconfig), crash_after=step)
         assert killed.returncode == CRASH_EXIT_CODE, (step, killed.stderr)
         assert store(api) in ({"name": "registry-storage", "emptyDir": {}}, on_claim), step
-        expire_lease(api)
+        expire_lock(api)
         rerun = run(*storage_fix(kubeconfig))
         assert rerun.returncode == 0, (step, rerun.stdout, rerun.stderr)
         assert store(api) == on_claim, step

@@ -2,8 +2,9 @@
 options and prints.
 
 `fix`: inspect, plan, preflight; then, by the options, stop there (the plan), send the writes
-with dryRun=All (server dry run), or take the lease, finish what a dead run left, apply, and
-inspect again for the final report.
+with dryRun=All (server dry run, where the server has it), or take the lock, finish what a
+dead run left, apply, and inspect again for the final report. A lock that cannot be taken
+costs the fixes, never the verdicts.
 """
 
 from __future__ import annotations
@@ -12,24 +13,26 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from doctor import engine
 from doctor.config import RunConfig
-from doctor.fix.cluster import Cluster, timestamp
+from doctor.fix.cluster import Cluster, Deadline, timestamp
 from doctor.fix.executor import (
     Executor,
     machinery_access,
     preflight,
+    reverted_versions,
     select,
     units,
 )
 from doctor.fix.journal import FAILED, ROLLED_BACK, UNFINISHED, VERIFIED, Journal, RunRecord
-from doctor.fix.lease import Lease, LeaseLost
-from doctor.fix.model import CREATE, PLANNED, SKIPPED, VALIDATED, Action, FixOptions
+from doctor.fix.lease import Backend, Lease, LeaseLost, backend_for
+from doctor.fix.model import CREATE, PLANNED, SKIPPED, VALIDATED, Action, FixOptions, ObjectRef
 from doctor.fix.model import FAILED as ACTION_FAILED
 from doctor.fix.plan import attach, make_plan, planner_reads
+from doctor.fix.scope import confine_journal
 from doctor.kube import KubeClient, KubeError
 from doctor.model import Report, Status
 from doctor.snapshot.live import LiveSource
@@ -65,17 +68,30 @@ class Session:
 
     def __post_init__(self) -> None:
         self.source = LiveSource(self.client)
+        # --timeout bounds the whole run, fixes included (cluster.Deadline)
         self.cluster = Cluster(self.client, self.config.timeout,
-                               dry_run=self.options.server_dry_run)
+                               dry_run=self.options.server_dry_run,
+                               deadline=Deadline(self.config.timeout))
         self.journal = Journal(self.cluster, self.config.namespace)
+        self.lock: Backend | None = None  # discovered by inspect()
+
+    def budget(self) -> RunConfig:
+        """The configuration for one more inspection: what is left of the run's deadline."""
+        return replace(self.config, timeout=self.cluster.request_timeout())
 
     def inspect(self) -> Inspection:
         """Verdicts, the plan with its preflight, and what the preflight found."""
-        report, snapshot = engine.inspect(self.config, self.checks, self.source,
+        report, snapshot = engine.inspect(self.budget(), self.checks, self.source,
                                           planner_reads(self.checks))
         actions = select(make_plan(report.results, snapshot, self.config, self.options,
                                    self.checks), self.options)
-        machinery = [self.cluster.allowed(c) for c in machinery_access(self.config.namespace)]
+        try:
+            self.lock = backend_for(self.cluster)
+        except KubeError:
+            self.lock = None  # apply_plan says why the lock cannot be taken
+        lock = self.lock.ref(self.config.namespace).resource if self.lock else None
+        machinery = [self.cluster.allowed(c)
+                     for c in machinery_access(self.config.namespace, lock)]
         try:
             runs: list[RunRecord] | None = self.journal.runs()
         except KubeError:
@@ -111,19 +127,31 @@ def fix(config: RunConfig, options: FixOptions, checks: Sequence[Check],
     session = Session(config, options, checks, KubeClient(config.kubeconfig, config.context))
     found = session.inspect()
     if options.server_dry_run:
-        return attach(found.report, _dry_run(session.cluster, found.actions),
-                      {"mode": "server-dry-run", **found.facts})
+        actions, refusal = _dry_run(session.cluster, found.actions)
+        dry_run = {"server": not refusal} | ({"reason": refusal} if refusal else {})
+        return attach(found.report, actions,
+                      {"mode": "server-dry-run", **found.facts, "dryRun": dry_run})
     if not options.apply or not found.work:
         return attach(found.report, found.actions,
                       {"mode": "apply" if options.apply else "plan", **found.facts})
     return apply_plan(session, found, printer)
 
 
-def _dry_run(cluster: Cluster, actions: list[Action]) -> list[Action]:
-    """Send each planned write with dryRun=All: the server validates and admits, stores nothing."""
+def _dry_run(cluster: Cluster, actions: list[Action]) -> tuple[list[Action], str]:
+    """Send each planned write with dryRun=All where the server supports it for that write:
+    the server validates and admits, stores nothing. Where it does not (it would apply the
+    write), nothing is sent and the action keeps the plan's client-side diff; answers the
+    actions and why server dry run was not used, if it was not for some write."""
     outcome: dict[str, tuple[str, str]] = {}
-    for unit in units(actions, {}):
+    refusals: list[str] = []
+    for unit in units(actions, ()):
         for write in unit.record.writes:
+            refusal = _dry_run_refusal(cluster, write.object, write.operation)
+            if refusal:
+                refusals.append(refusal)
+                outcome.update((a, (PLANNED, f"not sent: {refusal}; the diff is the "
+                                    "client-side one")) for a in write.actions)
+                continue
             try:
                 if write.operation == CREATE:
                     cluster.create(write.object, write.backup or {})
@@ -133,9 +161,17 @@ def _dry_run(cluster: Cluster, actions: list[Action]) -> list[Action]:
             except KubeError as error:
                 result = (ACTION_FAILED, f"refused by the API server: {error}")
             outcome.update((a, result) for a in write.actions)
-    return [a.moved(*outcome[a.id]) if a.id in outcome else
-            a.moved(a.state, "a redeploy has no dry run: not sent")
-            if a.state == PLANNED else a for a in actions]
+    moved = [a.moved(*outcome[a.id]) if a.id in outcome else
+             a.moved(a.state, "a redeploy has no dry run: not sent")
+             if a.state == PLANNED else a for a in actions]
+    return moved, "; ".join(dict.fromkeys(refusals))
+
+
+def _dry_run_refusal(cluster: Cluster, ref: ObjectRef, operation: str) -> str | None:
+    try:
+        return cluster.dry_run_refusal(ref, "post" if operation == CREATE else "patch")
+    except KubeError as error:
+        return f"server dry run support unknown ({error})"
 
 
 def apply_plan(session: Session, found: Inspection, printer: Printer) -> Report:
@@ -145,35 +181,49 @@ def apply_plan(session: Session, found: Inspection, printer: Printer) -> Report:
     report, actions, facts = found.report, found.actions, found.facts
     run = RunRecord(new_run_id(), f"{socket.gethostname()} pid {os.getpid()}", timestamp())
     emit = Emitter(run.run, printer)
-    lease = Lease(session.cluster, config.namespace, f"{run.holder} run {run.run}",
-                  options.lease_seconds)
-    holder = lease.acquire()
+    try:
+        lease = Lease(session.cluster, config.namespace, f"{run.holder} run {run.run}",
+                      options.lease_seconds, session.lock)
+        holder = lease.acquire()
+    except KubeError as error:
+        emit("lock", result="failed", message=str(error))
+        return _not_applied(report, actions, {"mode": "apply", "run": run.run, **facts},
+                            f"the run lock could not be taken: {error}",
+                            {"acquired": False, "error": str(error)})
     if holder is not None:
         emit("lock", result="held by another run", holder=holder.describe())
-        why = f"not applied: lease {lease.ref} is held by {holder.describe()}"
-        actions = [a.moved(SKIPPED, why) if a.state == PLANNED else a for a in actions]
-        return attach(report, actions, {"mode": "apply", "run": run.run, **facts,
-                                        "lease": {"acquired": False,
-                                                  "holder": holder.describe()}})
-    emit("lock", result="acquired", lease=str(lease.ref))
+        return _not_applied(report, actions, {"mode": "apply", "run": run.run, **facts},
+                            f"lock {lease.ref} is held by {holder.describe()}",
+                            {"acquired": False, "kind": lease.kind,
+                             "holder": holder.describe()})
+    emit("lock", result="acquired", lease=str(lease.ref), kind=lease.kind)
     executor = Executor(session.cluster, config, options, session.checks, session.journal, run,
                         emit, tick=lease.renew)
     recovered: list[str] = []
     interrupted = ""
     try:
-        recovered = executor.recover(session.journal.runs())
+        runs = session.journal.runs()
+        for refused in confine_journal(runs, config, options):
+            session.journal.save(refused)
+        recovered = executor.recover(runs)
         if recovered:  # the cluster changed: plan again from what it is now
+            lease.renew()
             again = session.inspect()
+            lease.renew()
             report, actions, facts = again.report, again.actions, again.facts
-        actions = executor.apply(actions, {r.check: r.status.value for r in report.results})
+        actions = executor.apply(actions, report.results)
     except (LeaseLost, KubeError) as error:
         interrupted = str(error)
         emit("interrupted", message=interrupted)
     finally:
+        session.cluster.deadline.grace()  # past the deadline, still give the lease back
         lease.release()
-    final = engine.run(config, session.checks, session.source)
+    try:
+        final = engine.run(session.budget(), session.checks, session.source)
+    except KubeError as error:  # no time left to look again: the verdicts before the fix
+        final, interrupted = report, interrupted or f"{error}: verdicts are from before the fix"
     summary = {"mode": "apply", "run": run.run, **facts,
-               "lease": {"acquired": True, "name": str(lease.ref)},
+               "lease": {"acquired": True, "name": str(lease.ref), "kind": lease.kind},
                "units": [{"checks": u.checks, "workloads": [w.short for w in u.workloads],
                           "state": u.state, "message": u.message} for u in run.units],
                "rollouts": executor.rollouts, "recovered": recovered,
@@ -181,6 +231,14 @@ def apply_plan(session: Session, found: Inspection, printer: Printer) -> Report:
     if interrupted:
         summary["interrupted"] = interrupted
     return attach(final, actions, summary, _failed_verdicts(final, run))
+
+
+def _not_applied(report: Report, actions: list[Action], summary: dict[str, Any], why: str,
+                 lease: dict[str, Any]) -> Report:
+    """The verdicts as inspected, each planned action skipped saying why."""
+    actions = [a.moved(SKIPPED, f"not applied: {why}") if a.state == PLANNED else a
+               for a in actions]
+    return attach(report, actions, {**summary, "lease": lease})
 
 
 def _failed_verdicts(final: Report, run: RunRecord) -> dict[str, tuple[Status, str]]:
@@ -203,10 +261,15 @@ class RollbackResult:
 
 
 def rollback(config: RunConfig, options: FixOptions, checks: Sequence[Check], run_id: str | None,
-             printer: Printer) -> RollbackResult:
-    """Undo the standing (verified) changes of the newest run that has some, or of `run_id`."""
+             printer: Printer, clear: bool = False) -> RollbackResult:
+    """Undo the standing (verified) changes of the newest run that has some, or of `run_id`.
+    An undone fix is recorded (`reverted`): later runs plan it but do not apply it again until
+    its objects change or `clear` lifts that for `run_id`."""
     session = Session(config, options, checks, KubeClient(config.kubeconfig, config.context))
     runs = session.journal.runs()
+    confine_journal(runs, config, options)  # only reported: the lease is not held here
+    if clear:
+        return _clear(session, runs, run_id)
     chosen = [r for r in runs if (r.run == run_id if run_id else
                                   any(u.state == VERIFIED for u in r.units))]
     if not chosen:
@@ -228,15 +291,37 @@ def rollback(config: RunConfig, options: FixOptions, checks: Sequence[Check], ru
                   options.lease_seconds)
     holder = lease.acquire()
     if holder is not None:
-        return RollbackResult(3, [f"not rolled back: lease {lease.ref} is held by "
+        return RollbackResult(3, [f"not rolled back: lock {lease.ref} is held by "
                                   f"{holder.describe()}"])
     executor = Executor(session.cluster, config, options, checks, session.journal, run, emit,
                         tick=lease.renew)
     try:
         for unit in reversed(standing):
             executor.roll_back(unit, run, "rolled back by `registry-doctor rollback`")
+            if unit.state == ROLLED_BACK:  # so that cron does not apply it again
+                unit.reverted = {"at": timestamp(), "versions": reverted_versions(
+                    session.cluster, unit)}
+                session.journal.save(run)
     finally:
+        session.cluster.deadline.grace()
         lease.release()
     failed = [u for u in standing if u.state != ROLLED_BACK]
     lines += [f"  {', '.join(u.checks)}: {u.state}: {u.message}" for u in standing]
     return RollbackResult(2 if failed else 0, lines)
+
+
+def _clear(session: Session, runs: list[RunRecord], run_id: str | None) -> RollbackResult:
+    """Let cron apply again the fixes an admin rolled back in `run_id`."""
+    run = next((r for r in runs if r.run == run_id), None)
+    held = [u for u in (run.units if run else []) if u.reverted and not u.reverted.get("cleared")]
+    if run is None or not held:
+        return RollbackResult(64, [f"nothing to clear: run {run_id} has no fix rolled back by "
+                                   f"`registry-doctor rollback` in {session.journal.ref}"])
+    if not session.options.apply:
+        return RollbackResult(0, [f"run {run_id}: would let cron apply again: " + ", ".join(
+            c for u in held for c in u.checks), "(add --yes to clear)"])
+    for unit in held:
+        unit.reverted = {**(unit.reverted or {}), "cleared": timestamp()}
+    session.journal.save(run)
+    return RollbackResult(0, [f"run {run_id}: cron may apply again: " + ", ".join(
+        c for u in held for c in u.checks)])

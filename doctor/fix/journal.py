@@ -6,10 +6,13 @@ kept. A Secret, not a ConfigMap, because the objects backed up hold secret value
 registry's REGISTRY_HTTP_SECRET env, the console's private key).
 
 A unit (the changes of one or more checks that stand or fall together, with the workloads they
-redeploy) is saved before its first write (`applying`, with the backups), before its redeploy
-(`redeploying`, which is also the cooldown record) and when it ends (`verified`, `rolled-back`,
-`aborted` or `failed`). A run that dies leaves its unit `applying` or `redeploying`; the next
-run finishes it (docs/remediation.md, "Crashes").
+redeploy) is saved before its first write (`applying`, with the backups and `changedAt`, the
+cooldown record), before its redeploy (`redeploying`), before a rollback (`undoing`: why) and
+when it ends (`verified`, `rolled-back`, `aborted` or `failed`). A run that dies leaves its
+unit `applying` or `redeploying`; the next run finishes it, or finishes its rollback when
+`undoing` is set (docs/remediation.md, "Crashes"). A unit rolled back by `registry-doctor
+rollback` keeps `reverted` (when, and the versions of its objects afterwards): its fix is not
+applied again while those objects stay as they are, unless the admin clears it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from doctor.fix.cluster import Cluster
 from doctor.fix.model import ObjectRef
 from doctor.fix.patch import Change, forward, guarded
-from doctor.kube import KubeError
+from doctor.kube import CONNECTION_FAILED, KubeError
 
 SECRET_NAME = "registry-doctor-backups"
 HISTORY = 10  # runs kept
@@ -67,15 +70,26 @@ class UnitRecord:
     baselines: dict[str, int] = field(default_factory=dict)  # workload -> rollout version before
     actions: list[str] = field(default_factory=list)  # ids of every action of the unit
     state: str = APPLYING
-    redeployed_at: str | None = None  # when the redeploy was asked for (cooldown)
+    redeployed_at: str | None = None  # when the redeploy was asked for
     message: str = ""
+    changed_at: str | None = None  # when its first write or redeploy was sent (cooldown)
+    undoing: str | None = None  # a rollback in progress, and why
+    reverted: dict[str, Any] | None = None  # rolled back by an admin: {"at", "versions"}
+    targets: dict[str, list[str]] = field(default_factory=dict)  # check -> findings it fixes
+    problems: dict[str, int] = field(default_factory=dict)  # check -> problems found before
+
+    @property
+    def objects(self) -> list[ObjectRef]:
+        """Everything the unit changes: written objects and redeployed workloads."""
+        return list(dict.fromkeys([*(w.object for w in self.writes), *self.workloads]))
 
     def to_json(self) -> dict[str, Any]:
         return {"checks": self.checks, "statuses": self.statuses,
                 "workloads": [w.to_dict() for w in self.workloads],
                 "writes": [w.to_json() for w in self.writes], "baselines": self.baselines,
                 "actions": self.actions, "state": self.state, "redeployedAt": self.redeployed_at,
-                "message": self.message}
+                "message": self.message, "changedAt": self.changed_at, "undoing": self.undoing,
+                "reverted": self.reverted, "targets": self.targets, "problems": self.problems}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UnitRecord:
@@ -84,7 +98,10 @@ class UnitRecord:
                    [WriteRecord.from_json(w) for w in data.get("writes", [])],
                    dict(data.get("baselines", {})), list(data.get("actions", [])),
                    data.get("state", FAILED),
-                   data.get("redeployedAt"), data.get("message", ""))
+                   data.get("redeployedAt"), data.get("message", ""),
+                   data.get("changedAt") or data.get("redeployedAt"), data.get("undoing"),
+                   data.get("reverted"), dict(data.get("targets") or {}),
+                   dict(data.get("problems") or {}))
 
 
 @dataclass
@@ -118,7 +135,9 @@ class Journal:
                 if (run := self._decode(key, value)) is not None]
 
     def save(self, record: RunRecord) -> None:
-        """Write `record` (under its run id), keeping the newest HISTORY runs."""
+        """Write `record` (under its run id), keeping the newest HISTORY runs. A conflict, a
+        5xx or a dropped connection is retried from a fresh read: the entry is written whole,
+        so writing it again is harmless (also when the failed write had been committed)."""
         data = json.dumps(record.to_json(), separators=(",", ":"))
         for attempt in range(3):
             secret = self.cluster.get(self.ref)
@@ -134,17 +153,18 @@ class Journal:
                 else:
                     self.cluster.update(self.ref, {**secret, "data": entries})
                 return
-            except KubeError as error:  # someone else wrote the secret: read it again
-                if error.status != 409 or attempt == 2:
+            except KubeError as error:
+                if not _retriable(error) or attempt == 2:
                     raise
 
-    def last_redeploy(self, workload: ObjectRef, runs: list[RunRecord]
-                      ) -> tuple[datetime, str] | None:
-        """When `workload` was last redeployed by a run, and by which."""
-        moments = [(_parse(u.redeployed_at), run.run) for run in runs for u in run.units
-                   if workload in u.workloads and u.redeployed_at]
-        known = [(m, r) for m, r in moments if m is not None]
-        return max(known) if known else None
+    def last_change(self, objects: set[ObjectRef], runs: list[RunRecord]
+                    ) -> tuple[datetime, str, ObjectRef] | None:
+        """When a run last changed (wrote or redeployed) one of `objects`, which run, which
+        object. Units that aborted before changing anything do not count."""
+        moments = [(_parse(u.changed_at), run.run, ref) for run in runs for u in run.units
+                   if u.state != ABORTED for ref in u.objects if ref in objects]
+        known = [(m, r, o) for m, r, o in moments if m is not None]
+        return max(known, key=lambda k: k[0]) if known else None
 
     def _decode(self, key: str, value: Any) -> RunRecord | None:
         try:
@@ -152,6 +172,12 @@ class Journal:
         except (binascii.Error, ValueError, TypeError, KeyError, AttributeError) as error:
             self.problems.append(f"secret/{SECRET_NAME} key {key}: unreadable ({error})")
             return None
+
+
+def _retriable(error: KubeError) -> bool:
+    """Someone else wrote the secret (409), or the write's outcome is unknown."""
+    return error.status == 409 or (error.status or 0) >= 500 or \
+        error.reason == CONNECTION_FAILED
 
 
 def _secret(ref: ObjectRef, entries: dict[str, str]) -> dict[str, Any]:

@@ -76,6 +76,10 @@ class Permission:
     cluster_scoped: bool = False
     openshift: bool = False  # only of use on OpenShift (implied by an *.openshift.io group)
     disruptive: bool = False  # only disruptive actions need it (--allow-disruptive)
+    # Name symbols (doctor.config, permissions.FIXED_NAMES): RBAC grants these objects only
+    # (resourceNames). Never on create without a name, nor list, which resourceNames cannot
+    # restrict.
+    names: tuple[str, ...] = ()
 
     @property
     def openshift_only(self) -> bool:
@@ -84,7 +88,7 @@ class Permission:
     def to_dict(self) -> dict[str, Any]:
         return {"apiGroup": self.group, "resource": self.resource, "verbs": list(self.verbs),
                 "clusterScoped": self.cluster_scoped, "openshiftOnly": self.openshift_only,
-                "disruptiveOnly": self.disruptive, "why": self.why}
+                "disruptiveOnly": self.disruptive, "names": list(self.names), "why": self.why}
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,11 @@ class Action:
     notes: tuple[str, ...] = ()
     steps: tuple[str, ...] = ()  # what a person does, for manual actions
     optional: bool = False  # applied only when --fix-only names the check
+    # The check's findings (Result.problems) this action removes; empty: the check as a whole
+    # must improve for the fix to hold.
+    targets: tuple[str, ...] = ()
     access: tuple[AccessCheck, ...] = ()
+    named_by: str = ""  # where the target's name came from, when not from configuration
     state: str = PLANNED
     message: str = ""
 

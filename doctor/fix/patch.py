@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import copy
 import difflib
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from doctor.fix.pemtext import decoded, outline
-from doctor.snapshot.redact import redact_last_applied
+from doctor.snapshot.redact import REDACTED, redact
 
 JSON_PATCH = "application/json-patch+json"
-REDACTED = "<redacted>"
-# Env variables whose values are secrets (REGISTRY_HTTP_SECRET, S3 keys, passwords, tokens).
-SECRET_ENV = re.compile(r"SECRET|PASSW|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
 # Fields the API server owns: never part of a change, never shown in a diff.
 SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "generation", "selfLink",
                    "managedFields")
@@ -126,37 +122,31 @@ def version_of(obj: dict[str, Any], found: list[Change]) -> str:
 # What people see
 
 def shown(obj: Any) -> Any:
-    """A copy of an object fit to print: Secret values outlined or redacted, the OAuth client
-    secret, secret-looking env values and kubectl's last-applied copy redacted."""
-    obj = copy.deepcopy(obj)
-    if isinstance(obj, dict) and obj.get("kind") == "Secret":
+    """A copy of an object fit to print, redacted as a snapshot is (doctor/snapshot/redact.py);
+    a Secret's values are shown decoded: PEM as an outline, a masked value with its length."""
+    if not isinstance(obj, dict):
+        return copy.deepcopy(obj)
+    clean = copy.deepcopy(redact(obj, mark=False))
+    if obj.get("kind") == "Secret":
         for field in ("data", "stringData"):
-            if isinstance(obj.get(field), dict):
-                obj[field] = {k: _secret_value(v, field == "data") for k, v in obj[field].items()}
-    if isinstance(obj, dict) and obj.get("kind") == "OAuthClient" and "secret" in obj:
-        obj["secret"] = REDACTED
-    if isinstance(obj, dict):
-        redact_last_applied(obj)  # `kubectl apply`'s copy of the object holds all of the above
-    _redact_env(obj)
-    return obj
+            original = obj.get(field)
+            if isinstance(original, dict) and isinstance(clean.get(field), dict):
+                clean[field] = {k: _secret_value(original[k], v, field == "data")
+                                for k, v in clean[field].items()}
+    return clean
 
 
-def _secret_value(value: Any, encoded: bool) -> str:
-    text = decoded(value) if encoded else value if isinstance(value, str) else None
-    pem = outline(text) if text is not None else None
-    return pem or f"{REDACTED} ({len(str(value))} characters)"
+def _secret_value(original: Any, redacted: Any, encoded: bool) -> str:
+    """The outline of a PEM value (labels and subjects, never key material), the redacted text
+    of a configuration file, else the marker and the value's length."""
+    def text(value: Any) -> str | None:
+        return decoded(value) if encoded else value if isinstance(value, str) else None
 
-
-def _redact_env(value: Any) -> None:
-    if isinstance(value, dict):
-        if isinstance(value.get("name"), str) and "value" in value \
-                and SECRET_ENV.search(value["name"]):
-            value["value"] = REDACTED
-        for item in value.values():
-            _redact_env(item)
-    elif isinstance(value, list):
-        for item in value:
-            _redact_env(item)
+    plain, kept = text(original), text(redacted)
+    pem = outline(plain) if plain is not None else None
+    if pem:
+        return pem
+    return kept if kept and kept != REDACTED else f"{REDACTED} ({len(str(original))} characters)"
 
 
 def shown_patch(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,41 +9,71 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from doctor.config import CONSOLE, REGISTRY
+from doctor.fix.journal import SECRET_NAME
+from doctor.fix.lease import LEASE_NAME
 from doctor.fix.model import Permission
 from doctor.generated import sync
 
 if TYPE_CHECKING:
     from checks import Check
 
+WORKLOADS = (REGISTRY, CONSOLE)
 # Changing the registry's or the console's workload (whichever kind it is).
 PATCH_WORKLOAD = (
     Permission("apps.openshift.io", "deploymentconfigs", ("get", "patch"),
-               "change the workload's DeploymentConfig"),
-    Permission("apps", "deployments", ("get", "patch"), "change the workload's Deployment"),
-    Permission("apps", "daemonsets", ("get", "patch"), "change the workload's DaemonSet"),
+               "change the workload's DeploymentConfig", names=WORKLOADS),
+    Permission("apps", "deployments", ("get", "patch"), "change the workload's Deployment",
+               names=WORKLOADS),
+    Permission("apps", "daemonsets", ("get", "patch"), "change the workload's DaemonSet",
+               names=WORKLOADS),
 )
-# Redeploying it and following the rollout.
+# Redeploying it and following the rollout (a rollout's ReplicationControllers and pods have
+# generated names: not restricted by name).
 REDEPLOY = (
     Permission("apps.openshift.io", "deploymentconfigs/instantiate", ("create",),
-               "start a rollout (oc rollout latest)"),
+               "start a rollout (oc rollout latest)", names=WORKLOADS),
     Permission("", "replicationcontrollers", ("get", "patch"),
                "follow a DeploymentConfig rollout; cancel it when it times out",
                openshift=True),
     Permission("apps", "deployments", ("get", "patch"), "restart a Deployment "
-               "(kubectl rollout restart) and follow its rollout"),
-    Permission("apps", "daemonsets", ("get", "patch"), "restart a DaemonSet and follow it"),
+               "(kubectl rollout restart) and follow its rollout", names=WORKLOADS),
+    Permission("apps", "daemonsets", ("get", "patch"), "restart a DaemonSet and follow it",
+               names=WORKLOADS),
     Permission("", "pods", ("list",), "wait until the old pods are gone"),
+)
+BACKUPS, LOCK = "backups", "lock"
+FIXED_NAMES = {BACKUPS: (SECRET_NAME,), LOCK: (LEASE_NAME,)}  # registry-doctor's own objects
+# The run lock: one of these, as the server has coordination.k8s.io/v1 or not (doctor/fix/lease.py).
+LOCKS = (
+    Permission("coordination.k8s.io", "leases", ("get", "update"),
+               "lock registry-doctor, one run at a time: a Lease where the server has them",
+               names=(LOCK,)),
+    Permission("coordination.k8s.io", "leases", ("create",), "create lease registry-doctor "
+               "the first time (RBAC cannot restrict a create by name)"),
+    Permission("", "configmaps", ("get", "update"),
+               "lock registry-doctor as a ConfigMap annotation where the server has no Lease "
+               "(OpenShift 3.11, Kubernetes before 1.14)", names=(LOCK,)),
+    Permission("", "configmaps", ("create",), "create configmap registry-doctor the first "
+               "time (RBAC cannot restrict a create by name)"),
 )
 # Every run that applies something.
 MACHINERY = (
     Permission("authorization.k8s.io", "selfsubjectaccessreviews", ("create",),
                "RBAC preflight of every planned write", cluster_scoped=True),
-    Permission("coordination.k8s.io", "leases", ("get", "create", "update"),
-               "lease registry-doctor: one run at a time"),
-    Permission("", "secrets", ("get", "create", "update"),
-               "secret registry-doctor-backups: backups, run journal, cooldowns"),
+    *LOCKS,
+    Permission("", "secrets", ("get", "update"),
+               "secret registry-doctor-backups: backups, run journal, cooldowns",
+               names=(BACKUPS,)),
+    Permission("", "secrets", ("create",), "create secret registry-doctor-backups the first "
+               "time (RBAC cannot restrict a create by name)"),
     Permission("", "events", ("create",), "an Event on each changed object"),
 )
+
+
+def machinery_names(permission: Permission) -> tuple[str | None, ...]:
+    """The objects of registry-doctor's own a machinery permission is for (None: any)."""
+    return tuple(n for s in permission.names for n in FIXED_NAMES[s]) or (None,)
 
 
 def permission_rows(checks: Sequence[Check]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from doctor.config import RunConfig
 from doctor.fix.model import (
     CREATE,
+    DENIED,
     FAILED,
     MANUAL,
     MANUAL_STEPS,
@@ -29,6 +30,7 @@ from doctor.fix.model import (
     ObjectRef,
     Permission,
 )
+from doctor.fix.scope import Managed, confine, refused_message
 from doctor.model import Remediation, Report, Result, Status
 from doctor.snapshot import Snapshot
 from doctor.workload import Workload
@@ -56,12 +58,23 @@ class PlanContext:
     def console(self) -> Workload | None:
         return self.snapshot.console()
 
+    def findings(self, *markers: str, about: str = "") -> tuple[str, ...]:
+        """The failing verdict's warn/crit findings that contain `about` and any of `markers`:
+        what an action targets (Action.targets), verified gone after the fix."""
+        return tuple(p for p in self.result.problems
+                     if about in p and any(m in p for m in markers))
+
     def patch(self, before: dict[str, Any], after: dict[str, Any], name: str, summary: str, *,
               risk: str = SAFE, redeploy: Workload | None = None,
-              notes: Iterable[str] = ()) -> Action:
-        """Change `before` (a snapshot object) into `after`, guarded by its resourceVersion."""
+              notes: Iterable[str] = (), targets: Iterable[str] = (),
+              named_by: str = "") -> Action:
+        """Change `before` (a snapshot object) into `after`, guarded by its resourceVersion.
+        `targets`: the findings it removes (`findings`). `named_by`: where the object's name
+        came from when the cluster named it (a pod template, an env value), for the refusal
+        doctor.fix.scope gives outside its set."""
         return Action(self.check, name, summary, PATCH, ObjectRef.of(before), risk,
-                      _ref(redeploy), before, after, tuple(notes))
+                      _ref(redeploy), before, after, tuple(notes), targets=tuple(targets),
+                      named_by=named_by)
 
     def create(self, obj: dict[str, Any], name: str, summary: str, *, risk: str = SAFE,
                redeploy: Workload | None = None, notes: Iterable[str] = ()) -> Action:
@@ -75,6 +88,14 @@ class PlanContext:
         ref = _ref(workload)
         return Action(self.check, name, summary, REDEPLOY, ref, SAFE, ref, notes=tuple(notes),
                       optional=optional)
+
+    def refused(self, name: str, target: dict[str, Any], summary: str, named_by: str) -> Action:
+        """A change the planner will not propose: its target is outside the configured set
+        (doctor.fix.scope says why)."""
+        ref = ObjectRef.of(target)
+        why = Managed.of(self.config, self.options).refusal(ref) or f"{ref} is not managed"
+        return Action(self.check, name, summary, PATCH, ref, named_by=named_by, state=DENIED,
+                      message=refused_message(why, named_by))
 
     def manual(self, name: str, summary: str, steps: Iterable[str], *,
                target: dict[str, Any] | None = None) -> Action:
@@ -113,7 +134,8 @@ def planner_reads(checks: Sequence[Check]) -> set[str]:
 
 def make_plan(results: Iterable[Result], snapshot: Snapshot, config: RunConfig,
               options: FixOptions, checks: Sequence[Check]) -> list[Action]:
-    """Every action the failing checks propose (only those of `options.only`, when given)."""
+    """Every action the failing checks propose (only those of `options.only`, when given),
+    those touching an object outside the configured set refused (doctor.fix.scope)."""
     planners = {c.meta.id: c.plan for c in checks if c.plan is not None}
     actions: list[Action] = []
     for result in results:
@@ -128,7 +150,7 @@ def make_plan(results: Iterable[Result], snapshot: Snapshot, config: RunConfig,
             actions.append(Action(result.check, "plan", "no plan: internal error in its "
                                   f"planner: {type(error).__name__}: {error}", MANUAL,
                                   state=FAILED))
-    return actions
+    return confine(actions, config, options)
 
 
 def attach(report: Report, actions: Iterable[Action], fix: dict[str, Any],

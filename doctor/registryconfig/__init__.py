@@ -42,12 +42,12 @@ from doctor.registryconfig.rules import (
     OPENSHIFT_3,
     REMOTE_DRIVERS,
     S3_DRIVERS,
-    SENSITIVE,
     Flavour,
     go_text,
     storage_problems,
 )
 from doctor.registryconfig.sources import (
+    MASKED,
     EnvVar,
     Mount,
     Objects,
@@ -58,6 +58,7 @@ from doctor.registryconfig.sources import (
     read_mounted_file,
 )
 from doctor.snapshot import Snapshot
+from doctor.snapshot.redact import is_secret_setting
 from doctor.workload import Workload, as_list
 
 __all__ = ["CONFIG_KINDS", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials", "Mount", "Problem",
@@ -217,7 +218,7 @@ class RegistryConfig:
         return Origin(self.file_source)
 
     def visible(self, dotted: str) -> bool:
-        return dotted.rsplit(".", 1)[-1] not in SENSITIVE and not self.origin(dotted).secret
+        return not is_secret_setting(dotted.split(".")) and not self.origin(dotted).secret
 
     def describe(self, dotted: str, origin: bool = True) -> str:
         value = self.value(dotted)
@@ -226,9 +227,10 @@ class RegistryConfig:
         if value is None:
             changed = any(dotted == f or dotted.startswith(f + ".") for f in self.origins)
             return f"{dotted} not set" + (f" (after {source})" if changed and origin else "")
-        if isinstance(value, Opaque):
+        hidden = not self.visible(dotted)
+        if isinstance(value, Opaque) and not (hidden and value == MASKED):
             return f"{dotted} {value}{where}"
-        if not self.visible(dotted):
+        if hidden:  # a masked secret reads as the original does: set
             return f"{dotted} set{where}"
         return f"{dotted}={_show(self._redacted(value, dotted))}{where}"
 
@@ -236,9 +238,9 @@ class RegistryConfig:
         """`value` with every part that may not be shown replaced."""
         if isinstance(value, dict):
             return {str(k): self._redacted(v, f"{dotted}.{k}") for k, v in value.items()}
-        if isinstance(value, Opaque):
-            return str(value)
-        return value if self.visible(dotted) else "<hidden>"
+        if not self.visible(dotted):
+            return "<hidden>"
+        return str(value) if isinstance(value, Opaque) else value
 
     def credentials(self) -> Credentials:
         """The first source of aws-sdk-go's chain the registry uses that can be read here."""

@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from doctor.registryconfig.sources import EnvVar, Opaque, Problem
+from doctor.registryconfig.sources import MASKED, EnvVar, Opaque, Problem
+from doctor.snapshot.redact import is_redacted
 
 # Keys of `storage:` that are options, not drivers (configuration.Storage.Type()).
 STORAGE_OPTIONS = frozenset({"maintenance", "cache", "delete", "redirect"})
@@ -47,7 +48,25 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=YAML_LOADER)  # a safe loader: C or Python
+    """The document, with each value a redacted dump masked as an `Opaque`."""
+    return _unmasked(yaml.load(text, Loader=YAML_LOADER))  # a safe loader: C or Python
+
+
+def _unmasked(document: Any) -> Any:
+    """In place, each container once: aliases share (and may nest) containers."""
+    seen: set[int] = set()
+    pending = [document]
+    while pending:
+        container = pending.pop()
+        if not isinstance(container, dict | list) or id(container) in seen:
+            continue
+        seen.add(id(container))
+        for key, item in list(container.items() if isinstance(container, dict)
+                              else enumerate(container)):
+            if is_redacted(item):
+                container[key] = MASKED
+            pending.append(item)
+    return MASKED if is_redacted(document) else document
 
 
 def yaml_tag(value: Any) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from doctor.registryconfig.merge import Params, driver_names
 from doctor.registryconfig.sources import Opaque, Problem
+from doctor.snapshot.redact import is_secret_setting
 
 REMOTE_DRIVERS = frozenset({"s3", "s3aws", "gcs", "azure", "swift", "oss"})
 S3_DRIVERS = frozenset({"s3", "s3aws"})
@@ -64,8 +65,6 @@ OPENSHIFT_3 = Flavour(
     drivers=_DRIVERS, skipverify=False, capitalised=True)
 
 # Parameters whose values are credentials: never shown, whatever their source.
-SENSITIVE = frozenset({"accesskey", "secretkey", "sessiontoken", "password", "secret",
-                       "privatekey", "accountkey"})
 
 MIB, GIB = 2**20, 2**30
 # s3 integer parameters: name -> (minimum, maximum), distribution getParameterAsInt64.
@@ -166,7 +165,7 @@ class _S3Rules:
         """The parameter, or None when absent or unreadable here (then noted once)."""
         value = self.params.get(name)
         if isinstance(value, Opaque):
-            if name not in SENSITIVE:
+            if not is_secret_setting((*self.prefix.split("."), name)):
                 self._warn(name, f"{self._shown(name)} cannot be read here: not checked")
             return None
         return value

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from doctor.model import Resource
-from doctor.snapshot.dump import REDACTED_ANNOTATION
+from doctor.snapshot.redact import is_redacted
 from doctor.workload import as_dict, as_list
 
 
@@ -29,6 +29,7 @@ class Opaque:
 
 
 Text = str | Opaque
+MASKED = Opaque("redacted in this dump")  # a value `registry-doctor snapshot` masked
 
 
 @dataclass(frozen=True)
@@ -103,25 +104,27 @@ def _namespace(obj: dict) -> str:
 
 
 def _secret_data(secret: dict[str, Any]) -> dict[str, Text]:
-    annotations = as_dict(as_dict(secret.get("metadata")).get("annotations"))
-    redacted = annotations.get(REDACTED_ANNOTATION) == "true"
-    data: dict[str, Text] = {}
-    for key, value in as_dict(secret.get("data")).items():
-        data[str(key)] = Opaque("redacted in this dump") if redacted else _b64_text(value)
-    for key, value in as_dict(secret.get("stringData")).items():
-        data[str(key)] = Opaque("redacted in this dump") if redacted else str(value)
+    data: dict[str, Text] = {str(k): _b64_text(v) for k, v in as_dict(secret.get("data")).items()}
+    data.update((str(k), _unless_redacted(str(v)))
+                for k, v in as_dict(secret.get("stringData")).items())
     return data
 
 
 def _configmap_data(configmap: dict[str, Any]) -> dict[str, Text]:
-    data: dict[str, Text] = {str(k): str(v) for k, v in as_dict(configmap.get("data")).items()}
+    data: dict[str, Text] = {str(k): _unless_redacted(str(v))
+                             for k, v in as_dict(configmap.get("data")).items()}
     data.update((str(k), _b64_text(v)) for k, v in as_dict(configmap.get("binaryData")).items())
     return data
 
 
+def _unless_redacted(text: str) -> Text:
+    """A value a redacted dump masked (`registry-doctor snapshot`) is unknown here."""
+    return MASKED if is_redacted(text) else text
+
+
 def _b64_text(value: Any) -> Text:
     try:
-        return base64.b64decode(str(value), validate=True).decode("utf-8")
+        return _unless_redacted(base64.b64decode(str(value), validate=True).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError):
         return Opaque("not base64-encoded UTF-8 text")
 
@@ -177,7 +180,7 @@ def _env_entry(name: str, entry: dict[str, Any], field: str, owner: str, objects
     value_from = as_dict(entry.get("valueFrom"))
     if not value_from:
         value = entry.get("value")
-        return EnvVar(name, "" if value is None else str(value), origin)
+        return EnvVar(name, "" if value is None else _unless_redacted(str(value)), origin)
     for ref_field in ("secretKeyRef", "configMapKeyRef"):
         ref = as_dict(value_from.get(ref_field))
         if not ref:

@@ -34,7 +34,12 @@ MAX_PARALLEL_REQUESTS = 16
 
 class CollectError(Exception):
     """A request failed; the message is the cause shown to the user, e.g.
-    'forbidden: list pods in default'."""
+    'forbidden: list pods in default'. `source_failed`: the source gave no answer about the
+    objects (API server unreachable, credentials rejected, server error), unlike a 403."""
+
+    def __init__(self, message: str, source_failed: bool = False) -> None:
+        super().__init__(message)
+        self.source_failed = source_failed
 
 
 class Source(Protocol):
@@ -51,6 +56,9 @@ class Snapshot:
     source: dict[str, Any]
     collections: dict[str, list[dict]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # The collections among `errors` that failed because the source did not answer: a run
+    # with any is blind, not a judgement of the cluster (the exporter keeps its last report).
+    source_failures: dict[str, str] = field(default_factory=dict)
     logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> tail
     problems: list[str] = field(default_factory=list)  # unreadable input, e.g. dump files
 
@@ -105,7 +113,8 @@ def collect(source: Source, wanted: Iterable[str], config: RunConfig) -> Snapsho
             if not done:  # a source ignored its timeout: give up on what is still out
                 for job in [*running.values(), *pending]:
                     name = job.collection if isinstance(job, _LogRead) else job
-                    snapshot.errors[name] = f"timed out after {config.timeout:g}s"
+                    snapshot.errors[name] = snapshot.source_failures[name] = \
+                        f"timed out after {config.timeout:g}s"
                 return snapshot
             for future in done:
                 job = running.pop(future)
@@ -131,6 +140,8 @@ def _store(snapshot: Snapshot, name: str, future: Future) -> None:
     except CollectError as error:
         snapshot.collections[name] = []
         snapshot.errors[name] = str(error)
+        if error.source_failed:
+            snapshot.source_failures[name] = str(error)
 
 
 def _gather(source: Source, collection: Collection, snapshot: Snapshot,

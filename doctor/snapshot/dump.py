@@ -9,7 +9,9 @@ the dump still loads.
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +22,14 @@ import yaml
 # The redaction marker is part of the dump format: readers of a dump import it from here.
 from doctor.snapshot.redact import REDACTED as REDACTED
 from doctor.snapshot.redact import REDACTED_ANNOTATION as REDACTED_ANNOTATION
-from doctor.snapshot.redact import redact
+from doctor.snapshot.redact import redact, redact_text
 from doctor.snapshot.redact import redact_secret as redact_secret
 from doctor.snapshot.shape import describe_type, type_problems
 
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a dump file larger than this is not a Kubernetes object list
 MAX_PROBLEMS_PER_FILE = 20
+ALIAS_SLACK = 10_000  # values beyond the file's length that aliases may add
 
 
 @dataclass
@@ -59,6 +62,13 @@ def parse_documents(text: str, source: str) -> tuple[list[dict[str, Any]], list[
             documents = [json.loads(text)]
         else:
             documents = list(yaml.load_all(text, Loader=_SafeLoader))
+            size = _expanded_size(documents, {}) if "*" in text else 0
+            if size == math.inf:
+                return [], [f"{source}: refused: a YAML alias refers to the value that "
+                            "contains it (*name inside &name): it never ends"]
+            if size > len(text) + ALIAS_SLACK:
+                return [], [f"{source}: refused: its YAML aliases (*name) expand to more "
+                            "values than the file has characters (an alias bomb?)"]
     except (yaml.YAMLError, json.JSONDecodeError, RecursionError) as error:
         return [], [f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: "
                     f"{_parse_error(error)}"]
@@ -72,6 +82,19 @@ def parse_documents(text: str, source: str) -> tuple[list[dict[str, Any]], list[
         extra = len(problems) - MAX_PROBLEMS_PER_FILE
         problems = [*problems[:MAX_PROBLEMS_PER_FILE], f"{source}: ... and {extra} more problems"]
     return objects, problems
+
+
+def _expanded_size(value: Any, seen: dict[int, float]) -> float:
+    """How many values `value` holds once every alias is expanded (PyYAML shares an aliased
+    value instead of copying it, so loading is cheap; whoever walks it pays the expansion).
+    Linear in the distinct values: each is counted once and remembered."""
+    if not isinstance(value, dict | list):
+        return 1
+    if id(value) not in seen:
+        seen[id(value)] = math.inf  # a cycle (`&a [*a]`) never ends
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        seen[id(value)] = 1 + sum(_expanded_size(item, seen) for item in items)
+    return seen[id(value)]
 
 
 def _parse_error(error: Exception) -> str:
@@ -200,19 +223,54 @@ def _one_line(error: Exception) -> str:
 
 def write_dump(out: Path, collections: dict[str, list[dict[str, Any]]],
                logs: dict[tuple[str, str], str], include_secrets: bool = False) -> list[Path]:
-    """Write collections as `<collection>.yaml` Lists (readable by `load_dump`) plus logs."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write collections as `<collection>.yaml` Lists (readable by `load_dump`) plus logs.
+    Secret values are redacted unless `include_secrets`; then only the owner can read the
+    folder and the files (0700, 0600)."""
+    _make_folder(out, include_secrets)
     written = []
     for name, objects in sorted(collections.items()):
         if not include_secrets:
             objects = [redact(o) for o in objects]
         path = out / f"{name}.yaml"
-        path.write_text(yaml.dump({"apiVersion": "v1", "kind": "List", "items": objects},
-                                  Dumper=_Dumper, sort_keys=False))
+        _write(path, yaml.dump({"apiVersion": "v1", "kind": "List", "items": objects},
+                               Dumper=_Dumper, sort_keys=False), include_secrets)
         written.append(path)
     for (namespace, pod), text in sorted(logs.items()):
+        text = text if include_secrets else redact_text(text)  # keys, URL credentials
         path = out / "logs" / namespace / f"{pod}.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        _make_folder(path.parent.parent, include_secrets)
+        _make_folder(path.parent, include_secrets)
+        _write(path, text, include_secrets)
         written.append(path)
     return written
+
+
+def _make_folder(folder: Path, private: bool) -> None:
+    """A private folder is made 0700; an existing one others can enter is refused, not
+    changed: its other files are not ours to hide or expose."""
+    if not private:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700)
+        folder.chmod(0o700)  # mkdir's mode passes through the umask
+    except FileExistsError:
+        if not folder.is_dir() or folder.is_symlink():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder") from None
+        if folder.stat().st_mode & 0o077:
+            raise PermissionError(errno.EACCES, "others can read this folder: "
+                                  "--include-secrets writes to a new folder or to one only "
+                                  "its owner can read (chmod 700)") from None
+
+
+def _write(path: Path, text: str, private: bool) -> None:
+    """The file's text; a private file is 0600 from its creation on, and never written
+    through a symlink."""
+    if not private:
+        path.write_text(text)
+        return
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(descriptor, 0o600)  # a file that existed keeps its mode through O_CREAT
+        file.write(text)

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from doctor.config import RunConfig
+from doctor.config import (
+    CONSOLE,
+    CONSOLE_OAUTH_CLIENT,
+    CONSOLE_SECRETS,
+    REGISTRY,
+    REGISTRY_SECRETS,
+    RunConfig,
+)
 from doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, as_list, find_workload
 
 Collections = dict[str, list[dict]]
@@ -55,6 +62,11 @@ class Collection:
     # read across namespaces (e.g. by node). tests/test_rbac.py holds the scopes to this.
     verb: str = "list"
     all_namespaces: bool = False
+    # A RunConfig flag without which the scope reads nothing (and RBAC grants nothing).
+    opt_in: str = ""
+    # For "get": the name symbols (doctor.config) of every object the scope may name, so RBAC
+    # grants those alone (resourceNames); empty: names the chart cannot know (a volume's).
+    names: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -63,6 +75,13 @@ class Collection:
 
 def _in_namespace(_: Collections, config: RunConfig) -> list[Query]:
     return [Query(namespace=config.namespace)]
+
+
+def _registry_and_console(_: Collections, config: RunConfig) -> list[Query]:
+    """The registry's and the console's own objects, by name: a namespace such as `default`
+    holds others (the router's, with its stats password) that are none of our business."""
+    return [Query(namespace=config.namespace, name=n)
+            for n in dict.fromkeys((config.registry_name, config.console_name))]
 
 
 def registry_workload(collections: Collections, config: RunConfig) -> Workload | None:
@@ -152,11 +171,11 @@ def _registry_storage_classes(collections: Collections, config: RunConfig) -> li
 
 
 def _console_oauth_client(collections: Collections, config: RunConfig) -> list[Query]:
-    console = console_workload(collections, config)
-    if console is None:
+    """The configured client (--console-oauth-client), never the one the console's env names:
+    OAuthClients carry client secrets, so RBAC grants this one alone (docs/helm.md)."""
+    if console_workload(collections, config) is None:
         return []
-    return [Query(name=console_env(console).get("OPENSHIFT_OAUTH_CLIENT_ID",
-                                                "cockpit-oauth-client"))]
+    return [Query(name=config.console_oauth_client)]
 
 
 def console_env(console: Workload) -> dict[str, str]:
@@ -175,7 +194,10 @@ def _registry_service_endpoints(_: Collections, config: RunConfig) -> list[Query
 
 
 def _console_node_pods(collections: Collections, config: RunConfig) -> list[Query]:
-    """Every pod on the nodes the console runs on: they may hold its host port."""
+    """Every pod on the nodes the console runs on: they may hold its host port. Only with
+    --node-pod-scan: RBAC can grant that only as a list of every pod of the cluster."""
+    if not config.node_pod_scan:
+        return []
     nodes = (as_dict(p.get("spec")).get("nodeName") for p in collections.get("console-pods", ()))
     return [Query(field_selector=f"spec.nodeName={n}") for n in _names(nodes)]
 
@@ -190,22 +212,26 @@ _WORKLOADS = tuple(WORKLOAD_COLLECTIONS)
 
 CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("deploymentconfigs", "apps.openshift.io/v1", "deploymentconfigs",
-               "DeploymentConfig", True, _in_namespace, optional_group=True),
-    Collection("deployments", "apps/v1", "deployments", "Deployment", True, _in_namespace),
-    Collection("daemonsets", "apps/v1", "daemonsets", "DaemonSet", True, _in_namespace),
+               "DeploymentConfig", True, _registry_and_console, optional_group=True,
+               verb="get", names=(REGISTRY, CONSOLE)),
+    Collection("deployments", "apps/v1", "deployments", "Deployment", True,
+               _registry_and_console, verb="get", names=(REGISTRY, CONSOLE)),
+    Collection("daemonsets", "apps/v1", "daemonsets", "DaemonSet", True, _registry_and_console,
+               verb="get", names=(REGISTRY, CONSOLE)),
     Collection("registry-pods", "v1", "pods", "Pod", True, _registry_pods, needs=_WORKLOADS),
     Collection("console-pods", "v1", "pods", "Pod", True, _console_pods, needs=_WORKLOADS),
     Collection("console-node-pods", "v1", "pods", "Pod", True, _console_node_pods,
-               needs=("console-pods",), all_namespaces=True),
+               needs=("console-pods",), all_namespaces=True, opt_in="node_pod_scan"),
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("console-secrets", "v1", "secrets", "Secret", True, _console_secrets,
-               needs=_WORKLOADS, verb="get"),
+               needs=_WORKLOADS, verb="get", names=(CONSOLE_SECRETS,)),
     Collection("registry-secrets", "v1", "secrets", "Secret", True, _registry_secrets,
-               needs=_WORKLOADS, verb="get"),
-    Collection("services", "v1", "services", "Service", True, _in_namespace),
+               needs=_WORKLOADS, verb="get", names=(REGISTRY_SECRETS,)),
+    Collection("services", "v1", "services", "Service", True, _registry_and_console,
+               verb="get", names=(REGISTRY, CONSOLE)),
     Collection("endpoints", "v1", "endpoints", "Endpoints", True, _registry_service_endpoints,
-               verb="get"),
+               verb="get", names=(REGISTRY,)),
     Collection("persistentvolumeclaims", "v1", "persistentvolumeclaims",
                "PersistentVolumeClaim", True, _in_namespace),
     Collection("persistentvolumes", "v1", "persistentvolumes", "PersistentVolume", False,
@@ -215,7 +241,8 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
                needs=(*_WORKLOADS, "persistentvolumeclaims", "persistentvolumes"), verb="get"),
     Collection("routes", "route.openshift.io/v1", "routes", "Route", True, _in_namespace),
     Collection("oauthclients", "oauth.openshift.io/v1", "oauthclients", "OAuthClient", False,
-               _console_oauth_client, needs=_WORKLOADS, verb="get"),
+               _console_oauth_client, needs=_WORKLOADS, verb="get",
+               names=(CONSOLE_OAUTH_CLIENT,)),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.

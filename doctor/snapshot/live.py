@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from doctor.config import setting
 from doctor.kube import KubeClient, KubeError, Target, api_path
 from doctor.snapshot import CollectError
 from doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
@@ -33,7 +34,12 @@ class LiveSource:
             if error.status == 404:
                 raise CollectError(f"not served: the API server has no "
                                    f"{collection.api_version} {collection.resource}") from None
-            raise CollectError(str(error)) from None
+            if error.status == 403 and query.name and collection.names:
+                raise CollectError(f"{error}: the chart grants these by name only; if it is "
+                                   "the registry's or the console's, list it in "
+                                   + " or ".join(setting(s) for s in collection.names)
+                                   ) from None
+            raise CollectError(str(error), source_failed=error.unreachable) from None
         return _objects(answer, collection, target)
 
     def pod_log(self, namespace: str, pod: str, tail_lines: int, timeout: float) -> str:

@@ -11,53 +11,70 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .resources import ResourceType, group_versions
+from .profiles import Profile
+from .resources import ResourceType
 from .responses import Response, json_response, not_found_page
 
 OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 
-# What an OpenShift 3.11 master reports.
-VERSION = {
-    "major": "1",
-    "minor": "11+",
-    "gitVersion": "v1.11.0+d4cacc0",
-    "gitCommit": "d4cacc0",
-    "gitTreeState": "clean",
-    "buildDate": "2019-09-18T13:32:01Z",
-    "goVersion": "go1.10.8",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
 
-
-def discovery_response(path: str, headers: Mapping[str, str]) -> Response:
+def discovery_response(path: str, headers: Mapping[str, str], profile: Profile) -> Response:
     if path == "/openapi/v2":
-        return openapi_v2(headers.get("Accept", ""))
-    document = discovery_document(path, headers.get("Host", ""))
+        return openapi_v2(headers.get("Accept", ""), profile)
+    document = discovery_document(path, headers.get("Host", ""), profile)
     return not_found_page() if document is None else json_response(200, document)
 
 
-def openapi_v2(accept: str) -> Response:
-    """An OpenAPI v2 document without paths or definitions.
+def openapi_v2(accept: str, profile: Profile) -> Response:
+    """An OpenAPI v2 document with the write operations' paths and parameters, no definitions.
 
     kubectl validates `create -f` and `apply` input against /openapi/v2 (an OpenShift 3.11
     master serves no /openapi/v3) and fails when it cannot download it; a document that
     describes no type makes it skip that client-side validation. It asks for protobuf, where
-    an empty message is zero bytes.
+    an empty message is zero bytes. In JSON the paths say which writes take `dryRun`: as on a
+    real server, only those of a server that knows it.
     """
     if "protobuf" in accept:
         return Response(200, b"", OPENAPI_V2_PROTOBUF)
-    document = {"swagger": "2.0", "info": {"title": "OpenShift API (with Kubernetes)",
-                                           "version": "v3.11.0"}, "paths": {}}
+    paths: dict[str, Any] = {}
+    for resource in profile.resources:
+        paths.update(_openapi_paths(resource, profile.dry_run))
+    document = {"swagger": "2.0", "info": {"title": profile.openapi_title,
+                                           "version": profile.openapi_version},
+                "paths": paths}
     return Response(200, json.dumps(document).encode())
 
 
-def discovery_document(path: str, server_address: str) -> dict[str, Any] | None:
+def _openapi_paths(resource: ResourceType, dry_run: bool) -> dict[str, Any]:
+    """The collection and item paths of a resource with their write operations."""
+    scope = "/namespaces/{namespace}" if resource.namespaced else ""
+    collection = f"{resource.prefix}{scope}/{resource.plural}"
+    kind = {"group": resource.group, "version": resource.version, "kind": resource.kind}
+
+    def operation(action: str) -> dict[str, Any]:
+        parameters: list[dict[str, Any]] = [{"name": "body", "in": "body", "required": True,
+                                             "schema": {"type": "object"}}]
+        if dry_run:
+            parameters.append({"uniqueItems": True, "type": "string", "name": "dryRun",
+                               "in": "query", "description": "When present, indicates that "
+                               "modifications should not be persisted."})
+        return {"parameters": parameters, "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": kind}
+
+    methods = {"update": "put", "patch": "patch", "delete": "delete"}
+    item = {methods[verb]: operation(verb) for verb in methods if verb in resource.verbs}
+    found = {collection: {"post": operation("post")}} if "create" in resource.verbs else {}
+    if item:
+        found[collection + "/{name}"] = item
+    return found
+
+
+def discovery_document(path: str, server_address: str, profile: Profile) -> dict[str, Any] | None:
     """The document a discovery path serves, or None if it serves none."""
-    served = group_versions()
+    served = profile.group_versions()
     parts = path.strip("/").split("/")
     if path == "/version":
-        return VERSION
+        return dict(profile.version)
     if path == "/api":
         return {"kind": "APIVersions", "versions": ["v1"],
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",

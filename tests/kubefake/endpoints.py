@@ -14,7 +14,7 @@ from . import errors, protobuf
 from .deployer import Deployer
 from .discovery import discovery_response
 from .patches import PatchError, json_patch, merge_patch, strategic_merge_patch
-from .rbac import Authorizer
+from .rbac import Attributes, Authorizer
 from .resources import ResourceType, by_name
 from .responses import Response, json_response, not_found_page
 from .routing import Target
@@ -68,7 +68,7 @@ class Endpoints:
         if target.resource is None:
             if request.method != "GET":
                 return not_found_page()
-            return discovery_response(request.path, request.headers)
+            return discovery_response(request.path, request.headers, self.store.profile)
         try:
             return self._resource_request(request, target, target.resource)
         except errors.ApiError as error:
@@ -76,7 +76,9 @@ class Endpoints:
 
     def _resource_request(self, request: Request, target: Target,
                           resource: ResourceType) -> Response:
-        if self.authorizer.denies(target.resource_name or "", target.verb, target.namespace):
+        if self.authorizer.denies(Attributes.of(resource.group, target.resource_name or "",
+                                                target.verb, target.namespace, target.name,
+                                                request.query)):
             raise self.authorizer.forbidden(resource, target.subresource, target.verb,
                                             target.namespace, target.name)
         subresource = resource.subresource(target.subresource)
@@ -109,14 +111,14 @@ class Endpoints:
             return self._review(_object_body(request))
         if target.subresource == "instantiate":
             return self._instantiate(_object_body(request), target, resource)
-        dry_run = _dry_run(request.query)
+        dry_run = self._dry_run(request.query)
         obj = self.store.create(resource, target.namespace, _body(request), dry_run)
         if not dry_run:
             self.deployer.created(resource, copy.deepcopy(obj))
         return json_response(201, obj)
 
     def _update(self, request: Request, target: Target, resource: ResourceType) -> Response:
-        dry_run = _dry_run(request.query)
+        dry_run = self._dry_run(request.query)
         before = self.store.find(resource, target.namespace, target.name)
         obj = self.store.replace(resource, target.namespace, target.name, _body(request), dry_run)
         if not dry_run:
@@ -129,7 +131,7 @@ class Endpoints:
         if content_type not in accepted:
             raise errors.unsupported_media_type(accepted)
         apply = _patcher(content_type, _json(request.body))
-        dry_run = _dry_run(request.query)
+        dry_run = self._dry_run(request.query)
         before = self.store.find(resource, target.namespace, target.name)
         obj = self.store.patch(resource, target.namespace, target.name, apply, dry_run)
         if not dry_run:
@@ -137,7 +139,8 @@ class Endpoints:
         return json_response(200, obj)
 
     def _delete(self, request: Request, target: Target, resource: ResourceType) -> Response:
-        obj = self.store.delete(resource, target.namespace, target.name, _dry_run(request.query))
+        obj = self.store.delete(resource, target.namespace, target.name,
+                                self._dry_run(request.query))
         if resource in (PODS, NAMESPACES) or resource.custom:
             return json_response(200, obj)  # these registries return the deleted object
         details = errors.resource_details(resource, target.name, uid=obj["metadata"]["uid"])
@@ -147,12 +150,17 @@ class Endpoints:
     def _delete_collection(self, request: Request, target: Target,
                            resource: ResourceType) -> Response:
         labels, fields = _selectors(request.query, resource)
-        dry_run = _dry_run(request.query)
+        dry_run = self._dry_run(request.query)
         deleted = self.store.list_objects(resource, target.namespace, labels, fields)
         for obj in deleted["items"]:  # the real registry answers the deleted objects as a list
             metadata = obj["metadata"]
             self.store.delete(resource, metadata.get("namespace", ""), metadata["name"], dry_run)
         return json_response(200, deleted)
+
+    def _dry_run(self, query: Mapping[str, str]) -> bool:
+        """Whether a write is a dry run. A server before the DryRun feature (Kubernetes 1.12)
+        never reads the parameter: the write is applied."""
+        return self.store.profile.dry_run and _known_dry_run(query)
 
     def _pod_log(self, query: Mapping[str, str], target: Target) -> Response:
         pod = self.store.get(PODS, target.namespace, target.name)
@@ -180,8 +188,9 @@ class Endpoints:
             resource = str(attributes.get("resource", ""))
             if attributes.get("subresource"):
                 resource = f"{resource}/{attributes['subresource']}"
-            allowed = not self.authorizer.denies(resource, str(attributes.get("verb", "")),
-                                                 str(attributes.get("namespace") or ""))
+            allowed = not self.authorizer.denies(Attributes(
+                str(attributes.get("group") or ""), resource, str(attributes.get("verb", "")),
+                str(attributes.get("namespace") or ""), str(attributes.get("name") or "")))
         # The RBAC authorizer gives a reason only for what it allows.
         status = {"allowed": True, "reason": self.authorizer.allowed_reason()} if allowed else {
             "allowed": False}
@@ -264,7 +273,7 @@ def _json(data: bytes) -> Any:
         raise errors.bad_request(f"couldn't get version/kind; json parse error: {error}") from None
 
 
-def _dry_run(query: Mapping[str, str]) -> bool:
+def _known_dry_run(query: Mapping[str, str]) -> bool:
     value = query.get("dryRun", "")
     if value not in ("", "All"):
         raise errors.bad_request(f'dryRun: Unsupported value: "{value}": supported values: '

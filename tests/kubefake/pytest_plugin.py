@@ -8,16 +8,27 @@ from typing import Any
 
 import pytest
 
+from .profiles import DEFAULT, PROFILES
 from .server import FakeKubeAPI
+
+# `pytestmark = EVERY_PROFILE` (or the mark on one test) runs a test against each API profile.
+EVERY_PROFILE = pytest.mark.parametrize("kube_profile", sorted(PROFILES))
 
 
 @pytest.fixture
-def fake_api() -> Iterator[Callable[[Path], FakeKubeAPI]]:
+def kube_profile() -> str:
+    """The API profile the fakes of `fake_api` and `fake_cluster` serve: OpenShift 3.11 unless a
+    test parametrizes `kube_profile`."""
+    return DEFAULT
+
+
+@pytest.fixture
+def fake_api(kube_profile: str) -> Iterator[Callable[[Path], FakeKubeAPI]]:
     """A factory: `fake_api(dump_dir)` starts a fake serving the dump; it stops after the test."""
     started: list[FakeKubeAPI] = []
 
     def start(dump_dir: Path) -> FakeKubeAPI:
-        api = FakeKubeAPI.from_dump(dump_dir)
+        api = FakeKubeAPI.from_dump(dump_dir, api_profile=kube_profile)
         started.append(api.start())
         return api
 
@@ -27,14 +38,14 @@ def fake_api() -> Iterator[Callable[[Path], FakeKubeAPI]]:
 
 
 @pytest.fixture
-def fake_cluster(tmp_path: Path) -> Iterator[Callable[[list[dict[str, Any]]],
+def fake_cluster(tmp_path: Path, kube_profile: str) -> Iterator[Callable[[list[dict[str, Any]]],
                                                       tuple[FakeKubeAPI, Path]]]:
     """A factory: `fake_cluster(objects)` starts a fake serving `objects` and answers it with a
     kubeconfig for it; it stops after the test."""
     started: list[FakeKubeAPI] = []
 
     def start(objects: list[dict[str, Any]]) -> tuple[FakeKubeAPI, Path]:
-        api = FakeKubeAPI(objects).start()
+        api = FakeKubeAPI(objects, api_profile=kube_profile).start()
         started.append(api)
         return api, api.write_kubeconfig(tmp_path / f"kubeconfig-{len(started)}")
 

@@ -82,7 +82,9 @@ def _core(plural: str, kind: str, namespaced: bool = True, **kwargs: Any) -> Res
     return ResourceType("", "v1", plural, kind, namespaced, **kwargs)
 
 
-RESOURCES: tuple[ResourceType, ...] = (
+# Every resource type some version profile serves (tests/kubefake/profiles.py picks its own). Each
+# profile serves a resource in one version only: the store keeps one copy per type.
+CORE: tuple[ResourceType, ...] = (
     _core("pods", "Pod", short_names=("po",), categories=("all",), fields=POD_FIELDS,
           subresources=(Subresource("log", "Pod", ("get",)),), has_status=True),
     _core("services", "Service", short_names=("svc",), categories=("all",), has_status=True),
@@ -108,9 +110,21 @@ RESOURCES: tuple[ResourceType, ...] = (
                  has_status=True),
     ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("all",),
                  has_status=True),
-    # OpenShift 3.11 (Kubernetes 1.11) serves CronJob as batch/v1beta1 only (v1 came in 1.21).
-    ResourceType("batch", "v1beta1", "cronjobs", "CronJob", True, ("cj",), ("all",),
-                 has_status=True),
+    ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
+                 False),
+    ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
+                 "SelfSubjectAccessReview", False, verbs=("create",)),
+    # The prometheus-operator's CRDs (OpenShift 3.11 installs them with cluster monitoring).
+    ResourceType("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True,
+                 ("smon",), ("prometheus-operator",), custom=True),
+    ResourceType("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", True,
+                 ("promrule",), ("prometheus-operator",), custom=True),
+)
+OPENSHIFT: tuple[ResourceType, ...] = (
     ResourceType("apps.openshift.io", "v1", "deploymentconfigs", "DeploymentConfig", True,
                  ("dc",), ("all",), has_status=True,
                  subresources=(Subresource("instantiate", "DeploymentRequest", ("create",)),)),
@@ -119,57 +133,26 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("oauth.openshift.io", "v1", "oauthclients", "OAuthClient", False),
     ResourceType("security.openshift.io", "v1", "securitycontextconstraints",
                  "SecurityContextConstraints", False, ("scc",)),
-    ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
+)
+# Kubernetes 1.11: CronJob only as batch/v1beta1 (v1 came in 1.21), events.k8s.io/v1beta1
+# (v1 in 1.19), no coordination.k8s.io (Lease: v1beta1 in 1.12, v1 in 1.14).
+KUBERNETES_1_11: tuple[ResourceType, ...] = (
+    ResourceType("batch", "v1beta1", "cronjobs", "CronJob", True, ("cj",), ("all",),
+                 has_status=True),
+    ResourceType("events.k8s.io", "v1beta1", "events", "Event", True, ("ev",)),
+)
+KUBERNETES_1_33: tuple[ResourceType, ...] = (
+    ResourceType("batch", "v1", "cronjobs", "CronJob", True, ("cj",), ("all",),
+                 has_status=True),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",)),
-    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
-    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
-    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
-    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
-                 False),
-    ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
-                 "SelfSubjectAccessReview", False, verbs=("create",)),
-    ResourceType("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True,
-                 ("smon",), ("prometheus-operator",), custom=True),
-    ResourceType("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", True,
-                 ("promrule",), ("prometheus-operator",), custom=True),
 )
-
-OPENSHIFT_GROUPS = tuple(sorted({r.group for r in RESOURCES if r.group.endswith(".openshift.io")}))
-
-
-def group_versions() -> dict[str, list[ResourceType]]:
-    """Served resource types by group/version ("v1" for the core group), in discovery order."""
-    served: dict[str, list[ResourceType]] = {}
-    for resource in RESOURCES:
-        served.setdefault(resource.api_version, []).append(resource)
-    return served
+ALL_RESOURCES = CORE + OPENSHIFT + KUBERNETES_1_11 + KUBERNETES_1_33
 
 
-def by_path(group: str, version: str, plural: str) -> ResourceType | None:
-    return next((r for r in RESOURCES
-                 if (r.group, r.version, r.plural) == (group, version, plural)), None)
-
-
-def by_name(name: str) -> ResourceType:
+def by_name(name: str, resources: tuple[ResourceType, ...] = ALL_RESOURCES) -> ResourceType:
     """A resource type by plural, `plural.group` or kind, as tests name them; core wins ties."""
-    for resource in RESOURCES:
+    for resource in resources:
         if name in (resource.plural, resource.qualified, resource.kind):
             return resource
     raise KeyError(f"the fake API server does not serve {name!r}")
-
-
-def for_object(obj: dict) -> ResourceType | None:
-    """The served resource type for an object's apiVersion and kind, if any.
-
-    Objects of older API versions map to the version served: an OpenShift 3.x dump may carry the
-    legacy `apiVersion: v1` (the /oapi endpoint) for OpenShift kinds, and `extensions/v1beta1`
-    or `apps/v1beta2` for workloads.
-    """
-    group, kind = str(obj.get("apiVersion", "")).rpartition("/")[0], obj.get("kind")
-    served_from = {"": ("", *OPENSHIFT_GROUPS), "extensions": ("apps",)}.get(group, (group,))
-    for candidate in served_from:
-        found = next((r for r in RESOURCES if r.group == candidate and r.kind == kind), None)
-        if found is not None:
-            return found
-    return None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .resources import ResourceType, by_path
+from .profiles import Profile
+from .resources import ResourceType
 
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
@@ -27,7 +28,8 @@ class Target:
         return f"{plural}/{self.subresource}" if self.subresource else plural
 
 
-def parse_target(method: str, path: str, query: Mapping[str, str]) -> Target | None:
+def parse_target(method: str, path: str, query: Mapping[str, str],
+                 profile: Profile) -> Target | None:
     """The target of a request, a non-resource Target if the path is not under a served group
     version, or None when it names nothing served (answered 404)."""
     parts = path.strip("/").split("/")
@@ -37,18 +39,18 @@ def parse_target(method: str, path: str, query: Mapping[str, str]) -> Target | N
         group, version, rest = parts[1], parts[2], parts[3:]
     else:
         return Target(method.lower())
-    return _resource_target(method, group, version, rest, query)
+    return _resource_target(method, group, version, rest, query, profile)
 
 
 def _resource_target(method: str, group: str, version: str, rest: list[str],
-                     query: Mapping[str, str]) -> Target | None:
+                     query: Mapping[str, str], profile: Profile) -> Target | None:
     namespace = ""
     if rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
     if len(rest) > 3 or "" in rest:
         return None
     plural, name, subresource = (*rest, "", "")[:3]
-    resource = by_path(group, version, plural)
+    resource = profile.by_path(group, version, plural)
     if (resource is None or (namespace and not resource.namespaced)
             or (resource.namespaced and name and not namespace)
             or (subresource and resource.subresource(subresource) is None)):

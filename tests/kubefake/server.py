@@ -23,8 +23,8 @@ from doctor.snapshot.dump import load_dump
 from . import errors
 from .deployer import Deployer
 from .endpoints import DeploymentRequestRecord, Endpoints, Request
-from .rbac import Authorizer
-from .resources import by_name, for_object
+from .profiles import DEFAULT, Profile, profile
+from .rbac import Authorizer, bound_rules
 from .responses import Response, json_response, not_found_page
 from .routing import parse_target
 from .store import Obj, ObjectStore
@@ -32,7 +32,12 @@ from .store import Obj, ObjectStore
 log = logging.getLogger(__name__)
 HANG_SECONDS = 60.0
 SHUTDOWN_POLL_SECONDS = 0.02  # how soon stop() returns
-FAULTS = ("500", "429", "reset", "hang")
+# "commit-then-500" and "commit-then-reset" apply the request, then answer 500 or drop the
+# connection (a server that committed a write and failed to say so); "endless" answers 200
+# with a body that never ends.
+FAULTS = ("500", "503", "429", "reset", "hang", "commit-then-500", "commit-then-reset",
+          "endless")
+ENDLESS_CHUNK = b" " * 65536  # JSON whitespace, forever
 
 
 @dataclass
@@ -64,16 +69,18 @@ class FakeKubeAPI:
     """Serves objects over the Kubernetes REST API for `kubectl` and the `kubernetes` client.
 
     Everything runs as one user (`user`, "system:admin" by default) without authentication;
-    `forbid` makes requests fail as RBAC would.
+    `forbid` makes requests fail as RBAC would. `api_profile` names the kind of server it is
+    (tests/kubefake/profiles.py): its discovery, API groups and versions, and dry-run support.
     """
 
     def __init__(self, objects: Iterable[Obj] = (),
                  logs: Mapping[tuple[str, str], str] | None = None,
-                 user: str = "system:admin") -> None:
-        self._store = ObjectStore()
+                 user: str = "system:admin", api_profile: str = DEFAULT) -> None:
+        self.profile: Profile = profile(api_profile)
+        self._store = ObjectStore(self.profile)
         self.unserved: list[Obj] = []  # given objects whose kind the fake does not serve
         for obj in objects:
-            if for_object(obj) is None:
+            if self.profile.for_object(obj) is None:
                 self.unserved.append(obj)
             else:
                 self._store.put(obj, keep_version=True)
@@ -97,12 +104,13 @@ class FakeKubeAPI:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_dump(cls, path: Path, user: str = "system:admin") -> FakeKubeAPI:
+    def from_dump(cls, path: Path, user: str = "system:admin",
+                  api_profile: str = DEFAULT) -> FakeKubeAPI:
         """A fake serving a cluster dump: its objects and `logs/<namespace>/<pod>.log`."""
         dump = load_dump(Path(path))
         if dump.problems:
             raise ValueError(f"dump {path} does not load cleanly: {'; '.join(dump.problems)}")
-        return cls(dump.objects, dump.logs, user)
+        return cls(dump.objects, dump.logs, user, api_profile)
 
     # lifecycle
 
@@ -179,10 +187,19 @@ class FakeKubeAPI:
         """
         self._authorizer.forbid(resource, verb, namespace)
 
+    def restrict_to(self, manifests: Iterable[Obj], namespace: str, account: str) -> None:
+        """From now on, answer as RBAC would for service account `namespace`/`account` bound
+        by the Roles, ClusterRoles and bindings among `manifests` (a rendered chart): what
+        their rules do not allow, resourceNames included, is 403 Forbidden."""
+        self._authorizer.restrict(f"system:serviceaccount:{namespace}:{account}",
+                                  bound_rules(manifests, namespace, account))
+
     def inject(self, fault: str | float, resource: str | None = None, verb: str | None = None,
                times: int | None = None) -> None:
-        """Fail matching requests: "500", "429" (Retry-After: 1), "reset" (close without an
-        answer), "hang" (no answer until stop(), at most 60 s) or a latency in seconds."""
+        """Fail matching requests: "500", "503", "429" (Retry-After: 1), "reset" (close
+        without an answer), "hang" (no answer until stop(), at most 60 s), "commit-then-500"
+        and "commit-then-reset" (do it, then fail), "endless" (a body that never ends) or a
+        latency in seconds."""
         if isinstance(fault, int | float):
             entry = _Fault("latency", float(fault), resource, verb, times)
         elif fault in FAULTS:
@@ -199,10 +216,10 @@ class FakeKubeAPI:
     # direct store access
 
     def objects(self, resource: str | None = None) -> list[Obj]:
-        return self._store.snapshot(by_name(resource) if resource else None)
+        return self._store.snapshot(self.profile.by_name(resource) if resource else None)
 
     def get_object(self, resource: str, namespace: str | None, name: str) -> Obj | None:
-        return self._store.find(by_name(resource), namespace or "", name)
+        return self._store.find(self.profile.by_name(resource), namespace or "", name)
 
     def put_object(self, obj: Obj) -> Obj:
         """Store an object as it is (no API checks), with a new resourceVersion."""
@@ -213,7 +230,7 @@ class FakeKubeAPI:
     def _serve(self, handler: _Handler) -> None:
         url = urlsplit(handler.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
-        target = parse_target(handler.command, url.path, query)
+        target = parse_target(handler.command, url.path, query, self.profile)
         record = RequestRecord(
             handler.command, url.path, query,
             target.verb if target else handler.command.lower(),
@@ -224,10 +241,17 @@ class FakeKubeAPI:
             self._requests.append(record)
         body = handler.read_body()
         fault = self._fault_for(record)
+        if fault is not None and fault.startswith("commit-then-"):
+            self._answer(Request(handler.command, url.path, query, handler.headers, body,
+                                 target))
+            fault = fault.removeprefix("commit-then-")
         if fault in ("reset", "hang"):
             if fault == "hang":
                 self._stopping.wait(HANG_SECONDS)
             handler.drop_connection(reset=fault == "reset")
+            return
+        if fault == "endless":
+            handler.respond_forever(self._stopping)
             return
         if fault is not None:
             response = _fault_response(fault)
@@ -280,6 +304,10 @@ def _fault_response(fault: str) -> Response:
         # The max-in-flight and priority-and-fairness filters answer in plain text.
         return Response(429, b"Too many requests, please try again later.\n",
                         "text/plain; charset=utf-8", {"Retry-After": "1"})
+    if fault == "503":
+        return json_response(503, errors.ApiError(
+            503, "ServiceUnavailable", "the server is currently unable to handle the request"
+        ).status())
     return json_response(500, errors.internal_error("injected fault").status())
 
 
@@ -338,6 +366,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(response.body)
+
+    def respond_forever(self, stopping: threading.Event) -> None:
+        """200 with a Content-Length no body reaches: bytes until the client hangs up."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(2**62))
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            while not stopping.is_set():
+                self.wfile.write(ENDLESS_CHUNK)
 
     def drop_connection(self, reset: bool) -> None:
         """Close the connection without an answer; `reset` sends a TCP RST."""

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import errors
-from .resources import ResourceType, by_name, for_object
+from .profiles import Profile
+from .resources import ResourceType, by_name
 from .selectors import FieldRequirement, Requirement
 
 Obj = dict[str, Any]
@@ -26,7 +27,8 @@ def now() -> str:
 
 
 class ObjectStore:
-    def __init__(self) -> None:
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
         self._lock = threading.RLock()
         self._objects: dict[Key, Obj] = {}
         self._version = 0
@@ -35,7 +37,7 @@ class ObjectStore:
 
     def put(self, obj: Obj, keep_version: bool = False) -> Obj:
         """Store an object as given, filling metadata the server owns; no API checks."""
-        resource = for_object(obj)
+        resource = self.profile.for_object(obj)
         if resource is None:
             raise ValueError(f"the fake API server does not serve {obj.get('apiVersion')} "
                              f"{obj.get('kind')}")

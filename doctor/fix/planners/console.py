@@ -12,7 +12,8 @@ import copy
 from typing import Any
 
 from doctor.cockpit import CERT_DIR
-from doctor.console import route_host
+from doctor.config import CONSOLE_OAUTH_CLIENT, CONSOLE_SECRETS
+from doctor.console import DEFAULT_OAUTH_CLIENT, route_host
 from doctor.fix.model import Action, Permission
 from doctor.fix.pemtext import Segment, decoded, segments
 from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
@@ -22,12 +23,12 @@ from doctor.snapshot.kinds import console_env
 from doctor.workload import Workload, as_dict, as_list
 
 CERT_SUFFIXES = (".cert", ".crt")
-DEFAULT_CLIENT = "cockpit-oauth-client"
 PATCH_SECRET = Permission("", "secrets", ("get", "patch"),
-                          "cert-chain-order: rewrite the console's certificate secret")
+                          "cert-chain-order: rewrite the console's certificate secret",
+                          names=(CONSOLE_SECRETS,))
 PATCH_OAUTH_CLIENT = Permission("oauth.openshift.io", "oauthclients", ("get", "patch"),
                                 "oauth-redirect: add the console's redirect URI",
-                                cluster_scoped=True)
+                                cluster_scoped=True, names=(CONSOLE_OAUTH_CLIENT,))
 
 
 @planner(*REDEPLOY, PATCH_SECRET, reads=(*WORKLOADS, "console-secrets"))
@@ -55,7 +56,15 @@ def plan_cert_chain_order(ctx: PlanContext) -> list[Action]:
     return [ctx.patch(secret, after, "reorder-chain",
                       f"rewrite secret/{name} key {key}: server certificate first, then its "
                       "issuers in order, private key last (each block unchanged)",
-                      redeploy=console)]
+                      redeploy=console, targets=ctx.findings(
+                          *ORDER_FINDINGS, about=f"secret {secret['metadata'].get('namespace')}"
+                                                 f"/{name}: {key}:"),
+                      named_by=f"its name comes from the volume mounted at {CERT_DIR} in "
+                      f"{console.ref}")]
+
+
+# What doctor.cockpit reports about the order of a chain: what reordering removes.
+ORDER_FINDINGS = ("the server certificate is not first", ": reversed: ", ": misordered chain: ")
 
 
 def _cert_secret(console: Workload) -> str:
@@ -126,29 +135,49 @@ def _line_ended(text: str) -> str:
          reads=(*WORKLOADS, "routes", "oauthclients"))
 def plan_oauth_redirect(ctx: PlanContext) -> list[Action]:
     """Register the console's URL with its OAuth client (keeping the URIs there), and drop a
-    trailing slash from COCKPIT_KUBE_URL (then redeploy the console)."""
+    trailing slash from COCKPIT_KUBE_URL (then redeploy the console). The client is the one
+    configured (--console-oauth-client), never one the console's env names; the URL only on a
+    configured console host (--console-host): both are enforced by doctor.fix.scope."""
     console = ctx.console()
     if console is None:
         return []
     env = console_env(console)
     kube_url = env.get("COCKPIT_KUBE_URL", "")
-    url = _route_url(ctx.snapshot.named("routes", console.name)) or kube_url.rstrip("/")
-    client_name = env.get("OPENSHIFT_OAUTH_CLIENT_ID", DEFAULT_CLIENT)
+    route = ctx.snapshot.named("routes", console.name)
+    url = _route_url(route) or kube_url.rstrip("/")
+    client_name = ctx.config.console_oauth_client
+    named = env.get("OPENSHIFT_OAUTH_CLIENT_ID", DEFAULT_OAUTH_CLIENT)
     client = ctx.snapshot.named("oauthclients", client_name)
     actions = []
-    if not url:
+    if named != client_name:
+        actions.append(ctx.refused(
+            "add-redirect-uri", {"kind": "OAuthClient", "metadata": {"name": named}},
+            f"register {url or 'the console URL'} with oauthclient/{named}",
+            f"its name comes from env OPENSHIFT_OAUTH_CLIENT_ID of {console.ref}; if that is "
+            "the console's client, configure it"))
+    elif not url:
         actions.append(ctx.manual("console-url", "the console's URL is unknown", [
             f"create the console's route (oc create route passthrough --service "
             f"{console.name} -n {console.namespace}) or set COCKPIT_KUBE_URL"]))
     elif client is None:
         actions.append(ctx.manual("create-client", f"oauthclient/{client_name} is missing", [
             f"create it with redirectURIs [{url}] (the registry-console template does)"]))
+    elif url not in as_list(client.get("redirectURIs")) and not ctx.config.console_hosts:
+        actions.append(ctx.manual("add-redirect-uri", f"add {url} to the redirectURIs of "
+                                  f"oauthclient/{client_name}", [
+            f"registry-doctor registers a redirect URI only on a host the admin configured: "
+            f"check that {url} is the console, then add it (oc patch oauthclient "
+            f"{client_name}) or rerun with --console-host (chart value registry.consoleHosts)"
+        ]))
     elif url not in as_list(client.get("redirectURIs")):
         after = copy.deepcopy(client)
         after["redirectURIs"] = [*as_list(client.get("redirectURIs")), url]
+        source = f"route/{console.name}" if _route_url(route) else \
+            f"COCKPIT_KUBE_URL of {console.ref}"
         actions.append(ctx.patch(client, after, "add-redirect-uri",
                                  f"add {url} to the redirectURIs of oauthclient/{client_name} "
-                                 "(the ones there are kept)"))
+                                 "(the ones there are kept)",
+                                 named_by=f"the URL comes from {source}"))
     if kube_url.rstrip("/") and kube_url != kube_url.rstrip("/"):
         actions.append(_strip_slash(ctx, console, kube_url))
     return actions

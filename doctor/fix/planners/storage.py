@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from doctor.config import REGISTRY
 from doctor.fix.model import DISRUPTIVE, SAFE, Action, Permission
 from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
 from doctor.fix.plan import PlanContext, planner
@@ -18,7 +19,8 @@ from doctor.workload import Workload, as_dict, as_list
 CREATE_CLAIM = Permission("", "persistentvolumeclaims", ("get", "create"),
                           "ephemeral-storage: create the registry's claim", disruptive=True)
 PATCH_SERVICE = Permission("", "services", ("get", "patch"),
-                           "nfs-scaling: sessionAffinity ClientIP on the registry Service")
+                           "nfs-scaling: sessionAffinity ClientIP on the registry Service",
+                           names=(REGISTRY,))
 LOST_IMAGES = ("the images in the pods' emptyDir are lost: the new pods start with an empty "
                "store; push them again, or copy them out first (skopeo copy)")
 
@@ -152,16 +154,8 @@ def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
 
 
 def _service(ctx: PlanContext, workload: Workload) -> dict[str, Any] | None:
-    """The registry's Service: the one named after it, else one selecting its pods."""
-    named = ctx.snapshot.named("services", workload.name)
-    if named is not None:
-        return named
-    labels = as_dict(as_dict(workload.spec.get("template")).get("metadata")).get("labels")
-    for service in ctx.snapshot.items("services"):
-        selector = as_dict(as_dict(service.get("spec")).get("selector"))
-        if selector and selector.items() <= as_dict(labels).items():
-            return service
-    return None
+    """The registry's Service: the one named after it (the only one read, and changed)."""
+    return ctx.snapshot.named("services", workload.name)
 
 
 @planner(*REDEPLOY, reads=CONFIG_KINDS)

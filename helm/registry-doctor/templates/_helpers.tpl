@@ -82,7 +82,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 {{- $flags := list -}}
-{{- range $access.checks }}{{ if .optIn }}{{ $flags = append $flags .optIn }}{{ end }}{{ end -}}
+{{- range concat (values $access.checks) $access.grants }}{{ if .optIn }}{{ $flags = append $flags .optIn }}{{ end }}{{ end -}}
 {{- range $flag, $on := .Values.checks.optIn -}}
 {{- if and $on (not (has $flag $flags)) -}}
 {{- fail (printf "checks.optIn: unknown opt-in %q (known: %s)" $flag (join ", " ($flags | uniq | sortAlpha))) -}}
@@ -121,21 +121,49 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
+{{/* What each name symbol of the generated files stands for (doctor.config
+     RunConfig.object_names, and files/write-access.yaml's fixedNames), as JSON. */}}
+{{- define "registry-doctor.objectNames" -}}
+{{- $r := .Values.registry -}}
+{{- $fixed := (.Files.Get "files/write-access.yaml" | fromYaml).fixedNames -}}
+{{- toJson (merge (dict "registry" (list $r.name) "console" (list $r.console)
+     "registrySecrets" $r.secrets "consoleSecrets" $r.consoleSecrets
+     "consoleOAuthClient" (list $r.consoleOAuthClient)) $fixed) -}}
+{{- end -}}
+
+{{/* The key of a rule: "apiGroup|resource|name,name" (no names: every object). Symbols that
+     name no object give "": nothing is granted, as empty resourceNames would grant all.
+     Arguments: the grant or row, the objectNames dict. */}}
+{{- define "registry-doctor.ruleKey" -}}
+{{- $grant := index . 0 -}}
+{{- $known := index . 1 -}}
+{{- $names := list -}}
+{{- range $grant.names | default list -}}
+{{- $names = concat $names (get $known . | default list) -}}
+{{- end -}}
+{{- if or $names (not $grant.names) -}}
+{{- printf "%s|%s|%s" $grant.apiGroup $grant.resource ($names | compact | uniq | sortAlpha | join ",") -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The RBAC rules the enabled checks need in one scope ("namespace": the registry
-     namespace, "cluster"), merged per resource: doctor.rbac.read_rules in Go templates. */}}
+     namespace, "cluster"), merged per resource and names: doctor.rbac.read_rules in Go
+     templates. */}}
 {{- define "registry-doctor.readRules" -}}
 {{- $root := index . 0 -}}
 {{- $scope := index . 1 -}}
 {{- $enabled := include "registry-doctor.enabledChecks" $root | fromJsonArray -}}
+{{- $known := include "registry-doctor.objectNames" $root | fromJson -}}
 {{- $verbs := dict -}}
 {{- range (include "registry-doctor.access" $root | fromYaml).grants -}}
 {{- $wanted := and (eq .scope $scope) (or $root.Values.openshift (not (hasSuffix ".openshift.io" .apiGroup))) -}}
+{{- $optedIn := or (not .optIn) (get $root.Values.checks.optIn .optIn) -}}
 {{- $needed := false -}}
 {{- range .checks -}}
 {{- if has . $enabled }}{{ $needed = true }}{{ end -}}
 {{- end -}}
-{{- if and $wanted $needed -}}
-{{- $key := printf "%s|%s" .apiGroup .resource -}}
+{{- $key := include "registry-doctor.ruleKey" (list . $known) -}}
+{{- if and $wanted $optedIn $needed $key -}}
 {{- $_ := set $verbs $key (append (get $verbs $key | default list) .verb) -}}
 {{- end -}}
 {{- end -}}
@@ -159,22 +187,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if has .neededBy $enabled }}{{ $fixing = true }}{{ end -}}
 {{- end -}}
 {{- end -}}
+{{- $known := include "registry-doctor.objectNames" $root | fromJson -}}
 {{- $verbs := dict -}}
 {{- range $usable -}}
 {{- $needed := and $fixing (or (eq .neededBy "machinery") (has .neededBy $enabled)) -}}
-{{- if and $needed (eq (ternary "cluster" "namespace" .clusterScoped) $scope) -}}
-{{- $key := printf "%s|%s" .apiGroup .resource -}}
+{{- $key := include "registry-doctor.ruleKey" (list . $known) -}}
+{{- if and $needed $key (eq (ternary "cluster" "namespace" .clusterScoped) $scope) -}}
 {{- $_ := set $verbs $key (concat (get $verbs $key | default list) .verbs) -}}
 {{- end -}}
 {{- end -}}
 {{- include "registry-doctor.rules" $verbs -}}
 {{- end -}}
 
-{{/* Role rules from a dict "apiGroup|resource" -> verbs. */}}
+{{/* Role rules from a dict "apiGroup|resource|names" -> verbs. */}}
 {{- define "registry-doctor.rules" -}}
 {{- range $key := keys . | sortAlpha }}
-- apiGroups: [{{ index (splitList "|" $key) 0 | quote }}]
-  resources: [{{ index (splitList "|" $key) 1 | quote }}]
+{{- $parts := splitList "|" $key }}
+- apiGroups: [{{ index $parts 0 | quote }}]
+  resources: [{{ index $parts 1 | quote }}]
+  {{- with index $parts 2 }}
+  resourceNames: {{ splitList "," . | toJson }}
+  {{- end }}
   verbs: {{ get $ $key | uniq | sortAlpha | toJson }}
 {{- end -}}
 {{- end -}}
@@ -184,6 +217,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - --namespace={{ .Values.registry.namespace }}
 - --registry={{ .Values.registry.name }}
 - --console={{ .Values.registry.console }}
+- --console-oauth-client={{ .Values.registry.consoleOAuthClient }}
 - --timeout={{ .Values.checks.timeout }}
 - --probe-timeout={{ .Values.checks.probeTimeout }}
 - --log-tail={{ .Values.checks.logTail }}
