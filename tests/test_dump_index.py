@@ -187,3 +187,14 @@ def test_a_log_tail_is_bounded_in_lines_and_bytes_as_the_api_bounds_it(tmp_path:
         assert tail == full.pod_log("default", "docker-registry-3-7kq2x", lines, 10)
         assert len(tail.encode()) <= LOG_TAIL_BYTES
         assert tail.startswith(f"line {3000 - lines} ") if lines else tail == ""
+
+
+def test_a_process_reading_many_dumps_keeps_only_the_last_few(tmp_path: Path) -> None:
+    from doctor.snapshot import dumpindex
+
+    for number in range(dumpindex.MAX_CACHED_FOLDERS + 2):
+        (tmp_path / str(number)).mkdir()
+        (tmp_path / str(number) / "pod.yaml").write_text(TRICKY["documents.yaml"])
+        DumpIndex(tmp_path / str(number))
+    assert len(dumpindex._FOLDERS) == dumpindex.MAX_CACHED_FOLDERS
+    assert (tmp_path / "5").resolve() in dumpindex._FOLDERS

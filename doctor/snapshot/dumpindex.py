@@ -104,9 +104,10 @@ class Want:
         return True
 
 
-# Scanned files of the dump folders read in this process, by resolved folder: `serve` reads
-# the same folder every interval.
+# Scanned files of the dump folders read lately in this process, by resolved folder: `serve`
+# reads the same folder every interval; a process reading many folders keeps only the last few.
 _FOLDERS: dict[Path, dict[str, DumpFile]] = {}
+MAX_CACHED_FOLDERS = 4
 _LOCK = threading.Lock()
 
 
@@ -124,7 +125,10 @@ class DumpIndex:
             elif path.suffix == ".log" and len(path.parts) >= 3 \
                     and path.parent.parent.name == "logs":
                 self._add_log(path, relative)
+        _FOLDERS.pop(root.resolve(), None)  # the newest last: the oldest goes first
         _FOLDERS[root.resolve()] = {f.relative: f for f in self.files}
+        while len(_FOLDERS) > MAX_CACHED_FOLDERS:
+            del _FOLDERS[next(iter(_FOLDERS))]
 
     def _add_log(self, path: Path, relative: str) -> None:
         """Logs are read at their tail when asked; one too big for the full parse is skipped
