@@ -1,6 +1,7 @@
 """besteffort-qos: the registry pod must not run in the BestEffort QoS class.
 
-Seed, "Registry Compute Resources": without requests or limits the registry pod is BestEffort,
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Registry Compute Resources": without requests or limits the registry pod is BestEffort,
 the first pod the kubelet kills under memory pressure, taking every push and pull with it.
 """
 
@@ -33,7 +34,7 @@ META = CheckMeta(
     ),
     remediation=(
         "Set compute requests on the registry container, as `oc adm registry` does in 3.11: "
-        "`oc set resources dc/docker-registry -n default --requests=cpu=100m,memory=256Mi` "
+        "`$cli set resources $registry -n $namespace --requests=cpu=100m,memory=256Mi` "
         "(a new deployment follows). Add limits too if the node is shared with noisy workloads."
     ),
 )
@@ -44,7 +45,7 @@ COMPUTE = ("cpu", "memory")
 
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    running = [p for p in ctx.snapshot.items("registry-pods")
+    running = [p for p in ctx.installation.pods()
                if as_dict(p.get("status")).get("phase") == "Running"]
     template_class, template_details = template_qos(workload, ctx.snapshot.items("limitranges"))
     if running:

@@ -1,6 +1,7 @@
 """cert-chain-order: the registry console serves a certificate browsers accept.
 
-Seed, "Securing the Registry Console": the console loads the alphabetically last `.cert` file in
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Securing the Registry Console": the console loads the alphabetically last `.cert` file in
 /etc/cockpit/ws-certs.d, which must hold the server certificate, the intermediates and an
 unencrypted key; without one it serves a self-signed certificate.
 """
@@ -20,6 +21,8 @@ from doctor.cockpit import (
     version_of_image,
 )
 from doctor.console import (
+    CONSOLE_PLATFORMS,
+    NO_CONSOLE,
     certificate_files,
     route_host,
     route_resource,
@@ -46,6 +49,8 @@ META = CheckMeta(
     kinds=("deploymentconfigs", "deployments", "daemonsets", "console-secrets", "configmaps",
            "routes"),
     probes=("console-route-tls", "console-cert-dir"),
+    platforms=CONSOLE_PLATFORMS,
+    platform_note=NO_CONSOLE,
     description=(
         "Judges the certificate the console's Cockpit would serve, from the secret or configMap "
         f"mounted at {CERT_DIR}, from a local folder (--cert-dir) and, live, from the chain the "
@@ -60,9 +65,9 @@ META = CheckMeta(
     ),
     remediation=(
         "Put the server certificate, then its intermediates, then the unencrypted key into one "
-        ".cert file, recreate the secret (`oc create secret generic console-secret "
-        "--from-file=console.cert -n default --dry-run -o yaml | oc replace -f -`) and roll "
-        "out the console (`oc rollout latest dc/registry-console -n default`)."
+        ".cert file, recreate the secret (`$cli create secret generic console-secret "
+        "--from-file=console.cert -n $namespace --dry-run -o yaml | $cli replace -f -`) and roll "
+        "out the console (`$cli rollout latest $console -n $namespace`)."
     ),
 )
 

@@ -1,6 +1,7 @@
 """cockpit-port-conflict: nothing else holds the registry console's port (9090).
 
-Seed, "Enabling the Registry Console": "If Cockpit is already running, you'll need to shut it
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Enabling the Registry Console": "If Cockpit is already running, you'll need to shut it
 down before proceeding in order to avoid a port conflict (9090 by default) with the registry
 console."
 """
@@ -11,6 +12,7 @@ import re
 from typing import Any
 
 from doctor.check import CheckContext
+from doctor.console import CONSOLE_PLATFORMS, NO_CONSOLE
 from doctor.findings import Finding, verdict
 from doctor.fix.planners.console import plan_cockpit_port_conflict as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
@@ -23,6 +25,8 @@ META = CheckMeta(
     kinds=("deploymentconfigs", "deployments", "daemonsets", "console-pods",
            "console-node-pods", "console-logs"),
     probes=("console-port",),
+    platforms=CONSOLE_PLATFORMS,
+    platform_note=NO_CONSOLE,
     description=(
         "Cockpit and the registry console both listen on port 9090 (--console-port). Crit: "
         "the console binds the host port (hostNetwork or hostPort) on a node where another "
@@ -37,7 +41,7 @@ META = CheckMeta(
     remediation=(
         "Free the port on the console's node: stop a host Cockpit (`systemctl disable --now "
         "cockpit.socket`) or move the other pod; or keep the console on the pod network "
-        "(no hostNetwork/hostPort in dc/registry-console), as the template deploys it."
+        "(no hostNetwork/hostPort in $console), as the template deploys it."
     ),
 )
 

@@ -1,6 +1,7 @@
 """ephemeral-storage: the registry's images must survive its pod.
 
-Seed, "Storage for the Registry": a registry deployed as is stores images on an ephemeral
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Storage for the Registry": a registry deployed as is stores images on an ephemeral
 volume destroyed when the pod exits, and every image pushed disappears with it. What matters
 is where the storage driver writes, so the check follows the effective configuration to the
 volume under the filesystem driver's root directory.
@@ -11,13 +12,13 @@ from __future__ import annotations
 from doctor.check import CheckContext, NotEvaluable
 from doctor.fix.planners.storage import plan_ephemeral_storage as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
+from doctor.platform.store import POD_LIFETIME, READ_ONLY, StoreVolume, classify
 from doctor.registryconfig import (
     CONFIG_KINDS,
     REMOTE_DRIVERS,
     Mount,
     RegistryConfig,
     mount_for,
-    resolve,
 )
 from doctor.workload import Workload, as_dict, as_list
 
@@ -36,7 +37,7 @@ META = CheckMeta(
         "ok. The inmemory driver is crit."
     ),
     remediation=(
-        "Give the registry persistent storage: `oc set volume dc/docker-registry -n default "
+        "Give the registry persistent storage: `$cli set volume $registry -n $namespace "
         "--add --name=registry-storage -t pvc --claim-name=<claim> --overwrite`, with a Bound "
         "claim (ReadWriteMany if the registry runs more than one pod) mounted where "
         "storage.filesystem.rootdirectory points, or configure a remote driver such as S3. "
@@ -44,13 +45,9 @@ META = CheckMeta(
     ),
 )
 
-EPHEMERAL = frozenset({"emptyDir", "ephemeral"})
-READ_ONLY = frozenset({"configMap", "secret", "downwardAPI", "projected"})
-
-
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    config = resolve(ctx.snapshot, workload)
+    config = ctx.configuration()
     if config.unresolved:
         raise NotEvaluable(config.unresolved)
     driver = config.driver
@@ -79,7 +76,7 @@ def _judge_filesystem(ctx: CheckContext, workload: Workload, config: RegistryCon
                           f"({workload.ref} mounts no volume there): lost when the pod goes",
                           details, resources)
     details.append(f"{root} is on volume {mount.volume_name} ({mount.type}), {mount.field}")
-    if mount.type in EPHEMERAL:
+    if mount.type in POD_LIFETIME:
         return ctx.failed(f"images are on {mount.type} volume {mount.volume_name}: deleted "
                           "with the pod", details, resources)
     if mount.type in READ_ONLY:
@@ -88,7 +85,7 @@ def _judge_filesystem(ctx: CheckContext, workload: Workload, config: RegistryCon
     if mount.type == "hostPath":
         return _judge_host_path(ctx, config, mount, details, resources)
     if mount.type == "persistentVolumeClaim":
-        return _judge_claim(ctx, workload, mount, details, resources)
+        return _judge_claim(ctx, workload, classify(ctx.snapshot, mount), details, resources)
     return ctx.result(Status.OK, f"images are on {mount.type} volume {mount.volume_name}, "
                       "which outlives the pod", details, resources)
 
@@ -111,8 +108,8 @@ def _judge_host_path(ctx: CheckContext, config: RegistryConfig, mount: Mount,
     privileged = as_dict(config.container.get("securityContext")).get("privileged") is True
     details += [
         f"{config.container_field}.securityContext.privileged={str(privileged).lower()}: "
-        + ("as --mount-host sets it" if privileged else "a hostPath registry needs it (seed, "
-           "\"Non-Production Use\")"),
+        + ("as --mount-host sets it" if privileged else "a hostPath registry needs it "
+           "(\"Deploying a Registry on Existing Clusters\", \"Non-Production Use\")"),
         f"the node directory {path} must be writable by UID 1001 "
         "(`chown 1001:root <path>`), else pushes fail with \"mkdir /registry/docker: "
         "permission denied\"",
@@ -122,11 +119,9 @@ def _judge_host_path(ctx: CheckContext, config: RegistryConfig, mount: Mount,
                       details, resources)
 
 
-def _judge_claim(ctx: CheckContext, workload: Workload, mount: Mount, details: list[str],
-                 resources: list[Resource]) -> Result:
-    name = str(as_dict(mount.volume.get("persistentVolumeClaim")).get("claimName"))
-    claim = next((c for c in ctx.snapshot.items("persistentvolumeclaims")
-                  if c["metadata"]["name"] == name), None)
+def _judge_claim(ctx: CheckContext, workload: Workload, store: StoreVolume,
+                 details: list[str], resources: list[Resource]) -> Result:
+    name, claim = str(store.claim_name), store.claim
     resources = [*resources, Resource("PersistentVolumeClaim", name, workload.namespace)]
     if claim is None:
         return ctx.failed(f"claim {name} does not exist in namespace {workload.namespace}: "

@@ -1,22 +1,29 @@
 """nfs-scaling: a registry with several pods must share one store, safely.
 
-Seed, "Non-Production Use" and "Known Issues" (facts.md section 3): scaled over emptyDir or
-`--mount-host`, every pod has its own store and pulls succeed or fail depending on which pod
-answers; a ReadWriteOnce claim cannot be shared; over NFS, pushes fail with "digest invalid"
-or "blob upload unknown" unless the Service pins clients to one pod (sessionAffinity ClientIP)
-and the export uses `no_wdelay`.
+OpenShift 3.x docs, "Deploying a Registry on Existing Clusters" ("Non-Production Use") and the
+registry's "Known Issues": scaled over emptyDir or `--mount-host`, every pod has its own store
+and pulls succeed or fail depending on which pod answers; a ReadWriteOnce claim cannot be
+shared; over NFS, pushes fail with "digest invalid" or "blob upload unknown" unless the Service
+pins clients to one pod (sessionAffinity ClientIP) and the export uses `no_wdelay`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from doctor.check import CheckContext, NotEvaluable
 from doctor.fix.planners.storage import plan_nfs_scaling as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
-from doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, Mount, RegistryConfig, resolve
-from doctor.workload import Workload, as_dict, as_list
+from doctor.platform.store import (
+    CLAIM_MISSING,
+    EACH_POD_ITS_OWN,
+    ONE_POD_ONLY,
+    SHARED,
+    SHARED_NFS,
+    classify,
+)
+from doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, RegistryConfig
+from doctor.workload import Workload, as_dict
 
 META = CheckMeta(
     id="nfs-scaling",
@@ -36,30 +43,24 @@ META = CheckMeta(
         "the registry pods' recent logs are counted as evidence and turn an ok into a warn."
     ),
     remediation=(
-        "Share one store between the pods: a ReadWriteMany claim (`oc set volume "
-        "dc/docker-registry -n default --add --name=registry-storage -t pvc "
+        "Share one store between the pods: a ReadWriteMany claim (`$cli set volume "
+        "$registry -n $namespace --add --name=registry-storage -t pvc "
         "--claim-name=<rwx-claim> --overwrite`) or a remote driver such as S3; or scale to "
-        "one pod (`oc scale dc/docker-registry -n default --replicas=1`). On NFS, pin clients "
-        "to one pod with `oc patch svc/docker-registry -n default -p "
+        "one pod (`$cli scale $registry -n $namespace --replicas=1`). On NFS, pin clients "
+        "to one pod with `$cli patch $service -n $namespace -p "
         "'{\"spec\":{\"sessionAffinity\":\"ClientIP\"}}'` and export the share with "
         "no_wdelay."
     ),
 )
 
-# Push failures of a scaled registry on a shared store (facts.md section 3).
+# Push failures of a scaled registry on a shared store (OpenShift 3.x docs, registry "Known
+# Issues": "Image Push Errors with Scaled Registry Using Shared NFS Volume").
 SIGNATURES = {
     "digest invalid": re.compile(r"digest invalid|provided digest did not match uploaded "
                                  r"content", re.IGNORECASE),
     "blob upload unknown": re.compile(r"blob upload unknown", re.IGNORECASE),
     "blob upload invalid": re.compile(r"blob upload invalid", re.IGNORECASE),
 }
-NODE_LOCAL = frozenset({"emptyDir", "ephemeral", "hostPath"})
-SHARED_INLINE = frozenset({"nfs", "glusterfs", "cephfs", "azureFile", "quobyte"})
-# PersistentVolume spec fields that are not its volume source.
-_PV_FIELDS = frozenset({"accessModes", "capacity", "claimRef", "persistentVolumeReclaimPolicy",
-                        "storageClassName", "volumeMode", "mountOptions", "nodeAffinity"})
-NFS_DRIVERS = frozenset({"efs.csi.aws.com", "kubernetes.io/aws-efs",
-                         "filestore.csi.storage.gke.io"})
 
 
 def evaluate(ctx: CheckContext) -> Result:
@@ -70,7 +71,7 @@ def evaluate(ctx: CheckContext) -> Result:
     if pods is not None and pods <= 1:
         return ctx.result(Status.OK, f"{workload.ref} runs {pods} pod: no store to share",
                           details, resources)
-    config = resolve(ctx.snapshot, workload)
+    config = ctx.configuration()
     if config.unresolved:
         raise NotEvaluable(config.unresolved)
     driver = config.driver
@@ -109,83 +110,47 @@ def _judge_volume(ctx: CheckContext, workload: Workload, config: RegistryConfig,
     details.append(f"{config.filesystem_root} is on volume {mount.volume_name} ({mount.type}), "
                    f"{mount.field}")
     details += evidence
-    if mount.type in NODE_LOCAL:
+    store = classify(ctx.snapshot, mount)
+    sharing = store.sharing(ctx.snapshot)
+    if sharing.verdict == EACH_POD_ITS_OWN:
         details += _pod_nodes(ctx)
         return ctx.failed(f"each pod has its own {mount.type} store (volume "
                           f"{mount.volume_name}): pulls depend on which pod answers", details,
                           resources)
-    if mount.type == "persistentVolumeClaim":
-        return _judge_claim(ctx, workload, mount, details, resources, errors_seen)
-    if mount.type in SHARED_INLINE:
-        return _judge_shared(ctx, workload, mount.type == "nfs", f"inline {mount.type} volume "
-                             f"{mount.volume_name}", details, resources, errors_seen)
+    if sharing.verdict == CLAIM_MISSING:
+        raise NotEvaluable(f"claim {store.claim_name} does not exist in namespace "
+                           f"{workload.namespace} (ephemeral-storage reports it)")
+    if store.claim_name is not None:
+        resources = [*resources, Resource("PersistentVolumeClaim", store.claim_name,
+                                          workload.namespace)]
+    details += sharing.evidence
+    if sharing.verdict == ONE_POD_ONLY:
+        modes = ", ".join(store.access_modes) or "without access modes"
+        return ctx.failed(f"claim {store.claim_name} is {modes}, not ReadWriteMany: more than "
+                          "one pod cannot use it (\"cannot use ReadWriteOnce access mode with "
+                          "more than one replica\")", details, resources)
+    if sharing.verdict in (SHARED, SHARED_NFS):
+        return _judge_shared(ctx, sharing.verdict == SHARED_NFS, sharing.what, details,
+                             resources, errors_seen)
     raise NotEvaluable(f"cannot tell whether {mount.type} volume {mount.volume_name} is shared "
                        "between pods")
 
 
-def _judge_claim(ctx: CheckContext, workload: Workload, mount: Mount, details: list[str],
-                 resources: list[Resource], errors_seen: bool) -> Result:
-    name = str(as_dict(mount.volume.get("persistentVolumeClaim")).get("claimName"))
-    claim = _named(ctx.snapshot.items("persistentvolumeclaims"), name)
-    if claim is None:
-        raise NotEvaluable(f"claim {name} does not exist in namespace {workload.namespace} "
-                           "(ephemeral-storage reports it)")
-    resources = [*resources, Resource("PersistentVolumeClaim", name, workload.namespace)]
-    spec, status = as_dict(claim.get("spec")), as_dict(claim.get("status"))
-    modes = [str(m) for m in as_list(status.get("accessModes") or spec.get("accessModes"))]
-    details.append(f"persistentvolumeclaim/{name} accessModes={','.join(modes) or 'none'}")
-    if "ReadWriteMany" not in modes:
-        return ctx.failed(f"claim {name} is {', '.join(modes) or 'without access modes'}, not "
-                          "ReadWriteMany: more than one pod cannot use it (\"cannot use "
-                          "ReadWriteOnce access mode with more than one replica\")", details,
-                          resources)
-    volume = _named(ctx.snapshot.items("persistentvolumes"), str(spec.get("volumeName")))
-    nfs, how = _nfs_evidence(ctx, spec, volume)
-    details.append(how)
-    return _judge_shared(ctx, workload, nfs, f"ReadWriteMany claim {name}", details, resources,
-                         errors_seen)
-
-
-def _nfs_evidence(ctx: CheckContext, claim_spec: dict[str, Any],
-                  volume: dict[str, Any] | None) -> tuple[bool, str]:
-    volume_spec = as_dict((volume or {}).get("spec"))
-    name = (volume or {}).get("metadata", {}).get("name", claim_spec.get("volumeName"))
-    if "nfs" in volume_spec:
-        nfs = as_dict(volume_spec["nfs"])
-        return True, f"persistentvolume/{name} spec.nfs: {nfs.get('server')}:{nfs.get('path')}"
-    driver = as_dict(volume_spec.get("csi")).get("driver")
-    if isinstance(driver, str) and _nfs_name(driver):
-        return True, f"persistentvolume/{name} spec.csi.driver={driver}"
-    class_name = volume_spec.get("storageClassName") or claim_spec.get("storageClassName")
-    storage_class = _named(ctx.snapshot.items("storageclasses"), str(class_name))
-    provisioner = (storage_class or {}).get("provisioner")
-    if isinstance(provisioner, str) and _nfs_name(provisioner):
-        return True, f"storageclass/{class_name} provisioner={provisioner}"
-    source = next((k for k in volume_spec if k not in _PV_FIELDS), "no volume source")
-    found = f"persistentvolume/{name} {source}" if volume else \
-        f"no persistentvolume {name} in the snapshot"
-    return False, f"{found}, storageclass {class_name or 'none'}: not NFS"
-
-
-def _nfs_name(name: str) -> bool:
-    return "nfs" in name.lower() or name in NFS_DRIVERS
-
-
-def _judge_shared(ctx: CheckContext, workload: Workload, nfs: bool, what: str,
-                  details: list[str], resources: list[Resource], errors_seen: bool) -> Result:
+def _judge_shared(ctx: CheckContext, nfs: bool, what: str, details: list[str],
+                  resources: list[Resource], errors_seen: bool) -> Result:
     if not nfs:
         if errors_seen:
             return ctx.result(Status.WARN, f"the pods share {what}, but push errors of a "
                               "shared store appear in their logs", details, resources)
         return ctx.result(Status.OK, f"the pods share {what}", details, resources)
-    service = _named(ctx.snapshot.items("services"), ctx.config.registry_name)
+    installation = ctx.installation
+    service, name = installation.service, installation.service_name
     affinity = as_dict((service or {}).get("spec")).get("sessionAffinity") or "None"
     if service is None:
-        details.append(f"service/{ctx.config.registry_name} not found: client affinity unknown")
+        details.append(f"service/{name} not found: client affinity unknown")
     else:
-        resources = [*resources, Resource("Service", ctx.config.registry_name,
-                                          workload.namespace)]
-        details.append(f"service/{ctx.config.registry_name} spec.sessionAffinity={affinity}")
+        resources = [*resources, Resource("Service", name, installation.namespace)]
+        details.append(f"service/{name} spec.sessionAffinity={affinity}")
     if affinity == "ClientIP" and not errors_seen:
         details.append("the NFS export must also use no_wdelay, which the cluster cannot show: "
                        "check /etc/exports on the NFS server")
@@ -219,10 +184,6 @@ def _log_evidence(ctx: CheckContext) -> tuple[list[str], bool]:
 
 def _pod_nodes(ctx: CheckContext) -> list[str]:
     nodes = sorted({str(as_dict(p.get("spec")).get("nodeName"))
-                    for p in ctx.snapshot.items("registry-pods")
+                    for p in ctx.installation.pods()
                     if as_dict(p.get("spec")).get("nodeName")})
     return [f"registry pods run on {len(nodes)} node(s): {', '.join(nodes)}"] if nodes else []
-
-
-def _named(objects: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    return next((o for o in objects if o["metadata"]["name"] == name), None)

@@ -1,6 +1,7 @@
 """oauth-redirect: logging in to the registry console comes back to the console.
 
-Seed, "Deploying the Registry Console": "If the redirection URL is wrong when you are trying to
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Deploying the Registry Console": "If the redirection URL is wrong when you are trying to
 log in to the registry console, check your OAuth client with oc get oauthclients."
 """
 
@@ -12,7 +13,9 @@ from urllib.parse import urlsplit
 
 from doctor.check import CheckContext, ProbeResult
 from doctor.console import (
+    CONSOLE_PLATFORMS,
     DEFAULT_OAUTH_CLIENT,
+    NO_CONSOLE,
     console_url,
     route_host,
     route_resource,
@@ -31,6 +34,8 @@ META = CheckMeta(
     severity=Severity.CRIT,
     kinds=("deploymentconfigs", "deployments", "daemonsets", "routes", "oauthclients"),
     probes=("console-oauth", "console-oauth-authorize"),
+    platforms=CONSOLE_PLATFORMS,
+    platform_note=NO_CONSOLE,
     description=(
         "The OAuthClient named by the console's OPENSHIFT_OAUTH_CLIENT_ID (default "
         "cockpit-oauth-client; it must be the one configured with --console-oauth-client, "
@@ -45,9 +50,9 @@ META = CheckMeta(
         "docker-registry route host."
     ),
     remediation=(
-        "Make the OAuthClient accept the console URL: `oc patch oauthclient "
+        "Make the OAuthClient accept the console URL: `$cli patch oauthclient "
         "cockpit-oauth-client -p '{\"redirectURIs\":[\"https://<console route host>\"]}'`; "
-        "fix console env with `oc set env dc/registry-console -n default NAME=value`."
+        "fix console env with `$cli set env $console -n $namespace NAME=value`."
     ),
 )
 

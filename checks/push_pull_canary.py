@@ -1,6 +1,7 @@
 """push-pull-canary: the registry really stores and serves an image.
 
-Beyond the seed: every other check judges configuration; this one pushes a small image through
+Beyond the operator guide ("Deploying a Registry on Existing Clusters"):
+every other check judges configuration; this one pushes a small image through
 the registry HTTP API v2 and reads it back (probe `canary`, doctor/probes/canary.py), through
 the Service, the Route and each endpoint, so a single bad pod or replicas that do not share
 storage show. Opt-in (`check --canary`): it writes to the registry.

@@ -1,7 +1,8 @@
 """registry-config: the registry's effective configuration loads, and its storage options do
 what operators expect.
 
-Seed, "Use Amazon S3 as a Storage Back-end" and "Overriding the registry configuration": the
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Use Amazon S3 as a Storage Back-end" and "Overriding the registry configuration": the
 configuration is edited by hand and mounted into the pod, where a typo stops the registry at
 start-up and `REGISTRY_STORAGE*` variables silently replace parts of it.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from doctor.check import CheckContext, NotEvaluable
 from doctor.model import CheckMeta, Result, Severity, Status
-from doctor.registryconfig import CONFIG_KINDS, Problem, resolve
+from doctor.registryconfig import CONFIG_KINDS, Problem
 
 META = CheckMeta(
     id="registry-config",
@@ -29,19 +30,19 @@ META = CheckMeta(
         "ignores; half an S3 key pair; a read-only registry)."
     ),
     remediation=(
-        "Fix the field named in the finding in the file it comes from (`oc edit secret/"
-        "configmap <name> -n default`, or `oc set env dc/docker-registry` for overrides); "
+        "Fix the field named in the finding in the file it comes from (`$cli edit secret/"
+        "configmap <name> -n $namespace`, or `$cli set env $registry` for overrides); "
         "for pruning set `storage.delete.enabled: true` (or "
         "`REGISTRY_STORAGE_DELETE_ENABLED=true`). The ConfigChange trigger redeploys on env "
         "changes; after editing a mounted secret or configmap run "
-        "`oc rollout latest dc/docker-registry -n default`."
+        "`$cli rollout latest $registry -n $namespace`."
     ),
 )
 
 
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    config = resolve(ctx.snapshot, workload)
+    config = ctx.configuration()
     if config.unresolved:
         raise NotEvaluable(config.unresolved)
     resources = [workload.resource, *config.resources]

@@ -1,9 +1,10 @@
 """s3-reachability: a registry on S3 can reach its bucket with its own credentials.
 
-Seed, "Use Amazon S3 as a Storage Back-end": since distribution 2.2 the S3 driver does not
+"Deploying a Registry on Existing Clusters" (OpenShift Origin 3.x docs),
+"Use Amazon S3 as a Storage Back-end": since distribution 2.2 the S3 driver does not
 contact S3 at start-up, so a wrong bucket, key or region shows only when a push or pull fails
-(facts.md section 2). The check judges the S3 parameters statically and, when probes run,
-reaches the bucket as the registry would (doctor/probes/s3.py).
+(distribution `registry/storage/driver/s3-aws/s3.go`). The check judges the S3 parameters
+statically and, when probes run, reaches the bucket as the registry would (doctor/probes/s3.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from doctor.check import CheckContext, NotEvaluable
 from doctor.fix.planners.storage import plan_s3_reachability as plan  # noqa: F401 (its planner)
 from doctor.model import CheckMeta, Remediation, Resource, Result, Severity, Status
-from doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS, resolve
+from doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS
 
 META = CheckMeta(
     id="s3-reachability",
@@ -36,9 +37,9 @@ META = CheckMeta(
     ),
     remediation=(
         "Correct the S3 setting the finding names in the file or variable it comes from "
-        "(`oc edit secret/<name> -n default` for a mounted config.yml, `oc set env "
-        "dc/docker-registry -n default REGISTRY_STORAGE_S3_<NAME>=...` for overrides), then "
-        "`oc rollout latest dc/docker-registry -n default`."
+        "(`$cli edit secret/<name> -n $namespace` for a mounted config.yml, `$cli set env "
+        "$registry -n $namespace REGISTRY_STORAGE_S3_<NAME>=...` for overrides), then "
+        "`$cli rollout latest $registry -n $namespace`."
     ),
 )
 
@@ -87,7 +88,7 @@ FAILURES: dict[str, tuple[str, str]] = {
 
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    config = resolve(ctx.snapshot, workload)
+    config = ctx.configuration()
     if config.unresolved:
         raise NotEvaluable(config.unresolved)
     if config.driver is None:

@@ -1,19 +1,28 @@
-"""What a check module sees: the shared snapshot, the probe results and the run settings.
+"""The check framework: what a check is, and what it sees (the shared snapshot, the probe
+results and the run settings).
 
-A check module defines `META: CheckMeta` and `evaluate(ctx: CheckContext) -> Result`. It is a
-pure function of its context: it never imports `kubernetes` or `boto3` and does no I/O.
+A check module (a plugin in the `checks` package) defines `META: CheckMeta` and
+`evaluate(ctx: CheckContext) -> Result`, optionally `plan`. It is a pure function of its
+context: it never imports `kubernetes` or `boto3` and does no I/O. Checks import this module;
+this module never imports the `checks` package.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
 
 from doctor.config import RunConfig
 from doctor.model import CheckMeta, MetricKey, Remediation, Resource, Result, Status
 from doctor.snapshot import Snapshot
 from doctor.workload import Workload
+
+if TYPE_CHECKING:
+    from doctor.fix.plan import Planner
+    from doctor.platform import Installation
+    from doctor.registryconfig import RegistryConfig
 
 
 class NotEvaluable(Exception):
@@ -48,7 +57,8 @@ class CheckContext:
         return Result(
             check=self.meta.id, title=self.meta.title, status=status, summary=summary,
             details=tuple(details), resources=tuple(dict.fromkeys(resources)),
-            remediation=(Remediation(self.meta.remediation, self.meta.docs)
+            remediation=(Remediation(self.meta.remediation_for(self.installation.names()),
+                                     self.meta.docs)
                          if status in (Status.WARN, Status.CRIT) else None),
             metrics=metrics or {},
         )
@@ -60,8 +70,13 @@ class CheckContext:
         return self.result(Status(self.meta.severity.value), summary, details, resources,
                            metrics)
 
+    @cached_property
+    def installation(self) -> Installation:
+        """The registry installation this check judges, read through its declared collections."""
+        return self.snapshot.installation()
+
     def registry(self) -> Workload:
-        workload = self.snapshot.registry()
+        workload = self.installation.registry
         if workload is None:
             config = self.config
             raise NotEvaluable(
@@ -70,9 +85,14 @@ class CheckContext:
                 "use --namespace/--registry if it lives elsewhere)")
         return workload
 
+    def configuration(self) -> RegistryConfig:
+        """The registry's effective configuration, as the installation resolves it."""
+        self.registry()  # not evaluable without a registry
+        return cast("RegistryConfig", self.installation.configuration)
+
     def console(self) -> Workload:
         """The registry console's workload; checks about the console skip without one."""
-        workload = self.snapshot.console()
+        workload = self.installation.console
         if workload is None:
             config = self.config
             raise NotApplicable(
@@ -84,3 +104,12 @@ class CheckContext:
     def probe(self, probe_id: str) -> ProbeResult | None:
         """The probe's result, or None when probes are off for this run."""
         return self.probes.get(probe_id)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its metadata, its verdict function and optionally its fix planner."""
+
+    meta: CheckMeta
+    evaluate: Callable[[CheckContext], Result]
+    plan: Planner | None = None

@@ -7,6 +7,7 @@ commands that use them, so `--help` and `--version` cost little more than Python
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -25,11 +26,28 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+
+def _check_ids(incomplete: str) -> list[str]:
+    """Shell completion of check ids (`--check`, `--skip`, `--fix-only`, `explain`)."""
+    from checks import all_metas
+
+    return [meta.id for meta in all_metas() if meta.id.startswith(incomplete)]
+
+
+def _formats(incomplete: str) -> list[str]:
+    from doctor.render import FORMATS
+
+    return [name for name in FORMATS if name.startswith(incomplete)]
+
+
 # Options shared by every command that reads a cluster.
 CheckIds = Annotated[list[str], typer.Option("--check", "-c", help="Run only this check "
-                                             "(repeatable).", show_default=False)]
+                                             "(repeatable).", show_default=False,
+                                             autocompletion=_check_ids)]
 SkipIds = Annotated[list[str], typer.Option("--skip", help="Do not run this check "
-                                            "(repeatable).", show_default=False)]
+                                            "(repeatable).", show_default=False,
+                                            autocompletion=_check_ids)]
 FromDir = Annotated[Path | None, typer.Option(
     "--from-dir", help="Read objects from a dump folder (oc get -o yaml, must-gather) "
     "instead of a cluster.", show_default=False)]
@@ -37,6 +55,8 @@ Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a
                                                  show_default=False)]
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.",
                                              show_default=False)]
+PlatformId = Annotated[str, typer.Option(
+    "--platform", help="The platform the registry runs on: auto (detect it) or openshift3.")]
 Namespace = Annotated[str, typer.Option("--namespace", "-n",
                                         help="Namespace of the registry and console.")]
 Registry = Annotated[str, typer.Option("--registry", help="Name of the registry workload.")]
@@ -55,7 +75,13 @@ ConsoleSecrets = Annotated[list[str], typer.Option(
     "the default list; --console-secret= alone: none).")]
 Timeout = Annotated[float, typer.Option("--timeout", min=1,
                                         help="Deadline for the whole run, in seconds.")]
-Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml.")]
+Output = Annotated[str, typer.Option(
+    "--output", "-o", help="table, json, yaml, junit, sarif, nagios or prometheus "
+    "(docs/output.md).", autocompletion=lambda incomplete: _formats(incomplete))]
+MetaOutput = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
+Textfile = Annotated[Path | None, typer.Option(
+    "--textfile", help="Also write the metrics to this node_exporter textfile (*.prom), "
+    "atomically.", show_default=False)]
 Probes = Annotated[bool | None, typer.Option(
     "--probes/--no-probes", help="Live probes (S3, TLS, OAuth, sockets). Default: on "
     "against a cluster, off with --from-dir.", show_default=False)]
@@ -84,6 +110,9 @@ OAuthProbe = Annotated[bool, typer.Option(
 RolloutTimeout = Annotated[float, typer.Option(
     "--rollout-timeout", min=1, help="How long a redeploy may take, in seconds.")]
 Yes = Annotated[bool, typer.Option("--yes", help="Apply (default: only print the plan).")]
+ConfigFile = Annotated[Path | None, typer.Option(
+    "--config", help="Settings file with `acknowledge:` entries (docs/acknowledge.md). "
+    "Default: registry-doctor.yaml in the working directory, if present.", show_default=False)]
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -91,16 +120,25 @@ def _usage_error(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
-def _check_output(output: str) -> None:
-    from doctor.render import FORMATS
+def _check_output(output: str, report: bool = True) -> None:
+    """`report`: any report format; else only the data formats (table, json, yaml)."""
+    from doctor.render import DATA_FORMATS, FORMATS
 
-    if output not in FORMATS:
-        _usage_error(f"unknown output format {output!r} (choose from {', '.join(FORMATS)})")
+    known = FORMATS if report else DATA_FORMATS
+    if output not in known:
+        _usage_error(f"unknown output format {output!r} (choose from {', '.join(known)})")
 
 
 def _check_dir(path: Path | None, flag: str) -> None:
     if path is not None and not path.is_dir():
         _usage_error(f"{flag} {path}: not a readable directory")
+
+
+def _check_platform(platform: str) -> None:
+    from doctor.platform import ADAPTERS, AUTO
+
+    if platform not in (AUTO, *ADAPTERS):
+        _usage_error(f"--platform {platform}: choose from {', '.join([AUTO, *ADAPTERS])}")
 
 
 def _check_repository(name: str, flag: str) -> None:
@@ -134,6 +172,7 @@ def check(
     probes: Probes = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
+    platform: PlatformId = "auto",
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
@@ -162,7 +201,7 @@ def check(
         "--allow-disruptive", help="With --fix --yes: apply disruptive actions too.")] = False,
     fix_only: Annotated[list[str], typer.Option(
         "--fix-only", help="Fix only this check (repeatable; implies --fix, and applies its "
-        "optional actions).", show_default=False)] = [],  # noqa: B006
+        "optional actions).", show_default=False, autocompletion=_check_ids)] = [],  # noqa: B006
     dry_run: Annotated[str, typer.Option(
         "--dry-run", help="With --fix: none, client (the plan), or server: also send the "
         "planned writes with dryRun=All where the server supports it.")] = "none",
@@ -193,13 +232,15 @@ def check(
         "--exit-policy", help="With --fix: what the exit code reports. checks: the verdicts "
         "(0 ok, 1 warn, 2 crit, 3 unknown); fix, for cron jobs: 0 unless a fix failed (2) or "
         "nothing could be judged (3) (docs/cron.md).")] = "checks",
+    config_file: ConfigFile = None,
+    textfile: Textfile = None,
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown.
 
     With --fix, plan fixes for what fails; with --fix --yes, apply them (docs/remediation.md).
     """
     _check_output(output)
-    config = _run_config(locals())
+    config = _with_acknowledgements(_run_config(locals()), config_file)
     options = None
     if exit_policy not in ("checks", "fix"):
         _usage_error(f"--exit-policy {exit_policy}: choose checks or fix")
@@ -210,7 +251,8 @@ def check(
             claim_size=claim_size, storage_class=storage_class, requests_cpu=requests_cpu,
             requests_memory=requests_memory, limits_cpu=limits_cpu, limits_memory=limits_memory,
             cooldown=cooldown, rollout_timeout=rollout_timeout)
-    raise typer.Exit(_run_and_print(config, checks, skip, output, options, exit_policy))
+    raise typer.Exit(_run_and_print(config, checks, skip, output, options, exit_policy,
+                                    textfile))
 
 
 # Command parameters named after their flag where the RunConfig field name is longer.
@@ -226,6 +268,7 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
 
     _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
     _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
+    _check_platform(str(options["platform"]))
     if options.get("canary"):
         _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)}
@@ -233,6 +276,23 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
                         tuple(v for v in value if v) if isinstance(value, list) else value
                         for name, value in options.items()
                         if _CONFIG_FIELDS.get(name, name) in known})
+
+
+def _with_acknowledgements(config, path: Path | None):  # RunConfig -> RunConfig
+    """The run settings with the acknowledgements of --config (or ./registry-doctor.yaml)."""
+    from dataclasses import replace
+
+    from checks import all_checks
+    from doctor.acknowledge import DEFAULT_CONFIG_FILE, ConfigError, load_config
+
+    if path is None:
+        path = Path(DEFAULT_CONFIG_FILE)
+        if not path.is_file():
+            return config
+    try:
+        return replace(config, acknowledgements=load_config(path, all_checks()))
+    except ConfigError as error:
+        _usage_error(str(error))
 
 
 def _fix_options(*, from_dir: Path | None, fix: bool, yes: bool, dry_run: str,
@@ -276,7 +336,8 @@ def _seconds(text: str, flag: str) -> float:
 
 
 def _run_and_print(config: object, checks: list[str], skip: list[str], output: str,
-                   fix_options: object = None, exit_policy: str = "checks") -> int:
+                   fix_options: object = None, exit_policy: str = "checks",
+                   textfile: Path | None = None) -> int:
     from doctor import engine
     from doctor.kube import KubeConfigError, KubeError
     from doctor.render import render, use_color
@@ -303,6 +364,8 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
         if progress:
             sys.stderr.write("\033[2K\r")
     sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
+    if textfile is not None:
+        _write_textfile(report, textfile)
     if exit_policy == "checks":
         return report.exit_code
     return _fix_exit_code(report, exit_policy)
@@ -338,6 +401,17 @@ def _check_credentials(config: object) -> None:
         _usage_error(str(error))
 
 
+def _write_textfile(report: object, path: Path) -> None:
+    from doctor.formats.prometheus import write_textfile
+
+    try:
+        write_textfile(report, path)
+    except OSError as error:
+        typer.echo(f"registry-doctor: cannot write --textfile {path}: {error.strerror}",
+                   err=True)
+        raise typer.Exit(3) from None
+
+
 def _print_json_line(line: dict) -> None:
     """One event of an applied fix, at once: a run killed later has still logged it."""
     import json
@@ -367,6 +441,7 @@ def serve(
     probes: Probes = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
+    platform: PlatformId = "auto",
     namespace: Namespace = "default",
     registry: Registry = "docker-registry",
     console: Console = "registry-console",
@@ -382,10 +457,11 @@ def serve(
     canary: Canary = False,
     canary_repository: CanaryRepository = "registry-doctor/canary",
     oauth_probe: OAuthProbe = False,
+    config_file: ConfigFile = None,
 ) -> None:
     """Run the checks every --interval and serve the last report as Prometheus metrics
     (/metrics, /healthz, /readyz; docs/exporter.md). Stops cleanly on SIGTERM."""
-    config = _run_config(locals())
+    config = _with_acknowledgements(_run_config(locals()), config_file)
     from exporter import daemon
 
     try:
@@ -442,6 +518,7 @@ def canary(
                                            help="Deadline for the whole canary, seconds.")
                        ] = 30.0,
     output: Output = "table",
+    textfile: Textfile = None,
 ) -> None:
     """Push, read back and delete a small image through any registry URL (the check
     push-pull-canary outside a cluster). Exit code as `check`: 0 ok, 1 warn, 2 crit, 3 unknown."""
@@ -475,28 +552,43 @@ def canary(
     report = engine.probe_report(config, all_checks()["push-pull-canary"], probe,
                                  {"type": "url", "url": str(address)})
     sys.stdout.write(render(report, output, color=use_color(sys.stdout)))
+    if textfile is not None:
+        _write_textfile(report, textfile)
     raise typer.Exit(report.exit_code)
 
 
 @app.command("list")
-def list_checks() -> None:
+def list_checks(output: MetaOutput = "table") -> None:
     """List the checks with their severity."""
     from checks import all_metas
-    from doctor.render import render_meta_list
+    from doctor.render import meta_document, render_meta_list
 
-    typer.echo(render_meta_list(all_metas()), nl=False)
+    metas = all_metas()
+    _echo_meta(output, [meta_document(m) for m in metas], lambda: render_meta_list(metas))
 
 
 @app.command()
-def explain(check_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+def explain(check_id: Annotated[str, typer.Argument(metavar="ID", autocompletion=_check_ids)],
+            output: MetaOutput = "table") -> None:
     """Explain a check: what it reads, how it decides, how to fix what it finds."""
     from checks import all_metas
-    from doctor.render import render_explain
+    from doctor.render import meta_document, render_explain
 
     metas = {meta.id: meta for meta in all_metas()}
     if check_id not in metas:
         _usage_error(f"unknown check id: {check_id} (known: {', '.join(metas)})")
-    typer.echo(render_explain(metas[check_id]), nl=False)
+    _echo_meta(output, meta_document(metas[check_id]), lambda: render_explain(metas[check_id]))
+
+
+def _echo_meta(output: str, document: object, table: Callable[[], str]) -> None:
+    if output not in ("table", "json"):
+        _usage_error(f"unknown output format {output!r} (choose from table, json)")
+    if output == "json":
+        import json
+
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        typer.echo(table(), nl=False)
 
 
 @app.command()
@@ -596,7 +688,7 @@ def permissions(output: Output = "table") -> None:
     from checks import all_checks
     from doctor.fix.permissions import merged_rules, permission_rows
 
-    _check_output(output)
+    _check_output(output, report=False)
     rows = permission_rows(list(all_checks().values()))
     document = {"rules": merged_rules(rows), "needs": rows}
     if output == "json":
@@ -614,6 +706,49 @@ def permissions(output: Output = "table") -> None:
                 else row["resource"]
             typer.echo(f"{row['neededBy']:<{width}}  {resource:<48} "
                        f"{','.join(row['verbs']):<18} {row['why']}")
+
+
+@app.command()
+def completion(shell: Annotated[str, typer.Argument(
+        help="bash, zsh or fish.", autocompletion=lambda incomplete: [
+            s for s in COMPLETION_SHELLS if s.startswith(incomplete)])]) -> None:
+    """Print the shell completion script (commands, options, check ids), e.g.
+    `source <(registry-doctor completion bash)`; docs/plugin.md says where to install it."""
+    from doctor.completion import completion_script
+
+    if shell not in COMPLETION_SHELLS:
+        _usage_error(f"completion {shell}: choose from {', '.join(COMPLETION_SHELLS)}")
+    typer.echo(completion_script(shell, _prog_name()), nl=False)
+
+
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+
+
+PLUGIN_NAME = "kubectl-registry_doctor"  # pyproject [project.scripts]; oc runs it too
+
+
+def _prog_name() -> str:
+    """`kubectl-registry_doctor` when run as the kubectl/oc plugin, else `registry-doctor`."""
+    return PLUGIN_NAME if Path(sys.argv[0]).name == PLUGIN_NAME else "registry-doctor"
+
+
+def _usage_name() -> str:
+    """How help and usage lines name the command: as the admin typed it."""
+    return "kubectl registry-doctor" if _prog_name() == PLUGIN_NAME else "registry-doctor"
+
+
+def _answer_completion_request() -> None:
+    """The shell asks for completions through an environment variable; answer and exit."""
+    import os
+
+    from doctor.completion import complete_variable
+
+    prog_name = _prog_name()
+    if os.environ.get(complete_variable(prog_name)):
+        from typer._completion_classes import completion_init
+
+        completion_init()  # typer's bash/zsh/fish answer formats
+        app(prog_name=prog_name)  # standalone: exits with the answer printed
 
 
 # Where the exceptions of the command-line parser live: typer >= 0.2x vendors click (its
@@ -663,8 +798,12 @@ def _silence_stdout() -> None:
 
 def main() -> None:
     """Console entry point: usage errors exit 64 with one line, never a traceback."""
+    _answer_completion_request()
+    for stream in (sys.stdout, sys.stderr):  # evidence a terminal cannot encode: escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name=_usage_name())
         sys.stdout.flush()
     except BrokenPipeError:  # `registry-doctor check -o json | head -c 10`
         _silence_stdout()

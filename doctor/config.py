@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from doctor.acknowledge import Acknowledgement
 
 
 @dataclass(frozen=True)
 class RunConfig:
+    # The platform to judge the cluster as (doctor.platform): "auto" detects it.
+    platform: str = "auto"
     namespace: str = "default"
     registry_name: str = "docker-registry"
     registry_container: str = "registry"
@@ -41,6 +47,8 @@ class RunConfig:
     canary: bool = False
     canary_repository: str = "registry-doctor/canary"
     oauth_probe: bool = False  # also ask the OAuth server to authorize the console's redirect
+    # Findings the admin lives with until a date (--config; doctor/acknowledge.py).
+    acknowledgements: tuple[Acknowledgement, ...] = ()
 
     @property
     def live(self) -> bool:

@@ -17,6 +17,10 @@ from doctor.snapshot import Snapshot
 from doctor.snapshot.redact import REDACTED
 from doctor.workload import Workload, as_dict, as_list
 
+# The registry console ships with OpenShift 3.x only (openshift-ansible release-3.11
+# roles/cockpit-ui); OpenShift 4 has its own web console and no registry console.
+CONSOLE_PLATFORMS = ("openshift3",)
+NO_CONSOLE = "the registry console (Cockpit) is part of OpenShift 3.x only"
 DEFAULT_OAUTH_CLIENT = "cockpit-oauth-client"
 
 

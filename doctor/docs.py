@@ -28,10 +28,11 @@ def meta_block(meta: CheckMeta) -> str:
         f"- **Severity when failing:** {meta.severity.value}",
         f"- **Reads:** {', '.join(f'`{k}`' for k in meta.kinds)}",
         f"- **Live probes:** {probes}{opt_in}",
+        f"- **Platforms:** {meta.platforms_line}",
         "",
         meta.description,
         "",
-        f"**Remediation:** {meta.remediation}",
+        f"**Remediation:** {meta.remediation_for()}",
         END,
     ])
 

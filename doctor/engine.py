@@ -12,10 +12,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from typing import Any
 
-from checks import Check, all_checks
-from doctor.check import CheckContext, NotApplicable, NotEvaluable, ProbeResult
+from checks import all_checks
+from doctor import acknowledge
+from doctor.check import Check, CheckContext, NotApplicable, NotEvaluable, ProbeResult
 from doctor.config import RunConfig
 from doctor.model import Report, Result, Status
+from doctor.platform import choose
 from doctor.probes import ProbeError, probe_function, selected_probes
 from doctor.snapshot import Snapshot, Source, collect
 from doctor.snapshot.kinds import LOG_COLLECTIONS
@@ -67,13 +69,16 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
     if source is None:
         source = open_source(config)
     snapshot = collect(source, {k for c in checks for k in c.meta.kinds} | set(also), config)
+    snapshot.platform, _ = choose(config.platform, snapshot)
     probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
-    results = tuple(redact_result(evaluate(check, snapshot, config, probes))
-                    for check in checks)
+    # Redacted after acknowledging: the `acknowledgements` result quotes annotations too.
+    results = tuple(map(redact_result, acknowledge.apply(
+        [evaluate(check, snapshot, config, probes) for check in checks],
+        config.acknowledgements, acknowledge.object_finder(snapshot.collections))))
     return Report(
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        source={**snapshot.source, "namespace": config.namespace,
-                "registry": config.registry_name},
+        source={**snapshot.source, "platform": snapshot.platform,
+                "namespace": config.namespace, "registry": config.registry_name},
         results=results,
         duration_seconds=time.monotonic() - started,
         collection_errors=dict(snapshot.errors),
@@ -133,7 +138,11 @@ def _run_probe(probe_id: str, snapshot: Snapshot, config: RunConfig) -> ProbeRes
 
 def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
              probes: dict[str, ProbeResult]) -> Result:
-    ctx = CheckContext(check.meta, snapshot, config, probes)
+    ctx = CheckContext(check.meta, snapshot.for_reader(f"check {check.meta.id}",
+                                                       check.meta.kinds), config, probes)
+    if check.meta.platforms and snapshot.platform not in check.meta.platforms:
+        return ctx.result(Status.SKIP, f"does not apply to platform {snapshot.platform}: "
+                          f"{check.meta.platform_note}")
     causes = [snapshot.errors[k] for k in check.meta.kinds
               if k in snapshot.errors and k not in LOG_COLLECTIONS]
     if causes:

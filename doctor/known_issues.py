@@ -1,5 +1,5 @@
-"""Signatures of the registry's known push failures (OpenShift 3.x known issues, facts.md
-sections 2 and 3), to recognise in a registry's error answers and in its pod logs.
+"""Signatures of the registry's known push failures (OpenShift 3.x docs, the registry's
+"Known Issues"), to recognise in a registry's error answers and in its pod logs.
 
 Pure text matching: checks use it on what the snapshot and the probes brought back.
 """

@@ -81,6 +81,16 @@ def api_path(api_version: str, resource: str, namespace: str | None = None,
     return path + (f"/{subresource}" if subresource else "")
 
 
+def user_agent() -> str:
+    """`registry-doctor/0.1.0 (linux; python 3.11.7)`, after kubectl's `kubectl/v1.x (os/arch)`."""
+    import platform
+    import sys
+
+    from doctor import __version__
+
+    return f"registry-doctor/{__version__} ({sys.platform}; python {platform.python_version()})"
+
+
 class KubeClient:
     max_response_bytes = MAX_RESPONSE_BYTES
 
@@ -90,6 +100,7 @@ class KubeClient:
         self._configuration, self.context = _load_configuration(kubeconfig, context)
         self._configuration.retries = False  # we retry ourselves, within the run's deadline
         self._api = client.ApiClient(self._configuration)
+        self._api.user_agent = user_agent()  # audit logs then name who read what
 
     @property
     def server(self) -> str:

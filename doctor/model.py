@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -23,6 +24,9 @@ class Status(str, enum.Enum):
     CRIT = "crit"
     UNKNOWN = "unknown"
     SKIP = "skip"
+    # A warn or crit an admin acknowledged until a date (doctor/acknowledge.py): reported,
+    # but it counts toward neither the exit code nor the alerts.
+    ACKNOWLEDGED = "acknowledged"
 
 
 class Severity(str, enum.Enum):
@@ -38,6 +42,7 @@ EXIT_OK, EXIT_WARN, EXIT_CRIT, EXIT_UNKNOWN, EXIT_USAGE = 0, 1, 2, 3, 64
 _EXIT_RANK = {  # status -> (rank, exit code); the highest rank decides
     Status.OK: (0, EXIT_OK),
     Status.SKIP: (0, EXIT_OK),
+    Status.ACKNOWLEDGED: (0, EXIT_OK),
     Status.UNKNOWN: (1, EXIT_UNKNOWN),
     Status.WARN: (2, EXIT_WARN),
     Status.CRIT: (3, EXIT_CRIT),
@@ -45,10 +50,19 @@ _EXIT_RANK = {  # status -> (rank, exit code); the highest rank decides
 
 
 def exit_code_for(statuses: list[Status]) -> int:
-    evaluated = [s for s in statuses if s is not Status.UNKNOWN]
+    """A run that evaluated nothing (every check unknown or skipped) is unknown: a cron job
+    must not read "all skipped" as "all healthy"."""
+    evaluated = [s for s in statuses if s not in (Status.UNKNOWN, Status.SKIP)]
     if not evaluated:
         return EXIT_UNKNOWN
     return max((_EXIT_RANK[s] for s in statuses), default=(0, EXIT_OK))[1]
+
+
+# How fix texts name the registry's objects where no installation is at hand (the docs,
+# `explain`): OpenShift 3.x's defaults. A report names the installation it found.
+DEFAULT_NAMES: Mapping[str, str] = MappingProxyType({
+    "cli": "oc", "namespace": "default", "registry": "dc/docker-registry",
+    "console": "dc/registry-console", "service": "svc/docker-registry"})
 
 
 @dataclass(frozen=True)
@@ -59,11 +73,27 @@ class CheckMeta:
     title: str
     severity: Severity
     kinds: tuple[str, ...]  # snapshot collections the check reads (doctor.snapshot.kinds)
+    # What to do, naming objects as $cli, $namespace, $registry, $console, $service
+    # (doctor.platform.Installation.names): `$cli scale $registry -n $namespace`.
     remediation: str
     description: str
     probes: tuple[str, ...] = ()  # live probes the check reads (doctor.probes)
     # A RunConfig flag that enables this check (e.g. "canary"); None: runs by default.
     opt_in: str | None = None
+    # The platforms it applies to (doctor.platform ids); empty: every platform. Elsewhere it
+    # is `skip`, with `platform_note` (why) in its summary.
+    platforms: tuple[str, ...] = ()
+    platform_note: str = ""
+
+    def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES) -> str:
+        return string.Template(self.remediation).substitute(names)
+
+    @property
+    def platforms_line(self) -> str:
+        """Where it applies, for `explain` and the docs."""
+        if not self.platforms:
+            return "every platform"
+        return f"{', '.join(self.platforms)} only ({self.platform_note})"
 
     @property
     def docs(self) -> str:
@@ -96,6 +126,21 @@ class Remediation:
 
 
 @dataclass(frozen=True)
+class Acknowledged:
+    """Why a result is `acknowledged`: the status it would have, and the entry that holds it."""
+
+    status: Status  # the check's own verdict, warn or crit
+    reason: str
+    until: str  # YYYY-MM-DD, the last day the acknowledgement holds
+    by: str | None  # who set it, when known
+    source: str  # the config file line or the annotated object
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status.value, "reason": self.reason, "until": self.until,
+                "by": self.by, "source": self.source}
+
+
+@dataclass(frozen=True)
 class Result:
     check: str
     title: str
@@ -112,12 +157,13 @@ class Result:
     # The texts of its warn and crit findings (doctor.findings.verdict): a fix verifies that
     # the finding it targets is gone. Not part of the JSON report.
     problems: tuple[str, ...] = field(default=(), compare=False)
+    acknowledgement: Acknowledged | None = None  # set when the status is `acknowledged`
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", MappingProxyType(_valid_metrics(self.metrics)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "check": self.check,
             "title": self.title,
             "status": self.status.value,
@@ -126,6 +172,9 @@ class Result:
             "resources": [r.to_dict() for r in self.resources],
             "remediation": self.remediation.to_dict() if self.remediation else None,
         }
+        if self.acknowledgement is not None:
+            document["acknowledgement"] = self.acknowledgement.to_dict()
+        return document
 
 
 _METRIC_NAME = re.compile(r"[a-z][a-z0-9_]*")

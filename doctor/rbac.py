@@ -30,7 +30,7 @@ from doctor.model import CheckMeta
 from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, closure
 
 if TYPE_CHECKING:
-    from checks import Check
+    from doctor.check import Check
 
 REPO = Path(__file__).resolve().parent.parent
 READ_ACCESS_FILE = REPO / "helm" / "registry-doctor" / "files" / "read-access.yaml"

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import textwrap
 from typing import Any, TextIO
 
 from doctor.model import CheckMeta, Report, Status
 
-FORMATS = ("table", "json", "yaml")
+# Formats for tools (doctor/formats): CI (junit), code scanning (sarif), monitoring plugins
+# (nagios) and node_exporter's textfile collector (prometheus).
+TOOL_FORMATS = ("junit", "sarif", "nagios", "prometheus")
+DATA_FORMATS = ("table", "json", "yaml")
+FORMATS = DATA_FORMATS + TOOL_FORMATS
 _COLORS = {Status.OK: "32", Status.WARN: "33", Status.CRIT: "31", Status.UNKNOWN: "35",
-           Status.SKIP: "2"}
+           Status.SKIP: "2", Status.ACKNOWLEDGED: "36"}
+_LABELS = {Status.ACKNOWLEDGED: "ACKED"}  # the status column is 7 wide
+# Control and format characters (ANSI escapes, carriage returns, bidi overrides) in evidence
+# would repaint or reorder the terminal; they are shown escaped.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e"
+                          r"\u2066-\u2069\ufeff]")
 _EXIT_WORDS = {0: "ok", 1: "warn", 2: "crit", 3: "unknown"}
 
 
@@ -20,6 +31,10 @@ def use_color(stream: TextIO) -> bool:
 
 
 def render(report: Report, output: str, color: bool = False) -> str:
+    if output in TOOL_FORMATS:
+        from doctor.formats import render_for_tool
+
+        return render_for_tool(report, output)
     if output == "json":
         return json.dumps(report.to_dict(), indent=2) + "\n"
     if output == "yaml":
@@ -34,22 +49,42 @@ def _paint(text: str, status: Status, color: bool) -> str:
     return f"\033[{_COLORS[status]}m{text}\033[0m" if color else text
 
 
+def terminal_width() -> int:
+    """Columns to wrap at: the terminal's (or $COLUMNS), 100 when not a terminal."""
+    return max(shutil.get_terminal_size((100, 24)).columns, 40)
+
+
+def printable(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text.replace("\t", " "))
+
+
+def _fill(text: str, first: str, rest: str) -> list[str]:
+    """`text` wrapped to the terminal, every line of it indented."""
+    return textwrap.wrap(printable(text), terminal_width(), initial_indent=first,
+                         subsequent_indent=rest, break_on_hyphens=False) or [first.rstrip()]
+
+
 def render_table(report: Report, color: bool) -> str:
     width = max((len(r.check) for r in report.results), default=5)
-    lines = [_source_line(report), ""]
+    lines = [*_fill(_source_line(report), "", "  "), ""]
     for problem in report.source.get("problems", []):
-        lines.append(f"input problem: {problem}")
+        lines += _fill(f"input problem: {problem}", "", "  ")
+    indent = " " * 10
     for result in report.results:
-        label = _paint(f"{result.status.value.upper():<7}", result.status, color)
-        lines.append(f"{label} {result.check:<{width}}  {result.summary}")
-        indent = " " * 10
+        label = f"{_LABELS.get(result.status, result.status.value.upper()):<7}"
+        head = _fill(f"{label} {result.check:<{width}}  {result.summary}", "",
+                     " " * (width + 10))
+        lines += [_paint(head[0][:7], result.status, color) + head[0][7:], *head[1:]]
+        if result.acknowledgement:
+            ack = result.acknowledgement
+            lines += _fill(f"acknowledged {ack.status.value} until {ack.until}"
+                           + (f" by {ack.by}" if ack.by else "") + f": {ack.reason} "
+                           f"({ack.source})", indent, indent + "  ")
         if result.status not in (Status.OK, Status.SKIP):
-            lines.extend(textwrap.fill(d, 100, initial_indent=indent + "- ",
-                                       subsequent_indent=indent + "  ") for d in result.details)
+            for detail in result.details:
+                lines += _fill(detail, indent + "- ", indent + "  ")
             if result.remediation:
-                lines.append(textwrap.fill(f"fix: {result.remediation.summary}", 100,
-                                           initial_indent=indent,
-                                           subsequent_indent=indent + "  "))
+                lines += _fill(f"fix: {result.remediation.summary}", indent, indent + "  ")
                 lines.append(f"{indent}docs: {result.remediation.docs}")
         for action in result.remediation.actions if result.remediation else ():
             lines.extend(_action_lines(action, indent))
@@ -67,14 +102,13 @@ def _action_lines(action: dict[str, Any], indent: str) -> list[str]:
         if redeploy and action["operation"] != "redeploy" else ""
     head = (f"{action['state']} [{action['risk']}{', optional' if action['optional'] else ''}]"
             f" {action['id']}: {action['summary']}{then} (rbac {action['rbac']['verdict']})")
-    lines = [textwrap.fill(head, 100, initial_indent=indent + "* ",
-                           subsequent_indent=indent + "    ")]
+    lines = _fill(head, indent + "* ", indent + "    ")
     extra = [action["message"]] if action["message"] else []
-    lines += [textwrap.fill(text, 100, initial_indent=indent + "    ",
-                            subsequent_indent=indent + "      ")
-              for text in extra + [f"note: {n}" for n in action["notes"]]
-              + [f"step: {s}" for s in action["steps"]]]
-    lines += [indent + "    " + line for line in action["diff"].splitlines()]
+    for text in (extra + [f"note: {n}" for n in action["notes"]]
+                 + [f"step: {s}" for s in action["steps"]]):
+        lines += _fill(text, indent + "    ", indent + "      ")
+    for line in action["diff"].splitlines():
+        lines += _fill(line, indent + "    ", indent + "    ")
     return lines
 
 
@@ -117,6 +151,14 @@ def _source_line(report: Report) -> str:
             f"registry {source.get('registry')}, {report.generated}")
 
 
+def meta_document(meta: CheckMeta) -> dict[str, Any]:
+    """A check's metadata for `list -o json` and `explain -o json`."""
+    return {"id": meta.id, "title": meta.title, "severity": meta.severity.value,
+            "reads": list(meta.kinds), "probes": list(meta.probes), "optIn": meta.opt_in,
+            "platforms": list(meta.platforms), "description": meta.description,
+            "remediation": meta.remediation_for(), "docs": meta.docs}
+
+
 def render_meta_list(metas: list[CheckMeta]) -> str:
     width = max(len(m.id) for m in metas)
     rows = [f"{'ID':<{width}}  {'SEVERITY':<8}  TITLE"]
@@ -129,14 +171,15 @@ def render_meta_list(metas: list[CheckMeta]) -> str:
 def render_explain(meta: CheckMeta) -> str:
     probes = ", ".join(meta.probes) or "none"
     return "\n".join([
-        f"{meta.id}: {meta.title}",
+        *_fill(f"{meta.id}: {meta.title}", "", "  "),
         f"severity when failing: {meta.severity.value}",
-        f"reads: {', '.join(meta.kinds)}",
-        f"live probes: {probes}",
+        *_fill(f"reads: {', '.join(meta.kinds)}", "", "  "),
+        *_fill(f"live probes: {probes}", "", "  "),
+        *_fill(f"platforms: {meta.platforms_line}", "", "  "),
         "",
-        textwrap.fill(meta.description, 100),
+        *_fill(meta.description, "", ""),
         "",
-        textwrap.fill("Remediation: " + meta.remediation, 100),
+        *_fill("Remediation: " + meta.remediation_for(), "", ""),
         "",
         f"Docs: {meta.docs}",
     ]) + "\n"

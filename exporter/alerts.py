@@ -19,8 +19,10 @@ from doctor.generated import sync
 from doctor.model import CheckMeta
 
 RULES_FILE = Path(__file__).resolve().parent / "rules" / "registry-doctor.rules.yml"
-# Where the runbooks (docs/checks/<id>.md, docs/exporter.md) are published.
-RUNBOOK_BASE = "https://github.com/registry-doctor/registry-doctor/blob/main/docs/"
+# The runbooks are the docs pages shipped with registry-doctor (docs/checks/<id>.md,
+# docs/exporter.md); no public site hosts them. The chart's prometheusRule.runbookBaseUrl
+# turns `docs/` into the URL where the admin serves them (docs/exporter.md).
+RUNBOOK_BASE = "docs/"
 MARKER = "# generated from the checks' metadata by `python -m exporter.alerts`: do not edit below"
 # A failing status, how long it must last before the alert fires, and the alert's severity:
 # crit pages sooner than warn. A check may return either status, whatever its META severity.

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from doctor.model import Report, Status, metric_name_and_labels
+from exporter.conventions import acknowledged_families, build_info, fix_families
 from exporter.scheduler import RunState
 
 PREFIX = "registry_doctor_"
@@ -44,11 +45,14 @@ class ReportCollector:
     def collect(self) -> Iterator[Metric]:
         state = self._current()
         target = _Target(tuple(state.labels), tuple(state.labels.values()))
+        yield build_info(target.names, target.values)
         yield from _run_families(state, target)
         if state.report is not None:
-            cached = _cached_note(state.report)
+            cached = _CACHED_NOTE
             yield from _check_families(state.report, self._severities, cached, target)
             yield from _fact_families(state.report, cached, target)
+            yield from acknowledged_families(state.report, target.names, target.values)
+            yield from fix_families(state.report, target.names, target.values)
 
 
 class _Target(NamedTuple):
@@ -68,9 +72,9 @@ class _Target(NamedTuple):
         return family
 
 
-def _cached_note(report: Report) -> str:
-    return (f"(cached: from the run that made the report at {report.generated}; "
-            "scrapes never run checks)")
+# HELP text is constant (no timestamps: Prometheus keeps one HELP per family and a changing
+# one churns its metadata); the age of the values is last_run_timestamp_seconds.
+_CACHED_NOTE = "(from the last completed run; scrapes never run checks)"
 
 
 def _run_families(state: RunState, target: _Target) -> Iterator[Metric]:

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Sequence
 from functools import partial
 
-from checks import Check
 from doctor import engine
+from doctor.check import Check
 from doctor.config import RunConfig
 from exporter import logs
 from exporter.scheduler import Scheduler

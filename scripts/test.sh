@@ -11,4 +11,6 @@ apt_install docker-registry skopeo cockpit-ws prometheus mmdebstrap buildah podm
 ensure_venv
 "$VENV/bin/python" -m pip install -q -e '.[test]' >&2
 bash scripts/fetch-kube-tools.sh >/dev/null
+# node_exporter's textfile collector reads `--textfile` output (tests/test_dashboard.py).
+apt_install prometheus-node-exporter
 exec "$VENV/bin/python" -m pytest "$@"

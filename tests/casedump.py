@@ -11,6 +11,10 @@ A case folder holds `case.yaml` and optional object files and `logs/`:
       status: crit
       summary: "regular expression searched in the summary"
       details: ["text that some detail line contains", ...]
+      plan:                       # when the check has a planner and fails: what it plans,
+        - scale-to-one dc/docker-registry in default   # each action's name and target
+        - choose-claim            # (a manual step has no target); [] when it plans nothing
+    fix: {claim_size: 20Gi}       # FixOptions for that plan (optional)
 
 Objects in the case folder replace base objects of the same kind, namespace and name.
 """

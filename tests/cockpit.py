@@ -1,6 +1,6 @@
-"""The real Cockpit 287 from Debian for tests (facts.md section 8): cockpit-ws on a free loopback
-port with its own certificate folder, `cockpit-certificate-ensure --check`, and a handshake
-made the way a browser makes it.
+"""The real Cockpit from Debian for tests (Debian 12's cockpit-ws 287): cockpit-ws on a free
+loopback port with its own certificate folder, `cockpit-certificate-ensure --check`, and a
+handshake made the way a browser makes it.
 
 XDG_CONFIG_DIRS=<root> makes both read <root>/cockpit/ws-certs.d. Only ever `--check`: without
 it cockpit-certificate-ensure creates a certificate in /etc/cockpit/ws-certs.d whatever

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checks import Check
-from doctor.check import CheckContext
+from doctor.check import Check, CheckContext
 from doctor.fix.lease import LEADER_ANNOTATION
 from doctor.fix.pemtext import segments
 from doctor.fix.plan import Planner
@@ -93,8 +92,9 @@ def on_nfs(objects: list[Obj]) -> list[Obj]:
 
 def console(kube_url: str = f"https://{CONSOLE_HOST}", redirect_uris: tuple[str, ...] = (),
             cert: str | None = None) -> list[Obj]:
-    """The registry-console template's objects (facts.md section 5), with its certificate
-    secret holding `cert` when given."""
+    """The registry-console template's objects (openshift/openshift-ansible
+    roles/openshift_hosted_templates/files/v3.x/origin/registry-console.yaml), with its
+    certificate secret holding `cert` when given."""
     labels = {"name": "registry-console"}
     container = {
         "name": "registry-console", "image": "docker.io/cockpit/kubernetes:latest",

@@ -21,6 +21,9 @@ EVERYTHING: dict[str, Any] = {
     "remediation": {"enabled": True, "schedule": "*/30 * * * *", "allowDisruptive": True},
     "checks": {"optIn": {"canary": True}},
     "canary": {"pruneRole": True},
+    "dashboard": {"grafana": {"enabled": True}},  # openshiftConsole: OpenShift 4 only
+    "acknowledge": [{"check": "besteffort-qos", "reason": "requests come in January",
+                     "until": "2999-01-31", "object": {"name": "docker-registry"}}],
 }
 OPENSHIFT_3_11 = "v1.11.0"  # the Kubernetes of OpenShift 3.11
 KUBERNETES = "v1.35.0"

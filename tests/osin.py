@@ -1,6 +1,6 @@
-"""A test double of the OpenShift 3.x master's OAuth endpoints, which cannot run here
-(facts.md section 8): openshift/osin's HandleAuthorizeRequest and urivalidate.go ported
-function by function (the 3.x version, facts.md section 6), behind HTTPS on 127.0.0.1.
+"""A test double of the OpenShift 3.x master's OAuth endpoints, which cannot run here:
+openshift/osin's HandleAuthorizeRequest (authorize.go) and urivalidate.go ported
+function by function (the 3.x version), behind HTTPS on 127.0.0.1.
 
 - GET /.well-known/oauth-authorization-server: issuer and authorization_endpoint.
 - GET /oauth/authorize: an unknown client -> 400 unauthorized_client; a redirect_uri none of the

@@ -52,7 +52,8 @@ def filesystem(root: Path, delete: bool = True) -> dict[str, Any]:
 
 
 def registry_env() -> dict[str, str]:
-    """The registry with S3 panics when AWS_CA_BUNDLE is set (facts.md section 8)."""
+    """Debian's docker-registry 2.8.2 with S3 panics (LoadCustomCABundleError) when
+    AWS_CA_BUNDLE is set."""
     return {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
 
 

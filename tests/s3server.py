@@ -59,7 +59,8 @@ class S3Server:
         return key["AccessKeyId"], key["SecretAccessKey"]
 
     def enforce_auth(self) -> None:
-        """From now on, unknown keys and wrong signatures are refused (facts.md section 8)."""
+        """From now on, unknown keys and wrong signatures are refused (moto
+        `core/authorization.py`)."""
         self.post("/moto-api/reset-auth", b"0")
 
 

@@ -260,7 +260,7 @@ def test_check_validates_the_canary_repository_and_skips_without_probes(
     offline = CliRunner().invoke(app, ["check", "--canary", "-c", "push-pull-canary",
                                        "--from-dir", str(clusters / "healthy"), "-o", "json"])
     [result] = json.loads(offline.output)["results"]
-    assert (offline.exit_code, result["status"]) == (0, "skip")
+    assert (offline.exit_code, result["status"]) == (3, "skip")  # nothing evaluated
 
 
 def test_bad_url_is_a_usage_error() -> None:

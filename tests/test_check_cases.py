@@ -1,6 +1,7 @@
 """One runner for every check: each fixture case under fixtures/checks/<id>/<case>/ must get
-its expected verdict offline (--from-dir). The live twin of this runner, through the fake API
-server, is in test_live_cases.py."""
+its expected verdict offline (--from-dir) and, when the check has a planner and fails, the
+plan it expects, so a check and its planner cannot disagree unnoticed. The live twin of this
+runner, through the fake API server, is in test_live.py."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ import pytest
 
 from checks import all_checks
 from doctor import engine
+from doctor.check import Check
 from doctor.config import RunConfig
+from doctor.fix.model import DENIED, Action, FixOptions
+from doctor.fix.plan import make_plan, planner_reads
 from doctor.model import Report, Status
+from doctor.snapshot import Snapshot
 from tests.casedump import Case, discover_cases, materialize
 
 CASES = discover_cases()
@@ -34,11 +39,35 @@ def assert_verdict(report: Report, case: Case) -> None:
         assert any(wanted in d for d in result.details), f"{case.id}: no '{wanted}' in {shown}"
 
 
+def planned(action: Action) -> str:
+    """An action as a case states it: its name and, when it writes, its target; `(denied)`
+    when the plan refuses it (a target outside the configured objects, doctor.fix.scope)."""
+    stated = f"{action.name} {action.target}" if action.target else action.name
+    return f"{stated} (denied)" if action.state == DENIED else stated
+
+
+def assert_plan(report: Report, snapshot: Snapshot, config: RunConfig, check: Check,
+                case: Case) -> None:
+    result = report.result(case.check)
+    assert result is not None
+    if check.plan is None or result.status not in (Status.WARN, Status.CRIT):
+        assert "plan" not in case.expect, f"{case.id}: states a plan, but nothing is planned " \
+            "for a check without a planner or one that does not fail"
+        return
+    assert "plan" in case.expect, f"{case.id}: a failing case of a check with a planner " \
+        "states the plan it expects (expect.plan: [] when it plans nothing)"
+    options = FixOptions(**case.spec.get("fix", {}))
+    got = [planned(a) for a in make_plan(report.results, snapshot, config, options, [check])]
+    assert got == case.expect["plan"], f"{case.id}: planned {got}"
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case_offline(case: Case, tmp_path: Path) -> None:
     config = case_config(case, from_dir=materialize(case, tmp_path / "dump"))
-    report = engine.run(config, engine.select_checks([case.check], config=config))
+    checks = engine.select_checks([case.check], config=config)
+    report, snapshot = engine.inspect(config, checks, also=planner_reads(checks))
     assert_verdict(report, case)
+    assert_plan(report, snapshot, config, checks[0], case)
 
 
 # Checks judged only on a live probe: a dump cannot make them ok or failing, so their cases

@@ -36,6 +36,18 @@ def test_json_report_matches_schema_and_verdict() -> None:
     jsonschema.validate(report, SCHEMA)
     assert report["results"][0]["status"] == "crit"
     assert run.returncode == report["exit_code"] == 2
+    assert report["source"]["platform"] == "openshift3"  # detected: --platform auto
+
+
+def test_platform_is_chosen_with_a_flag_and_an_unknown_one_is_a_usage_error() -> None:
+    args = ("check", "--from-dir", str(CLUSTERS / "broken"), "-o", "json", "--check",
+            "besteffort-qos")
+    chosen = cli(*args, "--platform", "openshift3")
+    assert json.loads(chosen.stdout)["source"]["platform"] == "openshift3"
+    unknown = cli(*args, "--platform", "openshift4")
+    assert_clean(unknown)
+    assert unknown.returncode == 64
+    assert "--platform openshift4: choose from auto, openshift3" in unknown.stderr
 
 
 def test_healthy_dump_exits_zero() -> None:

@@ -7,15 +7,18 @@ import io
 import json
 import logging
 import os
+import platform
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from doctor import __version__
 from doctor.kube import KubeError
 from doctor.model import Report, Result, Status
 from exporter import logs
@@ -61,8 +64,13 @@ def test_metrics_of_the_broken_dump() -> None:
     assert scrape.value("registry_doctor_last_run_timestamp_seconds") == \
         exporter.scheduler.state.finished_at
     for family in ("registry_doctor_check_status", "registry_doctor_check_info"):
-        assert f"cached: from the run that made the report at {report.generated}" in \
-            scrape.families[family].documentation
+        # HELP is constant (no run time in it): the age is last_run_timestamp_seconds.
+        assert scrape.families[family].documentation.endswith(
+            "(from the last completed run; scrapes never run checks)")
+        assert report.generated[:10] not in scrape.families[family].documentation
+    [build] = scrape.series("registry_doctor_build_info")
+    assert build["version"] == __version__
+    assert (build["python"], build["platform"]) == (platform.python_version(), sys.platform)
 
 
 def test_promtool_finds_nothing_wrong_in_real_output() -> None:
@@ -305,7 +313,7 @@ def test_every_exported_metric_is_documented() -> None:
         names |= set(exporter.scrape().families)
     docs = (REPO / "docs" / "exporter.md").read_text()
     ours = {n for n in names if n.startswith("registry_doctor_")}
-    assert len(ours) == 12
+    assert len(ours) == 13
     for name in ours:
         # prometheus_client names counter families without the _total suffix.
         shown = name + "_total" if name in ("registry_doctor_runs", "registry_doctor_run_errors") \

@@ -111,7 +111,7 @@ def _assert_series_and_check_alert(api: PrometheusAPI, instance: str) -> None:
                     "the check status series in Prometheus")
     assert statuses == {series(check="besteffort-qos", status=s, **target):
                         1.0 if s == "crit" else 0.0
-                        for s in ("ok", "warn", "crit", "unknown", "skip")}
+                        for s in ("ok", "warn", "crit", "unknown", "skip", "acknowledged")}
     assert api.query("registry_doctor_check_info") == {series(
         check="besteffort-qos", severity="crit",
         title="Registry pods have compute resource requests", **target): 1.0}

@@ -3,18 +3,21 @@ as offline, scoped requests, and API failures that cost only the checks that dep
 
 from __future__ import annotations
 
+import platform
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from doctor import engine
+from doctor import __version__, engine
 from doctor.config import RunConfig
+from doctor.fix.plan import planner_reads
 from doctor.model import Report, Status
 from tests.casedump import Case, discover_cases, materialize
 from tests.conftest import CLUSTERS
 from tests.kubefake import FakeKubeAPI
-from tests.test_check_cases import assert_verdict, case_config
+from tests.test_check_cases import assert_plan, assert_verdict, case_config
 
 LIVE_CASES = [c for c in discover_cases() if c.spec.get("live", True)]
 FakeFactory = Callable[[Path], FakeKubeAPI]
@@ -33,8 +36,10 @@ def test_case_live(case: Case, fake_api: FakeFactory, tmp_path: Path) -> None:
     probes = case.spec.get("config", {}).get("probes", False)  # probes only where a case asks
     config = case_config(case, kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"),
                          probes=probes)
-    report = engine.run(config, engine.select_checks([case.check], config=config))
+    checks = engine.select_checks([case.check], config=config)
+    report, snapshot = engine.inspect(config, checks, also=planner_reads(checks))
     assert_verdict(report, case)
+    assert_plan(report, snapshot, config, checks[0], case)
 
 
 def test_forbidden_pods_make_only_dependent_checks_unknown(fake_api: FakeFactory,
@@ -62,6 +67,16 @@ def test_requests_are_scoped(fake_api: FakeFactory, tmp_path: Path) -> None:
     fetched = [(r.resource, r.namespace, r.name, r.verb, r.query.get("labelSelector"),
                 r.query.get("fieldSelector")) for r in api.requests if r.resource]
     assert len(fetched) == len(set(fetched)), "a collection was fetched twice"
+
+
+def test_every_request_names_registry_doctor_and_its_version(fake_api: FakeFactory,
+                                                             tmp_path: Path) -> None:
+    """API audit logs show the User-Agent: who read the secrets, which version."""
+    api = fake_api(CLUSTERS / "broken")
+    live_report(api, tmp_path)
+    agents = {r.user_agent for r in api.requests}
+    assert agents == {f"registry-doctor/{__version__} ({sys.platform}; "
+                      f"python {platform.python_version()})"}
 
 
 @pytest.mark.parametrize("fault", ["500", "reset"])

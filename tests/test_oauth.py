@@ -1,5 +1,5 @@
-"""OAuth redirect matching (facts.md section 6): properties of doctor.oauth, and agreement with
-the osin port in tests/osin.py on generated well-formed URLs."""
+"""OAuth redirect matching (openshift/osin urivalidate.go): properties of doctor.oauth, and
+agreement with the osin port in tests/osin.py on generated well-formed URLs."""
 
 from __future__ import annotations
 

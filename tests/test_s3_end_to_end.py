@@ -71,7 +71,7 @@ def registry(tmp_path: Path) -> Iterator[Callable[[str], str]]:
             port = free_port()
             path = tmp_path / f"registry-{port}.yml"
             path.write_text(config_text)
-            # AWS_CA_BUNDLE makes its S3 driver panic (facts.md section 8); no host keys either.
+            # AWS_CA_BUNDLE makes Debian's 2.8.2 S3 driver panic; no host keys either.
             env = {k: v for k, v in os.environ.items()
                    if not k.startswith(("REGISTRY_", "AWS_"))}
             env["REGISTRY_HTTP_ADDR"] = f"127.0.0.1:{port}"

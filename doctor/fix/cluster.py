@@ -181,7 +181,8 @@ class Cluster:
                            body)
 
     def instantiate(self, ref: ObjectRef) -> dict[str, Any]:
-        """What `oc rollout latest` sends (facts.md section 1)."""
+        """What `oc rollout latest` sends (openshift/origin release-3.11
+        pkg/oc/cli/rollout/latest.go)."""
         request = {"kind": "DeploymentRequest", "apiVersion": "apps.openshift.io/v1",
                    "name": ref.name, "latest": True, "force": True}
         return self._write("POST", ref, Target("create", "deploymentconfigs/instantiate",

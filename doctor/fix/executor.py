@@ -59,7 +59,7 @@ from doctor.model import Result, Status
 from doctor.snapshot.redact import redact
 
 if TYPE_CHECKING:
-    from checks import Check
+    from doctor.check import Check
 
 Emit = Callable[..., None]  # emit(event, **fields)
 RUN_ANNOTATION = "registry-doctor.io/run"

@@ -38,7 +38,7 @@ from doctor.model import Report, Status
 from doctor.snapshot.live import LiveSource
 
 if TYPE_CHECKING:
-    from checks import Check
+    from doctor.check import Check
 
 Printer = Callable[[dict[str, Any]], None]  # receives each JSON line
 

@@ -16,7 +16,7 @@ from doctor.fix.model import Permission
 from doctor.generated import sync
 
 if TYPE_CHECKING:
-    from checks import Check
+    from doctor.check import Check
 
 WORKLOADS = (REGISTRY, CONSOLE)
 # Changing the registry's or the console's workload (whichever kind it is).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from doctor.config import RunConfig
@@ -36,7 +37,8 @@ from doctor.snapshot import Snapshot
 from doctor.workload import Workload
 
 if TYPE_CHECKING:
-    from checks import Check
+    from doctor.check import Check
+    from doctor.platform import Installation
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,16 @@ class PlanContext:
     def check(self) -> str:
         return self.result.check
 
+    @cached_property
+    def installation(self) -> Installation:
+        """The installation its check judged, read through the planner's declared reads."""
+        return self.snapshot.installation()
+
     def registry(self) -> Workload | None:
-        return self.snapshot.registry()
+        return self.installation.registry
 
     def console(self) -> Workload | None:
-        return self.snapshot.console()
+        return self.installation.console
 
     def findings(self, *markers: str, about: str = "") -> tuple[str, ...]:
         """The failing verdict's warn/crit findings that contain `about` and any of `markers`:
@@ -136,15 +143,17 @@ def make_plan(results: Iterable[Result], snapshot: Snapshot, config: RunConfig,
               options: FixOptions, checks: Sequence[Check]) -> list[Action]:
     """Every action the failing checks propose (only those of `options.only`, when given),
     those touching an object outside the configured set refused (doctor.fix.scope)."""
-    planners = {c.meta.id: c.plan for c in checks if c.plan is not None}
+    by_id = {c.meta.id: c for c in checks if c.plan is not None}
     actions: list[Action] = []
     for result in results:
-        plan = planners.get(result.check)
-        if plan is None or result.status not in (Status.WARN, Status.CRIT) \
+        check = by_id.get(result.check)
+        if check is None or check.plan is None or result.status not in (Status.WARN, Status.CRIT) \
                 or (options.only and result.check not in options.only):
             continue
+        view = snapshot.for_reader(f"the planner of {check.meta.id}",
+                                   (*check.meta.kinds, *check.plan.reads))
         try:
-            actions.extend(plan(PlanContext(snapshot, config, options, result)))
+            actions.extend(check.plan(PlanContext(view, config, options, result)))
         except Exception as error:  # a planner bug must not cost the other checks their fixes
             log.exception("planner of %s failed", result.check)
             actions.append(Action(result.check, "plan", "no plan: internal error in its "

@@ -1,6 +1,7 @@
 """Redeploying a workload and following the rollout to its end.
 
-- DeploymentConfig: what `oc rollout latest` does (facts.md section 1): refused when the DC is
+- DeploymentConfig: what `oc rollout latest` does (openshift/origin release-3.11
+  pkg/oc/cli/rollout/latest.go): refused when the DC is
   paused or its latest rollout has not ended; POST `instantiate` with `latest: true, force:
   true`; done when ReplicationController `NAME-<latestVersion>` says
   `openshift.io/deployment.phase: Complete` and no pod of an older rollout is left, failed on

@@ -463,8 +463,9 @@ def _cluster_credentials(config: RunConfig) -> tuple[Credentials, str]:
 
 def cluster_targets(snapshot: Snapshot, config: RunConfig) -> tuple[list[Target], list[str]]:
     """The Service, its Routes and each ready endpoint; and what was not probed, with why."""
-    name, namespace = config.registry_name, config.namespace
-    service = snapshot.named("services", name)
+    installation = snapshot.installation()
+    service, name, namespace = (installation.service, installation.service_name,
+                                installation.namespace)
     if service is None:
         raise ProbeError(f"service {name} not found in namespace {namespace}: "
                          "nothing to push to")
@@ -480,9 +481,8 @@ def cluster_targets(snapshot: Snapshot, config: RunConfig) -> tuple[list[Target]
                               verify_tls=False, plain_fallback=True))
     else:
         skipped.append(f"service {name} has no cluster IP (headless): only its endpoints probed")
-    targets += _route_targets(snapshot, name, namespace)
-    endpoint_targets, not_ready = _endpoint_targets(snapshot.named("endpoints", name), port,
-                                                    namespace)
+    targets += _route_targets(installation.routes(), namespace)
+    endpoint_targets, not_ready = _endpoint_targets(installation.endpoints(), port, namespace)
     return targets + endpoint_targets, skipped + not_ready
 
 
@@ -494,14 +494,12 @@ def _service_port(spec: dict[str, Any]) -> dict[str, Any] | None:
                 ports[0] if ports else None)
 
 
-def _route_targets(snapshot: Snapshot, service: str, namespace: str) -> list[Target]:
+def _route_targets(routes: list[dict[str, Any]], namespace: str) -> list[Target]:
     targets = []
-    for route in snapshot.items("routes"):
+    for route in routes:
         spec = as_dict(route.get("spec"))
-        to = as_dict(spec.get("to"))
         host = spec.get("host")
-        if to.get("kind", "Service") != "Service" or to.get("name") != service \
-                or not isinstance(host, str) or not host:
+        if not isinstance(host, str) or not host:
             continue
         tls = bool(as_dict(spec.get("tls")).get("termination"))
         route_name = route["metadata"]["name"]

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from doctor.config import RunConfig
 from doctor.probes import ProbeError
-from doctor.registryconfig import S3_DRIVERS, Credentials, RegistryConfig, resolve
+from doctor.registryconfig import S3_DRIVERS, Credentials, RegistryConfig
 from doctor.registryconfig.rules import go_text
 from doctor.snapshot import Snapshot
 
@@ -75,10 +75,9 @@ def _flag(value: Any, default: bool) -> bool:
 
 
 def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
-    workload = snapshot.registry()
-    if workload is None:
+    registry = snapshot.installation().configuration
+    if registry is None:
         raise ProbeError(f"no registry workload {config.registry_name} in {config.namespace}")
-    registry = resolve(snapshot, workload)
     if registry.unresolved:
         raise ProbeError(registry.unresolved)
     if registry.driver not in S3_DRIVERS:

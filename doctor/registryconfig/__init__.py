@@ -1,5 +1,5 @@
 """The registry's effective configuration, resolved from its workload as the registry process
-resolves it (facts.md section 2), from snapshot objects only:
+resolves it (distribution `configuration/`), from snapshot objects only:
 
 1. the file's path: the first `*.yml`/`*.yaml` word of the container's command and args (after
    `$(VAR)` expansion), else `$REGISTRY_CONFIGURATION_PATH`, else the image's default;

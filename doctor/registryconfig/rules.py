@@ -4,8 +4,9 @@ settings it runs with but should not.
 Two rule sets ("flavours"): upstream distribution 2.8 (proven against Debian's docker-registry
 2.8.2 in tests/test_registryconfig_real.py) and the OpenShift 3.11 fork, which vendors an older
 distribution: a fixed list of 17 S3 regions, no `skipverify`, capitalised messages
-(facts.md section 2; openshift/image-registry release-3.11). The fork's rules are not proven
-against a running binary here; docs/checks/registry-config.md lists the differences.
+(openshift/image-registry release-3.11, its vendored distribution `s3-aws/s3.go`). The fork's
+rules are not proven against a running binary here; docs/checks/registry-config.md lists the
+differences.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from doctor.config import RunConfig
 from doctor.snapshot.kinds import (
@@ -21,11 +21,12 @@ from doctor.snapshot.kinds import (
     Query,
     ScopeUnavailable,
     closure,
-    console_workload,
     known_collections,
-    registry_workload,
 )
 from doctor.workload import Workload, as_dict
+
+if TYPE_CHECKING:
+    from doctor.platform import Installation
 
 # Enough for every independent collection of a full run at once (10 today): the run takes
 # as many round trips as its longest chain of scopes, not more.
@@ -40,6 +41,12 @@ class CollectError(Exception):
     def __init__(self, message: str, source_failed: bool = False) -> None:
         super().__init__(message)
         self.source_failed = source_failed
+
+
+class UndeclaredRead(Exception):
+    """A check or planner read a collection its metadata does not declare: a bug, not an empty
+    collection (the collector fetches only what is declared, so the read would quietly see
+    nothing whenever no other selected check happens to declare it)."""
 
 
 class Source(Protocol):
@@ -61,21 +68,46 @@ class Snapshot:
     source_failures: dict[str, str] = field(default_factory=dict)
     logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> tail
     problems: list[str] = field(default_factory=list)  # unreadable input, e.g. dump files
+    # Set on a reader's view (`for_reader`): the collections it may read, and who it is.
+    readable: frozenset[str] | None = None
+    reader: str = ""
+    platform: str = "openshift3"  # the platform it is judged as (doctor.platform.choose)
+
+    def for_reader(self, reader: str, declared: Iterable[str]) -> Snapshot:
+        """The same snapshot, readable only in `declared` and what their scopes depend on (a
+        check that declares the registry pods may read the workload that selects them)."""
+        return replace(self, readable=frozenset(closure(set(declared))), reader=reader)
 
     def items(self, collection: str) -> list[dict]:
+        self._may_read(collection)
         return self.collections.get(collection, [])
 
     def error(self, collection: str) -> str | None:
+        self._may_read(collection)
         return self.errors.get(collection)
+
+    def _may_read(self, collection: str) -> None:
+        if collection not in known_collections():
+            raise ValueError(f"unknown snapshot collection: {collection}")
+        if self.readable is not None and collection not in self.readable:
+            raise UndeclaredRead(f"{self.reader} reads snapshot collection {collection}, which "
+                                 "it does not declare (META.kinds, or the planner's reads)")
 
     def named(self, collection: str, name: str) -> dict | None:
         return next((o for o in self.items(collection) if o["metadata"]["name"] == name), None)
 
+    def installation(self) -> Installation:
+        """The registry installation as the platform's adapter locates it, read through this
+        snapshot (or view)."""
+        from doctor.platform import installation
+
+        return installation(self)
+
     def registry(self) -> Workload | None:
-        return registry_workload(self.collections, self.config)
+        return self.installation().registry
 
     def console(self) -> Workload | None:
-        return console_workload(self.collections, self.config)
+        return self.installation().console
 
 
 @dataclass(frozen=True)

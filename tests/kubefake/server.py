@@ -50,6 +50,7 @@ class RequestRecord:
     namespace: str | None
     name: str | None
     status: int | None = None  # None until answered, and for "reset" and "hang" faults
+    user_agent: str | None = None  # the client's User-Agent header
 
 
 @dataclass
@@ -236,7 +237,8 @@ class FakeKubeAPI:
             target.verb if target else handler.command.lower(),
             target.resource_name if target else None,
             (target.namespace or None) if target else None,
-            (target.name or None) if target else None)
+            (target.name or None) if target else None,
+            user_agent=handler.headers.get("User-Agent"))
         with self._lock:
             self._requests.append(record)
         body = handler.read_body()

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.test_registryconfig_real import assert_agrees, judged
 
-# Every storage key the 2.8 registry and the 3.11 fork read (facts.md section 2), valid.
+# Every storage key the 2.8 registry and the 3.11 fork read (s3-aws/s3.go), valid.
 S3 = {"accesskey": "AKIAEXAMPLE", "secretkey": "secret", "region": "us-east-1",
       "regionendpoint": "http://127.0.0.1:9", "bucket": "images", "encrypt": False,
       "keyid": "key", "secure": True, "skipverify": False, "v4auth": True,

@@ -1,8 +1,8 @@
 """Planners for the console checks: cert-chain-order, oauth-redirect, cockpit-port-conflict.
 
-Cockpit (facts.md section 5) reads the alphabetically last `*.cert` (or, since 211, `*.crt`)
-in /etc/cockpit/ws-certs.d: the server certificate first, then each issuer after the
-certificate it issued, the private key last.
+Cockpit (cockpit-project/cockpit 160-287, `cockpit_certificate_locate`) reads the alphabetically
+last `*.cert` (or, since 211, `*.crt`) in /etc/cockpit/ws-certs.d: the server certificate first,
+then each issuer after the certificate it issued, the private key last.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from doctor.config import REGISTRY
 from doctor.fix.model import DISRUPTIVE, SAFE, Action, Permission
 from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
 from doctor.fix.plan import PlanContext, planner
-from doctor.registryconfig import CONFIG_KINDS, resolve
+from doctor.platform.store import EACH_POD_ITS_OWN, ONE_POD_ONLY, POD_LIFETIME, SHARED_NFS
+from doctor.registryconfig import CONFIG_KINDS
 from doctor.workload import Workload, as_dict, as_list
 
 CREATE_CLAIM = Permission("", "persistentvolumeclaims", ("get", "create"),
@@ -27,39 +28,11 @@ LOST_IMAGES = ("the images in the pods' emptyDir are lost: the new pods start wi
 
 def store_volume(ctx: PlanContext, workload: Workload) -> tuple[int, dict[str, Any]] | None:
     """The registry's store volume and its index in spec.template.spec.volumes."""
-    config = resolve(ctx.snapshot, workload)
-    mount = config.storage_mount() if config.unresolved is None else None
+    store = ctx.installation.store()
     for index, volume in enumerate(as_list(workload.pod_spec.get("volumes"))):
-        if mount is not None and as_dict(volume).get("name") == mount.volume_name:
+        if store is not None and as_dict(volume).get("name") == store.name:
             return index, as_dict(volume)
     return None
-
-
-def store_kind(ctx: PlanContext, volume: dict[str, Any]) -> str:
-    """emptyDir, hostPath, rwo (a ReadWriteOnce claim), nfs (a shared claim on NFS), shared
-    (another ReadWriteMany claim) or other."""
-    for kind in ("emptyDir", "hostPath"):
-        if kind in volume:
-            return kind
-    name = as_dict(volume.get("persistentVolumeClaim")).get("claimName")
-    claim = ctx.snapshot.named("persistentvolumeclaims", name) if isinstance(name, str) else None
-    if claim is None:
-        return "other"
-    spec = as_dict(claim.get("spec"))
-    modes = as_list(spec.get("accessModes")) or as_list(as_dict(claim.get("status"))
-                                                        .get("accessModes"))
-    if "ReadWriteMany" in modes:
-        return "nfs" if _on_nfs(ctx, spec) else "shared"
-    return "rwo" if "ReadWriteOnce" in modes else "other"
-
-
-def _on_nfs(ctx: PlanContext, claim_spec: dict[str, Any]) -> bool:
-    volume = ctx.snapshot.named("persistentvolumes", str(claim_spec.get("volumeName") or ""))
-    if volume is not None and "nfs" in as_dict(volume.get("spec")):
-        return True
-    storage_class = ctx.snapshot.named("storageclasses",
-                                       str(claim_spec.get("storageClassName") or ""))
-    return storage_class is not None and "nfs" in str(storage_class.get("provisioner", ""))
 
 
 @planner(*PATCH_WORKLOAD, *REDEPLOY, CREATE_CLAIM, reads=(*CONFIG_KINDS, "persistentvolumeclaims"))
@@ -126,23 +99,24 @@ def _claim(name: str, namespace: str, size: str, storage_class: str | None,
 def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
     """Several registry pods on storage they cannot share: scale to one. On shared NFS: pin
     each client to one pod (Service sessionAffinity ClientIP)."""
-    workload = ctx.registry()
-    found = store_volume(ctx, workload) if workload else None
-    if workload is None or found is None or not (workload.replicas or 0) > 1:
+    workload, store = ctx.registry(), ctx.installation.store()
+    if workload is None or store is None or not (workload.replicas or 0) > 1:
         return []
-    kind = store_kind(ctx, found[1])
-    if kind in ("emptyDir", "hostPath", "rwo"):
+    verdict = store.sharing(ctx.snapshot).verdict
+    if verdict in (EACH_POD_ITS_OWN, ONE_POD_ONLY):
         after = copy.deepcopy(workload.obj)
         after["spec"]["replicas"] = 1
-        data_lost = kind == "emptyDir"
-        notes = ["the images only the removed pods held in their emptyDir are lost"] \
+        data_lost = store.type in POD_LIFETIME
+        kind = store.type if verdict == EACH_POD_ITS_OWN else \
+            f"{', '.join(store.access_modes) or 'no access modes'} claim {store.claim_name}"
+        notes = [f"the images only the removed pods held in their {store.type} are lost"] \
             if data_lost else []
         return [ctx.patch(workload.obj, after, "scale-to-one",
                           f"scale {workload.ref} from {workload.replicas} to 1 replica: its "
                           f"store ({kind}) cannot be shared", risk=DISRUPTIVE if data_lost
                           else SAFE, notes=notes)]
-    service = _service(ctx, workload)
-    if kind != "nfs" or service is None \
+    service = ctx.installation.service
+    if verdict != SHARED_NFS or service is None \
             or as_dict(service.get("spec")).get("sessionAffinity") == "ClientIP":
         return []
     after = copy.deepcopy(service)
@@ -150,12 +124,8 @@ def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
     return [ctx.patch(service, after, "session-affinity",
                       f"set sessionAffinity ClientIP on svc/{service['metadata']['name']}: "
                       "each client keeps talking to one registry pod",
-                      notes=["also export the NFS share with no_wdelay (facts.md section 3)"])]
-
-
-def _service(ctx: PlanContext, workload: Workload) -> dict[str, Any] | None:
-    """The registry's Service: the one named after it (the only one read, and changed)."""
-    return ctx.snapshot.named("services", workload.name)
+                      notes=["also export the NFS share with no_wdelay (OpenShift 3.x docs, "
+                             'registry "Known Issues")'])]
 
 
 @planner(*REDEPLOY, reads=CONFIG_KINDS)

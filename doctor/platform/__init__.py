@@ -1,0 +1,175 @@
+"""Platforms: where the pieces of one registry installation are, apart from what is wrong.
+
+A platform adapter (one module of this package) detects itself from what the snapshot holds
+and locates one `Installation`: the registry workload and its pods, its Service and routes,
+its store, its effective configuration and the object that owns it, and the console when the
+platform has one. Checks, planners and probes judge the installation; none of them searches
+for the registry on its own. Fix texts name objects the way the platform's own CLI does.
+
+Adapters are imported only when chosen, so loading check metadata stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+from doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, find_workload
+
+if TYPE_CHECKING:
+    from doctor.platform.store import StoreVolume
+    from doctor.registryconfig import RegistryConfig
+    from doctor.snapshot import Snapshot
+
+# platform id -> adapter module in this package. OpenShift 4 and plain Kubernetes come next.
+ADAPTERS: dict[str, str] = {"openshift3": "openshift3"}
+AUTO = "auto"
+
+
+class Platform(Protocol):
+    id: str
+    title: str
+    cli: str  # the command its admins use: "oc", "kubectl"
+    # The snapshot collections it reads to locate an installation (they drive RBAC).
+    collections: tuple[str, ...]
+
+    def detect(self, snapshot: Snapshot) -> str | None:
+        """Evidence that the snapshot comes from this platform, or None."""
+
+    def locate(self, snapshot: Snapshot) -> Installation:
+        """The installation the run's settings name, read through `snapshot` (a reader's
+        view: what the reader did not declare cannot be read)."""
+
+
+def adapter(platform_id: str) -> Platform:
+    if platform_id not in ADAPTERS:
+        raise ValueError(f"unknown platform {platform_id!r} "
+                         f"(choose from {', '.join([AUTO, *ADAPTERS])})")
+    return importlib.import_module(f"{__name__}.{ADAPTERS[platform_id]}").ADAPTER
+
+
+def choose(requested: str, snapshot: Snapshot) -> tuple[str, str]:
+    """The platform id to judge the snapshot as, and why: the one requested, or with `auto`
+    the first adapter that recognises the snapshot."""
+    if requested != AUTO:
+        adapter(requested)
+        return requested, "--platform " + requested
+    for platform_id in ADAPTERS:
+        evidence = adapter(platform_id).detect(snapshot)
+        if evidence:
+            return platform_id, evidence
+    only = next(iter(ADAPTERS))
+    return only, f"nothing platform-specific found: {only} is the only platform so far"
+
+
+@dataclass(frozen=True)
+class Installation:
+    """One registry installation as its platform lays it out."""
+
+    platform: str
+    cli: str
+    namespace: str
+    registry_name: str  # the name it is looked up by (--registry)
+    console_name: str  # (--console)
+    snapshot: Snapshot = field(repr=False, compare=False)
+
+    @cached_property
+    def registry(self) -> Workload | None:
+        """The registry's DeploymentConfig, Deployment or DaemonSet (read when asked: a reader
+        that never asks need not declare the workloads)."""
+        return self._workload(self.registry_name)
+
+    @cached_property
+    def console(self) -> Workload | None:
+        return self._workload(self.console_name)
+
+    def _workload(self, name: str) -> Workload | None:
+        return find_workload({c: self.snapshot.items(c) for c in WORKLOAD_COLLECTIONS}, name)
+
+    def pods(self) -> list[dict[str, Any]]:
+        """The registry's pods, selected by its workload's own selector."""
+        return self.snapshot.items("registry-pods")
+
+    @cached_property
+    def service(self) -> dict[str, Any] | None:
+        """The registry's Service: the one named after it, else one selecting its pods."""
+        name = self.registry.name if self.registry else self.registry_name
+        named = self.snapshot.named("services", name)
+        if named is not None or self.registry is None:
+            return named
+        labels = as_dict(as_dict(as_dict(self.registry.spec.get("template")).get("metadata"))
+                         .get("labels"))
+        for service in self.snapshot.items("services"):
+            selector = as_dict(as_dict(service.get("spec")).get("selector"))
+            if selector and selector.items() <= labels.items():
+                return service
+        return None
+
+    @property
+    def service_name(self) -> str:
+        """The Service's name; without one, the name it would have."""
+        return self.service["metadata"]["name"] if self.service else self.registry_name
+
+    def routes(self) -> list[dict[str, Any]]:
+        """Routes to the registry's Service."""
+        def target(route: dict[str, Any]) -> tuple[object, object]:
+            to = as_dict(as_dict(route.get("spec")).get("to"))
+            return to.get("kind", "Service"), to.get("name")
+
+        return [r for r in self.snapshot.items("routes")
+                if target(r) == ("Service", self.service_name)]
+
+    def endpoints(self) -> dict[str, Any] | None:
+        return self.snapshot.named("endpoints", self.service_name)
+
+    @cached_property
+    def configuration(self) -> RegistryConfig | None:
+        """The configuration the registry process runs with, with the object that owns it
+        (`owner`: on 3.x the workload, whose env and volumes carry it) and the configmaps and
+        secrets it is read from (`resources`); None without a registry."""
+        from doctor.registryconfig import resolve
+
+        return resolve(self.snapshot, self.registry) if self.registry else None
+
+    def store(self) -> StoreVolume | None:
+        """The volume holding the filesystem driver's root directory, classified; None when
+        the configuration is unresolved or no volume is mounted there."""
+        from doctor.platform.store import classify
+
+        config = self.configuration
+        mount = config.storage_mount() if config and config.unresolved is None else None
+        return classify(self.snapshot, mount) if mount else None
+
+    def names(self) -> Mapping[str, str]:
+        """How fix texts address this installation (`$cli scale $registry -n $namespace`).
+        Each name is looked up when a text uses it: a check that names no Service need not
+        read the services."""
+        return _LazyNames({
+            "cli": lambda: self.cli,
+            "namespace": lambda: self.namespace,
+            "registry": lambda: self.registry.ref if self.registry
+            else f"dc/{self.registry_name}",
+            "console": lambda: self.console.ref if self.console else f"dc/{self.console_name}",
+            "service": lambda: f"svc/{self.service_name}",
+        })
+
+
+class _LazyNames(Mapping[str, str]):
+    def __init__(self, lookups: dict[str, Callable[[], str]]) -> None:
+        self._lookups = lookups
+
+    def __getitem__(self, key: str) -> str:
+        return self._lookups[key]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lookups)
+
+    def __len__(self) -> int:
+        return len(self._lookups)
+
+
+def installation(snapshot: Snapshot) -> Installation:
+    return adapter(snapshot.platform).locate(snapshot)

@@ -1,0 +1,120 @@
+"""One classifier for the registry's store volume, shared by the checks and their planners.
+
+The store is the volume mounted over the filesystem driver's root directory. Two questions
+are asked of it: how long it lives (ephemeral-storage) and whether several pods can share it
+(nfs-scaling). Both are answered here, once, so a check and its planner cannot disagree (an
+RWX claim on an EFS CSI volume is NFS for both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from doctor.workload import as_dict, as_list
+
+if TYPE_CHECKING:
+    from doctor.registryconfig import Mount
+    from doctor.snapshot import Snapshot
+
+# How long what the registry writes there lives.
+POD_LIFETIME = frozenset({"emptyDir", "ephemeral"})  # deleted with the pod
+READ_ONLY = frozenset({"configMap", "secret", "downwardAPI", "projected"})  # rebuilt with it
+NODE_LOCAL = frozenset({"emptyDir", "ephemeral", "hostPath"})  # one store per pod
+# Inline volume sources several pods can mount at once.
+SHARED_INLINE = frozenset({"nfs", "glusterfs", "cephfs", "azureFile", "quobyte"})
+# CSI drivers and provisioners of NFS file systems besides those named "nfs".
+NFS_DRIVERS = frozenset({"efs.csi.aws.com", "kubernetes.io/aws-efs",
+                         "filestore.csi.storage.gke.io"})
+# PersistentVolume spec fields that are not its volume source.
+_PV_FIELDS = frozenset({"accessModes", "capacity", "claimRef", "persistentVolumeReclaimPolicy",
+                        "storageClassName", "volumeMode", "mountOptions", "nodeAffinity"})
+
+# Whether the registry's pods can share the store.
+EACH_POD_ITS_OWN = "each-pod-its-own"  # emptyDir, ephemeral, hostPath
+ONE_POD_ONLY = "one-pod-only"  # a claim that is not ReadWriteMany
+CLAIM_MISSING = "claim-missing"
+SHARED = "shared"  # shared, not over NFS
+SHARED_NFS = "shared-nfs"  # shared over NFS: needs client affinity and no_wdelay
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Sharing:
+    verdict: str  # one of the constants above
+    evidence: tuple[str, ...] = ()  # detail lines, in the order they were established
+    what: str = ""  # e.g. "ReadWriteMany claim registry-nfs", "inline nfs volume v"
+
+
+@dataclass(frozen=True)
+class StoreVolume:
+    mount: Mount
+    claim_name: str | None = None
+    claim: dict[str, Any] | None = None  # None for a claim: it does not exist
+
+    @property
+    def type(self) -> str:
+        return self.mount.type
+
+    @property
+    def name(self) -> str:
+        return self.mount.volume_name
+
+    @property
+    def access_modes(self) -> list[str]:
+        if self.claim is None:
+            return []
+        spec, status = as_dict(self.claim.get("spec")), as_dict(self.claim.get("status"))
+        return [str(m) for m in as_list(status.get("accessModes") or spec.get("accessModes"))]
+
+    def sharing(self, snapshot: Snapshot) -> Sharing:
+        """Reads the claim's PersistentVolume and StorageClass only for a ReadWriteMany claim."""
+        if self.type in NODE_LOCAL:
+            return Sharing(EACH_POD_ITS_OWN, what=f"{self.type} volume {self.name}")
+        if self.type in SHARED_INLINE:
+            return Sharing(SHARED_NFS if self.type == "nfs" else SHARED,
+                           what=f"inline {self.type} volume {self.name}")
+        if self.claim_name is None:
+            return Sharing(UNKNOWN, what=f"{self.type} volume {self.name}")
+        if self.claim is None:
+            return Sharing(CLAIM_MISSING, what=f"claim {self.claim_name}")
+        modes = self.access_modes
+        line = f"persistentvolumeclaim/{self.claim_name} accessModes={','.join(modes) or 'none'}"
+        if "ReadWriteMany" not in modes:
+            return Sharing(ONE_POD_ONLY, (line,), f"claim {self.claim_name}")
+        nfs, how = _nfs_evidence(snapshot, as_dict(self.claim.get("spec")))
+        return Sharing(SHARED_NFS if nfs else SHARED, (line, how),
+                       f"ReadWriteMany claim {self.claim_name}")
+
+
+def classify(snapshot: Snapshot, mount: Mount) -> StoreVolume:
+    """The store volume with its claim, when it is one (read from the claims collection)."""
+    if mount.type != "persistentVolumeClaim":
+        return StoreVolume(mount)
+    name = str(as_dict(mount.volume.get("persistentVolumeClaim")).get("claimName"))
+    return StoreVolume(mount, name, snapshot.named("persistentvolumeclaims", name))
+
+
+def _nfs_evidence(snapshot: Snapshot, claim_spec: dict[str, Any]) -> tuple[bool, str]:
+    volume = snapshot.named("persistentvolumes", str(claim_spec.get("volumeName")))
+    volume_spec = as_dict((volume or {}).get("spec"))
+    name = (volume or {}).get("metadata", {}).get("name", claim_spec.get("volumeName"))
+    if "nfs" in volume_spec:
+        nfs = as_dict(volume_spec["nfs"])
+        return True, f"persistentvolume/{name} spec.nfs: {nfs.get('server')}:{nfs.get('path')}"
+    driver = as_dict(volume_spec.get("csi")).get("driver")
+    if isinstance(driver, str) and _nfs_name(driver):
+        return True, f"persistentvolume/{name} spec.csi.driver={driver}"
+    class_name = volume_spec.get("storageClassName") or claim_spec.get("storageClassName")
+    storage_class = snapshot.named("storageclasses", str(class_name))
+    provisioner = (storage_class or {}).get("provisioner")
+    if isinstance(provisioner, str) and _nfs_name(provisioner):
+        return True, f"storageclass/{class_name} provisioner={provisioner}"
+    source = next((k for k in volume_spec if k not in _PV_FIELDS), "no volume source")
+    found = f"persistentvolume/{name} {source}" if volume else \
+        f"no persistentvolume {name} in the snapshot"
+    return False, f"{found}, storageclass {class_name or 'none'}: not NFS"
+
+
+def _nfs_name(name: str) -> bool:
+    return "nfs" in name.lower() or name in NFS_DRIVERS

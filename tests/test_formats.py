@@ -1,0 +1,200 @@
+"""Report formats for other tools (`-o junit|sarif|nagios|prometheus`, `--textfile`), `list`
+and `explain -o json`, and the table on narrow terminals and odd evidence."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from doctor.model import Report, Resource, Result, Status
+from doctor.render import render
+from tests.conftest import CLUSTERS, REPO
+from tests.tools import find_tool
+
+SARIF_SCHEMA = json.loads((REPO / "tests/fixtures/sarif/sarif-2.1.0.json").read_text())
+
+
+def cli(*args: str, env: dict[str, str] | None = None,
+        cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "doctor.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=120,
+                          env={"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"],
+                               **(env or {})})
+
+
+def broken(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return cli("check", "--from-dir", str(CLUSTERS / "broken"), *args, **kwargs)
+
+
+def test_junit_has_one_testcase_per_check() -> None:
+    run = broken("-o", "junit")
+    assert run.returncode == 2
+    suites = ET.fromstring(run.stdout)
+    [suite] = suites.findall("testsuite")
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert len(cases) == int(suite.get("tests")) == 8
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("5", "0", "1")
+    failure = cases["besteffort-qos"].find("failure")
+    assert failure.get("type") == "crit"
+    assert failure.get("message").startswith("2 of 2 registry pods run BestEffort")
+    assert "docs: docs/checks/besteffort-qos.md" in failure.text
+    assert cases["s3-reachability"].find("skipped") is not None
+    assert list(cases["registry-config"]) == []  # passed
+
+
+def test_sarif_is_valid_sarif_2_1_0_with_rules_and_logical_locations() -> None:
+    run = broken("-o", "sarif")
+    document = json.loads(run.stdout)
+    jsonschema.validate(document, SARIF_SCHEMA)
+    [sarif_run] = document["runs"]
+    rules = sarif_run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == [c["id"] for c in json.loads(
+        cli("list", "-o", "json").stdout)]
+    by_rule = {r["ruleId"]: r for r in sarif_run["results"]}
+    crit = by_rule["besteffort-qos"]
+    assert (crit["kind"], crit["level"]) == ("fail", "error")
+    assert rules[crit["ruleIndex"]]["id"] == "besteffort-qos"
+    assert {"name": "docker-registry", "kind": "DeploymentConfig",
+            "fullyQualifiedName": "DeploymentConfig/default/docker-registry"} in [
+        loc["logicalLocations"][0] for loc in crit["locations"]]
+    assert rules[crit["ruleIndex"]]["helpUri"].endswith("docs/checks/besteffort-qos.md")
+    assert by_rule["registry-config"]["kind"] == "pass"
+    assert sarif_run["invocations"][0]["exitCode"] == run.returncode == 2
+
+
+def test_sarif_help_uri_follows_the_configured_docs_base() -> None:
+    run = broken("-c", "besteffort-qos", "-o", "sarif",
+                 env={"REGISTRY_DOCTOR_DOCS_URL": "https://docs.example.com/registry-doctor/"})
+    rules = json.loads(run.stdout)["runs"][0]["tool"]["driver"]["rules"]
+    assert rules[0]["helpUri"] == \
+        "https://docs.example.com/registry-doctor/checks/besteffort-qos.md"
+
+
+def test_sarif_marks_an_acknowledged_finding_as_suppressed(tmp_path: Path) -> None:
+    (tmp_path / "registry-doctor.yaml").write_text(
+        "acknowledge:\n- {check: besteffort-qos, reason: known, until: 2999-01-01}\n")
+    run = broken("-c", "besteffort-qos", "-o", "sarif", cwd=tmp_path)
+    document = json.loads(run.stdout)
+    jsonschema.validate(document, SARIF_SCHEMA)
+    [result] = document["runs"][0]["results"]
+    assert result["level"] == "error"
+    assert result["suppressions"][0]["status"] == "accepted"
+    assert run.returncode == 0
+
+
+def test_nagios_status_line_and_performance_data() -> None:
+    run = broken("-o", "nagios")
+    first, *rest = run.stdout.splitlines()
+    assert run.returncode == 2
+    text, perfdata = first.split(" | ")
+    assert text == "REGISTRY-DOCTOR CRITICAL - 5 crit"
+    # 'label'=value[UOM];[warn];[crit];[min];[max], space separated (plugin guidelines)
+    for item in perfdata.split(" "):
+        assert re.fullmatch(r"[a-z_]+=[0-9.]+s?;;;0;[0-9]*", item), item
+    assert "crit=5;;;0;8" in perfdata and "ok=2;;;0;8" in perfdata
+    assert rest[0].startswith("CRIT: besteffort-qos: 2 of 2 registry pods")
+    assert all("|" not in line for line in rest)  # a | would start perfdata there
+
+
+def test_nagios_ok_and_all_skipped_states() -> None:
+    healthy = cli("check", "--from-dir", str(CLUSTERS / "healthy"), "-c", "besteffort-qos",
+                  "-o", "nagios")
+    assert healthy.stdout.startswith("REGISTRY-DOCTOR OK - 1 ok | ")
+    assert healthy.returncode == 0
+    skipped = broken("-c", "s3-reachability", "-o", "nagios")
+    assert skipped.stdout.startswith("REGISTRY-DOCTOR UNKNOWN - ")
+    assert skipped.returncode == 3  # nothing evaluated is not healthy
+
+
+def test_prometheus_output_passes_promtool(tmp_path: Path) -> None:
+    run = broken("-o", "prometheus")
+    assert ('registry_doctor_check_status{check="besteffort-qos",registry="docker-registry",'
+            'registry_namespace="default",status="crit"} 1.0') in run.stdout
+    assert "registry_doctor_build_info{" in run.stdout
+    assert "registry_doctor_runs_total" not in run.stdout  # no exporter loop here
+    done = subprocess.run([find_tool("promtool"), "check", "metrics"], input=run.stdout,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_textfile_is_written_atomically_beside_any_output(tmp_path: Path) -> None:
+    target = tmp_path / "registry-doctor.prom"
+    target.write_text("old\n")
+    run = broken("-o", "json", "--textfile", str(target))
+    assert json.loads(run.stdout)["exit_code"] == run.returncode == 2
+    text = target.read_text()
+    # Every series names its file, so two cron jobs' files never collide in node_exporter.
+    assert ('registry_doctor_check_status{check="besteffort-qos",registry="docker-registry",'
+            'registry_namespace="default",status="crit",textfile="registry-doctor"} 1.0') in text
+    assert all('textfile="registry-doctor"' in line for line in text.splitlines()
+               if not line.startswith("#"))
+    assert [p.name for p in tmp_path.iterdir()] == ["registry-doctor.prom"]  # no temp left
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_textfile_in_a_missing_folder_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    run = broken("--textfile", str(tmp_path / "nope" / "x.prom"))
+    assert run.returncode == 3
+    assert f"cannot write --textfile {tmp_path / 'nope' / 'x.prom'}" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_list_and_explain_as_json() -> None:
+    listed = json.loads(cli("list", "-o", "json").stdout)
+    assert {"id", "title", "severity", "reads", "probes", "optIn", "platforms",
+            "description", "remediation", "docs"} == set(listed[0])
+    explained = json.loads(cli("explain", "besteffort-qos", "-o", "json").stdout)
+    assert explained == next(c for c in listed if c["id"] == "besteffort-qos")
+    bad = cli("list", "-o", "xml")
+    assert bad.returncode == 64 and "choose from table, json" in bad.stderr
+    not_a_report = cli("permissions", "-o", "sarif")
+    assert not_a_report.returncode == 64
+    assert "choose from table, json, yaml" in not_a_report.stderr
+
+
+ODD = ("\x1b[2J\x1b[31mred\rback\u202eevil\ttab " + "x" * 454 + " caf\u00e9 \u6f22\u5b57")
+
+
+def test_table_wraps_to_the_terminal_and_escapes_control_characters(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    result = Result("besteffort-qos", "t", Status.CRIT, "summary " + ODD, details=(ODD,),
+                    resources=(Resource("Pod", "p", "default"),))
+    report = Report("2026-01-01T00:00:00+00:00", {"type": "dump", "path": "/d",
+                                                  "namespace": "default", "registry": "r"},
+                    (result,))
+    table = render(report, "table")
+    assert all(len(line) <= 60 for line in table.splitlines()), table
+    assert "\x1b" not in table and "\r" not in table and "\u202e" not in table
+    assert "\\x1b[31mred\\rback\\u202eevil" in table.replace("\n", "").replace(" ", "")
+    for fmt in ("junit", "nagios", "sarif", "json"):
+        assert "\x1b" not in render(report, fmt).replace("\\u001b", "")
+
+
+def test_odd_evidence_reaches_an_ascii_terminal_without_a_traceback(tmp_path: Path) -> None:
+    dump = tmp_path / "dump"
+    shutil.copytree(CLUSTERS / "broken", dump)
+    console = dump / "console.yaml"
+    console.write_text(console.read_text().replace(
+        "  - https://registry-console-default.apps.example.com",
+        '  - "https://caf\u00e9.example.com/\\e[31m\u6f22' + "x" * 300 + '"'))
+    run = cli("check", "--from-dir", str(dump), "-c", "oauth-redirect",
+              env={"PYTHONIOENCODING": "ascii", "COLUMNS": "70"})
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert "caf\\xe9.example.com/\\x1b[31m\\u6f22" in run.stdout.replace("\n", "")
+    assert "\x1b" not in run.stdout
+    utf8 = cli("check", "--from-dir", str(dump), "-c", "oauth-redirect",
+               env={"PYTHONIOENCODING": "utf-8", "COLUMNS": "70"})
+    assert "caf\u00e9.example.com/\\x1b[31m\u6f22" in utf8.stdout.replace("\n", "")
+    assert all(len(line) <= 70 for line in utf8.stdout.splitlines()), utf8.stdout
+    explained = cli("explain", "besteffort-qos", env={"COLUMNS": "50"})
+    assert all(len(line) <= 50 for line in explained.stdout.splitlines())

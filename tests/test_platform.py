@@ -1,0 +1,117 @@
+"""The platform layer: detecting OpenShift 3.x and locating one installation, the same way
+for checks, planners and probes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from checks import all_checks
+from doctor import engine
+from doctor.config import RunConfig
+from doctor.model import Status
+from doctor.platform import ADAPTERS, adapter, choose
+from doctor.snapshot.kinds import known_collections
+from tests.workloads import registry_dc, snapshot_of
+
+
+def service(name: str, selector: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"selector": selector, "ports": [{"port": 5000}]}}
+
+
+def route(name: str, to: str) -> dict[str, Any]:
+    return {"apiVersion": "route.openshift.io/v1", "kind": "Route",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"host": f"{name}.apps.example.com", "to": {"kind": "Service", "name": to}}}
+
+
+def as_deployment(dc: dict[str, Any], image: str) -> dict[str, Any]:
+    dc["apiVersion"], dc["kind"] = "apps/v1", "Deployment"
+    dc["spec"]["selector"] = {"matchLabels": dc["spec"]["selector"]}
+    dc["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return dc
+
+
+def test_openshift3_is_recognised_by_its_registry_image_or_deploymentconfig() -> None:
+    assert choose("auto", snapshot_of(registry_dc())) == (
+        "openshift3", "dc/docker-registry runs docker.io/openshift/origin-docker-registry:v3.11")
+    upstream = registry_dc(image="docker.io/library/registry:2.8.2")
+    assert choose("auto", snapshot_of(upstream))[1] == "dc/docker-registry is a DeploymentConfig"
+
+
+def test_without_anything_openshift_auto_falls_back_to_the_only_platform_and_says_so() -> None:
+    deployment = as_deployment(registry_dc(), "docker.io/library/registry:2.8.2")
+    assert choose("auto", snapshot_of(deployment)) == (
+        "openshift3", "nothing platform-specific found: openshift3 is the only platform so far")
+
+
+def test_a_requested_platform_is_taken_as_is_and_an_unknown_one_is_refused() -> None:
+    assert choose("openshift3", snapshot_of()) == ("openshift3", "--platform openshift3")
+    with pytest.raises(ValueError, match="unknown platform 'openshift4'"):
+        choose("openshift4", snapshot_of())
+
+
+def test_the_installation_finds_the_service_by_name_else_by_its_selector() -> None:
+    by_selector = snapshot_of(registry_dc(), service("registry", {"docker-registry": "default"}),
+                              service("other", {"app": "other"}),
+                              route("registry", "registry"), route("other", "other"))
+    installation = by_selector.installation()
+    assert installation.service_name == "registry"
+    assert [r["metadata"]["name"] for r in installation.routes()] == ["registry"]
+    named = snapshot_of(registry_dc(), service("docker-registry", {"app": "x"}),
+                        service("registry", {"docker-registry": "default"}))
+    assert named.installation().service_name == "docker-registry"
+
+
+def test_fix_texts_name_the_installation_as_oc_does() -> None:
+    names = snapshot_of(as_deployment(registry_dc(), "registry:2")).installation().names()
+    assert dict(names) == {"cli": "oc", "namespace": "default",
+                           "registry": "deployment/docker-registry",
+                           "console": "dc/registry-console", "service": "svc/docker-registry"}
+
+
+def test_a_check_skips_on_a_platform_its_metadata_excludes_with_the_declared_reason() -> None:
+    check = all_checks()["cockpit-port-conflict"]
+    elsewhere = replace(snapshot_of(registry_dc()), platform="kubernetes")
+    result = engine.evaluate(check, elsewhere, RunConfig(), {})
+    assert (result.status, result.summary) == (
+        Status.SKIP, "does not apply to platform kubernetes: the registry console (Cockpit) is "
+        "part of OpenShift 3.x only")
+
+
+def test_every_check_names_only_known_platforms_and_says_why_it_excludes_others() -> None:
+    for check in all_checks().values():
+        assert set(check.meta.platforms) <= set(ADAPTERS), check.meta.id
+        assert bool(check.meta.platforms) == bool(check.meta.platform_note), check.meta.id
+
+
+def test_fix_texts_in_a_report_name_the_installation_found_not_the_3x_defaults() -> None:
+    deployment = as_deployment(registry_dc(), "registry:2")
+    deployment["metadata"].update(name="registry", namespace="infra")
+    config = RunConfig(namespace="infra", registry_name="registry")
+    snapshot = replace(snapshot_of(deployment), config=config)
+    result = engine.evaluate(all_checks()["besteffort-qos"], snapshot, config, {})
+    assert result.status is Status.CRIT, result.summary
+    assert result.remediation is not None
+    assert "`oc set resources deployment/registry -n infra --requests=cpu=100m,memory=256Mi`" \
+        in result.remediation.summary
+
+
+def test_every_remediation_names_objects_only_through_the_installation() -> None:
+    names = {"cli": "CLI", "namespace": "NS", "registry": "REG", "console": "CON",
+             "service": "SVC"}
+    for check in all_checks().values():
+        text = check.meta.remediation_for(names)  # an unknown $name or a lone $ raises
+        for default in ("-n default", "dc/docker-registry", "dc/registry-console",
+                        "svc/docker-registry"):
+            assert default not in text, f"{check.meta.id}: {default} is hard-coded"
+
+
+def test_each_adapter_declares_collections_the_catalogue_knows() -> None:
+    for platform_id in ADAPTERS:
+        collections = set(adapter(platform_id).collections)
+        assert collections and collections <= known_collections(), platform_id
