@@ -10,7 +10,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +33,14 @@ class Figure:
     measured: str
     goal: str
     passed: bool | None  # None: a figure shown for context, with no goal of its own
+    reference: str = ""  # what it is compared with, measured in the same run
 
 
 @dataclass(frozen=True)
 class ChildRun:
     returncode: int
     wall_seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     stdout: str
     stderr: str
@@ -61,7 +63,7 @@ def run_child(args: Sequence[str], timeout: float = 300.0,
             launcher.communicate()
             raise RuntimeError(f"{args[:4]} did not finish within {timeout:g}s") from None
         measured = json.loads(report.read_text())
-    return ChildRun(measured["returncode"], measured["wall_seconds"],
+    return ChildRun(measured["returncode"], measured["wall_seconds"], measured["cpu_seconds"],
                     measured["peak_rss_kb"] / 1024, out.decode(errors="replace"),
                     err.decode(errors="replace"))
 
@@ -83,6 +85,49 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
+
+
+def checked(args: Sequence[str], timeout: float = 300.0) -> ChildRun:
+    """`run_child`, failing on an exit code a `check` never gives (0-3 are verdicts)."""
+    run = run_child(args, timeout)
+    if run.returncode not in (0, 1, 2, 3):
+        raise RuntimeError(f"{list(args)[:6]} exited {run.returncode}: {run.stderr[-2000:]}")
+    return run
+
+
+def paired(first: Sequence[str], second: Sequence[str], rounds: int,
+           timeout: float = 300.0) -> tuple[list[ChildRun], list[ChildRun]]:
+    """Both commands in turn, A B A B ..., after one warm-up of each: a drift in the machine's
+    speed moves both sides of each pair alike."""
+    checked(first, timeout)
+    checked(second, timeout)
+    runs: tuple[list[ChildRun], list[ChildRun]] = ([], [])
+    for _ in range(rounds):
+        runs[0].append(checked(first, timeout))
+        runs[1].append(checked(second, timeout))
+    return runs
+
+
+def spread(values: Sequence[float], unit: Callable[[float], str]) -> str:
+    """`min / median` of repeated measurements."""
+    return f"{unit(min(values))} / {unit(median(values))}"
+
+
+def ratios(first: Sequence[float], second: Sequence[float]) -> list[float]:
+    """Pair by pair: first[i] / second[i]."""
+    return [a / b for a, b in zip(first, second, strict=True)]
+
+
+def times(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def mb(value: float) -> str:
+    return f"{value:.0f} MB"
+
+
+def seconds(value: float) -> str:
+    return f"{value:.2f} s"
 
 
 @contextmanager

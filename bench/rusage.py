@@ -1,5 +1,6 @@
 """`python bench/rusage.py REPORT -- COMMAND...`: run COMMAND, wait for it with `os.wait4` and
-write its exit code, wall time and peak RSS to the file REPORT as JSON.
+write its exit code, wall time, CPU time (user + system) and peak RSS to the file REPORT as
+JSON.
 
 Why a separate launcher: Linux carries a process's RSS high-water mark across fork and exec,
 so a child started by a benchmark that holds a 50,000-pod fake cluster in memory would report
@@ -21,6 +22,7 @@ def main(argv: list[str]) -> int:
     with open(report, "w") as out:
         json.dump({"returncode": os.waitstatus_to_exitcode(status),
                    "wall_seconds": time.perf_counter() - started,
+                   "cpu_seconds": usage.ru_utime + usage.ru_stime,
                    "peak_rss_kb": usage.ru_maxrss}, out)
     return 0
 

@@ -30,9 +30,9 @@ app = typer.Typer(
 
 def _check_ids(incomplete: str) -> list[str]:
     """Shell completion of check ids (`--check`, `--skip`, `--fix-only`, `explain`)."""
-    from checks import all_checks
+    from checks import all_metas
 
-    return [check_id for check_id in all_checks() if check_id.startswith(incomplete)]
+    return [meta.id for meta in all_metas() if meta.id.startswith(incomplete)]
 
 
 def _formats(incomplete: str) -> list[str]:
@@ -560,10 +560,10 @@ def canary(
 @app.command("list")
 def list_checks(output: MetaOutput = "table") -> None:
     """List the checks with their severity."""
-    from checks import all_checks
+    from checks import all_metas
     from doctor.render import meta_document, render_meta_list
 
-    metas = [c.meta for c in all_checks().values()]
+    metas = all_metas()
     _echo_meta(output, [meta_document(m) for m in metas], lambda: render_meta_list(metas))
 
 
@@ -571,13 +571,13 @@ def list_checks(output: MetaOutput = "table") -> None:
 def explain(check_id: Annotated[str, typer.Argument(metavar="ID", autocompletion=_check_ids)],
             output: MetaOutput = "table") -> None:
     """Explain a check: what it reads, how it decides, how to fix what it finds."""
-    from checks import all_checks
+    from checks import all_metas
     from doctor.render import meta_document, render_explain
 
-    found = all_checks().get(check_id)
-    if found is None:
-        _usage_error(f"unknown check id: {check_id} (known: {', '.join(all_checks())})")
-    _echo_meta(output, meta_document(found.meta), lambda: render_explain(found.meta))
+    metas = {meta.id: meta for meta in all_metas()}
+    if check_id not in metas:
+        _usage_error(f"unknown check id: {check_id} (known: {', '.join(metas)})")
+    _echo_meta(output, meta_document(metas[check_id]), lambda: render_explain(metas[check_id]))
 
 
 def _echo_meta(output: str, document: object, table: Callable[[], str]) -> None:

@@ -48,12 +48,13 @@ def synced_text(meta: CheckMeta, current: str | None) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from checks import all_checks
+    from checks import METADATA_FILE, all_checks, metadata_json
 
     docs = Path(__file__).resolve().parent.parent / "docs" / "checks"
     pages = {check.meta: docs / f"{check.meta.id}.md" for check in all_checks().values()}
     wanted = {page: synced_text(meta, page.read_text() if page.exists() else None)
               for meta, page in pages.items()}
+    wanted[METADATA_FILE] = metadata_json(list(pages))  # what `list` and `explain` read
     return sync(wanted, argv, "python -m doctor.docs")
 
 

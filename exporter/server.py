@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -22,7 +25,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from exporter.collector import ReportCollector
-from exporter.scheduler import Scheduler
+from exporter.scheduler import RunState, Scheduler
 
 log = logging.getLogger("registry_doctor.exporter.http")
 
@@ -31,6 +34,42 @@ INDEX = b"""<html><head><title>registry-doctor</title></head><body>
 <p><a href="/metrics">/metrics</a> <a href="/healthz">/healthz</a> <a href="/readyz">/readyz</a></p>
 </body></html>
 """
+
+
+# process_* and python_* change by the second; the report's families only with a new run.
+MAX_BODY_AGE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class _Body:
+    state: RunState
+    rendered_at: float
+    body: bytes
+
+
+class MetricsBodies:
+    """The encoded /metrics body, per content type (Prometheus asks for OpenMetrics, curl for
+    the text format), rendered again only for a new run state or once MAX_BODY_AGE_SECONDS old.
+    Rendering costs several times what serving does; 20 scrapers at once cause one render."""
+
+    def __init__(self, registry: CollectorRegistry, current: Callable[[], RunState],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._registry = registry
+        self._current = current
+        self._clock = clock
+        self._bodies: dict[str, _Body] = {}
+        self._lock = threading.Lock()
+
+    def get(self, accept: str) -> tuple[bytes, str]:
+        encoder, content_type = choose_encoder(accept)
+        with self._lock:  # one render at a time: concurrent scrapers wait for it, then share it
+            state, now = self._current(), self._clock()
+            cached = self._bodies.get(content_type)
+            if cached is None or cached.state is not state \
+                    or now - cached.rendered_at >= MAX_BODY_AGE_SECONDS:
+                cached = _Body(state, now, encoder(self._registry))
+                self._bodies[content_type] = cached
+        return cached.body, content_type
 
 
 class ExporterServer(ThreadingHTTPServer):
@@ -46,6 +85,7 @@ class ExporterServer(ThreadingHTTPServer):
         self.registry.register(ReportCollector(lambda: scheduler.state, severities))
         for standard in (ProcessCollector, PlatformCollector, GCCollector):  # process_*, python_*
             standard(registry=self.registry)
+        self.bodies = MetricsBodies(self.registry, lambda: scheduler.state)
         super().__init__((host, port), _Handler)
 
     def handle_error(self, request: object, client_address: tuple) -> None:
@@ -74,9 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
 
     def _metrics(self) -> None:
-        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
         try:
-            body = encoder(self.server.registry)
+            body, content_type = self.server.bodies.get(self.headers.get("Accept", ""))
         except Exception as error:  # a bug must not look like a scrape of an empty target
             log.error("cannot render the metrics", exc_info=error)
             self._send(500, b"cannot render the metrics (see the exporter's log)\n")
@@ -101,4 +140,5 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug(format % args, extra={"client": self.client_address[0]})
+        if log.isEnabledFor(logging.DEBUG):  # called for every request: format only if shown
+            log.debug(format % args, extra={"client": self.client_address[0]})

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checks import Check
-from doctor.check import CheckContext
+from doctor.check import Check, CheckContext
 from doctor.fix.lease import LEADER_ANNOTATION
 from doctor.fix.pemtext import segments
 from doctor.fix.plan import Planner

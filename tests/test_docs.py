@@ -46,3 +46,16 @@ def test_readme_lists_every_check() -> None:
     readme = (DOCS.parent / "README.md").read_text()
     for check_id in all_checks():
         assert f"(docs/checks/{check_id}.md)" in readme, f"README does not list {check_id}"
+
+
+def test_list_and_explain_read_the_metadata_of_every_check() -> None:
+    from checks import all_metas
+
+    assert all_metas() == [check.meta for check in all_checks().values()]
+
+
+def test_every_slow_test_named_in_conftest_exists() -> None:
+    from tests.conftest import SLOW_TESTS
+
+    sources = "".join(p.read_text() for p in Path(__file__).parent.rglob("test_*.py"))
+    assert not {name for name in SLOW_TESTS if f"def {name}(" not in sources}

@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks import Check, all_checks
+from checks import all_checks
+from doctor.check import Check
 from doctor.config import RunConfig
 from doctor.fix.executor import select as select_actions
 from doctor.fix.executor import together, units

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from checks import Check, all_checks
+from checks import all_checks
+from doctor.check import Check
 from doctor.config import RunConfig
 from doctor.fix import flow
 from doctor.fix.journal import SECRET_NAME, RunRecord

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from checks import Check
 from doctor import engine
-from doctor.check import CheckContext
+from doctor.check import Check, CheckContext
 from doctor.config import RunConfig
 from doctor.model import CheckMeta, Report, Result, Severity, Status
 from tests.certs import CONSOLE_HOST, DAY, NOW, issue

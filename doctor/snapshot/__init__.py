@@ -161,6 +161,8 @@ def collect(source: Source, wanted: Iterable[str], config: RunConfig) -> Snapsho
             snapshot.errors[log_collection] = "; ".join(sorted(failures))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        # Described again once read: a dump names the problems of what the reads parsed.
+        snapshot.source = source.describe()
     return snapshot
 
 

@@ -114,6 +114,14 @@ def _parse_error(error: Exception) -> str:
     return _one_line(error)
 
 
+def parse_object(text: str, where: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The objects of one document cut from a file by doctor.snapshot.scan (one List item, or a
+    whole document without anchors), named `where` in problems. Raises yaml.YAMLError."""
+    document = yaml.load(text, Loader=_SafeLoader)
+    problems: list[str] = []
+    return ([] if document is None else _flatten(document, where, problems)), problems
+
+
 def _flatten(document: Any, where: str, problems: list[str]) -> list[dict[str, Any]]:
     if not isinstance(document, dict):
         problems.append(f"{where}: expected a Kubernetes object (a mapping), "
@@ -147,10 +155,40 @@ def _identity(obj: dict[str, Any]) -> str:
     return f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
 
 
+def dump_files(root: Path) -> list[tuple[Path, str]]:
+    """The files of a dump folder with their paths relative to it, sorted. A symbolic link is
+    followed only when it stays inside the folder: a dump is someone else's data, and a link
+    to /etc or a home folder must not be read (nor, through a snapshot, copied). Each folder
+    is read once, so link loops end."""
+    top = root.resolve()
+    found: list[tuple[Path, str]] = []
+    seen: set[tuple[int, int]] = set()  # (device, inode) of the folders read
+    pending = [(str(root), "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            status = os.stat(folder)
+            if (status.st_dev, status.st_ino) in seen:
+                continue
+            seen.add((status.st_dev, status.st_ino))
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(top):
+                continue
+            relative = prefix + entry.name
+            if entry.is_dir():
+                pending.append((entry.path, relative + "/"))
+            elif entry.is_file():
+                found.append((Path(entry.path), relative))
+    # Sorted part by part, as paths compare.
+    return sorted(found, key=lambda file: file[1].split("/"))
+
+
 def load_dump(root: Path) -> Dump:
     dump = Dump()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        relative = path.relative_to(root).as_posix()
+    for path, relative in dump_files(root):
         if path.suffix in OBJECT_SUFFIXES:
             text = _read_text(path, relative, dump.problems)
             if text is not None:

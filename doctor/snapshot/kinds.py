@@ -247,6 +247,9 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.
 LOG_COLLECTIONS = {"registry-logs": "registry-pods", "console-logs": "console-pods"}
+# A log tail is bounded in bytes as well as lines, as the API's limitBytes bounds it: 20 registry
+# replicas logging megabyte lines must not cost the run more than a few megabytes.
+LOG_TAIL_BYTES = 32 * 1024
 
 
 def closure(names: set[str]) -> set[str]:

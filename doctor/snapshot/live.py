@@ -7,10 +7,7 @@ from typing import Any
 from doctor.config import setting
 from doctor.kube import KubeClient, KubeError, Target, api_path
 from doctor.snapshot import CollectError
-from doctor.snapshot.kinds import Collection, Query
-
-# Kubernetes caps a log tail by bytes as well as lines: a pod logging megabyte lines stays bounded.
-LOG_LIMIT_BYTES = 512 * 1024
+from doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
 
 
 class LiveSource:
@@ -50,7 +47,9 @@ class LiveSource:
         try:
             return self.client.request(
                 "GET", api_path("v1", "pods", namespace, pod, "log"), target, timeout=timeout,
-                query={"tailLines": str(tail_lines), "limitBytes": str(LOG_LIMIT_BYTES)},
+                # The kubelet counts limitBytes from the start of the tail: a tail of long
+                # lines loses its newest ones, but the memory stays bounded.
+                query={"tailLines": str(tail_lines), "limitBytes": str(LOG_TAIL_BYTES)},
                 raw=True)
         except KubeError as error:
             raise CollectError(str(error)) from None
