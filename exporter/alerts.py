@@ -1,8 +1,9 @@
 """The alert rules shipped in `rules/registry-doctor.rules.yml` (docs/exporter.md).
 
 The exporter's own alerts are written by hand at the top of the file. Below a marker line,
-one alert per check is generated from the checks' metadata by `python -m exporter.alerts`;
-`--check` only compares (the test suite does), so a new check cannot ship without its alert.
+one alert per check is generated from the checks' metadata by `python -m exporter.alerts`,
+with the alert on the `acknowledgements` result that is exported like a check; `--check` only
+compares (the test suite does), so a new check cannot ship without its alert.
 """
 
 from __future__ import annotations
