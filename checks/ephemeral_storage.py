@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from doctor.check import CheckContext, NotEvaluable
 from doctor.fix.planners.storage import plan_ephemeral_storage as plan  # noqa: F401 (its planner)
-from doctor.model import CheckMeta, Resource, Result, Severity, Status
+from doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
 from doctor.platform.store import POD_LIFETIME, READ_ONLY, StoreVolume, classify
 from doctor.registryconfig import (
     CONFIG_KINDS,
@@ -123,9 +123,10 @@ def _judge_claim(ctx: CheckContext, workload: Workload, store: StoreVolume,
                  details: list[str], resources: list[Resource]) -> Result:
     name, claim = str(store.claim_name), store.claim
     resources = [*resources, Resource("PersistentVolumeClaim", name, workload.namespace)]
+    metrics = volume_info(workload.namespace, name)
     if claim is None:
         return ctx.failed(f"claim {name} does not exist in namespace {workload.namespace}: "
-                          "the registry pods cannot start", details, resources)
+                          "the registry pods cannot start", details, resources, metrics)
     status = as_dict(claim.get("status"))
     phase = status.get("phase") or "without a status"
     volume = as_dict(claim.get("spec")).get("volumeName")
@@ -133,6 +134,15 @@ def _judge_claim(ctx: CheckContext, workload: Workload, store: StoreVolume,
                    + (f", spec.volumeName={volume}" if volume else ""))
     if phase != "Bound":
         return ctx.failed(f"claim {name} is {phase}, not Bound: the registry pods cannot "
-                          "start until a volume binds", details, resources)
+                          "start until a volume binds", details, resources, metrics)
     return ctx.result(Status.OK, f"images are on claim {name} (Bound), which outlives the pod",
-                      details, resources)
+                      details, resources, metrics)
+
+
+def volume_info(namespace: str, claim: str) -> dict[MetricKey, float]:
+    """`registry_volume_info{claim_namespace, persistentvolumeclaim} 1`: ties the registry to
+    its claim, so the kubelet's `kubelet_volume_stats_*{namespace, persistentvolumeclaim}` can
+    be joined to it (the dashboard's storage usage). One series per registry; the namespace is
+    not called `namespace`, which the scrape's own target label would rename."""
+    return {("registry_volume_info", (("claim_namespace", namespace),
+                                      ("persistentvolumeclaim", claim))): 1.0}

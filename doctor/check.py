@@ -65,7 +65,7 @@ class CheckContext:
 
     def failed(self, summary: str, details: Iterable[str] = (),
                resources: Iterable[Resource] = (),
-               metrics: Mapping[str, float] | None = None) -> Result:
+               metrics: Mapping[MetricKey, float] | None = None) -> Result:
         """The check's hazard is present: its declared severity."""
         return self.result(Status(self.meta.severity.value), summary, details, resources,
                            metrics)

@@ -1,8 +1,9 @@
 """The alert rules shipped in `rules/registry-doctor.rules.yml` (docs/exporter.md).
 
 The exporter's own alerts are written by hand at the top of the file. Below a marker line,
-one alert per check is generated from the checks' metadata by `python -m exporter.alerts`;
-`--check` only compares (the test suite does), so a new check cannot ship without its alert.
+one alert per check is generated from the checks' metadata by `python -m exporter.alerts`,
+with the alert on the `acknowledgements` result that is exported like a check; `--check` only
+compares (the test suite does), so a new check cannot ship without its alert.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from doctor.acknowledge import RESULT_ID as ACKNOWLEDGEMENTS
 from doctor.generated import sync
 from doctor.model import CheckMeta
 
@@ -71,6 +73,29 @@ def check_rules(meta: CheckMeta) -> list[dict[str, Any]]:
     } for status, hold, severity in FAILING]
 
 
+def acknowledgement_rule() -> dict[str, Any]:
+    """The `acknowledgements` result is no check but is exported like one: warn while an
+    acknowledgement has expired (or an annotation cannot be read). Held like a check's warn."""
+    status, hold, severity = next(f for f in FAILING if f[0] == "warn")
+    registry = "{{ $labels.registry_namespace }}/{{ $labels.registry }}"
+    return {
+        "alert": "RegistryDoctorAcknowledgementExpired",
+        "expr": held_status(ACKNOWLEDGEMENTS, status),
+        "for": hold,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": "A registry-doctor acknowledgement has expired or cannot be read",
+            "description": (f"registry-doctor has reported for {hold} that an "
+                            f"acknowledgement for the registry {registry} has passed its until "
+                            "date (or an acknowledge annotation cannot be read): the findings "
+                            "it covered count again. `registry-doctor check` names the entries "
+                            "in its `acknowledgements` result; fix the finding, renew or "
+                            "remove them."),
+            "runbook_url": f"{RUNBOOK_BASE}exporter.md#registrydoctoracknowledgementexpired",
+        },
+    }
+
+
 class _Dumper(yaml.SafeDumper):
     """Multi-line expressions as literal blocks, as a person would write them."""
 
@@ -81,7 +106,8 @@ _Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
 
 def generated_group(metas: Iterable[CheckMeta]) -> str:
     group = {"name": "registry-doctor-checks",
-             "rules": [rule for meta in metas for rule in check_rules(meta)]}
+             "rules": [*(rule for meta in metas for rule in check_rules(meta)),
+                       acknowledgement_rule()]}
     return yaml.dump([group], Dumper=_Dumper, sort_keys=False, width=100)
 
 

@@ -32,6 +32,9 @@ FACTS = {
         "How long each canary phase took, slowest over the targets of a kind, in seconds",
     "canary_phase_success":
         "1 if a canary phase succeeded for every target of that kind, else 0",
+    "registry_volume_info":
+        "Always 1: the PersistentVolumeClaim holding the registry's images, to join with the "
+        "kubelet's kubelet_volume_stats_* on namespace and persistentvolumeclaim",
 }
 
 

@@ -1,6 +1,7 @@
 """The Grafana dashboard: its JSON, the chart's ConfigMaps (Grafana sidecar, OpenShift 4
 console), and every PromQL expression in it answered by the real Prometheus scraping the
-exporter and node_exporter's textfile collector (the textfiles of `check --fix` and `canary`)."""
+exporter, node_exporter's textfile collector (the textfiles of `check --fix`, `canary` and a
+check of a registry on a claim) and a kubelet's volume stats."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily
 
 from tests.exporting import http_get, poll
 from tests.helmchart import CHART, find, render
@@ -54,7 +60,9 @@ def test_dashboard_has_the_panels_admins_asked_for() -> None:
                    "registry_doctor_certificate_not_after_timestamp_seconds",
                    "registry_doctor_canary_phase_duration_seconds",
                    "registry_doctor_fix_actions",
-                   "registry_doctor_acknowledged_until_timestamp_seconds"):
+                   "registry_doctor_acknowledged_until_timestamp_seconds",
+                   "registry_doctor_registry_volume_info", "kubelet_volume_stats_used_bytes",
+                   "kubelet_volume_stats_capacity_bytes"):
         assert metric in shown, metric
 
 
@@ -146,15 +154,61 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def write_textfiles(folder: Path, tmp_path: Path) -> None:
-    """What cron jobs leave for node_exporter: a fix plan and a canary through a real
-    registry."""
+    """What cron jobs leave for node_exporter: a fix plan, a canary through a real registry,
+    and a check of a registry whose images are on a claim (its volume info)."""
     fix = cli("check", "--from-dir", str(CLUSTERS / "broken"), "--fix", "-o", "json",
               "--textfile", str(folder / "registry-doctor-fix.prom"))
     assert fix.returncode == 2, fix.stderr
+    storage = cli("check", "--from-dir", str(CLUSTERS / "healthy"), "-c", "ephemeral-storage",
+                  "-o", "json", "--textfile", str(folder / "registry-doctor-storage.prom"))
+    assert storage.returncode == 0, storage.stdout + storage.stderr
     with registry(tmp_path / "registry", filesystem(tmp_path / "store")) as reg:
         canary = cli("canary", "--url", reg.url, "--textfile",
                      str(folder / "registry-doctor-canary.prom"))
     assert canary.returncode == 0, canary.stdout + canary.stderr
+
+
+# The healthy fixture's registry stores images on claim default/registry-claim. What the
+# kubelet of its node reports for it (and for a claim of another application, which the
+# storage panel must leave out), served in the exposition format like the kubelet's /metrics.
+REGISTRY_CLAIM = (("namespace", "default"), ("persistentvolumeclaim", "registry-claim"))
+USED_BYTES, CAPACITY_BYTES = 32_212_254_720, 107_374_182_400  # 30 GiB of 100 GiB
+CLAIMS = {"registry-claim": (USED_BYTES, CAPACITY_BYTES), "database": (1000, 2000)}
+VOLUME_STATS = (("used_bytes", "Number of used bytes in the volume"),
+                ("capacity_bytes", "Capacity in bytes of the volume"))
+
+
+class _KubeletVolumeStats:
+    """The kubelet's volume stats families, written by prometheus_client's exposition."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for index, (stat, help_text) in enumerate(VOLUME_STATS):
+            family = GaugeMetricFamily(f"kubelet_volume_stats_{stat}", help_text,
+                                       labels=["namespace", "persistentvolumeclaim"])
+            for claim, values in CLAIMS.items():
+                family.add_metric(["default", claim], values[index])
+            yield family
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def kubelet() -> Iterator[int]:
+    """A kubelet's volume stats on 127.0.0.1:<free port>/metrics: the port."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_KubeletVolumeStats())
+    httpd = make_server("127.0.0.1", 0, make_wsgi_app(registry), handler_class=_Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
 
 
 def prometheus_config(path: Path, targets: dict[str, int]) -> Path:
@@ -166,7 +220,8 @@ def prometheus_config(path: Path, targets: dict[str, int]) -> Path:
     return path
 
 
-def test_every_dashboard_expression_returns_data_from_real_prometheus(tmp_path: Path) -> None:
+def test_every_dashboard_expression_returns_data_from_real_prometheus(tmp_path: Path,
+                                                                       kubelet: int) -> None:
     textfiles = tmp_path / "textfiles"
     textfiles.mkdir()
     write_textfiles(textfiles, tmp_path)
@@ -174,7 +229,7 @@ def test_every_dashboard_expression_returns_data_from_real_prometheus(tmp_path: 
     until = (date.today() + timedelta(days=30)).isoformat()
     acknowledgements.write_text(f"acknowledge:\n- {{check: besteffort-qos, reason: "
                                 f"known, until: {until}}}\n")
-    ports = {"registry-doctor": free_port(), "node": free_port()}
+    ports = {"registry-doctor": free_port(), "node": free_port(), "kubelet": kubelet}
     prometheus_port = free_port()
     exporter = [sys.executable, "-m", "doctor.cli", "serve", "--listen",
                 f"127.0.0.1:{ports['registry-doctor']}", "--interval", "2s", "--from-dir",
@@ -191,9 +246,12 @@ def test_every_dashboard_expression_returns_data_from_real_prometheus(tmp_path: 
             server(prometheus, prometheus_port, tmp_path / "prometheus.log"):
         exposed = "".join(http_get(f"http://127.0.0.1:{port}/metrics")[1]
                           for port in ports.values())
-        assert "textfile_scrape_error 0" in exposed  # node_exporter read both files
+        assert "textfile_scrape_error 0" in exposed  # node_exporter read every file
         poll(lambda: http_get(f"http://127.0.0.1:{prometheus_port}/-/ready")[0] == 200,
              "Prometheus ready")
         api = PrometheusAPI(prometheus_port)
-        for title, expr in expressions():
-            poll(lambda expr=expr: api.query(expr), f"data for panel {title!r}: {expr}")
+        answers = {title: poll(lambda expr=expr: api.query(expr),
+                               f"data for panel {title!r}: {expr}")
+                   for title, expr in expressions()}
+    # Only the registry's claim, joined through the exporter's volume info.
+    assert answers["Storage usage"] == {REGISTRY_CLAIM: USED_BYTES / CAPACITY_BYTES}

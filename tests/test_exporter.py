@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.ephemeral_storage import volume_info
 from doctor import __version__
 from doctor.kube import KubeError
 from doctor.model import Report, Result, Status
@@ -100,9 +101,13 @@ def test_check_facts_become_gauges_with_their_check_label() -> None:
     push = (("target", "service"), ("phase", "push"))
     canary = Result("push-pull-canary", "Canary", Status.OK, "pushed", metrics={
         ("canary_phase_duration_seconds", push): 0.03, ("canary_phase_success", push): 1.0})
-    with in_process(lambda: report_of(cert, s3, canary), severities={}) as exporter:
+    storage = Result("ephemeral-storage", "Storage", Status.OK, "on a claim",
+                     metrics=volume_info("default", "registry-claim"))
+    with in_process(lambda: report_of(cert, s3, canary, storage), severities={}) as exporter:
         exporter.scheduler.run_once()
         scrape = exporter.scrape()
+    assert scrape.value("registry_doctor_registry_volume_info", check="ephemeral-storage",
+                        claim_namespace="default", persistentvolumeclaim="registry-claim") == 1
     assert scrape.value("registry_doctor_canary_phase_duration_seconds",
                         check="push-pull-canary", target="service", phase="push") == 0.03
     assert scrape.value("registry_doctor_certificate_not_after_timestamp_seconds",
@@ -114,7 +119,7 @@ def test_check_facts_become_gauges_with_their_check_label() -> None:
     # An undocumented key is still published, with a generic help text.
     assert scrape.value("registry_doctor_s3_retries_total_ratio", check="s3-reachability") == 0.5
     assert scrape.statuses() == {"cert-chain-order": "ok", "s3-reachability": "warn",
-                                 "push-pull-canary": "ok"}
+                                 "push-pull-canary": "ok", "ephemeral-storage": "ok"}
     assert {s["severity"] for s in scrape.series("registry_doctor_check_info")} == {""}
 
 
@@ -313,7 +318,7 @@ def test_every_exported_metric_is_documented() -> None:
         names |= set(exporter.scrape().families)
     docs = (REPO / "docs" / "exporter.md").read_text()
     ours = {n for n in names if n.startswith("registry_doctor_")}
-    assert len(ours) == 13
+    assert len(ours) == 14
     for name in ours:
         # prometheus_client names counter families without the _total suffix.
         shown = name + "_total" if name in ("registry_doctor_runs", "registry_doctor_run_errors") \

@@ -99,3 +99,16 @@ def test_cert_chain_order_reports_when_the_console_chain_stops_verifying(tmp_pat
     assert dict(result.metrics) == {
         ("certificate_not_after_timestamp_seconds", (("role", "console"),)):
             intermediate.cert.not_valid_after_utc.timestamp()}
+
+
+def test_the_storage_check_names_the_registry_claim_for_the_kubelet_join() -> None:
+    """ephemeral-storage reports the claim under the filesystem root as an info fact; a
+    registry on emptyDir reports none (the dashboard's storage panel then has no data)."""
+    from checks import all_checks
+
+    check = all_checks()["ephemeral-storage"]
+    on_claim = engine.run(RunConfig(from_dir=CLUSTERS / "healthy"), [check]).results[0]
+    assert dict(on_claim.metrics) == {("registry_volume_info", (
+        ("claim_namespace", "default"), ("persistentvolumeclaim", "registry-claim"))): 1.0}
+    on_empty_dir = engine.run(RunConfig(from_dir=CLUSTERS / "broken"), [check]).results[0]
+    assert on_empty_dir.status is Status.CRIT and not on_empty_dir.metrics
