@@ -22,6 +22,8 @@ COPY pyproject.toml README.md ./
 COPY doctor ./doctor
 COPY checks ./checks
 COPY exporter ./exporter
+# The docs pages the output links to are installed with the package (registry_doctor/docs).
+COPY docs ./docs
 # A virtualenv: Debian's python3 refuses system-wide pip installs (PEP 668). pip builds the
 # project's wheel and installs it with its dependencies from PyPI.
 RUN python3 -m venv /opt/registry-doctor \

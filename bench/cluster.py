@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump
 
 REPO = Path(__file__).resolve().parent.parent
 

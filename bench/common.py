@@ -22,7 +22,8 @@ if str(REPO) not in sys.path:  # `python bench/run.py` puts bench/, not the repo
 from bench.cluster import synthetic_cluster  # noqa: E402
 from tests.kubefake import FakeKubeAPI  # noqa: E402
 
-# The code of this checkout, whatever `registry-doctor` the interpreter has installed.
+# `bench` and `tests` of this checkout; registry_doctor itself is the interpreter's install
+# (`pip install -e .` of this checkout: tests/conftest.py refuses another).
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
 KUBECTL = Path.home() / ".cache/registry-doctor/tools/bin/kubectl"
 
@@ -70,7 +71,7 @@ def run_child(args: Sequence[str], timeout: float = 300.0,
 
 def cli(*args: str) -> list[str]:
     """`registry-doctor ARGS` as this checkout runs it."""
-    return [sys.executable, "-m", "doctor.cli", *args]
+    return [sys.executable, "-m", "registry_doctor.doctor.cli", *args]
 
 
 def median(values: Sequence[float]) -> float:

@@ -27,9 +27,9 @@ from bench.common import (
     spread,
     times,
 )
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.kube import KubeClient, Target
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.kube import KubeClient, Target
 
 LATENCY_SECONDS = 0.05
 ROUNDS = 5

@@ -23,7 +23,7 @@ from bench.common import (
     spread,
     times,
 )
-from doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump
 from tests.kubefake import FakeKubeAPI
 
 PODS, NAMESPACES = 50_000, 2_000

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Figure, cli, run_child
-from doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump
 from tests.kubefake import FakeKubeAPI
 
 PROBE_TIMEOUT = 2.0

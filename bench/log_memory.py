@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.big_dump import BASE
 from bench.common import Figure, cli, median, paired, spread
-from doctor.snapshot.dump import load_dump, write_dump
+from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
 from tests.kubefake import FakeKubeAPI
 
 REPLICAS = 20

@@ -19,10 +19,10 @@ sys.path.insert(0, str(REPO))
 
 from prometheus_client.exposition import generate_latest  # noqa: E402
 
-from doctor import engine  # noqa: E402
-from doctor.config import RunConfig  # noqa: E402
-from exporter.scheduler import Scheduler  # noqa: E402
-from exporter.server import ExporterServer  # noqa: E402
+from registry_doctor.doctor import engine  # noqa: E402
+from registry_doctor.doctor.config import RunConfig  # noqa: E402
+from registry_doctor.exporter.scheduler import Scheduler  # noqa: E402
+from registry_doctor.exporter.server import ExporterServer  # noqa: E402
 
 WARM_UP_CYCLES = 100
 

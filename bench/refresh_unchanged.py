@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from doctor import engine
-from doctor.config import RunConfig
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
 
 
 def main(dump: Path, rounds: int) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """Start-up: each command paired with `registry-doctor --version` (A B A B ...), run through the
-same interpreter the way the console script runs them (`from doctor.cli import main`);
-`python -c pass` for scale."""
+same interpreter the way the console script runs them
+(`from registry_doctor.doctor.cli import main`); `python -c pass` for scale."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from bench.common import REPO, Figure, median, ms, paired, ratios, spread, times
 MAX_RATIO_TO_VERSION = 1.5
 MAX_DEMO_CHECK_SECONDS = 0.200
 # What the `registry-doctor` console script that pip writes does.
-CONSOLE_SCRIPT = "import sys; from doctor.cli import main; sys.argv[0] = 'registry-doctor'; main()"
+CONSOLE_SCRIPT = ("import sys; from registry_doctor.doctor.cli import main; "
+                  "sys.argv[0] = 'registry-doctor'; main()")
 DEMO = REPO / "doctor" / "examples" / "openshift-3.11-broken"
 
 

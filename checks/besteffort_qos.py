@@ -11,13 +11,13 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from doctor.check import CheckContext
-from doctor.fix.model import Action
-from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
-from doctor.fix.plan import PlanContext, planner
-from doctor.model import CheckMeta, Resource, Result, Severity, Status
-from doctor.quantity import QuantityError, parse_quantity
-from doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.check import CheckContext
+from registry_doctor.doctor.fix.model import Action
+from registry_doctor.doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
+from registry_doctor.doctor.fix.plan import PlanContext, planner
+from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
+from registry_doctor.doctor.quantity import QuantityError, parse_quantity
+from registry_doctor.doctor.workload import Workload, as_dict, as_list
 
 META = CheckMeta(
     id="besteffort-qos",

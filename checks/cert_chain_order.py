@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from doctor.check import CheckContext
-from doctor.cockpit import (
+from registry_doctor.doctor.check import CheckContext
+from registry_doctor.doctor.cockpit import (
     CERT_DIR,
     CockpitVersion,
     judge_chain,
@@ -20,7 +20,7 @@ from doctor.cockpit import (
     served_chain,
     version_of_image,
 )
-from doctor.console import (
+from registry_doctor.doctor.console import (
     CONSOLE_PLATFORMS,
     NO_CONSOLE,
     certificate_files,
@@ -28,11 +28,11 @@ from doctor.console import (
     route_resource,
     route_to,
 )
-from doctor.findings import Finding, verdict
-from doctor.fix.planners.console import plan_cert_chain_order as plan  # noqa: F401 (its planner)
-from doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
-from doctor.pem import Certificate, PemFile, certificate_from_der, read_pem_file
-from doctor.workload import Workload, as_dict
+from registry_doctor.doctor.findings import Finding, verdict
+from registry_doctor.doctor.fix.planners.console import plan_cert_chain_order as plan  # noqa: F401 (its planner)
+from registry_doctor.doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
+from registry_doctor.doctor.pem import Certificate, PemFile, certificate_from_der, read_pem_file
+from registry_doctor.doctor.workload import Workload, as_dict
 
 # `registry_doctor_certificate_not_after_timestamp_seconds{check,role}` (docs/exporter.md): the
 # earliest notAfter of each chain the check reads, the moment that chain stops verifying.

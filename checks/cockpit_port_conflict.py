@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from doctor.check import CheckContext
-from doctor.console import CONSOLE_PLATFORMS, NO_CONSOLE
-from doctor.findings import Finding, verdict
-from doctor.fix.planners.console import plan_cockpit_port_conflict as plan  # noqa: F401 (its planner)
-from doctor.model import CheckMeta, Resource, Result, Severity, Status
-from doctor.workload import as_dict, as_list
+from registry_doctor.doctor.check import CheckContext
+from registry_doctor.doctor.console import CONSOLE_PLATFORMS, NO_CONSOLE
+from registry_doctor.doctor.findings import Finding, verdict
+from registry_doctor.doctor.fix.planners.console import plan_cockpit_port_conflict as plan  # noqa: F401 (its planner)
+from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
+from registry_doctor.doctor.workload import as_dict, as_list
 
 META = CheckMeta(
     id="cockpit-port-conflict",

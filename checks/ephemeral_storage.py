@@ -9,18 +9,18 @@ volume under the filesystem driver's root directory.
 
 from __future__ import annotations
 
-from doctor.check import CheckContext, NotEvaluable
-from doctor.fix.planners.storage import plan_ephemeral_storage as plan  # noqa: F401 (its planner)
-from doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
-from doctor.platform.store import POD_LIFETIME, READ_ONLY, StoreVolume, classify
-from doctor.registryconfig import (
+from registry_doctor.doctor.check import CheckContext, NotEvaluable
+from registry_doctor.doctor.fix.planners.storage import plan_ephemeral_storage as plan  # noqa: F401 (its planner)
+from registry_doctor.doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
+from registry_doctor.doctor.platform.store import POD_LIFETIME, READ_ONLY, StoreVolume, classify
+from registry_doctor.doctor.registryconfig import (
     CONFIG_KINDS,
     REMOTE_DRIVERS,
     Mount,
     RegistryConfig,
     mount_for,
 )
-from doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.workload import Workload, as_dict, as_list
 
 META = CheckMeta(
     id="ephemeral-storage",

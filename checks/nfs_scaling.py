@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
-from doctor.check import CheckContext, NotEvaluable
-from doctor.fix.planners.storage import plan_nfs_scaling as plan  # noqa: F401 (its planner)
-from doctor.model import CheckMeta, Resource, Result, Severity, Status
-from doctor.platform.store import (
+from registry_doctor.doctor.check import CheckContext, NotEvaluable
+from registry_doctor.doctor.fix.planners.storage import plan_nfs_scaling as plan  # noqa: F401 (its planner)
+from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
+from registry_doctor.doctor.platform.store import (
     CLAIM_MISSING,
     EACH_POD_ITS_OWN,
     ONE_POD_ONLY,
@@ -22,8 +22,8 @@ from doctor.platform.store import (
     SHARED_NFS,
     classify,
 )
-from doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, RegistryConfig
-from doctor.workload import Workload, as_dict
+from registry_doctor.doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, RegistryConfig
+from registry_doctor.doctor.workload import Workload, as_dict
 
 META = CheckMeta(
     id="nfs-scaling",

@@ -11,8 +11,8 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from doctor.check import CheckContext, ProbeResult
-from doctor.console import (
+from registry_doctor.doctor.check import CheckContext, ProbeResult
+from registry_doctor.doctor.console import (
     CONSOLE_PLATFORMS,
     DEFAULT_OAUTH_CLIENT,
     NO_CONSOLE,
@@ -21,12 +21,12 @@ from doctor.console import (
     route_resource,
     route_to,
 )
-from doctor.findings import Finding, verdict
-from doctor.fix.planners.console import plan_oauth_redirect as plan  # noqa: F401 (its planner)
-from doctor.model import CheckMeta, Resource, Result, Severity, Status
-from doctor.oauth import UrlError, match_redirect, parse_url
-from doctor.snapshot.kinds import console_env
-from doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.findings import Finding, verdict
+from registry_doctor.doctor.fix.planners.console import plan_oauth_redirect as plan  # noqa: F401 (its planner)
+from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
+from registry_doctor.doctor.oauth import UrlError, match_redirect, parse_url
+from registry_doctor.doctor.snapshot.kinds import console_env
+from registry_doctor.doctor.workload import Workload, as_dict, as_list
 
 META = CheckMeta(
     id="oauth-redirect",

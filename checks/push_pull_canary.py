@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from doctor.check import CheckContext
-from doctor.known_issues import find_known_issues, matching_lines
-from doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
-from doctor.workload import as_dict, as_list
+from registry_doctor.doctor.check import CheckContext
+from registry_doctor.doctor.known_issues import find_known_issues, matching_lines
+from registry_doctor.doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
+from registry_doctor.doctor.workload import as_dict, as_list
 
 META = CheckMeta(
     id="push-pull-canary",

@@ -9,9 +9,9 @@ start-up and `REGISTRY_STORAGE*` variables silently replace parts of it.
 
 from __future__ import annotations
 
-from doctor.check import CheckContext, NotEvaluable
-from doctor.model import CheckMeta, Result, Severity, Status
-from doctor.registryconfig import CONFIG_KINDS, Problem
+from registry_doctor.doctor.check import CheckContext, NotEvaluable
+from registry_doctor.doctor.model import CheckMeta, Result, Severity, Status
+from registry_doctor.doctor.registryconfig import CONFIG_KINDS, Problem
 
 META = CheckMeta(
     id="registry-config",

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from doctor.check import CheckContext, NotEvaluable
-from doctor.fix.planners.storage import plan_s3_reachability as plan  # noqa: F401 (its planner)
-from doctor.model import CheckMeta, Remediation, Resource, Result, Severity, Status
-from doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS
+from registry_doctor.doctor.check import CheckContext, NotEvaluable
+from registry_doctor.doctor.fix.planners.storage import plan_s3_reachability as plan  # noqa: F401 (its planner)
+from registry_doctor.doctor.model import CheckMeta, Remediation, Resource, Result, Severity, Status
+from registry_doctor.doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS
 
 META = CheckMeta(
     id="s3-reachability",

@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from doctor.model import Acknowledged, Remediation, Resource, Result, Status
+from registry_doctor.doctor.model import Acknowledged, Remediation, Resource, Result, Status
 
 ANNOTATION = "registry-doctor.io/acknowledge"
 DEFAULT_CONFIG_FILE = "registry-doctor.yaml"

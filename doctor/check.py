@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
-from doctor.config import RunConfig
-from doctor.model import CheckMeta, MetricKey, Remediation, Resource, Result, Status
-from doctor.snapshot import Snapshot
-from doctor.workload import Workload
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import CheckMeta, MetricKey, Remediation, Resource, Result, Status
+from registry_doctor.doctor.snapshot import Snapshot
+from registry_doctor.doctor.workload import Workload
 
 if TYPE_CHECKING:
-    from doctor.fix.plan import Planner
-    from doctor.platform import Installation
-    from doctor.registryconfig import RegistryConfig
+    from registry_doctor.doctor.fix.plan import Planner
+    from registry_doctor.doctor.platform import Installation
+    from registry_doctor.doctor.registryconfig import RegistryConfig
 
 
 class NotEvaluable(Exception):

@@ -13,9 +13,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from doctor import __version__
-from doctor.config import RunConfig
-from doctor.model import EXIT_USAGE
+from registry_doctor.doctor import __version__
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import EXIT_USAGE
 
 app = typer.Typer(
     name="registry-doctor",
@@ -30,13 +30,13 @@ app = typer.Typer(
 
 def _check_ids(incomplete: str) -> list[str]:
     """Shell completion of check ids (`--check`, `--skip`, `--fix-only`, `explain`)."""
-    from checks import all_metas
+    from registry_doctor.checks import all_metas
 
     return [meta.id for meta in all_metas() if meta.id.startswith(incomplete)]
 
 
 def _formats(incomplete: str) -> list[str]:
-    from doctor.render import FORMATS
+    from registry_doctor.doctor.render import FORMATS
 
     return [name for name in FORMATS if name.startswith(incomplete)]
 
@@ -122,7 +122,7 @@ def _usage_error(message: str) -> NoReturn:
 
 def _check_output(output: str, report: bool = True) -> None:
     """`report`: any report format; else only the data formats (table, json, yaml)."""
-    from doctor.render import DATA_FORMATS, FORMATS
+    from registry_doctor.doctor.render import DATA_FORMATS, FORMATS
 
     known = FORMATS if report else DATA_FORMATS
     if output not in known:
@@ -135,14 +135,14 @@ def _check_dir(path: Path | None, flag: str) -> None:
 
 
 def _check_platform(platform: str) -> None:
-    from doctor.platform import ADAPTERS, AUTO
+    from registry_doctor.doctor.platform import ADAPTERS, AUTO
 
     if platform not in (AUTO, *ADAPTERS):
         _usage_error(f"--platform {platform}: choose from {', '.join([AUTO, *ADAPTERS])}")
 
 
 def _check_repository(name: str, flag: str) -> None:
-    from doctor.probes.canary import repository_problem
+    from registry_doctor.doctor.probes.canary import repository_problem
 
     problem = repository_problem(name)
     if problem:
@@ -282,8 +282,8 @@ def _with_acknowledgements(config, path: Path | None):  # RunConfig -> RunConfig
     """The run settings with the acknowledgements of --config (or ./registry-doctor.yaml)."""
     from dataclasses import replace
 
-    from checks import all_checks
-    from doctor.acknowledge import DEFAULT_CONFIG_FILE, ConfigError, load_config
+    from registry_doctor.checks import all_checks
+    from registry_doctor.doctor.acknowledge import DEFAULT_CONFIG_FILE, ConfigError, load_config
 
     if path is None:
         path = Path(DEFAULT_CONFIG_FILE)
@@ -297,8 +297,8 @@ def _with_acknowledgements(config, path: Path | None):  # RunConfig -> RunConfig
 
 def _fix_options(*, from_dir: Path | None, fix: bool, yes: bool, dry_run: str,
                  cooldown: str, **values: object):  # -> doctor.fix.model.FixOptions
-    from doctor.fix.model import FixOptions
-    from doctor.quantity import QuantityError, parse_quantity
+    from registry_doctor.doctor.fix.model import FixOptions
+    from registry_doctor.doctor.quantity import QuantityError, parse_quantity
 
     if dry_run not in ("none", "client", "server"):
         _usage_error(f"--dry-run {dry_run}: choose none, client or server")
@@ -338,9 +338,9 @@ def _seconds(text: str, flag: str) -> float:
 def _run_and_print(config: object, checks: list[str], skip: list[str], output: str,
                    fix_options: object = None, exit_policy: str = "checks",
                    textfile: Path | None = None) -> int:
-    from doctor import engine
-    from doctor.kube import KubeConfigError, KubeError
-    from doctor.render import render, use_color
+    from registry_doctor.doctor import engine
+    from registry_doctor.doctor.kube import KubeConfigError, KubeError
+    from registry_doctor.doctor.render import render, use_color
 
     selected = _select_checks(checks, skip, config)
     if fix_options is not None:
@@ -353,7 +353,7 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
         if fix_options is None:
             report = engine.run(config, selected)
         else:
-            from doctor.fix.flow import fix
+            from registry_doctor.doctor.fix.flow import fix
 
             report = fix(config, fix_options, selected, _print_json_line)
     except KubeConfigError as error:
@@ -374,7 +374,7 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
 def _fix_exit_code(report: object, policy: str) -> int:
     """The exit code by `policy`, and why on stderr (the job's log): the report's own exit
     code stays that of the verdicts."""
-    from doctor.fix.exitpolicy import exit_code, fix_failures
+    from registry_doctor.doctor.fix.exitpolicy import exit_code, fix_failures
 
     code = exit_code(report, policy)  # type: ignore[arg-type]
     failures = fix_failures(report)  # type: ignore[arg-type]
@@ -393,7 +393,7 @@ def _check_credentials(config: object) -> None:
     failure of every run."""
     if config.from_dir is not None:  # type: ignore[attr-defined]
         return
-    from doctor.kube import KubeClient, KubeConfigError
+    from registry_doctor.doctor.kube import KubeClient, KubeConfigError
 
     try:
         KubeClient(config.kubeconfig, config.context)  # type: ignore[attr-defined]
@@ -402,7 +402,7 @@ def _check_credentials(config: object) -> None:
 
 
 def _write_textfile(report: object, path: Path) -> None:
-    from doctor.formats.prometheus import write_textfile
+    from registry_doctor.doctor.formats.prometheus import write_textfile
 
     try:
         write_textfile(report, path)
@@ -421,7 +421,7 @@ def _print_json_line(line: dict) -> None:
 
 
 def _select_checks(checks: list[str], skip: list[str], config: object) -> list:
-    from doctor import engine
+    from registry_doctor.doctor import engine
 
     try:
         return engine.select_checks(checks, skip, config)
@@ -462,7 +462,7 @@ def serve(
     """Run the checks every --interval and serve the last report as Prometheus metrics
     (/metrics, /healthz, /readyz; docs/exporter.md). Stops cleanly on SIGTERM."""
     config = _with_acknowledgements(_run_config(locals()), config_file)
-    from exporter import daemon
+    from registry_doctor.exporter import daemon
 
     try:
         host, port = daemon.parse_listen(listen)
@@ -479,10 +479,10 @@ def demo(output: Output = "table") -> None:
     """Run every check on a bundled dump of a broken OpenShift 3.11 registry (no cluster)."""
     from importlib.resources import files
 
-    from doctor.config import RunConfig
+    from registry_doctor.doctor.config import RunConfig
 
     _check_output(output)
-    example = Path(str(files("doctor") / "examples" / "openshift-3.11-broken"))
+    example = Path(str(files("registry_doctor.doctor") / "examples" / "openshift-3.11-broken"))
     # A dump asks no RBAC: the node scan shows the example's Prometheus on the console's port.
     code = _run_and_print(RunConfig(from_dir=example, node_pod_scan=True), [], [], output)
     if output == "table":
@@ -524,13 +524,13 @@ def canary(
     push-pull-canary outside a cluster). Exit code as `check`: 0 ok, 1 warn, 2 crit, 3 unknown."""
     import time
 
-    from checks import all_checks
-    from doctor import engine
-    from doctor.check import ProbeResult
-    from doctor.config import RunConfig
-    from doctor.probes.canary import Target, run_canary
-    from doctor.probes.registry_client import Address, Credentials
-    from doctor.render import render, use_color
+    from registry_doctor.checks import all_checks
+    from registry_doctor.doctor import engine
+    from registry_doctor.doctor.check import ProbeResult
+    from registry_doctor.doctor.config import RunConfig
+    from registry_doctor.doctor.probes.canary import Target, run_canary
+    from registry_doctor.doctor.probes.registry_client import Address, Credentials
+    from registry_doctor.doctor.render import render, use_color
 
     _check_output(output)
     _check_repository(repository, "--repository")
@@ -560,8 +560,8 @@ def canary(
 @app.command("list")
 def list_checks(output: MetaOutput = "table") -> None:
     """List the checks with their severity."""
-    from checks import all_metas
-    from doctor.render import meta_document, render_meta_list
+    from registry_doctor.checks import all_metas
+    from registry_doctor.doctor.render import meta_document, render_meta_list
 
     metas = all_metas()
     _echo_meta(output, [meta_document(m) for m in metas], lambda: render_meta_list(metas))
@@ -571,8 +571,8 @@ def list_checks(output: MetaOutput = "table") -> None:
 def explain(check_id: Annotated[str, typer.Argument(metavar="ID", autocompletion=_check_ids)],
             output: MetaOutput = "table") -> None:
     """Explain a check: what it reads, how it decides, how to fix what it finds."""
-    from checks import all_metas
-    from doctor.render import meta_document, render_explain
+    from registry_doctor.checks import all_metas
+    from registry_doctor.doctor.render import meta_document, render_explain
 
     metas = {meta.id: meta for meta in all_metas()}
     if check_id not in metas:
@@ -608,12 +608,12 @@ def snapshot(
 ) -> None:
     """Write what the checks read (all they may read, without --check) to a dump folder that
     --from-dir can read back."""
-    from doctor import engine
-    from doctor.config import RunConfig
-    from doctor.kube import KubeConfigError, KubeError
-    from doctor.snapshot import collect
-    from doctor.snapshot.dump import write_dump
-    from doctor.snapshot.kinds import known_collections
+    from registry_doctor.doctor import engine
+    from registry_doctor.doctor.config import RunConfig
+    from registry_doctor.doctor.kube import KubeConfigError, KubeError
+    from registry_doctor.doctor.snapshot import collect
+    from registry_doctor.doctor.snapshot.dump import write_dump
+    from registry_doctor.doctor.snapshot.kinds import known_collections
 
     _check_dir(from_dir, "--from-dir")
     config = RunConfig(namespace=namespace, registry_name=registry, console_name=console,
@@ -659,11 +659,11 @@ def rollback(
     `--run RUN --clear --yes` lifts that.
     Exit code: 0 restored (or nothing to do), 2 not all restored, 3 cluster unreachable or
     another run holds the lock, 64 no such run."""
-    from checks import all_checks
-    from doctor.config import RunConfig
-    from doctor.fix.flow import rollback as roll_back
-    from doctor.fix.model import FixOptions
-    from doctor.kube import KubeConfigError, KubeError
+    from registry_doctor.checks import all_checks
+    from registry_doctor.doctor.config import RunConfig
+    from registry_doctor.doctor.fix.flow import rollback as roll_back
+    from registry_doctor.doctor.fix.model import FixOptions
+    from registry_doctor.doctor.kube import KubeConfigError, KubeError
 
     config = RunConfig(namespace=namespace, kubeconfig=kubeconfig, context=context,
                        timeout=timeout)
@@ -685,8 +685,8 @@ def rollback(
 @app.command()
 def permissions(output: Output = "table") -> None:
     """The RBAC rules `check --fix --yes` needs, per check and for its own machinery."""
-    from checks import all_checks
-    from doctor.fix.permissions import merged_rules, permission_rows
+    from registry_doctor.checks import all_checks
+    from registry_doctor.doctor.fix.permissions import merged_rules, permission_rows
 
     _check_output(output, report=False)
     rows = permission_rows(list(all_checks().values()))
@@ -708,13 +708,36 @@ def permissions(output: Output = "table") -> None:
                        f"{','.join(row['verbs']):<18} {row['why']}")
 
 
+def _page_names(incomplete: str) -> list[str]:
+    from registry_doctor.doctor.links import page_names
+
+    return [name for name in page_names() if name.startswith(incomplete)]
+
+
+@app.command()
+def docs(page: Annotated[str | None, typer.Argument(
+        metavar="[PAGE]", help="A check id, a page name (exporter, remediation) or the path the "
+        "output shows (docs/checks/<id>.md).", autocompletion=_page_names)] = None) -> None:
+    """Print a docs page installed with registry-doctor (Markdown). Without PAGE: the folder
+    the pages are installed in and their names."""
+    from registry_doctor.doctor.links import DOCS_FOLDER, find_page, page_names
+
+    if page is None:
+        typer.echo(f"{DOCS_FOLDER}\n" + "".join(f"  {name}\n" for name in page_names()), nl=False)
+        return
+    found = find_page(page)
+    if found is None:
+        _usage_error(f"docs {page}: no such page (`registry-doctor docs` lists them)")
+    typer.echo(found.read_text(), nl=False)
+
+
 @app.command()
 def completion(shell: Annotated[str, typer.Argument(
         help="bash, zsh or fish.", autocompletion=lambda incomplete: [
             s for s in COMPLETION_SHELLS if s.startswith(incomplete)])]) -> None:
     """Print the shell completion script (commands, options, check ids), e.g.
     `source <(registry-doctor completion bash)`; docs/plugin.md says where to install it."""
-    from doctor.completion import completion_script
+    from registry_doctor.doctor.completion import completion_script
 
     if shell not in COMPLETION_SHELLS:
         _usage_error(f"completion {shell}: choose from {', '.join(COMPLETION_SHELLS)}")
@@ -741,7 +764,7 @@ def _answer_completion_request() -> None:
     """The shell asks for completions through an environment variable; answer and exit."""
     import os
 
-    from doctor.completion import complete_variable
+    from registry_doctor.doctor.completion import complete_variable
 
     prog_name = _prog_name()
     if os.environ.get(complete_variable(prog_name)):

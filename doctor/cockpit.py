@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from doctor.findings import Finding
-from doctor.model import Status
-from doctor.pem import Certificate, PemFile, PrivateKeyInfo
+from registry_doctor.doctor.findings import Finding
+from registry_doctor.doctor.model import Status
+from registry_doctor.doctor.pem import Certificate, PemFile, PrivateKeyInfo
 
 SPLIT_KEY_SINCE = 211
 DEFAULT_SELF_SIGNED = "0-self-signed.cert"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from doctor.acknowledge import Acknowledgement
+    from registry_doctor.doctor.acknowledge import Acknowledgement
 
 
 @dataclass(frozen=True)

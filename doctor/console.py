@@ -11,11 +11,11 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from doctor.cockpit import CERT_DIR
-from doctor.model import Resource
-from doctor.snapshot import Snapshot
-from doctor.snapshot.redact import REDACTED
-from doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.cockpit import CERT_DIR
+from registry_doctor.doctor.model import Resource
+from registry_doctor.doctor.snapshot import Snapshot
+from registry_doctor.doctor.snapshot.redact import REDACTED
+from registry_doctor.doctor.workload import Workload, as_dict, as_list
 
 # The registry console ships with OpenShift 3.x only (openshift-ansible release-3.11
 # roles/cockpit-ui); OpenShift 4 has its own web console and no registry console.

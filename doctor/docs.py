@@ -1,8 +1,8 @@
 """Keeps docs/checks/<id>.md in step with each check's metadata.
 
 Each page starts with a block generated from the check's `META`, between two markers; the prose
-after it is written by hand. `python -m doctor.docs` rewrites the blocks, `--check` only
-compares them (the test suite does that), so docs and metadata cannot drift apart.
+after it is written by hand. `python -m registry_doctor.doctor.docs` rewrites the blocks, `--check`
+only compares them (the test suite does that), so docs and metadata cannot drift apart.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from doctor.generated import sync
-from doctor.model import CheckMeta
+from registry_doctor.doctor.generated import sync
+from registry_doctor.doctor.model import CheckMeta
 
-BEGIN = "<!-- generated from the check's metadata by `python -m doctor.docs`: do not edit -->"
+BEGIN = ("<!-- generated from the check's metadata by `python -m registry_doctor.doctor.docs`: "
+         "do not edit -->")
 END = "<!-- end of generated block -->"
 
 
@@ -48,14 +49,14 @@ def synced_text(meta: CheckMeta, current: str | None) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from checks import METADATA_FILE, all_checks, metadata_json
+    from registry_doctor.checks import METADATA_FILE, all_checks, metadata_json
 
     docs = Path(__file__).resolve().parent.parent / "docs" / "checks"
     pages = {check.meta: docs / f"{check.meta.id}.md" for check in all_checks().values()}
     wanted = {page: synced_text(meta, page.read_text() if page.exists() else None)
               for meta, page in pages.items()}
     wanted[METADATA_FILE] = metadata_json(list(pages))  # what `list` and `explain` read
-    return sync(wanted, argv, "python -m doctor.docs")
+    return sync(wanted, argv, "python -m registry_doctor.doctor.docs")
 
 
 if __name__ == "__main__":

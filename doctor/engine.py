@@ -12,16 +12,22 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from typing import Any
 
-from checks import all_checks
-from doctor import acknowledge
-from doctor.check import Check, CheckContext, NotApplicable, NotEvaluable, ProbeResult
-from doctor.config import RunConfig
-from doctor.model import Report, Result, Status
-from doctor.platform import choose
-from doctor.probes import ProbeError, probe_function, selected_probes
-from doctor.snapshot import Snapshot, Source, collect
-from doctor.snapshot.kinds import LOG_COLLECTIONS
-from doctor.snapshot.redact import redact_result
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import acknowledge
+from registry_doctor.doctor.check import (
+    Check,
+    CheckContext,
+    NotApplicable,
+    NotEvaluable,
+    ProbeResult,
+)
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Report, Result, Status
+from registry_doctor.doctor.platform import choose
+from registry_doctor.doctor.probes import ProbeError, probe_function, selected_probes
+from registry_doctor.doctor.snapshot import Snapshot, Source, collect
+from registry_doctor.doctor.snapshot.kinds import LOG_COLLECTIONS
+from registry_doctor.doctor.snapshot.redact import redact_result
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +54,11 @@ def select_checks(include: Sequence[str] = (), exclude: Sequence[str] = (),
 def open_source(config: RunConfig) -> Source:
     """The dump folder, or the cluster through the client layer (imported only then)."""
     if config.from_dir is not None:
-        from doctor.snapshot.offline import DumpSource
+        from registry_doctor.doctor.snapshot.offline import DumpSource
 
         return DumpSource(config.from_dir)
-    from doctor.kube import KubeClient
-    from doctor.snapshot.live import LiveSource
+    from registry_doctor.doctor.kube import KubeClient
+    from registry_doctor.doctor.snapshot.live import LiveSource
 
     return LiveSource(KubeClient(config.kubeconfig, config.context))
 

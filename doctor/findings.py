@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from doctor.check import CheckContext
-from doctor.model import MetricKey, Resource, Result, Status
+from registry_doctor.doctor.check import CheckContext
+from registry_doctor.doctor.model import MetricKey, Resource, Result, Status
 
 SEVERITY_ORDER = (Status.OK, Status.UNKNOWN, Status.WARN, Status.CRIT)
 

@@ -86,7 +86,7 @@ def user_agent() -> str:
     import platform
     import sys
 
-    from doctor import __version__
+    from registry_doctor.doctor import __version__
 
     return f"registry-doctor/{__version__} ({sys.platform}; python {platform.python_version()})"
 

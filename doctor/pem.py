@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from doctor.snapshot.redact import REDACTED_KEY_PREFIX
+from registry_doctor.doctor.snapshot.redact import REDACTED_KEY_PREFIX
 
 if TYPE_CHECKING:  # cryptography (~60 ms) is imported when a certificate is read, not before
     from cryptography import x509

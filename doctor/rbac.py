@@ -3,9 +3,10 @@
 A check names the snapshot collections it reads (`CheckMeta.kinds`); the catalogue says what
 each collection asks the API server (`doctor/snapshot/kinds.py`: group, resource, get or list,
 namespace or cluster). So the read-only RBAC of the Helm chart is computed, never written by
-hand: `python -m doctor.rbac` writes `helm/registry-doctor/files/read-access.yaml` (every
-grant with the checks that need it; the chart grants what the checks it runs need) and the
-permissions table of docs/helm.md. `--check` only compares them (the test suite does).
+hand: `python -m registry_doctor.doctor.rbac` writes
+`helm/registry-doctor/files/read-access.yaml` (every grant with the checks that need it; the
+chart grants what the checks it runs need) and the permissions table of docs/helm.md. `--check`
+only compares them (the test suite does).
 
 The remediation CronJob's writes come the same way from the fix planners' declarations
 (`doctor.fix.permissions.permission_rows`): `helm/registry-doctor/files/write-access.yaml` and
@@ -22,24 +23,25 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from doctor import config as symbols
-from doctor.config import RunConfig
-from doctor.fix.permissions import FIXED_NAMES, permission_rows
-from doctor.generated import sync
-from doctor.model import CheckMeta
-from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, closure
+from registry_doctor.doctor import config as symbols
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix.permissions import FIXED_NAMES, permission_rows
+from registry_doctor.doctor.generated import sync
+from registry_doctor.doctor.model import CheckMeta
+from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, closure
 
 if TYPE_CHECKING:
-    from doctor.check import Check
+    from registry_doctor.doctor.check import Check
 
 REPO = Path(__file__).resolve().parent.parent
 READ_ACCESS_FILE = REPO / "helm" / "registry-doctor" / "files" / "read-access.yaml"
 WRITE_ACCESS_FILE = READ_ACCESS_FILE.with_name("write-access.yaml")
 DOCS_FILE = REPO / "docs" / "helm.md"
-DOCS_BEGIN = "<!-- generated from the checks' metadata by `python -m doctor.rbac`: do not edit -->"
+DOCS_BEGIN = ("<!-- generated from the checks' metadata by "
+              "`python -m registry_doctor.doctor.rbac`: do not edit -->")
 DOCS_END = "<!-- end of generated permissions -->"
-WRITE_DOCS_BEGIN = ("<!-- generated from the fix planners by `python -m doctor.rbac`: "
-                    "do not edit -->")
+WRITE_DOCS_BEGIN = ("<!-- generated from the fix planners by "
+                    "`python -m registry_doctor.doctor.rbac`: do not edit -->")
 WRITE_DOCS_END = "<!-- end of generated write permissions -->"
 MACHINERY = "machinery"  # permission_rows' neededBy of what every applying run does
 
@@ -170,7 +172,8 @@ def read_access_text(metas: Iterable[CheckMeta]) -> str:
                     "verb": g.verb, "names": list(g.names), "optIn": g.opt_in, "checks": ids}
                    for g, ids in grants_by_check(metas).items()],
     }
-    return ("# Generated from the checks' metadata by `python -m doctor.rbac`: do not edit.\n"
+    return ("# Generated from the checks' metadata by `python -m registry_doctor.doctor.rbac`: "
+            "do not edit.\n"
             "# Every read a check needs; the chart grants those of the checks it runs\n"
             "# (templates/_helpers.tpl, readRules); docs/helm.md explains each.\n"
             + yaml.safe_dump(document, sort_keys=False, width=100))
@@ -178,7 +181,8 @@ def read_access_text(metas: Iterable[CheckMeta]) -> str:
 
 def write_access_text(checks: Sequence[Check]) -> str:
     """The chart's `files/write-access.yaml`."""
-    return ("# Generated from the fix planners by `python -m doctor.rbac`: do not edit.\n"
+    return ("# Generated from the fix planners by `python -m registry_doctor.doctor.rbac`: "
+            "do not edit.\n"
             "# Every write `check --fix --yes` may make (doctor.fix.permissions); the chart\n"
             "# grants those of the checks its CronJob runs (templates/_helpers.tpl, writeRules).\n"
             + yaml.safe_dump({"fixedNames": {k: list(v) for k, v in FIXED_NAMES.items()},
@@ -257,13 +261,13 @@ def synced_docs(current: str, checks: Sequence[Check]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from checks import all_checks
+    from registry_doctor.checks import all_checks
 
     checks = list(all_checks().values())
     wanted = {READ_ACCESS_FILE: read_access_text(c.meta for c in checks),
               WRITE_ACCESS_FILE: write_access_text(checks),
               DOCS_FILE: synced_docs(DOCS_FILE.read_text(), checks)}
-    return sync(wanted, argv, "python -m doctor.rbac")
+    return sync(wanted, argv, "python -m registry_doctor.doctor.rbac")
 
 
 if __name__ == "__main__":

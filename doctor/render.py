@@ -9,7 +9,7 @@ import shutil
 import textwrap
 from typing import Any, TextIO
 
-from doctor.model import CheckMeta, Report, Status
+from registry_doctor.doctor.model import CheckMeta, Report, Status
 
 # Formats for tools (doctor/formats): CI (junit), code scanning (sarif), monitoring plugins
 # (nagios) and node_exporter's textfile collector (prometheus).
@@ -32,7 +32,7 @@ def use_color(stream: TextIO) -> bool:
 
 def render(report: Report, output: str, color: bool = False) -> str:
     if output in TOOL_FORMATS:
-        from doctor.formats import render_for_tool
+        from registry_doctor.doctor.formats import render_for_tool
 
         return render_for_tool(report, output)
     if output == "json":

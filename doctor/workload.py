@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from doctor.model import Resource
+from registry_doctor.doctor.model import Resource
 
 # collection name -> (kind, short name used in evidence as `oc` prints it)
 WORKLOAD_COLLECTIONS = {

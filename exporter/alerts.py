@@ -1,9 +1,10 @@
 """The alert rules shipped in `rules/registry-doctor.rules.yml` (docs/exporter.md).
 
 The exporter's own alerts are written by hand at the top of the file. Below a marker line,
-one alert per check is generated from the checks' metadata by `python -m exporter.alerts`,
-with the alert on the `acknowledgements` result that is exported like a check; `--check` only
-compares (the test suite does), so a new check cannot ship without its alert.
+one alert per check is generated from the checks' metadata by
+`python -m registry_doctor.exporter.alerts`, with the alert on the `acknowledgements` result that
+is exported like a check; `--check` only compares (the test suite does), so a new check cannot
+ship without its alert.
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from typing import Any
 
 import yaml
 
-from doctor.acknowledge import RESULT_ID as ACKNOWLEDGEMENTS
-from doctor.generated import sync
-from doctor.model import CheckMeta
+from registry_doctor.doctor.acknowledge import RESULT_ID as ACKNOWLEDGEMENTS
+from registry_doctor.doctor.generated import sync
+from registry_doctor.doctor.model import CheckMeta
 
 RULES_FILE = Path(__file__).resolve().parent / "rules" / "registry-doctor.rules.yml"
 # The runbooks are the docs pages shipped with registry-doctor (docs/checks/<id>.md,
 # docs/exporter.md); no public site hosts them. The chart's prometheusRule.runbookBaseUrl
 # turns `docs/` into the URL where the admin serves them (docs/exporter.md).
 RUNBOOK_BASE = "docs/"
-MARKER = "# generated from the checks' metadata by `python -m exporter.alerts`: do not edit below"
+MARKER = ("# generated from the checks' metadata by `python -m registry_doctor.exporter.alerts`: "
+          "do not edit below")
 # A failing status, how long it must last before the alert fires, and the alert's severity:
 # crit pages sooner than warn. A check may return either status, whatever its META severity.
 FAILING = (("crit", "5m", "critical"), ("warn", "30m", "warning"))
@@ -119,10 +121,10 @@ def synced_text(current: str, metas: Iterable[CheckMeta]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from checks import all_checks
+    from registry_doctor.checks import all_checks
 
     wanted = synced_text(RULES_FILE.read_text(), (c.meta for c in all_checks().values()))
-    return sync({RULES_FILE: wanted}, argv, "python -m exporter.alerts")
+    return sync({RULES_FILE: wanted}, argv, "python -m registry_doctor.exporter.alerts")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ from typing import NamedTuple
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from doctor.model import Report, Status, metric_name_and_labels
-from exporter.conventions import acknowledged_families, build_info, fix_families
-from exporter.scheduler import RunState
+from registry_doctor.doctor.model import Report, Status, metric_name_and_labels
+from registry_doctor.exporter.conventions import acknowledged_families, build_info, fix_families
+from registry_doctor.exporter.scheduler import RunState
 
 PREFIX = "registry_doctor_"
 

@@ -13,8 +13,8 @@ from datetime import date, datetime, time, timezone
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from doctor import __version__
-from doctor.model import Report
+from registry_doctor.doctor import __version__
+from registry_doctor.doctor.model import Report
 
 PREFIX = "registry_doctor_"
 

@@ -10,12 +10,12 @@ import threading
 from collections.abc import Sequence
 from functools import partial
 
-from doctor import engine
-from doctor.check import Check
-from doctor.config import RunConfig
-from exporter import logs
-from exporter.scheduler import Scheduler
-from exporter.server import ExporterServer
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.check import Check
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.exporter import logs
+from registry_doctor.exporter.scheduler import Scheduler
+from registry_doctor.exporter.server import ExporterServer
 
 log = logging.getLogger("registry_doctor.exporter")
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from doctor.kube import KubeError
-from doctor.model import Report
+from registry_doctor.doctor.kube import KubeError
+from registry_doctor.doctor.model import Report
 
 log = logging.getLogger("registry_doctor.exporter")
 

@@ -24,8 +24,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from exporter.collector import ReportCollector
-from exporter.scheduler import RunState, Scheduler
+from registry_doctor.exporter.collector import ReportCollector
+from registry_doctor.exporter.scheduler import RunState, Scheduler
 
 log = logging.getLogger("registry_doctor.exporter.http")
 

@@ -20,8 +20,8 @@ from kubernetes import client
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from doctor.snapshot.kinds import CATALOGUE  # noqa: E402
-from doctor.snapshot.shape import SCHEMA_FILE  # noqa: E402
+from registry_doctor.doctor.snapshot.kinds import CATALOGUE  # noqa: E402
+from registry_doctor.doctor.snapshot.shape import SCHEMA_FILE  # noqa: E402
 
 SCALARS = {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
            "datetime": "string", "date": "string", "bytes": "string"}  # bytes: base64 text

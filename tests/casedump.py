@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from doctor.snapshot.dump import Dump, load_dump, parse_documents, write_dump
+from registry_doctor.doctor.snapshot.dump import Dump, load_dump, parse_documents, write_dump
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASE_FILE = "case.yaml"

@@ -61,6 +61,18 @@ SLOW_TESTS = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The folders are imported as registry_doctor.* only through an install (pyproject's
+    package-dir), and PYTHONPATH cannot point that name at a checkout: refuse to test the code
+    of another one, e.g. a virtualenv whose editable install is a different worktree."""
+    import registry_doctor.doctor
+
+    imported = Path(registry_doctor.doctor.__file__).resolve().parent.parent
+    if imported != REPO:
+        pytest.exit(f"registry_doctor is imported from {imported}, not from {REPO}: run "
+                    f"`pip install -e '.[test]'` in {REPO} (scripts/test.sh does)", returncode=4)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = getattr(item, "module", None)

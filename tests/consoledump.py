@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from doctor.snapshot.dump import load_dump, write_dump
+from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
 from tests.casedump import FIXTURES
 
 Edit = Callable[[dict[str, Any]], None]

@@ -17,12 +17,12 @@ from typing import TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from checks import all_checks
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.model import Report
-from exporter.scheduler import Scheduler
-from exporter.server import ExporterServer
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Report
+from registry_doctor.exporter.scheduler import Scheduler
+from registry_doctor.exporter.server import ExporterServer
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTERS = REPO / "tests" / "fixtures" / "clusters"
@@ -132,4 +132,4 @@ def in_process(run: Callable[[], Report], interval: float = 3600.0,
 
 
 def serve_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "doctor.cli", "serve", "--check", CHECK, *args]
+    return [sys.executable, "-m", "registry_doctor.doctor.cli", "serve", "--check", CHECK, *args]

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from doctor.check import Check, CheckContext
-from doctor.fix.lease import LEADER_ANNOTATION
-from doctor.fix.pemtext import segments
-from doctor.fix.plan import Planner
-from doctor.fix.planners.storage import plan_s3_reachability
-from doctor.model import CheckMeta, Result, Severity, Status
-from doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.check import Check, CheckContext
+from registry_doctor.doctor.fix.lease import LEADER_ANNOTATION
+from registry_doctor.doctor.fix.pemtext import segments
+from registry_doctor.doctor.fix.plan import Planner
+from registry_doctor.doctor.fix.planners.storage import plan_s3_reachability
+from registry_doctor.doctor.model import CheckMeta, Result, Severity, Status
+from registry_doctor.doctor.snapshot.dump import load_dump
 
 if TYPE_CHECKING:
     from tests.kubefake import FakeKubeAPI

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from doctor.rbac import CLUSTER, NAMESPACE, Rule
+from registry_doctor.doctor.rbac import CLUSTER, NAMESPACE, Rule
 from tests.conftest import REPO
 from tests.tools import find_tool
 

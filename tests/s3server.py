@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.model import Result
-from doctor.snapshot import collect
-from doctor.snapshot.dump import write_dump
-from doctor.snapshot.offline import DumpSource
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Result
+from registry_doctor.doctor.snapshot import collect
+from registry_doctor.doctor.snapshot.dump import write_dump
+from registry_doctor.doctor.snapshot.offline import DumpSource
 from tests.tools import find_tool, free_port, server
 from tests.workloads import registry_dc, secret
 

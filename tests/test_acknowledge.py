@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from doctor.acknowledge import (
+from registry_doctor.doctor.acknowledge import (
     ANNOTATION,
     Acknowledgement,
     ConfigError,
@@ -22,7 +22,7 @@ from doctor.acknowledge import (
     apply,
     load_config,
 )
-from doctor.model import Resource, Result, Status
+from registry_doctor.doctor.model import Resource, Result, Status
 from tests.conftest import CLUSTERS, REPO
 
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
@@ -33,7 +33,8 @@ DC = Resource("DeploymentConfig", "docker-registry", "default")
 
 
 def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "doctor.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli",
+                           *args], capture_output=True,
                           text=True, cwd=cwd, timeout=120,
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
 
@@ -227,7 +228,7 @@ def test_only_warn_and_crit_are_acknowledged_and_until_is_inclusive() -> None:
     "not a mapping",
 ])
 def test_malformed_objects_never_crash_the_run(metadata: object) -> None:
-    from doctor.acknowledge import object_finder
+    from registry_doctor.doctor.acknowledge import object_finder
 
     odd = {"kind": "DeploymentConfig", "metadata": metadata}
     weird_name = {"kind": "Pod", "metadata": {"name": ["a"], "namespace": {"x": 1}}}
@@ -256,7 +257,7 @@ def test_acknowledged_crit_does_not_alert_but_stays_in_a_metric(tmp_path: Path) 
     config = write_config(tmp_path, f"acknowledge:\n- {{check: besteffort-qos, reason: r, "
                                     f"until: {FUTURE}}}\n")
     exporter_port, prometheus_port = free_port(), free_port()
-    exporter = [sys.executable, "-m", "doctor.cli", "serve", "--listen",
+    exporter = [sys.executable, "-m", "registry_doctor.doctor.cli", "serve", "--listen",
                 f"127.0.0.1:{exporter_port}", "--interval", "2s", "-c", "besteffort-qos",
                 "-c", "ephemeral-storage", "--from-dir", str(CLUSTERS / "broken"),
                 "--config", str(config)]

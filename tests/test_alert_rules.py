@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from checks import all_checks
-from doctor.model import CheckMeta, Severity
-from exporter import alerts
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor.model import CheckMeta, Severity
+from registry_doctor.exporter import alerts
 from tests.tools import find_tool
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def test_promtool_rule_unit_tests_pass() -> None:
 def test_check_alerts_are_generated_from_the_current_checks() -> None:
     metas = [c.meta for c in all_checks().values()]
     assert alerts.synced_text(RULES.read_text(), metas) == RULES.read_text(), \
-        "run python -m exporter.alerts"
+        "run python -m registry_doctor.exporter.alerts"
 
 
 def test_every_check_has_a_crit_and_a_warn_alert_with_its_runbook() -> None:

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.model import Report, Result, Status
-from doctor.probes import ProbeError, canary
-from doctor.probes.canary import Target, cluster_targets, run_canary
-from doctor.probes.registry_client import Address, Credentials
-from doctor.snapshot import Snapshot, collect
-from doctor.snapshot.dump import write_dump
-from doctor.snapshot.offline import DumpSource
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Report, Result, Status
+from registry_doctor.doctor.probes import ProbeError, canary
+from registry_doctor.doctor.probes.canary import Target, cluster_targets, run_canary
+from registry_doctor.doctor.probes.registry_client import Address, Credentials
+from registry_doctor.doctor.snapshot import Snapshot, collect
+from registry_doctor.doctor.snapshot.dump import write_dump
+from registry_doctor.doctor.snapshot.offline import DumpSource
 from tests.registry_harness import (
     Registry,
     RoundRobinProxy,

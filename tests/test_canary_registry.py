@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from doctor.cli import app
+from registry_doctor.doctor.cli import app
 from tests.registry_harness import (
     RoundRobinProxy,
     bcrypt_htpasswd,
@@ -71,9 +71,9 @@ def test_filesystem_storage_ok_and_table_output(tmp_path: Path) -> None:
 
 
 def test_phase_timings_reach_the_exporter_as_bounded_labels(tmp_path: Path) -> None:
-    from checks.push_pull_canary import phase_metrics
-    from doctor.probes.canary import Target, run_canary
-    from doctor.probes.registry_client import Address, Credentials
+    from registry_doctor.checks.push_pull_canary import phase_metrics
+    from registry_doctor.doctor.probes.canary import Target, run_canary
+    from registry_doctor.doctor.probes.registry_client import Address, Credentials
 
     with registry(tmp_path, filesystem(tmp_path / "store")) as reg:
         data = run_canary([Target("url", Address.parse(reg.url), "registry", verify_tls=False)],

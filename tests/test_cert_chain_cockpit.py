@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.model import Result, Status
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Result, Status
 from tests.certs import CONSOLE_HOST, DAY, NOW, Issued, issue, make_pki, new_key
 from tests.cockpit import (
     browser_handshake,

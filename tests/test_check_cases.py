@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from checks import all_checks
-from doctor import engine
-from doctor.check import Check
-from doctor.config import RunConfig
-from doctor.fix.model import DENIED, Action, FixOptions
-from doctor.fix.plan import make_plan, planner_reads
-from doctor.model import Report, Status
-from doctor.snapshot import Snapshot
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.check import Check
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix.model import DENIED, Action, FixOptions
+from registry_doctor.doctor.fix.plan import make_plan, planner_reads
+from registry_doctor.doctor.model import Report, Status
+from registry_doctor.doctor.snapshot import Snapshot
 from tests.casedump import Case, discover_cases, materialize
 
 CASES = discover_cases()

@@ -20,7 +20,8 @@ SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "doctor.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli",
+                           *args], capture_output=True,
                           text=True, cwd=REPO, env=env, timeout=120)
 
 
@@ -176,7 +177,8 @@ def test_a_closed_stdout_ends_quietly(args: tuple[str, ...]) -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        run = subprocess.run([sys.executable, "-m", "doctor.cli", *args], stdout=write_end,
+        run = subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli", *args],
+                             stdout=write_end,
                              stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120)
     finally:
         os.close(write_end)
@@ -187,8 +189,8 @@ def test_shell_completion_requests_end_without_a_traceback() -> None:
     env = {**os.environ, "_REGISTRY_DOCTOR_COMPLETE": "bash_complete",
            "COMP_WORDS": "registry-doctor ch", "COMP_CWORD": "1"}
     run = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = 'registry-doctor'; "
-                          "from doctor.cli import main; main()"], capture_output=True,
-                         text=True, cwd=REPO, env=env, timeout=120)
+                          "from registry_doctor.doctor.cli import main; main()"],
+                         capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert_clean(run)
     assert run.returncode in (0, 1)
 
@@ -210,7 +212,7 @@ def test_unparsable_files_are_named_and_the_run_goes_on(tmp_path: Path) -> None:
 
 
 def test_snapshot_round_trip_keeps_verdicts_and_redacts_secrets(tmp_path: Path) -> None:
-    from doctor.snapshot.dump import REDACTED, load_dump
+    from registry_doctor.doctor.snapshot.dump import REDACTED, load_dump
 
     source = CLUSTERS / "healthy"
     secrets = [o for o in load_dump(source).objects if o["kind"] == "Secret"]

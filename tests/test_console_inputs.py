@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from doctor import engine
-from doctor.config import RunConfig
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
 from tests.consoledump import console_dump
 
 CONSOLE_CHECKS = ["cert-chain-order", "cockpit-port-conflict", "oauth-redirect"]

@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from checks import all_checks
-from doctor import engine
-from doctor.check import ProbeResult
-from doctor.config import RunConfig
-from doctor.model import Result, Status
-from doctor.probes import ProbeError
-from doctor.probes.console_port import parse_proc_net, shown_command
-from doctor.probes.console_route_tls import served_chain
-from doctor.probes.http_get import get
-from doctor.snapshot import collect
-from doctor.snapshot.offline import DumpSource
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.check import ProbeResult
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Result, Status
+from registry_doctor.doctor.probes import ProbeError
+from registry_doctor.doctor.probes.console_port import parse_proc_net, shown_command
+from registry_doctor.doctor.probes.console_route_tls import served_chain
+from registry_doctor.doctor.probes.http_get import get
+from registry_doctor.doctor.snapshot import collect
+from registry_doctor.doctor.snapshot.offline import DumpSource
 from tests.certs import CONSOLE_HOST, make_pki
 from tests.cockpit import cert_folder, cockpit_ws, require_cockpit
 from tests.consoledump import console_dump
@@ -101,7 +101,7 @@ def test_a_free_port_is_ok(tmp_path: Path) -> None:
 
 
 def test_the_console_itself_holding_the_port_is_ok(tmp_path: Path) -> None:
-    from doctor.probes.console_port import Holder, Listener
+    from registry_doctor.doctor.probes.console_port import Holder, Listener
 
     config = RunConfig(from_dir=console_dump(tmp_path / "dump", edit=_host_network),
                        node_local=True)
@@ -266,7 +266,7 @@ def test_tls_probe_gives_up_on_a_silent_server(silent_port: int) -> None:
 
 
 def test_which_probes_run_by_default() -> None:
-    from doctor.probes import selected_probes
+    from registry_doctor.doctor.probes import selected_probes
 
     console = ["console-port", "console-cert-dir", "console-route-tls", "console-oauth",
                "console-oauth-authorize"]

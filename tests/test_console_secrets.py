@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.render import FORMATS, render
-from doctor.snapshot.dump import load_dump
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.render import FORMATS, render
+from registry_doctor.doctor.snapshot.dump import load_dump
 from tests.casedump import FIXTURES, discover_cases, materialize
 from tests.certs import make_pki
 

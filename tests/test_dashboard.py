@@ -94,8 +94,8 @@ def test_openshift_console_configmap(tmp_path: Path) -> None:
 
 
 def test_acknowledgements_reach_the_exporter_and_the_cronjob(tmp_path: Path) -> None:
-    from checks import all_checks
-    from doctor.acknowledge import load_config
+    from registry_doctor.checks import all_checks
+    from registry_doctor.doctor.acknowledge import load_config
 
     entry = {"check": "besteffort-qos", "reason": "requests: yes", "until": "2999-01-31",
              "object": {"kind": "DeploymentConfig", "name": "docker-registry"}, "by": "ops"}
@@ -149,7 +149,8 @@ def test_runbook_base_url_rewrites_the_rule_links(tmp_path: Path) -> None:
 # --- every expression against the real Prometheus ----------------------------------------
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "doctor.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli",
+                           *args], capture_output=True,
                           text=True, timeout=120, cwd=REPO, env=ENV)
 
 
@@ -231,7 +232,7 @@ def test_every_dashboard_expression_returns_data_from_real_prometheus(tmp_path: 
                                 f"known, until: {until}}}\n")
     ports = {"registry-doctor": free_port(), "node": free_port(), "kubelet": kubelet}
     prometheus_port = free_port()
-    exporter = [sys.executable, "-m", "doctor.cli", "serve", "--listen",
+    exporter = [sys.executable, "-m", "registry_doctor.doctor.cli", "serve", "--listen",
                 f"127.0.0.1:{ports['registry-doctor']}", "--interval", "2s", "--from-dir",
                 str(CLUSTERS / "broken"), "--config", str(acknowledgements)]
     node_exporter = [find_tool("prometheus-node-exporter"), "--collector.disable-defaults",

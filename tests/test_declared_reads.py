@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from doctor import engine
-from doctor.check import Check, CheckContext
-from doctor.config import RunConfig
-from doctor.fix.model import FixOptions
-from doctor.fix.plan import PlanContext, make_plan, planner
-from doctor.model import CheckMeta, Result, Severity, Status
-from doctor.snapshot import Snapshot, UndeclaredRead
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.check import Check, CheckContext
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix.model import FixOptions
+from registry_doctor.doctor.fix.plan import PlanContext, make_plan, planner
+from registry_doctor.doctor.model import CheckMeta, Result, Severity, Status
+from registry_doctor.doctor.snapshot import Snapshot, UndeclaredRead
 from tests.workloads import registry_dc, snapshot_of
 
 

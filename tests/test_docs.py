@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checks import all_checks
-from doctor.docs import END, synced_text
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor.docs import END, synced_text
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -17,7 +17,7 @@ def test_each_check_page_matches_its_metadata() -> None:
         assert page.exists(), f"missing {page.relative_to(DOCS.parent)}"
         text = page.read_text()
         assert synced_text(check.meta, text) == text, \
-            f"{page.name} is out of date: run python -m doctor.docs"
+            f"{page.name} is out of date: run python -m registry_doctor.doctor.docs"
         prose = text.partition(END)[2]
         assert "## How it decides" in prose and "## How to fix it" in prose, page.name
         sections = [s.strip() for s in prose.split("## ")[1:]]
@@ -30,7 +30,7 @@ def test_no_page_without_a_check() -> None:
 
 
 def test_check_metadata_is_complete() -> None:
-    from doctor.snapshot.kinds import known_collections
+    from registry_doctor.doctor.snapshot.kinds import known_collections
 
     for check_id, check in all_checks().items():
         meta = check.meta
@@ -49,7 +49,7 @@ def test_readme_lists_every_check() -> None:
 
 
 def test_list_and_explain_read_the_metadata_of_every_check() -> None:
-    from checks import all_metas
+    from registry_doctor.checks import all_metas
 
     assert all_metas() == [check.meta for check in all_checks().values()]
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from checks import all_checks
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.snapshot.dump import load_dump
-from doctor.snapshot.dumpindex import DumpIndex
-from doctor.snapshot.kinds import CATALOGUE, LOG_TAIL_BYTES, Query
-from doctor.snapshot.offline import DumpSource
-from doctor.snapshot.scan import Unscannable, scan
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dumpindex import DumpIndex
+from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_TAIL_BYTES, Query
+from registry_doctor.doctor.snapshot.offline import DumpSource
+from registry_doctor.doctor.snapshot.scan import Unscannable, scan
 from tests.casedump import discover_cases, materialize
 from tests.conftest import CLUSTERS, REPO
 
@@ -190,7 +190,7 @@ def test_a_log_tail_is_bounded_in_lines_and_bytes_as_the_api_bounds_it(tmp_path:
 
 
 def test_a_process_reading_many_dumps_keeps_only_the_last_few(tmp_path: Path) -> None:
-    from doctor.snapshot import dumpindex
+    from registry_doctor.doctor.snapshot import dumpindex
 
     for number in range(dumpindex.MAX_CACHED_FOLDERS + 2):
         (tmp_path / str(number)).mkdir()

@@ -24,7 +24,8 @@ Live = Callable[[list[Obj]], tuple[FakeKubeAPI, Path]]
 
 
 def fix_run(kubeconfig: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "doctor.cli", "check", "--kubeconfig",
+    return subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli",
+                           "check", "--kubeconfig",
                            str(kubeconfig), "--fix", "--yes", "-o", "json", *extra],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
 
@@ -81,6 +82,6 @@ def test_an_unreachable_cluster_fails_the_job(tmp_path: Path) -> None:
     (("--exit-policy", "fix"), "act on the plan of --fix: add --fix"),
 ])
 def test_exit_policy_usage_errors(args: tuple[str, ...], message: str) -> None:
-    run = subprocess.run([sys.executable, "-m", "doctor.cli", "check", *args],
+    run = subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli", "check", *args],
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert run.returncode == 64 and message in run.stderr, run.stderr

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from checks.ephemeral_storage import volume_info
-from doctor import __version__
-from doctor.kube import KubeError
-from doctor.model import Report, Result, Status
-from exporter import logs
-from exporter.collector import FACTS
+from registry_doctor.checks.ephemeral_storage import volume_info
+from registry_doctor.doctor import __version__
+from registry_doctor.doctor.kube import KubeError
+from registry_doctor.doctor.model import Report, Result, Status
+from registry_doctor.exporter import logs
+from registry_doctor.exporter.collector import FACTS
 from tests.exporting import (
     CLUSTERS,
     REPO,
@@ -438,7 +438,7 @@ def test_serve_exits_71_when_the_port_is_taken(tmp_path: Path) -> None:
 
 
 def test_interval_and_listen_parsing() -> None:
-    from exporter.daemon import parse_interval, parse_listen
+    from registry_doctor.exporter.daemon import parse_interval, parse_listen
 
     assert [parse_interval(t) for t in ("60s", "5m", "1h30m", "90", "1.5s", " 2m ")] == \
         [60, 300, 5400, 90, 1.5, 120]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from exporter.alerts import RULES_FILE, RUNBOOK_BASE
+from registry_doctor.exporter.alerts import RULES_FILE, RUNBOOK_BASE
 from tests.certs import DAY, NOW, make_pki
 from tests.consoledump import console_dump
 from tests.exporting import CLUSTERS, REPO, TARGET, http_get, poll, serve_command

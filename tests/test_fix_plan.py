@@ -12,18 +12,34 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks import all_checks
-from doctor.check import Check
-from doctor.config import RunConfig
-from doctor.fix.executor import select as select_actions
-from doctor.fix.executor import together, units
-from doctor.fix.model import DENIED, DISRUPTIVE, MANUAL, PATCH, Action, FixOptions, ObjectRef
-from doctor.fix.patch import REDACTED, changes, forward, reverse, shown, version_of, yaml_diff
-from doctor.fix.pemtext import outline, segments
-from doctor.fix.plan import make_plan, planner
-from doctor.fix.planners.console import ordered_chain
-from doctor.model import CheckMeta, Result, Severity, Status
-from doctor.snapshot import Snapshot
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor.check import Check
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix.executor import select as select_actions
+from registry_doctor.doctor.fix.executor import together, units
+from registry_doctor.doctor.fix.model import (
+    DENIED,
+    DISRUPTIVE,
+    MANUAL,
+    PATCH,
+    Action,
+    FixOptions,
+    ObjectRef,
+)
+from registry_doctor.doctor.fix.patch import (
+    REDACTED,
+    changes,
+    forward,
+    reverse,
+    shown,
+    version_of,
+    yaml_diff,
+)
+from registry_doctor.doctor.fix.pemtext import outline, segments
+from registry_doctor.doctor.fix.plan import make_plan, planner
+from registry_doctor.doctor.fix.planners.console import ordered_chain
+from registry_doctor.doctor.model import CheckMeta, Result, Severity, Status
+from registry_doctor.doctor.snapshot import Snapshot
 from tests.conftest import REPO
 from tests.fixcluster import broken, certificate_chain, chain_in_order, registry_dc
 from tests.kubefake.patches import json_patch
@@ -192,14 +208,16 @@ def test_planning_is_pure() -> None:
     for name in pure:
         found = imports(REPO / "doctor" / "fix" / name)
         io = {m for m in found if m.split(".")[0] in ("kubernetes", "boto3", "socket")
-              or m in ("doctor.kube", "doctor.fix.cluster", "doctor.fix.executor")}
+              or m in ("registry_doctor.doctor.kube", "registry_doctor.doctor.fix.cluster",
+                        "registry_doctor.doctor.fix.executor")}
         assert not io, f"doctor/fix/{name} imports {sorted(io)}"
 
 
 def test_the_permissions_table_in_the_docs_is_current() -> None:
-    from doctor.fix import permissions
+    from registry_doctor.doctor.fix import permissions
 
-    assert permissions.main(["--check"]) == 0, "run python -m doctor.fix.permissions"
+    assert permissions.main(["--check"]) == 0, \
+        "run python -m registry_doctor.doctor.fix.permissions"
 
 
 def test_two_actions_changing_the_same_field_are_not_applied_together() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from doctor.model import Report, Resource, Result, Status
-from doctor.render import render
+from registry_doctor.doctor.model import Report, Resource, Result, Status
+from registry_doctor.doctor.render import render
 from tests.conftest import CLUSTERS, REPO
 from tests.tools import find_tool
 
@@ -25,7 +25,8 @@ SARIF_SCHEMA = json.loads((REPO / "tests/fixtures/sarif/sarif-2.1.0.json").read_
 
 def cli(*args: str, env: dict[str, str] | None = None,
         cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "doctor.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli",
+                           *args], capture_output=True,
                           text=True, cwd=cwd, timeout=120,
                           env={"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"],
                                **(env or {})})

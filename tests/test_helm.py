@@ -16,17 +16,16 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from setuptools import find_packages
 from setuptools.config.pyprojecttoml import read_configuration
 from typer.main import get_command
 
-import doctor
-from checks import all_checks
-from checks.besteffort_qos import BEST_EFFORT, qos_class
-from doctor import engine, rbac
-from doctor.cli import app
-from doctor.config import RunConfig
-from exporter import alerts, daemon
+from registry_doctor import doctor
+from registry_doctor.checks import all_checks
+from registry_doctor.checks.besteffort_qos import BEST_EFFORT, qos_class
+from registry_doctor.doctor import engine, rbac
+from registry_doctor.doctor.cli import app
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.exporter import alerts, daemon
 from tests.conftest import CLUSTERS, REPO
 from tests.helmchart import (
     CHART,
@@ -41,6 +40,7 @@ from tests.helmchart import (
     template,
 )
 from tests.kubefake import FakeKubeAPI
+from tests.packaging import package_data, package_folders
 from tests.tools import find_tool
 
 PLAIN_KUBERNETES = {**EVERYTHING, "openshift": False}
@@ -331,7 +331,7 @@ def test_the_rendered_check_flags_run_the_selected_checks(home: Path) -> None:
     manifests = render(home, {"checks": {"skip": ["besteffort-qos"],
                                          "optIn": {"canary": True}}})
     shared = container_args(manifests, "Deployment")[3:]  # after serve --listen --interval
-    done = subprocess.run([sys.executable, "-m", "doctor.cli", "check", *shared,
+    done = subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli", "check", *shared,
                            "--from-dir", str(CLUSTERS / "healthy"), "--no-probes", "-o", "json"],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode in (0, 1, 2, 3), done.stderr
@@ -380,15 +380,17 @@ def test_dockerfile_copies_everything_the_package_is_built_from(tmp_path: Path) 
                                     ignore=shutil.ignore_patterns("__pycache__"))
                 else:
                     shutil.copy(REPO / source, target)
+    folders = package_folders()
+    for folder in folders.values():
+        wanted = sorted(p.relative_to(REPO) for p in (REPO / folder).glob("*.py"))
+        assert sorted(p.relative_to(context) for p in (context / folder).glob("*.py")) == wanted
     project = read_configuration(REPO / "pyproject.toml", expand=False)
-    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
-    assert find_packages(context, include=include) == find_packages(REPO, include=include)
     assert (context / project["project"]["readme"]).is_file()
-    for package, patterns in project["tool"]["setuptools"]["package-data"].items():
+    for package, patterns in package_data().items():
         for pattern in patterns:
-            assert sorted((context / package).glob(pattern)) != [], f"{package}/{pattern}"
-            assert len(list((context / package).glob(pattern))) == \
-                len(list((REPO / package).glob(pattern)))
+            copied = sorted((context / folders[package]).glob(pattern))
+            assert copied != [], f"{folders[package]}/{pattern}"
+            assert len(copied) == len(list((REPO / folders[package]).glob(pattern)))
     assert "registry-doctor" in project["project"]["scripts"]
     assert re.search(r'^ENTRYPOINT \["registry-doctor"\]$', dockerfile, re.M)
     user = re.search(r"^USER (\S+)$", dockerfile, re.M)

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from doctor import __version__
-from doctor.cli import app
+from registry_doctor.doctor import __version__
+from registry_doctor.doctor.cli import app
 from tests.exporting import REPO, scrape_until
 from tests.tools import find_tool, free_port, server
 

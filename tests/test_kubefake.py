@@ -18,7 +18,7 @@ import urllib3
 from kubernetes.client import ApiClient, ApiException, Configuration
 from kubernetes.client.rest import RESTResponse
 
-from doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump
 from tests.kubefake import FakeKubeAPI
 from tests.kubefake.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from tests.kubefake.profiles import PROFILES

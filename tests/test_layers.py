@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.conftest import REPO
 
 IO_MODULES = {"kubernetes", "boto3", "botocore", "urllib3", "requests", "socket", "ssl", "http",
-              "subprocess", "doctor.kube", "doctor.probes"}
+              "subprocess", "registry_doctor.doctor.kube", "registry_doctor.doctor.probes"}
 # module root -> the only places allowed to import it
 ALLOWED = {"kubernetes": ("doctor/kube.py",), "boto3": ("doctor/probes/",),
            "botocore": ("doctor/probes/",)}
@@ -48,15 +48,16 @@ def test_client_libraries_only_in_their_layer() -> None:
 
 
 def test_cli_start_up_does_not_import_heavy_libraries() -> None:
-    code = ("import sys, doctor.cli; heavy = {'kubernetes', 'boto3', 'botocore', "
-            "'prometheus_client', 'cryptography', 'doctor.engine', 'yaml'} & set(sys.modules); "
-            "print(sorted(heavy))")
+    code = ("import sys, registry_doctor.doctor.cli; heavy = {'kubernetes', 'boto3', 'botocore', "
+            "'prometheus_client', 'cryptography', 'registry_doctor.doctor.engine', 'yaml'} "
+            "& set(sys.modules); print(sorted(heavy))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert run.stdout.strip() == "[]", run.stdout + run.stderr
 
 
 def test_offline_run_never_loads_the_kubernetes_client() -> None:
-    code = ("import sys\nfrom doctor.cli import main\nsys.argv = ['registry-doctor', 'demo']\n"
+    code = ("import sys\nfrom registry_doctor.doctor.cli import main\n"
+            "sys.argv = ['registry-doctor', 'demo']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print('LOADED' if {'kubernetes', 'boto3'} & set(sys.modules) else 'CLEAN')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.fix import flow
-from doctor.fix.journal import SECRET_NAME
-from doctor.fix.model import Action, FixOptions, ObjectRef
-from doctor.fix.plan import PlanContext, planner
-from doctor.fix.scope import confine
-from doctor.model import Report, Status
-from doctor.snapshot.dump import load_dump
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix import flow
+from registry_doctor.doctor.fix.journal import SECRET_NAME
+from registry_doctor.doctor.fix.model import Action, FixOptions, ObjectRef
+from registry_doctor.doctor.fix.plan import PlanContext, planner
+from registry_doctor.doctor.fix.scope import confine
+from registry_doctor.doctor.model import Report, Status
+from registry_doctor.doctor.snapshot.dump import load_dump
 from tests.conftest import REPO
 from tests.fixcluster import BROKEN, edited, stand_in
 from tests.helmchart import RELEASE, RELEASE_NAMESPACE, container_args, render, rendered_rules
@@ -272,13 +272,13 @@ def test_the_guard_refuses_any_planner_reaching_outside(tmp_path: Path) -> None:
 
 
 def _snapshot(config: RunConfig) -> Any:
-    from doctor.snapshot import Snapshot
+    from registry_doctor.doctor.snapshot import Snapshot
 
     return Snapshot(config, {}, {})
 
 
 def _failing(check: str) -> Any:
-    from doctor.model import Result
+    from registry_doctor.doctor.model import Result
 
     return Result(check, check, Status.CRIT, "broken")
 
@@ -308,8 +308,8 @@ def test_resource_names_restrict_as_kubernetes_rbac_does() -> None:
 def test_a_journal_naming_other_objects_is_refused(fake_cluster: Start) -> None:
     """The journal is a Secret in the registry namespace: an unfinished unit planted there,
     whose undo would add a host to openshift-web-console, is marked failed, not recovered."""
-    from doctor.fix.journal import RunRecord, UnitRecord, WriteRecord
-    from doctor.fix.patch import Change
+    from registry_doctor.doctor.fix.journal import RunRecord, UnitRecord, WriteRecord
+    from registry_doctor.doctor.fix.patch import Change
 
     uris = WEB_CONSOLE_CLIENT["redirectURIs"]
     target = ObjectRef.of(WEB_CONSOLE_CLIENT)
@@ -351,7 +351,8 @@ def test_the_cronjob_is_given_the_names_the_values_give(tmp_path: Path) -> None:
     writes = rendered_rules(manifests, "write")
     assert not [r for r in writes if r.resource == "secrets" and "patch" in r.verbs]
     flags = [a for a in args if a.startswith(("--console-", "--registry-secret"))]
-    done = subprocess.run([sys.executable, "-m", "doctor.cli", "check", "--from-dir",
+    done = subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli",
+                           "check", "--from-dir",
                            str(BROKEN), "-c", "cert-chain-order", "--fix", "-o", "json",
                            *flags], capture_output=True, text=True, cwd=REPO, timeout=120)
     [result] = json.loads(done.stdout)["results"]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from doctor import __version__, engine
-from doctor.config import RunConfig
-from doctor.fix.plan import planner_reads
-from doctor.model import Report, Status
+from registry_doctor.doctor import __version__, engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix.plan import planner_reads
+from registry_doctor.doctor.model import Report, Status
 from tests.casedump import Case, discover_cases, materialize
 from tests.conftest import CLUSTERS
 from tests.kubefake import FakeKubeAPI
@@ -113,7 +113,7 @@ def test_one_transient_read_failure_is_retried(fault: str, seen: list[int | None
 
 def test_a_never_ending_answer_is_cut_off(fake_api: FakeFactory, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from doctor.kube import KubeClient
+    from registry_doctor.doctor.kube import KubeClient
 
     monkeypatch.setattr(KubeClient, "max_response_bytes", 4 * 2**20)
     api = fake_api(CLUSTERS / "broken")

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from exporter.scheduler import RunState
-from exporter.server import MAX_BODY_AGE_SECONDS, MetricsBodies
+from registry_doctor.exporter.scheduler import RunState
+from registry_doctor.exporter.server import MAX_BODY_AGE_SECONDS, MetricsBodies
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from doctor.oauth import match_redirect, redirect_accepted, resolve_dots
+from registry_doctor.doctor.oauth import match_redirect, redirect_accepted, resolve_dots
 from tests.osin import UriValidationError, resolve_path, validate_uri
 
 segments = st.lists(st.sampled_from(["a", "b", "ab", ".", "..", "", "x y", "%41"]), max_size=4)

@@ -9,8 +9,14 @@ from datetime import datetime, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doctor.cockpit import CockpitVersion, choose, judge_directory, name_matches, version_of_image
-from doctor.pem import KEY_LABELS, read_pem_file
+from registry_doctor.doctor.cockpit import (
+    CockpitVersion,
+    choose,
+    judge_directory,
+    name_matches,
+    version_of_image,
+)
+from registry_doctor.doctor.pem import KEY_LABELS, read_pem_file
 from tests.certs import CONSOLE_HOST, make_pki
 
 PKI = make_pki()

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from checks import all_checks
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.model import Status
-from doctor.platform import ADAPTERS, adapter, choose
-from doctor.snapshot.kinds import known_collections
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Status
+from registry_doctor.doctor.platform import ADAPTERS, adapter, choose
+from registry_doctor.doctor.snapshot.kinds import known_collections
 from tests.workloads import registry_dc, snapshot_of
 
 

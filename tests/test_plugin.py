@@ -14,7 +14,7 @@ import pytest
 import yaml
 from setuptools.config.pyprojecttoml import read_configuration
 
-from doctor import __version__
+from registry_doctor.doctor import __version__
 from tests.conftest import CLUSTERS, REPO
 from tests.tools import find_tool
 

@@ -18,19 +18,19 @@ from typing import Any
 import pytest
 import yaml
 
-from checks import all_checks
-from doctor import engine, rbac
-from doctor.config import CONSOLE_SECRETS, REGISTRY_SECRETS, RunConfig
-from doctor.fix import flow
-from doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
-from doctor.fix.model import FixOptions
-from doctor.fix.permissions import permission_rows
-from doctor.model import CheckMeta, Severity
-from doctor.rbac import CLUSTER, NAMESPACE, Grant, Rule, read_rules, write_rules
-from doctor.snapshot import collect
-from doctor.snapshot.dump import load_dump
-from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, Query
-from doctor.snapshot.offline import DumpSource
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import engine, rbac
+from registry_doctor.doctor.config import CONSOLE_SECRETS, REGISTRY_SECRETS, RunConfig
+from registry_doctor.doctor.fix import flow
+from registry_doctor.doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
+from registry_doctor.doctor.fix.model import FixOptions
+from registry_doctor.doctor.fix.permissions import permission_rows
+from registry_doctor.doctor.model import CheckMeta, Severity
+from registry_doctor.doctor.rbac import CLUSTER, NAMESPACE, Grant, Rule, read_rules, write_rules
+from registry_doctor.doctor.snapshot import collect
+from registry_doctor.doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, Query
+from registry_doctor.doctor.snapshot.offline import DumpSource
 from tests.conftest import CLUSTERS, REPO
 from tests.fixcluster import BROKEN, as_deployment, broken, expire_lock, on_nfs
 from tests.helmchart import CHART, container_args, render, rendered_rules
@@ -101,7 +101,7 @@ def test_secrets_are_only_ever_read_in_the_registry_namespace() -> None:
 
 
 def test_generated_chart_file_and_docs_table_are_current() -> None:
-    assert rbac.main(["--check"]) == 0, "run python -m doctor.rbac"
+    assert rbac.main(["--check"]) == 0, "run python -m registry_doctor.doctor.rbac"
 
 
 # the catalogue's declared verbs against what the collector really asks for
@@ -383,7 +383,8 @@ def killed_run(kubeconfig: Path, checks: list[str], options: dict[str, Any], wri
     flags = [f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
              for k, v in options.items()]
     done = subprocess.run(
-        [sys.executable, "-m", "doctor.cli", "check", "--kubeconfig", str(kubeconfig),
+        [sys.executable, "-m", "registry_doctor.doctor.cli",
+         "check", "--kubeconfig", str(kubeconfig),
          "--no-probes", *(f"--check={c}" for c in checks), "--fix", "--yes", *flags],
         capture_output=True, text=True, cwd=REPO, timeout=120,
         env={**os.environ, CRASH_ENV: str(writes)})

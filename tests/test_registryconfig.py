@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doctor.registryconfig import RegistryConfig, resolve
-from doctor.snapshot.dump import redact_secret
+from registry_doctor.doctor.registryconfig import RegistryConfig, resolve
+from registry_doctor.doctor.snapshot.dump import redact_secret
 from tests.workloads import (
     OPENSHIFT_IMAGE,
     UPSTREAM_IMAGE,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from doctor.registryconfig import RegistryConfig, resolve
+from registry_doctor.doctor.registryconfig import RegistryConfig, resolve
 from tests.tools import find_tool, free_port, stop
 from tests.workloads import UPSTREAM_IMAGE, configmap, registry_dc, snapshot_of
 

@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-from checks import all_checks
-from doctor.check import Check
-from doctor.config import RunConfig
-from doctor.fix import flow
-from doctor.fix.journal import SECRET_NAME, RunRecord
-from doctor.fix.model import FixOptions, ObjectRef
-from doctor.fix.patch import MISSING
-from doctor.fix.pemtext import decoded, segments
-from doctor.model import Report, Status
-from doctor.snapshot.dump import load_dump
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor.check import Check
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix import flow
+from registry_doctor.doctor.fix.journal import SECRET_NAME, RunRecord
+from registry_doctor.doctor.fix.model import FixOptions, ObjectRef
+from registry_doctor.doctor.fix.patch import MISSING
+from registry_doctor.doctor.fix.pemtext import decoded, segments
+from registry_doctor.doctor.model import Report, Status
+from registry_doctor.doctor.snapshot.dump import load_dump
 from tests.fixcluster import (
     BROKEN,
     CONSOLE_HOST,
@@ -331,7 +331,7 @@ def test_a_run_whose_lock_is_taken_over_mid_run_stops_writing(
         cluster: Start, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another holder takes the lock while the rollout is followed: the next write (the
     journal's verdict) is not sent and the run ends interrupted, the report intact."""
-    from doctor.fix import rollout
+    from registry_doctor.doctor.fix import rollout
 
     api, config = cluster(broken())
     follow = rollout.wait
@@ -633,8 +633,8 @@ def test_a_redeploy_refused_after_the_plan_is_rolled_back(cluster: Start) -> Non
 
 def unfinished_run(state: str) -> RunRecord:
     """The journal of a run that died after patching the DC (FIXED requests)."""
-    from doctor.fix.journal import UnitRecord, WriteRecord
-    from doctor.fix.patch import Change
+    from registry_doctor.doctor.fix.journal import UnitRecord, WriteRecord
+    from registry_doctor.doctor.fix.patch import Change
 
     dc = registry_dc(broken())
     write = WriteRecord(ObjectRef.of(dc), "patch", ["besteffort-qos/set-resources"], [Change(
@@ -684,8 +684,8 @@ def test_a_dead_runs_redeploy_is_finished_without_a_cooldown(cluster: Start) -> 
 
 
 def test_the_journal_keeps_a_bounded_history(cluster: Start) -> None:
-    from doctor.fix.cluster import Cluster
-    from doctor.fix.journal import HISTORY, Journal
+    from registry_doctor.doctor.fix.cluster import Cluster
+    from registry_doctor.doctor.fix.journal import HISTORY, Journal
 
     _, config = cluster(broken())
     store = Journal(Cluster(flow.KubeClient(config.kubeconfig), 10), "default")
@@ -699,7 +699,7 @@ def test_the_lock_is_renewed_while_following_the_rollout_and_verifying(
         cluster: Start, monkeypatch: pytest.MonkeyPatch) -> None:
     import inspect
 
-    from doctor.fix.lease import Lease
+    from registry_doctor.doctor.fix.lease import Lease
 
     _, config = cluster(broken())
     renew, callers = Lease.renew, []
@@ -716,8 +716,8 @@ def test_the_lock_is_renewed_while_following_the_rollout_and_verifying(
 
 @EVERY_PROFILE
 def test_a_lock_renews_and_notices_a_takeover(cluster: Start, kube_profile: str) -> None:
-    from doctor.fix.cluster import Cluster
-    from doctor.fix.lease import Lease, LeaseLost
+    from registry_doctor.doctor.fix.cluster import Cluster
+    from registry_doctor.doctor.fix.lease import Lease, LeaseLost
 
     api, config = cluster(broken())
     mine = Lease(Cluster(flow.KubeClient(config.kubeconfig), 10), "default", "me", 3)

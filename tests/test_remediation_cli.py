@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
-from doctor.fix.journal import UNFINISHED
+from registry_doctor.doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
+from registry_doctor.doctor.fix.journal import UNFINISHED
 from tests.conftest import CLUSTERS, REPO
 from tests.fixcluster import broken, expire_lock, lock_record, lock_resource, registry
 from tests.kubefake import FakeKubeAPI
@@ -39,7 +39,8 @@ def run(*args: str, crash_after: int | None = None) -> subprocess.CompletedProce
 
 def fix(kubeconfig: Path, *extra: str, crash_after: int | None = None
         ) -> subprocess.CompletedProcess[str]:
-    return run("-m", "doctor.cli", "check", "--kubeconfig", str(kubeconfig), "--check",
+    return run("-m", "registry_doctor.doctor.cli",
+               "check", "--kubeconfig", str(kubeconfig), "--check",
                "besteffort-qos", "--fix", *extra, crash_after=crash_after)
 
 
@@ -139,15 +140,15 @@ def test_a_lock_that_cannot_be_taken_still_prints_the_verdicts(fake_cluster: Liv
     (("--fix-only", "no-such-check"), "unknown check id: no-such-check"),
 ])
 def test_usage_errors_exit_64(args: tuple[str, ...], message: str) -> None:
-    result = run("-m", "doctor.cli", "check", *args)
+    result = run("-m", "registry_doctor.doctor.cli", "check", *args)
     assert result.returncode == 64, result.stdout + result.stderr
     assert result.stderr.startswith("registry-doctor: ") and message in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_a_plan_from_a_dump_is_printed() -> None:
-    result = run("-m", "doctor.cli", "check", "--from-dir", str(CLUSTERS / "broken"), "--fix",
-                 "-o", "json")
+    result = run("-m", "registry_doctor.doctor.cli", "check", "--from-dir",
+                 str(CLUSTERS / "broken"), "--fix", "-o", "json")
     report = json.loads(result.stdout)
     jsonschema.validate(report, SCHEMA)
     [action] = report["results"][0]["remediation"]["actions"]
@@ -157,7 +158,7 @@ def test_a_plan_from_a_dump_is_printed() -> None:
 def test_rollback_command(fake_cluster: Live) -> None:
     api, kubeconfig = fake_cluster(broken())
     assert fix(kubeconfig, "--yes").returncode == 0
-    rollback = ("-m", "doctor.cli", "rollback", "--kubeconfig", str(kubeconfig))
+    rollback = ("-m", "registry_doctor.doctor.cli", "rollback", "--kubeconfig", str(kubeconfig))
     preview = run(*rollback)
     assert preview.returncode == 0 and "(add --yes to roll back)" in preview.stdout
     assert template_resources(api) == FIXED
@@ -168,7 +169,7 @@ def test_rollback_command(fake_cluster: Live) -> None:
 
 
 def test_permissions_list_every_rule_as_data() -> None:
-    result = run("-m", "doctor.cli", "permissions", "-o", "json")
+    result = run("-m", "registry_doctor.doctor.cli", "permissions", "-o", "json")
     document = json.loads(result.stdout)
     rules = {(r["apiGroups"][0], r["resources"][0]): r["verbs"] for r in document["rules"]}
     assert rules[("apps.openshift.io", "deploymentconfigs/instantiate")] == ["create"]
@@ -197,7 +198,7 @@ def converged(api: FakeKubeAPI) -> None:
 
 
 def qos_fix(kubeconfig: Path) -> list[str]:
-    return ["-m", "doctor.cli", "check", "--kubeconfig", str(kubeconfig), "--check",
+    return ["-m", "registry_doctor.doctor.cli", "check", "--kubeconfig", str(kubeconfig), "--check",
             "besteffort-qos", "--fix", "--yes", "-o", "json"]
 
 
@@ -218,7 +219,7 @@ def test_killed_after_any_write_the_qos_fix_is_old_or_new_and_converges(
 
 
 def storage_fix(kubeconfig: Path) -> list[str]:
-    return ["-m", "doctor.cli", "check", "--kubeconfig", str(kubeconfig), "--check",
+    return ["-m", "registry_doctor.doctor.cli", "check", "--kubeconfig", str(kubeconfig), "--check",
             "ephemeral-storage", "--fix", "--yes", "--allow-disruptive", "--claim-size", "5Gi",
             "-o", "json"]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from doctor import engine
-from doctor.check import Check, CheckContext
-from doctor.config import RunConfig
-from doctor.model import CheckMeta, Report, Result, Severity, Status
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.check import Check, CheckContext
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import CheckMeta, Report, Result, Severity, Status
 from tests.certs import CONSOLE_HOST, DAY, NOW, issue
 from tests.consoledump import console_dump
 from tests.exporting import CLUSTERS
@@ -58,7 +58,7 @@ def test_facts_are_immutable_and_default_to_none() -> None:
 
 
 def test_labelled_facts_become_one_family_with_their_labels() -> None:
-    from exporter.collector import _fact_families, _Target
+    from registry_doctor.exporter.collector import _fact_families, _Target
 
     push = ("canary_phase_duration_seconds", (("target", "service"), ("phase", "push")))
     pull = ("canary_phase_duration_seconds", (("target", "route"), ("phase", "pull")))
@@ -104,7 +104,7 @@ def test_cert_chain_order_reports_when_the_console_chain_stops_verifying(tmp_pat
 def test_the_storage_check_names_the_registry_claim_for_the_kubelet_join() -> None:
     """ephemeral-storage reports the claim under the filesystem root as an info fact; a
     registry on emptyDir reports none (the dashboard's storage panel then has no data)."""
-    from checks import all_checks
+    from registry_doctor.checks import all_checks
 
     check = all_checks()["ephemeral-storage"]
     on_claim = engine.run(RunConfig(from_dir=CLUSTERS / "healthy"), [check]).results[0]

@@ -92,7 +92,8 @@ def push(image: Path, address: str, tag: str) -> subprocess.CompletedProcess[str
 def doctor(dump: Path) -> tuple[int, dict]:
     """registry-doctor's verdict on the dump, through the command line, probes on."""
     run = subprocess.run(
-        [sys.executable, "-m", "doctor.cli", "check", "--from-dir", str(dump), "--probes",
+        [sys.executable, "-m", "registry_doctor.doctor.cli",
+         "check", "--from-dir", str(dump), "--probes",
          "--check", "s3-reachability", "--check", "ephemeral-storage", "--s3-write-probe",
          "-o", "json"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert "Traceback" not in run.stderr, run.stderr

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from doctor.model import Status
+from registry_doctor.doctor.model import Status
 from tests.s3server import (
     OPEN_KEYS,
     S3Server,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.model import Status
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Status
 from tests.casedump import discover_cases, materialize
 from tests.kubefake import FakeKubeAPI
 

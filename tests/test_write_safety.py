@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from checks import all_checks
-from doctor.config import RunConfig
-from doctor.fix import flow
-from doctor.fix.journal import SECRET_NAME, UNFINISHED, RunRecord
-from doctor.fix.model import FixOptions
-from doctor.model import Report, Status
-from doctor.snapshot.dump import parse_documents
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix import flow
+from registry_doctor.doctor.fix.journal import SECRET_NAME, UNFINISHED, RunRecord
+from registry_doctor.doctor.fix.model import FixOptions
+from registry_doctor.doctor.model import Report, Status
+from registry_doctor.doctor.snapshot.dump import parse_documents
 from tests import test_remediation
 from tests.fixcluster import broken, expire_lock, lock_record, on_nfs
 from tests.kubefake import FakeKubeAPI
@@ -206,7 +206,7 @@ def test_a_server_that_hangs_on_every_post_costs_one_timeout_not_one_per_request
 
 
 def test_no_unit_starts_after_the_deadline(cluster: Start) -> None:
-    from doctor.fix.cluster import DEADLINE
+    from registry_doctor.doctor.fix.cluster import DEADLINE
 
     api, config = cluster(broken())
     session = flow.Session(config, FixOptions(apply=True, poll_seconds=0.05), [QOS],
@@ -227,9 +227,9 @@ def test_no_unit_starts_after_the_deadline(cluster: Start) -> None:
 # Verification per finding
 
 def test_a_fix_holds_when_its_finding_is_gone_though_another_remains() -> None:
-    from doctor.fix.executor import held
-    from doctor.fix.journal import UnitRecord
-    from doctor.model import Result
+    from registry_doctor.doctor.fix.executor import held
+    from registry_doctor.doctor.fix.journal import UnitRecord
+    from registry_doctor.doctor.model import Result
 
     order, san = "secret x: is not first", "secret x: does not cover host"
     unit = UnitRecord(["cert-chain-order"], {"cert-chain-order": "crit"}, [], [],
@@ -330,8 +330,8 @@ def test_yaml_aliases_cannot_expand_without_bound() -> None:
 
 
 def test_the_journal_rereads_after_a_committed_write_that_failed(cluster: Start) -> None:
-    from doctor.fix.cluster import Cluster
-    from doctor.fix.journal import Journal
+    from registry_doctor.doctor.fix.cluster import Cluster
+    from registry_doctor.doctor.fix.journal import Journal
 
     api, config = cluster(broken())
     store = Journal(Cluster(flow.KubeClient(config.kubeconfig), 10), "default")
@@ -347,7 +347,7 @@ def test_killed_after_any_write_of_a_failing_fix_the_next_run_ends_rolled_back(
     """The rollout fails, so the run rolls the fix back; killed after each of its writes,
     including right after the rollback's reverse patch, the next run settles the unit: the
     template ends as it was and nothing stays unfinished."""
-    from doctor.fix.cluster import CRASH_EXIT_CODE
+    from registry_doctor.doctor.fix.cluster import CRASH_EXIT_CODE
     from tests.test_remediation_cli import documents, qos_fix, run
 
     api, kubeconfig = fake_cluster(broken())
@@ -382,7 +382,7 @@ def test_rollback_clear_from_the_command_line(
     from tests.test_remediation_cli import fix, run
 
     api, kubeconfig = fake_cluster(broken())
-    rollback = ("-m", "doctor.cli", "rollback", "--kubeconfig", str(kubeconfig))
+    rollback = ("-m", "registry_doctor.doctor.cli", "rollback", "--kubeconfig", str(kubeconfig))
     unnamed = run(*rollback, "--clear")
     assert unnamed.returncode == 64 and "--clear needs --run RUN" in unnamed.stderr
     assert fix(kubeconfig, "--yes").returncode == 0

@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from doctor.config import RunConfig
-from doctor.snapshot import Snapshot
-from doctor.snapshot.kinds import CATALOGUE
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.snapshot import Snapshot
+from registry_doctor.doctor.snapshot.kinds import CATALOGUE
 
 CONFIG_DIR = "/etc/docker/registry"
 OPENSHIFT_IMAGE = "docker.io/openshift/origin-docker-registry:v3.11"

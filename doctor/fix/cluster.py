@@ -20,9 +20,9 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from doctor.fix.model import AccessCheck, ObjectRef
-from doctor.fix.patch import JSON_PATCH
-from doctor.kube import KubeClient, KubeError, Target, api_path
+from registry_doctor.doctor.fix.model import AccessCheck, ObjectRef
+from registry_doctor.doctor.fix.patch import JSON_PATCH
+from registry_doctor.doctor.kube import KubeClient, KubeError, Target, api_path
 
 CRASH_ENV = "REGISTRY_DOCTOR_EXIT_AFTER_WRITES"
 CRASH_EXIT_CODE = 137  # what a SIGKILL leaves

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from doctor.config import RunConfig
-from doctor.fix import rollout
-from doctor.fix.cluster import Cluster, now, timestamp
-from doctor.fix.journal import (
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix import rollout
+from registry_doctor.doctor.fix.cluster import Cluster, now, timestamp
+from registry_doctor.doctor.fix.journal import (
     ABORTED,
     FAILED,
     REDEPLOYING,
@@ -35,7 +35,7 @@ from doctor.fix.journal import (
     UnitRecord,
     WriteRecord,
 )
-from doctor.fix.model import (
+from registry_doctor.doctor.fix.model import (
     APPLIED,
     BLOCKED,
     CREATE,
@@ -52,14 +52,14 @@ from doctor.fix.model import (
     FixOptions,
     ObjectRef,
 )
-from doctor.fix.patch import guarded, reverse, version_of
-from doctor.fix.permissions import LOCKS, MACHINERY, machinery_names
-from doctor.kube import KubeError
-from doctor.model import Result, Status
-from doctor.snapshot.redact import redact
+from registry_doctor.doctor.fix.patch import guarded, reverse, version_of
+from registry_doctor.doctor.fix.permissions import LOCKS, MACHINERY, machinery_names
+from registry_doctor.doctor.kube import KubeError
+from registry_doctor.doctor.model import Result, Status
+from registry_doctor.doctor.snapshot.redact import redact
 
 if TYPE_CHECKING:
-    from doctor.check import Check
+    from registry_doctor.doctor.check import Check
 
 Emit = Callable[..., None]  # emit(event, **fields)
 RUN_ANNOTATION = "registry-doctor.io/run"
@@ -494,9 +494,9 @@ class Executor:
     def _verify(self, record: UnitRecord) -> list[tuple[str, str, str, bool]]:
         """The unit's checks, run again (those of a dead run too, whatever this run selected);
         a check that no longer exists cannot vouch for its fix."""
-        from checks import all_checks
-        from doctor import engine
-        from doctor.snapshot.live import LiveSource
+        from registry_doctor.checks import all_checks
+        from registry_doctor.doctor import engine
+        from registry_doctor.doctor.snapshot.live import LiveSource
 
         self.tick()  # the lock is renewed around the checks, which may take a while
         known = {**all_checks(), **{c.meta.id: c for c in self.checks}}

@@ -8,8 +8,8 @@ exporter's metrics; it must not fail the job every night and hide the runs that 
 
 from __future__ import annotations
 
-from doctor.fix import journal, model
-from doctor.model import EXIT_CRIT, EXIT_OK, EXIT_UNKNOWN, Report
+from registry_doctor.doctor.fix import journal, model
+from registry_doctor.doctor.model import EXIT_CRIT, EXIT_OK, EXIT_UNKNOWN, Report
 
 EXIT_FIX_FAILED = EXIT_CRIT
 EXIT_NOT_JUDGED = EXIT_UNKNOWN

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.fix.cluster import Cluster, Deadline, timestamp
-from doctor.fix.executor import (
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix.cluster import Cluster, Deadline, timestamp
+from registry_doctor.doctor.fix.executor import (
     Executor,
     machinery_access,
     preflight,
@@ -27,18 +27,33 @@ from doctor.fix.executor import (
     select,
     units,
 )
-from doctor.fix.journal import FAILED, ROLLED_BACK, UNFINISHED, VERIFIED, Journal, RunRecord
-from doctor.fix.lease import Backend, Lease, LeaseLost, backend_for
-from doctor.fix.model import CREATE, PLANNED, SKIPPED, VALIDATED, Action, FixOptions, ObjectRef
-from doctor.fix.model import FAILED as ACTION_FAILED
-from doctor.fix.plan import attach, make_plan, planner_reads
-from doctor.fix.scope import confine_journal
-from doctor.kube import KubeClient, KubeError
-from doctor.model import Report, Status
-from doctor.snapshot.live import LiveSource
+from registry_doctor.doctor.fix.journal import (
+    FAILED,
+    ROLLED_BACK,
+    UNFINISHED,
+    VERIFIED,
+    Journal,
+    RunRecord,
+)
+from registry_doctor.doctor.fix.lease import Backend, Lease, LeaseLost, backend_for
+from registry_doctor.doctor.fix.model import (
+    CREATE,
+    PLANNED,
+    SKIPPED,
+    VALIDATED,
+    Action,
+    FixOptions,
+    ObjectRef,
+)
+from registry_doctor.doctor.fix.model import FAILED as ACTION_FAILED
+from registry_doctor.doctor.fix.plan import attach, make_plan, planner_reads
+from registry_doctor.doctor.fix.scope import confine_journal
+from registry_doctor.doctor.kube import KubeClient, KubeError
+from registry_doctor.doctor.model import Report, Status
+from registry_doctor.doctor.snapshot.live import LiveSource
 
 if TYPE_CHECKING:
-    from doctor.check import Check
+    from registry_doctor.doctor.check import Check
 
 Printer = Callable[[dict[str, Any]], None]  # receives each JSON line
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from doctor.fix.cluster import Cluster
-from doctor.fix.model import ObjectRef
-from doctor.fix.patch import Change, forward, guarded
-from doctor.kube import CONNECTION_FAILED, KubeError
+from registry_doctor.doctor.fix.cluster import Cluster
+from registry_doctor.doctor.fix.model import ObjectRef
+from registry_doctor.doctor.fix.patch import Change, forward, guarded
+from registry_doctor.doctor.kube import CONNECTION_FAILED, KubeError
 
 SECRET_NAME = "registry-doctor-backups"
 HISTORY = 10  # runs kept

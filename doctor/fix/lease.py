@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from doctor.fix.cluster import Cluster, now
-from doctor.fix.model import ObjectRef
-from doctor.kube import KubeError
+from registry_doctor.doctor.fix.cluster import Cluster, now
+from registry_doctor.doctor.fix.model import ObjectRef
+from registry_doctor.doctor.kube import KubeError
 
 LEASE_NAME = "registry-doctor"
 LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"

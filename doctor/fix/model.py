@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from doctor.fix import patch as patching
-from doctor.snapshot.kinds import CATALOGUE
-from doctor.workload import WORKLOAD_COLLECTIONS
+from registry_doctor.doctor.fix import patch as patching
+from registry_doctor.doctor.snapshot.kinds import CATALOGUE
+from registry_doctor.doctor.workload import WORKLOAD_COLLECTIONS
 
 SAFE, DISRUPTIVE = "safe", "disruptive"
 PATCH, CREATE, REDEPLOY, MANUAL = "patch", "create", "redeploy", "manual"

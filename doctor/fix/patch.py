@@ -8,8 +8,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from doctor.fix.pemtext import decoded, outline
-from doctor.snapshot.redact import REDACTED, redact
+from registry_doctor.doctor.fix.pemtext import decoded, outline
+from registry_doctor.doctor.snapshot.redact import REDACTED, redact
 
 JSON_PATCH = "application/json-patch+json"
 # Fields the API server owns: never part of a change, never shown in a diff.

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from doctor.config import RunConfig
-from doctor.fix.model import (
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix.model import (
     CREATE,
     DENIED,
     FAILED,
@@ -31,14 +31,14 @@ from doctor.fix.model import (
     ObjectRef,
     Permission,
 )
-from doctor.fix.scope import Managed, confine, refused_message
-from doctor.model import Remediation, Report, Result, Status
-from doctor.snapshot import Snapshot
-from doctor.workload import Workload
+from registry_doctor.doctor.fix.scope import Managed, confine, refused_message
+from registry_doctor.doctor.model import Remediation, Report, Result, Status
+from registry_doctor.doctor.snapshot import Snapshot
+from registry_doctor.doctor.workload import Workload
 
 if TYPE_CHECKING:
-    from doctor.check import Check
-    from doctor.platform import Installation
+    from registry_doctor.doctor.check import Check
+    from registry_doctor.doctor.platform import Installation
 
 log = logging.getLogger(__name__)
 

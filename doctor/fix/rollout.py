@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from doctor.fix.cluster import Cluster, timestamp
-from doctor.fix.model import ObjectRef
-from doctor.kube import KubeError
-from doctor.workload import as_dict, as_list
+from registry_doctor.doctor.fix.cluster import Cluster, timestamp
+from registry_doctor.doctor.fix.model import ObjectRef
+from registry_doctor.doctor.kube import KubeError
+from registry_doctor.doctor.workload import as_dict, as_list
 
 PHASE = "openshift.io/deployment.phase"
 CANCELLED = "openshift.io/deployment.cancelled"

@@ -14,12 +14,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from doctor import config as symbols
-from doctor.config import RunConfig, setting
-from doctor.fix.journal import FAILED, UNFINISHED, VERIFIED, RunRecord
-from doctor.fix.model import CREATE, DENIED, MANUAL, PLANNED, Action, FixOptions, ObjectRef
-from doctor.fix.patch import MISSING
-from doctor.workload import WORKLOAD_COLLECTIONS
+from registry_doctor.doctor import config as symbols
+from registry_doctor.doctor.config import RunConfig, setting
+from registry_doctor.doctor.fix.journal import FAILED, UNFINISHED, VERIFIED, RunRecord
+from registry_doctor.doctor.fix.model import (
+    CREATE,
+    DENIED,
+    MANUAL,
+    PLANNED,
+    Action,
+    FixOptions,
+    ObjectRef,
+)
+from registry_doctor.doctor.fix.patch import MISSING
+from registry_doctor.doctor.workload import WORKLOAD_COLLECTIONS
 
 WORKLOAD_KINDS = frozenset(kind for kind, _ in WORKLOAD_COLLECTIONS.values())
 OAUTH_CLIENT = "OAuthClient"

@@ -4,24 +4,24 @@ metrics as a node_exporter textfile. Each is a function of the one report."""
 
 from __future__ import annotations
 
-from doctor.model import Report
+from registry_doctor.doctor.model import Report
 
 
 def render_for_tool(report: Report, output: str) -> str:
     if output == "junit":
-        from doctor.formats.junit import render_junit
+        from registry_doctor.doctor.formats.junit import render_junit
 
         return render_junit(report)
     if output == "sarif":
-        from doctor.formats.sarif import render_sarif
+        from registry_doctor.doctor.formats.sarif import render_sarif
 
         return render_sarif(report)
     if output == "nagios":
-        from doctor.formats.nagios import render_nagios
+        from registry_doctor.doctor.formats.nagios import render_nagios
 
         return render_nagios(report)
     if output == "prometheus":
-        from doctor.formats.prometheus import render_textfile
+        from registry_doctor.doctor.formats.prometheus import render_textfile
 
         return render_textfile(report)
     raise ValueError(f"unknown output format {output!r}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from doctor.model import Report, Result, Status
-from doctor.render import printable
+from registry_doctor.doctor.model import Report, Result, Status
+from registry_doctor.doctor.render import printable
 
 _SUITE = "registry-doctor"
 

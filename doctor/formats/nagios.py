@@ -4,8 +4,8 @@ finding. The exit code is the report's, which already follows the plugin return 
 
 from __future__ import annotations
 
-from doctor.model import Report, Status
-from doctor.render import printable
+from registry_doctor.doctor.model import Report, Status
+from registry_doctor.doctor.render import printable
 
 _STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 _ORDER = (Status.CRIT, Status.WARN, Status.UNKNOWN, Status.ACKNOWLEDGED, Status.SKIP,

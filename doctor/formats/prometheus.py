@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from doctor.model import Report
+from registry_doctor.doctor.model import Report
 
 # Families about the exporter's own loop: a one-shot run has no loop to describe.
 _LOOP_ONLY = ("registry_doctor_runs", "registry_doctor_run_errors",
@@ -23,9 +23,9 @@ def render_textfile(report: Report, source: str | None = None) -> str:
     runs' files (a check cron, a canary cron) side by side never collide in node_exporter."""
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from checks import all_checks
-    from exporter.collector import ReportCollector
-    from exporter.scheduler import RunState
+    from registry_doctor.checks import all_checks
+    from registry_doctor.exporter.collector import ReportCollector
+    from registry_doctor.exporter.scheduler import RunState
 
     # The registry judged, named as the exporter names it (exporter/daemon.py); a canary
     # through a URL judged no registry of a cluster.

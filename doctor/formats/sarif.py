@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from doctor import __version__
-from doctor.links import docs_url
-from doctor.model import Report, Result, Status
+from registry_doctor.doctor import __version__
+from registry_doctor.doctor.links import docs_url
+from registry_doctor.doctor.model import Report, Result, Status
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 # status -> (result.kind, result.level) (SARIF 2.1.0 sections 3.27.9, 3.27.10)
@@ -21,7 +21,7 @@ _KIND_LEVEL = {
 
 
 def render_sarif(report: Report) -> str:
-    from checks import all_checks
+    from registry_doctor.checks import all_checks
 
     metas = [c.meta for c in all_checks().values()]
     rule_index = {meta.id: i for i, meta in enumerate(metas)}

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, find_workload
+from registry_doctor.doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, find_workload
 
 if TYPE_CHECKING:
-    from doctor.platform.store import StoreVolume
-    from doctor.registryconfig import RegistryConfig
-    from doctor.snapshot import Snapshot
+    from registry_doctor.doctor.platform.store import StoreVolume
+    from registry_doctor.doctor.registryconfig import RegistryConfig
+    from registry_doctor.doctor.snapshot import Snapshot
 
 # platform id -> adapter module in this package. OpenShift 4 and plain Kubernetes come next.
 ADAPTERS: dict[str, str] = {"openshift3": "openshift3"}
@@ -130,14 +130,14 @@ class Installation:
         """The configuration the registry process runs with, with the object that owns it
         (`owner`: on 3.x the workload, whose env and volumes carry it) and the configmaps and
         secrets it is read from (`resources`); None without a registry."""
-        from doctor.registryconfig import resolve
+        from registry_doctor.doctor.registryconfig import resolve
 
         return resolve(self.snapshot, self.registry) if self.registry else None
 
     def store(self) -> StoreVolume | None:
         """The volume holding the filesystem driver's root directory, classified; None when
         the configuration is unresolved or no volume is mounted there."""
-        from doctor.platform.store import classify
+        from registry_doctor.doctor.platform.store import classify
 
         config = self.configuration
         mount = config.storage_mount() if config and config.unresolved is None else None

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from doctor.platform import Installation
-from doctor.snapshot.kinds import registry_workload
-from doctor.workload import as_list
+from registry_doctor.doctor.platform import Installation
+from registry_doctor.doctor.snapshot.kinds import registry_workload
+from registry_doctor.doctor.workload import as_list
 
 if TYPE_CHECKING:
-    from doctor.snapshot import Snapshot
+    from registry_doctor.doctor.snapshot import Snapshot
 
 # Images of the 3.x registry (origin and OpenShift Container Platform).
 REGISTRY_IMAGES = ("origin-docker-registry", "ose-docker-registry")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from doctor.workload import as_dict, as_list
+from registry_doctor.doctor.workload import as_dict, as_list
 
 if TYPE_CHECKING:
-    from doctor.registryconfig import Mount
-    from doctor.snapshot import Snapshot
+    from registry_doctor.doctor.registryconfig import Mount
+    from registry_doctor.doctor.snapshot import Snapshot
 
 # How long what the registry writes there lives.
 POD_LIFETIME = frozenset({"emptyDir", "ephemeral"})  # deleted with the pod

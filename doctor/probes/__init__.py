@@ -13,8 +13,8 @@ import importlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from doctor.config import RunConfig
-from doctor.snapshot import Snapshot
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.snapshot import Snapshot
 
 ProbeFunction = Callable[[Snapshot, RunConfig, float], dict[str, Any]]
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from doctor.config import RunConfig
-from doctor.probes import ProbeError
-from doctor.probes.registry_client import (
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.probes import ProbeError
+from registry_doctor.doctor.probes.registry_client import (
     Address,
     CallError,
     Credentials,
@@ -37,8 +37,8 @@ from doctor.probes.registry_client import (
     same_host_path,
     tls_context,
 )
-from doctor.snapshot import Snapshot
-from doctor.workload import as_dict, as_list
+from registry_doctor.doctor.snapshot import Snapshot
+from registry_doctor.doctor.workload import as_dict, as_list
 
 TAG = "canary"
 DEFAULT_READS = 4  # fresh-connection reads of a target's own image: covers 4 round-robin backends
@@ -450,7 +450,7 @@ def _cluster_credentials(config: RunConfig) -> tuple[Credentials, str]:
     `oc login` token of a kubeconfig): the OpenShift registry accepts it."""
     if not config.live:
         return Credentials(), "none (no cluster credentials when reading a dump)"
-    from doctor.kube import KubeError, bearer_token
+    from registry_doctor.doctor.kube import KubeError, bearer_token
 
     try:
         token = bearer_token(config.kubeconfig, config.context)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from doctor.config import RunConfig
-from doctor.pem import MAX_PEM_BYTES, read_pem_file
-from doctor.probes import ProbeError
-from doctor.snapshot import Snapshot
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.pem import MAX_PEM_BYTES, read_pem_file
+from registry_doctor.doctor.probes import ProbeError
+from registry_doctor.doctor.snapshot import Snapshot
 
 
 def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:

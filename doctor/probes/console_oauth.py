@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from doctor.config import RunConfig
-from doctor.probes import ProbeError
-from doctor.probes.http_get import get
-from doctor.snapshot import Snapshot
-from doctor.snapshot.kinds import console_env
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.probes import ProbeError
+from registry_doctor.doctor.probes.http_get import get
+from registry_doctor.doctor.snapshot import Snapshot
+from registry_doctor.doctor.snapshot.kinds import console_env
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 

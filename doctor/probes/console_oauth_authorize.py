@@ -15,13 +15,13 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from doctor.config import RunConfig
-from doctor.console import DEFAULT_OAUTH_CLIENT, console_url, route_to
-from doctor.probes import ProbeError
-from doctor.probes.console_oauth import master_url, oauth_metadata
-from doctor.probes.http_get import get
-from doctor.snapshot import Snapshot
-from doctor.snapshot.kinds import console_env
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.console import DEFAULT_OAUTH_CLIENT, console_url, route_to
+from registry_doctor.doctor.probes import ProbeError
+from registry_doctor.doctor.probes.console_oauth import master_url, oauth_metadata
+from registry_doctor.doctor.probes.http_get import get
+from registry_doctor.doctor.snapshot import Snapshot
+from registry_doctor.doctor.snapshot.kinds import console_env
 
 AUTHORIZE_PATH = "/oauth/authorize"
 

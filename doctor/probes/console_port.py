@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doctor.config import RunConfig
-from doctor.probes import ProbeError
-from doctor.probes.http_get import get
-from doctor.snapshot import Snapshot
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.probes import ProbeError
+from registry_doctor.doctor.probes.http_get import get
+from registry_doctor.doctor.snapshot import Snapshot
 
 PROC = Path("/proc")
 TCP_LISTEN = "0A"

@@ -12,11 +12,11 @@ import ssl
 import time
 from typing import Any
 
-from doctor.config import RunConfig
-from doctor.console import route_host, route_to
-from doctor.probes import ProbeError
-from doctor.probes.http_get import unverified_tls
-from doctor.snapshot import Snapshot
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.console import route_host, route_to
+from registry_doctor.doctor.probes import ProbeError
+from registry_doctor.doctor.probes.http_get import unverified_tls
+from registry_doctor.doctor.snapshot import Snapshot
 
 HTTPS_PORT = 443
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from doctor.probes import ProbeError
+from registry_doctor.doctor.probes import ProbeError
 
 MAX_BODY_BYTES = 64 * 1024
 USER_AGENT = "registry-doctor"

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from doctor.config import RunConfig
-from doctor.probes import ProbeError
-from doctor.registryconfig import S3_DRIVERS, Credentials, RegistryConfig
-from doctor.registryconfig.rules import go_text
-from doctor.snapshot import Snapshot
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.probes import ProbeError
+from registry_doctor.doctor.registryconfig import S3_DRIVERS, Credentials, RegistryConfig
+from registry_doctor.doctor.registryconfig.rules import go_text
+from registry_doctor.doctor.snapshot import Snapshot
 
 MARKER_BODY = b"registry-doctor write probe: safe to delete\n"
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from doctor.model import Resource
-from doctor.registryconfig.merge import (
+from registry_doctor.doctor.model import Resource
+from registry_doctor.doctor.registryconfig.merge import (
     YAML_LOADER,
     Origin,
     Unresolvable,
@@ -37,7 +37,7 @@ from doctor.registryconfig.merge import (
     yaml_error,
     yaml_tag,
 )
-from doctor.registryconfig.rules import (
+from registry_doctor.doctor.registryconfig.rules import (
     DISTRIBUTION_2,
     OPENSHIFT_3,
     REMOTE_DRIVERS,
@@ -46,7 +46,7 @@ from doctor.registryconfig.rules import (
     go_text,
     storage_problems,
 )
-from doctor.registryconfig.sources import (
+from registry_doctor.doctor.registryconfig.sources import (
     MASKED,
     EnvVar,
     Mount,
@@ -57,9 +57,9 @@ from doctor.registryconfig.sources import (
     mount_for,
     read_mounted_file,
 )
-from doctor.snapshot import Snapshot
-from doctor.snapshot.redact import is_secret_setting
-from doctor.workload import Workload, as_list
+from registry_doctor.doctor.snapshot import Snapshot
+from registry_doctor.doctor.snapshot.redact import is_secret_setting
+from registry_doctor.doctor.workload import Workload, as_list
 
 __all__ = ["CONFIG_KINDS", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials", "Mount", "Problem",
            "RegistryConfig", "mount_for", "resolve"]

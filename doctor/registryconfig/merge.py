@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from doctor.registryconfig.sources import MASKED, EnvVar, Opaque, Problem
-from doctor.snapshot.redact import is_redacted
+from registry_doctor.doctor.registryconfig.sources import MASKED, EnvVar, Opaque, Problem
+from registry_doctor.doctor.snapshot.redact import is_redacted
 
 # Keys of `storage:` that are options, not drivers (configuration.Storage.Type()).
 STORAGE_OPTIONS = frozenset({"maintenance", "cache", "delete", "redirect"})

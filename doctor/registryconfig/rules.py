@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from doctor.registryconfig.merge import Params, driver_names
-from doctor.registryconfig.sources import Opaque, Problem
-from doctor.snapshot.redact import is_secret_setting
+from registry_doctor.doctor.registryconfig.merge import Params, driver_names
+from registry_doctor.doctor.registryconfig.sources import Opaque, Problem
+from registry_doctor.doctor.snapshot.redact import is_secret_setting
 
 REMOTE_DRIVERS = frozenset({"s3", "s3aws", "gcs", "azure", "swift", "oss"})
 S3_DRIVERS = frozenset({"s3", "s3aws"})

@@ -13,9 +13,9 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from doctor.model import Resource
-from doctor.snapshot.redact import is_redacted
-from doctor.workload import as_dict, as_list
+from registry_doctor.doctor.model import Resource
+from registry_doctor.doctor.snapshot.redact import is_redacted
+from registry_doctor.doctor.workload import as_dict, as_list
 
 
 @dataclass(frozen=True)

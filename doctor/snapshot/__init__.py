@@ -13,8 +13,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from doctor.config import RunConfig
-from doctor.snapshot.kinds import (
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.snapshot.kinds import (
     CATALOGUE,
     LOG_COLLECTIONS,
     Collection,
@@ -23,10 +23,10 @@ from doctor.snapshot.kinds import (
     closure,
     known_collections,
 )
-from doctor.workload import Workload, as_dict
+from registry_doctor.doctor.workload import Workload, as_dict
 
 if TYPE_CHECKING:
-    from doctor.platform import Installation
+    from registry_doctor.doctor.platform import Installation
 
 # Enough for every independent collection of a full run at once (10 today): the run takes
 # as many round trips as its longest chain of scopes, not more.
@@ -99,7 +99,7 @@ class Snapshot:
     def installation(self) -> Installation:
         """The registry installation as the platform's adapter locates it, read through this
         snapshot (or view)."""
-        from doctor.platform import installation
+        from registry_doctor.doctor.platform import installation
 
         return installation(self)
 

@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 
 # The redaction marker is part of the dump format: readers of a dump import it from here.
-from doctor.snapshot.redact import REDACTED as REDACTED
-from doctor.snapshot.redact import REDACTED_ANNOTATION as REDACTED_ANNOTATION
-from doctor.snapshot.redact import redact, redact_text
-from doctor.snapshot.redact import redact_secret as redact_secret
-from doctor.snapshot.shape import describe_type, type_problems
+from registry_doctor.doctor.snapshot.redact import REDACTED as REDACTED
+from registry_doctor.doctor.snapshot.redact import REDACTED_ANNOTATION as REDACTED_ANNOTATION
+from registry_doctor.doctor.snapshot.redact import redact, redact_text
+from registry_doctor.doctor.snapshot.redact import redact_secret as redact_secret
+from registry_doctor.doctor.snapshot.shape import describe_type, type_problems
 
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a dump file larger than this is not a Kubernetes object list

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from doctor.snapshot.dump import (
+from registry_doctor.doctor.snapshot.dump import (
     MAX_FILE_BYTES,
     MAX_PROBLEMS_PER_FILE,
     OBJECT_SUFFIXES,
@@ -27,7 +27,13 @@ from doctor.snapshot.dump import (
     parse_documents,
     parse_object,
 )
-from doctor.snapshot.scan import INDEXED_FIELDS, UNKNOWN_FIELDS, Piece, Unscannable, scan
+from registry_doctor.doctor.snapshot.scan import (
+    INDEXED_FIELDS,
+    UNKNOWN_FIELDS,
+    Piece,
+    Unscannable,
+    scan,
+)
 
 Stamp = tuple[int, int, int]  # st_mtime_ns, st_size, st_ino
 

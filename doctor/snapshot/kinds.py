@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from doctor.config import (
+from registry_doctor.doctor.config import (
     CONSOLE,
     CONSOLE_OAUTH_CLIENT,
     CONSOLE_SECRETS,
@@ -19,7 +19,13 @@ from doctor.config import (
     REGISTRY_SECRETS,
     RunConfig,
 )
-from doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, as_list, find_workload
+from registry_doctor.doctor.workload import (
+    WORKLOAD_COLLECTIONS,
+    Workload,
+    as_dict,
+    as_list,
+    find_workload,
+)
 
 Collections = dict[str, list[dict]]
 

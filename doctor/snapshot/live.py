@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from doctor.config import setting
-from doctor.kube import KubeClient, KubeError, Target, api_path
-from doctor.snapshot import CollectError
-from doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
+from registry_doctor.doctor.config import setting
+from registry_doctor.doctor.kube import KubeClient, KubeError, Target, api_path
+from registry_doctor.doctor.snapshot import CollectError
+from registry_doctor.doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
 
 
 class LiveSource:

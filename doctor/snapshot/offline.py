@@ -11,13 +11,13 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from doctor.snapshot import CollectError
-from doctor.snapshot.dump import Dump
-from doctor.snapshot.dumpindex import DumpIndex, Want
-from doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
-from doctor.snapshot.scan import INDEXED_FIELDS
-from doctor.snapshot.selectors import SelectorError, field_matcher, label_matcher
-from doctor.workload import as_dict
+from registry_doctor.doctor.snapshot import CollectError
+from registry_doctor.doctor.snapshot.dump import Dump
+from registry_doctor.doctor.snapshot.dumpindex import DumpIndex, Want
+from registry_doctor.doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
+from registry_doctor.doctor.snapshot.scan import INDEXED_FIELDS
+from registry_doctor.doctor.snapshot.selectors import SelectorError, field_matcher, label_matcher
+from registry_doctor.doctor.workload import as_dict
 
 _BLOCK_BYTES = 64 * 1024  # how far back a log tail is looked for at a time
 

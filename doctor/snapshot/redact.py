@@ -35,7 +35,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from doctor.model import Result
+    from registry_doctor.doctor.model import Result
 
 REDACTED = "<redacted by registry-doctor>"
 REDACTED_ANNOTATION = "registry-doctor.io/redacted"
@@ -310,7 +310,7 @@ def _public_half(match: re.Match[str]) -> str:
     label = match.group(1)
     if label.startswith(REDACTED_KEY_PREFIX):
         return match.group(0)
-    from doctor.pem import pem_blocks, public_key_of
+    from registry_doctor.doctor.pem import pem_blocks, public_key_of
 
     blocks = pem_blocks(match.group(0).encode("utf-8", "replace"), [])
     public = public_key_of(blocks[0]) if blocks else None

@@ -19,7 +19,7 @@ import random
 import threading
 from typing import Any
 
-from doctor.quantity import QuantityError, parse_quantity
+from registry_doctor.doctor.quantity import QuantityError, parse_quantity
 
 from . import errors
 from .resources import by_name

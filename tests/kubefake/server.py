@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump
 
 from . import errors
 from .deployer import Deployer

@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from doctor.snapshot.dump import MAX_FILE_BYTES, load_dump
-from doctor.snapshot.shape import SCHEMA_FILE
+from registry_doctor.doctor.snapshot.dump import MAX_FILE_BYTES, load_dump
+from registry_doctor.doctor.snapshot.shape import SCHEMA_FILE
 from tests.conftest import CLUSTERS
 from tests.robustness.tracking import FieldPath, Identity, fields_read, identity
 

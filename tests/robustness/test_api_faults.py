@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from checks import all_checks
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.model import Report, Status
-from doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, closure
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Report, Status
+from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, closure
 from tests.conftest import CLUSTERS
 from tests.kubefake import FakeKubeAPI
 

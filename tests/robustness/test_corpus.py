@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks import all_checks
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.fix.flow import fix
-from doctor.fix.model import FixOptions
-from doctor.model import Report
-from doctor.render import FORMATS, render
-from doctor.snapshot.dump import load_dump
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix.flow import fix
+from registry_doctor.doctor.fix.model import FixOptions
+from registry_doctor.doctor.model import Report
+from registry_doctor.doctor.render import FORMATS, render
+from registry_doctor.doctor.snapshot.dump import load_dump
 from tests.conftest import CLUSTERS, REPO
 from tests.kubefake import FakeKubeAPI
 from tests.robustness.corpus import Entry, corpus
@@ -107,7 +107,8 @@ def _cli_sample() -> list[Entry]:
 @pytest.mark.parametrize("entry", _cli_sample(), ids=[e.id for e in _cli_sample()])
 def test_cli_survives(entry: Entry, tmp_path: Path) -> None:
     folder = entry.write(tmp_path / "dump")
-    run = subprocess.run([sys.executable, "-m", "doctor.cli", "check", "--from-dir", str(folder),
+    run = subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli",
+                          "check", "--from-dir", str(folder),
                           "-o", "json"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert "Traceback" not in run.stdout + run.stderr, run.stderr
     report = json.loads(run.stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump
 from tests.conftest import CLUSTERS
 
 POD = ("default", "docker-registry-3-7kq2x")

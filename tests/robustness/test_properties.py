@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from doctor.oauth import match_redirect, redirect_accepted
-from doctor.pem import read_pem_file
-from doctor.snapshot.selectors import SelectorError, field_matcher, label_matcher
-from doctor.workload import Workload
+from registry_doctor.doctor.oauth import match_redirect, redirect_accepted
+from registry_doctor.doctor.pem import read_pem_file
+from registry_doctor.doctor.snapshot.selectors import SelectorError, field_matcher, label_matcher
+from registry_doctor.doctor.workload import Workload
 from tests.certs import make_pki
 from tests.kubefake import selectors as apimachinery
 

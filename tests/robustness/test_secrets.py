@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
-from doctor.render import FORMATS
-from doctor.snapshot.dump import load_dump, write_dump
-from doctor.snapshot.redact import (
+from registry_doctor.doctor.render import FORMATS
+from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
+from registry_doctor.doctor.snapshot.redact import (
     LAST_APPLIED,
     REDACTED,
     REDACTED_ANNOTATION,
@@ -228,7 +228,8 @@ def laden(request: pytest.FixtureRequest,
 
 
 def cli(*args: str) -> str:
-    run = subprocess.run([sys.executable, "-m", "doctor.cli", *args], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli",
+                          *args], capture_output=True,
                          text=True, cwd=REPO, timeout=120)
     assert "Traceback" not in run.stderr, run.stderr
     return run.stdout + run.stderr
@@ -374,7 +375,7 @@ def test_every_yaml_style_keeps_its_structure_and_loses_its_secrets() -> None:
 
 
 def test_private_keys_keep_their_public_half_and_pair_with_their_certificate() -> None:
-    from doctor.pem import read_pem_file
+    from registry_doctor.doctor.pem import read_pem_file
 
     issued = issue("registry-edge.apps.example.com", key=new_key("rsa"))
     for layout in ("pkcs8", "pkcs1"):
@@ -460,7 +461,7 @@ def test_include_secrets_is_for_the_owner_only(tmp_path: Path) -> None:
 def test_plans_and_diffs_show_no_secret(laden: tuple[Path, set[str]]) -> None:
     """Every laden object as a fix plan shows it: created (the whole object in the diff),
     changed (a patch and a diff next to each secret) and deleted."""
-    from doctor.fix.patch import shown, shown_patch, yaml_diff
+    from registry_doctor.doctor.fix.patch import shown, shown_patch, yaml_diff
 
     folder, secrets = laden
     text = []

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from doctor.snapshot.dump import parse_documents
-from doctor.snapshot.kinds import CATALOGUE
-from doctor.snapshot.shape import MAX_PROBLEMS_PER_OBJECT, known_kinds, type_problems
+from registry_doctor.doctor.snapshot.dump import parse_documents
+from registry_doctor.doctor.snapshot.kinds import CATALOGUE
+from registry_doctor.doctor.snapshot.shape import (
+    MAX_PROBLEMS_PER_OBJECT,
+    known_kinds,
+    type_problems,
+)
 
 
 def pod(**spec: Any) -> dict[str, Any]:

@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from checks import all_checks
-from doctor import engine
-from doctor.config import RunConfig
-from doctor.fix.model import FixOptions
-from doctor.fix.plan import make_plan, planner_reads
-from doctor.snapshot.dump import Dump, load_dump
-from doctor.snapshot.offline import DumpSource
+from registry_doctor.checks import all_checks
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.fix.model import FixOptions
+from registry_doctor.doctor.fix.plan import make_plan, planner_reads
+from registry_doctor.doctor.snapshot.dump import Dump, load_dump
+from registry_doctor.doctor.snapshot.offline import DumpSource
 
 FieldPath = tuple[str | int, ...]
 Identity = tuple[str, str, str]  # kind, namespace ("" when cluster-scoped), name

@@ -11,16 +11,16 @@ import base64
 import copy
 from typing import Any
 
-from doctor.cockpit import CERT_DIR
-from doctor.config import CONSOLE_OAUTH_CLIENT, CONSOLE_SECRETS
-from doctor.console import DEFAULT_OAUTH_CLIENT, route_host
-from doctor.fix.model import Action, Permission
-from doctor.fix.pemtext import Segment, decoded, segments
-from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
-from doctor.fix.plan import PlanContext, planner
-from doctor.fix.planners import WORKLOADS
-from doctor.snapshot.kinds import console_env
-from doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.cockpit import CERT_DIR
+from registry_doctor.doctor.config import CONSOLE_OAUTH_CLIENT, CONSOLE_SECRETS
+from registry_doctor.doctor.console import DEFAULT_OAUTH_CLIENT, route_host
+from registry_doctor.doctor.fix.model import Action, Permission
+from registry_doctor.doctor.fix.pemtext import Segment, decoded, segments
+from registry_doctor.doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
+from registry_doctor.doctor.fix.plan import PlanContext, planner
+from registry_doctor.doctor.fix.planners import WORKLOADS
+from registry_doctor.doctor.snapshot.kinds import console_env
+from registry_doctor.doctor.workload import Workload, as_dict, as_list
 
 CERT_SUFFIXES = (".cert", ".crt")
 PATCH_SECRET = Permission("", "secrets", ("get", "patch"),

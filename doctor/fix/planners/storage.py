@@ -9,13 +9,18 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from doctor.config import REGISTRY
-from doctor.fix.model import DISRUPTIVE, SAFE, Action, Permission
-from doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
-from doctor.fix.plan import PlanContext, planner
-from doctor.platform.store import EACH_POD_ITS_OWN, ONE_POD_ONLY, POD_LIFETIME, SHARED_NFS
-from doctor.registryconfig import CONFIG_KINDS
-from doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.config import REGISTRY
+from registry_doctor.doctor.fix.model import DISRUPTIVE, SAFE, Action, Permission
+from registry_doctor.doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
+from registry_doctor.doctor.fix.plan import PlanContext, planner
+from registry_doctor.doctor.platform.store import (
+    EACH_POD_ITS_OWN,
+    ONE_POD_ONLY,
+    POD_LIFETIME,
+    SHARED_NFS,
+)
+from registry_doctor.doctor.registryconfig import CONFIG_KINDS
+from registry_doctor.doctor.workload import Workload, as_dict, as_list
 
 CREATE_CLAIM = Permission("", "persistentvolumeclaims", ("get", "create"),
                           "ephemeral-storage: create the registry's claim", disruptive=True)
