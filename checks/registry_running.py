@@ -100,6 +100,9 @@ def evaluate(ctx: CheckContext) -> Result:
         (unready if not ready else restarting).append(name)
         resources.append(Resource("Pod", name, workload.namespace))
         details += _pod_evidence(ctx, pod, events.get(("Pod", name), []))
+    log_error = ctx.snapshot.error("registry-logs")
+    if log_error and (unready or restarting):
+        details.append(f"registry pod logs not read ({log_error}): no log line quoted")
     ready_count = len(pods) - len(unready)
     desired = workload.replicas
     failed_rollout = _failed_deployment(ctx, workload, events, details, resources)
