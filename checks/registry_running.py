@@ -85,7 +85,9 @@ CAUSES: tuple[tuple[str, Cause], ...] = (
 
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    pods = ctx.installation.pods()
+    # A pod being deleted (the previous deployment's, during a rollout) is on its way out.
+    pods = [p for p in ctx.installation.pods()
+            if not as_dict(p.get("metadata")).get("deletionTimestamp")]
     events = _events_by_object(ctx.snapshot.items("registry-events"))
     reference = _newest_event_time(ctx.snapshot.items("registry-events"))
     resources = [workload.resource]
@@ -195,11 +197,14 @@ def _failed_deployment(ctx: CheckContext, workload: Workload,
         name = as_dict(latest.get("metadata")).get("name", "?")
         annotations = as_dict(as_dict(latest.get("metadata")).get("annotations"))
         phase = annotations.get("openshift.io/deployment.phase")
-        if phase == "Failed":
+        reason = annotations.get("openshift.io/deployment.status-reason")
+        shown = f"rc/{name} openshift.io/deployment.phase={phase}" + (
+            f" ({reason})" if isinstance(reason, str) else "")
+        if phase == "Failed" and annotations.get("openshift.io/deployment.cancelled") == "true":
+            details.append(f"{shown}: cancelled by an admin, the previous deployment serves")
+        elif phase == "Failed":
             failed = True
-            reason = annotations.get("openshift.io/deployment.status-reason")
-            details.append(f"rc/{name} openshift.io/deployment.phase=Failed"
-                           + (f" ({reason})" if isinstance(reason, str) else ""))
+            details.append(shown)
             resources.append(Resource("ReplicationController", name, workload.namespace))
         details += [f"rc/{name} event {line}"
                     for line in _event_lines(events.get(("ReplicationController", name), []))]
