@@ -37,10 +37,11 @@ META = CheckMeta(
         "the latest deployment (the DeploymentConfig's latest ReplicationController in phase "
         "Failed, or a Progressing=False condition with ProgressDeadlineExceeded) and the "
         "registry Service's Endpoints. Crit when no registry pod is ready, the Service has no "
-        "ready address or the latest deployment failed; warn when some pods are not ready or "
-        "restarts are recent (the last one finished within an hour of the newest event about "
-        "the registry) and repeated (3 or more); ok otherwise. Restarts older than the events "
-        "the API server keeps are history, not a finding."
+        "ready address or the latest deployment failed; warn when some pods are not ready, "
+        "fewer pods exist than desired, or restarts are recent (the last one finished within "
+        "an hour of the newest event about the registry) and repeated (3 or more); ok "
+        "otherwise. Restarts older than the events the API server keeps are history, not a "
+        "finding."
     ),
     remediation=(
         "Follow the cause named for each pod and the check that owns it; then watch the "
@@ -119,9 +120,11 @@ def evaluate(ctx: CheckContext) -> Result:
             ("the latest deployment failed", failed_rollout),
             ("the Service has no ready endpoint", no_endpoints and ready_count > 0)) if found]
         return ctx.failed(f"{'; '.join(reasons)}: {counted}", details, resources)
-    if unready or restarting:
-        parts = ([f"{len(unready)} not ready ({', '.join(unready)})"] if unready else []) + \
-            ([f"{', '.join(restarting)} restarting repeatedly"] if restarting else [])
+    missing = desired - len(pods) if desired is not None and desired > len(pods) else 0
+    parts = ([f"{len(unready)} not ready ({', '.join(unready)})"] if unready else []) + \
+        ([f"{', '.join(restarting)} restarting repeatedly"] if restarting else []) + \
+        ([f"{missing} desired pods do not exist"] if missing else [])
+    if parts:
         return ctx.result(Status.WARN, f"{counted}: {'; '.join(parts)}", details, resources)
     return ctx.result(Status.OK, counted, details, resources)
 
