@@ -46,6 +46,13 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
     _issue("upload-session-invalid", r"blob upload invalid|BLOB_UPLOAD_INVALID",
            "the upload session state was rejected: replicas with different "
            "REGISTRY_HTTP_SECRET or storage, behind round-robin balancing"),
+    # Go's runtime prints `panic: <reason>` when the registry aborts; at start-up that is its
+    # configuration parser (distribution configuration/parser.go, registry/registry.go).
+    _issue("registry-panic", r"(?m)^\s*panic: |level=panic",
+           "the registry process aborted: a panic at start-up is its configuration"),
+    _issue("permission-denied", r"permission denied",
+           "the registry cannot write its storage: the volume's owner or mode does not let the "
+           "registry's user (UID 1001 in the OpenShift 3.x image) write it"),
 )
 
 
