@@ -26,6 +26,23 @@ SHARED_INLINE = frozenset({"nfs", "glusterfs", "cephfs", "azureFile", "quobyte"}
 # CSI drivers and provisioners of NFS file systems besides those named "nfs".
 NFS_DRIVERS = frozenset({"efs.csi.aws.com", "kubernetes.io/aws-efs",
                          "filestore.csi.storage.gke.io"})
+# What a volume's plugin can do, whatever access mode its claim declares (Kubernetes docs,
+# "Persistent Volumes", "Access Modes": the table of which plugin supports ReadWriteMany).
+# Block devices attach to one node; file systems served over the network can be shared.
+BLOCK_PLUGINS = frozenset({"cinder", "awsElasticBlockStore", "gcePersistentDisk", "azureDisk",
+                           "rbd", "iscsi", "fc", "vsphereVolume", "local"})
+# CSI drivers, and in-tree provisioners of storage classes, of those two kinds.
+BLOCK_DRIVERS = frozenset({
+    "cinder.csi.openstack.org", "ebs.csi.aws.com", "pd.csi.storage.gke.io",
+    "disk.csi.azure.com", "rbd.csi.ceph.com", "openshift-storage.rbd.csi.ceph.com",
+    "csi.vsphere.vmware.com", "kubernetes.io/cinder", "kubernetes.io/aws-ebs",
+    "kubernetes.io/gce-pd", "kubernetes.io/azure-disk", "kubernetes.io/rbd",
+    "kubernetes.io/vsphere-volume", "kubernetes.io/no-provisioner"})
+FILE_DRIVERS = frozenset({
+    *NFS_DRIVERS, "file.csi.azure.com", "cephfs.csi.ceph.com",
+    "openshift-storage.cephfs.csi.ceph.com", "nfs.csi.k8s.io", "kubernetes.io/glusterfs",
+    "kubernetes.io/azure-file", "kubernetes.io/cephfs"})
+BLOCK, FILE, NODE, UNKNOWN_PLUGIN = "block", "file", "node", "unknown"
 # PersistentVolume spec fields that are not its volume source.
 _PV_FIELDS = frozenset({"accessModes", "capacity", "claimRef", "persistentVolumeReclaimPolicy",
                         "storageClassName", "volumeMode", "mountOptions", "nodeAffinity"})
@@ -44,6 +61,25 @@ class Sharing:
     verdict: str  # one of the constants above
     evidence: tuple[str, ...] = ()  # detail lines, in the order they were established
     what: str = ""  # e.g. "ReadWriteMany claim registry-nfs", "inline nfs volume v"
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """The volume plugin behind the store and what it can do: BLOCK (attaches to one node),
+    FILE (a network file system), NODE (a node's own directory) or UNKNOWN_PLUGIN."""
+
+    kind: str
+    name: str  # e.g. "cinder", "csi ebs.csi.aws.com", "nfs"
+    evidence: str  # the object and field it was read from
+
+
+def plugin_kind(name: str) -> str:
+    """BLOCK, FILE, NODE or UNKNOWN_PLUGIN for a volume source, CSI driver or provisioner."""
+    if name in BLOCK_PLUGINS or name in BLOCK_DRIVERS:
+        return BLOCK
+    if name in SHARED_INLINE or name in FILE_DRIVERS or "nfs" in name.lower():
+        return FILE
+    return NODE if name in NODE_LOCAL else UNKNOWN_PLUGIN
 
 
 @dataclass(frozen=True)
@@ -66,6 +102,31 @@ class StoreVolume:
             return []
         spec, status = as_dict(self.claim.get("spec")), as_dict(self.claim.get("status"))
         return [str(m) for m in as_list(status.get("accessModes") or spec.get("accessModes"))]
+
+    def plugin(self, snapshot: Snapshot) -> Plugin:
+        """The plugin of an inline volume, or of the claim's PersistentVolume (its source, its
+        CSI driver), else of the claim's StorageClass provisioner."""
+        if self.claim_name is None:
+            return Plugin(plugin_kind(self.type), self.type, f"volume {self.name} {self.type}")
+        claim_spec = as_dict((self.claim or {}).get("spec"))
+        volume = snapshot.named("persistentvolumes", str(claim_spec.get("volumeName")))
+        volume_spec = as_dict((volume or {}).get("spec"))
+        volume_name = as_dict((volume or {}).get("metadata")).get("name")
+        source = next((k for k in volume_spec if k not in _PV_FIELDS), None)
+        driver = as_dict(volume_spec.get("csi")).get("driver")
+        if source == "csi" and isinstance(driver, str):
+            return Plugin(plugin_kind(driver), f"csi {driver}",
+                          f"persistentvolume/{volume_name} spec.csi.driver={driver}")
+        if source is not None and source != "csi":
+            return Plugin(plugin_kind(source), source,
+                          f"persistentvolume/{volume_name} spec.{source}")
+        class_name = volume_spec.get("storageClassName") or claim_spec.get("storageClassName")
+        provisioner = (snapshot.named("storageclasses", str(class_name)) or {}).get("provisioner")
+        if isinstance(provisioner, str):
+            return Plugin(plugin_kind(provisioner), provisioner,
+                          f"storageclass/{class_name} provisioner={provisioner}")
+        return Plugin(UNKNOWN_PLUGIN, "unknown", f"claim {self.claim_name}: no volume source "
+                      "or provisioner in the snapshot")
 
     def sharing(self, snapshot: Snapshot) -> Sharing:
         """Reads the claim's PersistentVolume and StorageClass only for a ReadWriteMany claim."""
