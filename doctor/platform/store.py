@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from doctor.workload import as_dict, as_list
 
 if TYPE_CHECKING:
+    from doctor.platform import Installation
     from doctor.registryconfig import Mount
     from doctor.snapshot import Snapshot
 
@@ -49,7 +50,7 @@ _PV_FIELDS = frozenset({"accessModes", "capacity", "claimRef", "persistentVolume
 
 # Whether the registry's pods can share the store.
 EACH_POD_ITS_OWN = "each-pod-its-own"  # emptyDir, ephemeral, hostPath
-ONE_POD_ONLY = "one-pod-only"  # a claim that is not ReadWriteMany
+ONE_POD_ONLY = "one-pod-only"  # a block device, or a claim that is not ReadWriteMany
 CLAIM_MISSING = "claim-missing"
 SHARED = "shared"  # shared, not over NFS
 SHARED_NFS = "shared-nfs"  # shared over NFS: needs client affinity and no_wdelay
@@ -61,6 +62,7 @@ class Sharing:
     verdict: str  # one of the constants above
     evidence: tuple[str, ...] = ()  # detail lines, in the order they were established
     what: str = ""  # e.g. "ReadWriteMany claim registry-nfs", "inline nfs volume v"
+    block: str = ""  # the block-device plugin that keeps the store on one node, if that is why
 
 
 @dataclass(frozen=True)
@@ -129,23 +131,58 @@ class StoreVolume:
                       "or provisioner in the snapshot")
 
     def sharing(self, snapshot: Snapshot) -> Sharing:
-        """Reads the claim's PersistentVolume and StorageClass only for a ReadWriteMany claim."""
+        """What the volume's plugin can do decides, not the access mode its claim declares:
+        a block device attaches to one node even under a ReadWriteMany claim, and a network
+        file system is mounted on every node even under a ReadWriteOnce one (Kubernetes docs,
+        "Persistent Volumes", "Access Modes"). A claim is trusted only when its plugin is
+        unknown."""
         if self.type in NODE_LOCAL:
             return Sharing(EACH_POD_ITS_OWN, what=f"{self.type} volume {self.name}")
         if self.type in SHARED_INLINE:
             return Sharing(SHARED_NFS if self.type == "nfs" else SHARED,
                            what=f"inline {self.type} volume {self.name}")
         if self.claim_name is None:
+            if plugin_kind(self.type) == BLOCK:
+                return Sharing(ONE_POD_ONLY, (f"volume {self.name} is a {self.type} block "
+                                              "device: it attaches to one node",),
+                               f"inline {self.type} volume {self.name}", block=self.type)
             return Sharing(UNKNOWN, what=f"{self.type} volume {self.name}")
         if self.claim is None:
             return Sharing(CLAIM_MISSING, what=f"claim {self.claim_name}")
         modes = self.access_modes
         line = f"persistentvolumeclaim/{self.claim_name} accessModes={','.join(modes) or 'none'}"
-        if "ReadWriteMany" not in modes:
+        plugin = self.plugin(snapshot)
+        if plugin.kind == BLOCK:
+            return Sharing(ONE_POD_ONLY, (line, f"{plugin.evidence}: a {plugin.name} block "
+                                          "device attaches to one node, whatever the claim "
+                                          "declares"), f"claim {self.claim_name}",
+                           block=plugin.name)
+        shared_anyway = "ReadWriteMany" not in modes
+        if shared_anyway and plugin.kind != FILE:
             return Sharing(ONE_POD_ONLY, (line,), f"claim {self.claim_name}")
+        evidence = [line]
+        if shared_anyway:
+            evidence.append(f"{plugin.evidence}: a network file system, mounted on every node "
+                            "whatever the claim declares")
         nfs, how = _nfs_evidence(snapshot, as_dict(self.claim.get("spec")))
-        return Sharing(SHARED_NFS if nfs else SHARED, (line, how),
-                       f"ReadWriteMany claim {self.claim_name}")
+        return Sharing(SHARED_NFS if nfs else SHARED, (*evidence, how),
+                       f"{','.join(modes) or 'access-mode-less'} claim {self.claim_name}"
+                       if shared_anyway else f"ReadWriteMany claim {self.claim_name}")
+
+
+def stalled_rollout(installation: Installation) -> Sharing | None:
+    """Why the next rollout of a one-pod registry stalls, if it does: a rolling strategy
+    starts the new pod before the old one stops, and a store that attaches to one node
+    (ONE_POD_ONLY) keeps the new pod waiting when it lands on another node. The Recreate
+    strategy is the fix (the rule OpenShift 4's operator enforces: ReadWriteOnce only with one
+    replica and Recreate)."""
+    workload, config = installation.registry, installation.configuration
+    if workload is None or workload.replicas != 1 or workload.rolling is None \
+            or config is None or config.driver != "filesystem":
+        return None
+    store = installation.store()
+    sharing = store.sharing(installation.snapshot) if store else None
+    return sharing if sharing and sharing.verdict == ONE_POD_ONLY else None
 
 
 def classify(snapshot: Snapshot, mount: Mount) -> StoreVolume:
