@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from doctor.check import CheckContext, NotApplicable, NotEvaluable
+from doctor.known_issues import quoted
 from doctor.model import CheckMeta, Resource, Result, Severity, Status
 from doctor.platform.store import BLOCK, FILE, StoreVolume, classify
 from doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, RegistryConfig
@@ -53,7 +54,6 @@ META = CheckMeta(
 OPENSHIFT_REGISTRY_UID = 1001
 _OPENSHIFT_IMAGES = re.compile(r"(origin|ose)-docker-registry")
 _DENIED = re.compile(r"permission denied|read-only file system", re.IGNORECASE)
-_QUOTE_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ def evaluate(ctx: CheckContext) -> Result:
     if denied:
         pod, line = denied[0]
         return ctx.failed(f"{identity.user} cannot write the store at "
-                          f"{config.filesystem_root}: pod/{pod} logs \"{_quote(line)}\"",
-                          [*details, *(f"pod/{p}: {_quote(text)}" for p, text in denied), fix],
+                          f"{config.filesystem_root}: pod/{pod} logs \"{quoted(line)}\"",
+                          [*details, *(f"pod/{p}: {quoted(text)}" for p, text in denied), fix],
                           resources)
     if store is None or identity.uid in (None, 0):
         return ctx.result(Status.OK, _ok_summary(identity, config, store), details, resources)
@@ -173,18 +173,7 @@ def _integer(value: Any) -> int | None:
 
 def _denied_lines(ctx: CheckContext, root: str) -> list[tuple[str, str]]:
     """Log lines of the registry pods that deny access under the storage root."""
-    pods = {str(as_dict(p.get("metadata")).get("name")) for p in ctx.installation.pods()}
-    found = []
-    for (namespace, pod), text in sorted(ctx.snapshot.logs.items()):
-        if namespace != ctx.config.namespace or pod not in pods:
-            continue
-        found += [(pod, line.strip()) for line in text.splitlines()
-                  if _DENIED.search(line) and root in line]
-    return found
-
-
-def _quote(line: str) -> str:
-    return line if len(line) <= _QUOTE_LIMIT else f"{line[:_QUOTE_LIMIT]}..."
+    return [(pod, line) for pod, line in ctx.installation.log_lines(_DENIED) if root in line]
 
 
 def _fix(ctx: CheckContext, identity: Identity, config: RegistryConfig,
