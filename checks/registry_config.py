@@ -33,7 +33,9 @@ META = CheckMeta(
         "ignores; half an S3 key pair; a read-only registry). A registry pod whose recent log "
         "says why the registry stopped (a Go `panic:`, a `level=fatal` line or a "
         "`configuration error:`) is crit with that line quoted, whatever the static rules "
-        "found, and even when the configuration cannot be resolved from here."
+        "found, and even when the configuration cannot be resolved from here. The findings say "
+        "which version's start-up rules were applied, read from the image tag (3.11 for the "
+        "OpenShift images, 2.8 for the others), and when the tag names another version."
     ),
     remediation=(
         "Fix the field named in the finding in the file it comes from (`$cli edit secret/"
@@ -50,6 +52,11 @@ META = CheckMeta(
 # region provided: eu-west-2"), logrus' fatal level, and distribution's configuration parser
 # ("configuration error: ...", printed before it exits).
 STARTUP_FAILURE = re.compile(r"^panic: |\blevel=fatal\b|^configuration error: ")
+# The image tags whose rules are modelled exactly (doctor/registryconfig/rules.py); other
+# versions are judged by their flavour's modelled version, which the finding says.
+_MODELLED_TAG = {"the OpenShift 3.11 registry": re.compile(r"^v?3\.11(\.|$)"),
+                 "the distribution 2.8 registry": re.compile(r"^v?2\.8(\.|$)")}
+_TAG = re.compile(r":([\w][\w.-]*)$")
 
 
 def evaluate(ctx: CheckContext) -> Result:
@@ -60,8 +67,9 @@ def evaluate(ctx: CheckContext) -> Result:
     resources = [workload.resource, *config.resources]
     if config.unresolved and not stopped:
         raise NotEvaluable(config.unresolved)
-    details = [config.unresolved or config.source_line, *map(str, config.fatal),
-               *map(str, config.warnings), *stopped]
+    details = [config.unresolved or config.source_line, _rules_line(config.image,
+                                                                    config.flavour.name),
+               *map(str, config.fatal), *map(str, config.warnings), *stopped]
     if config.fatal:
         return ctx.failed(_first(config.fatal), details, resources)
     if stopped:
@@ -72,6 +80,18 @@ def evaluate(ctx: CheckContext) -> Result:
     return ctx.result(Status.OK, f"loads with the {config.driver} storage driver",
                       [*details, *config.settings(), config.describe("storage.delete.enabled")],
                       resources)
+
+
+def _rules_line(image: str, rules: str) -> str:
+    """Which version's start-up rules judged the configuration, read from the image tag."""
+    tag = _TAG.search(image.split("@")[0])
+    modelled = _MODELLED_TAG.get(rules)
+    if tag and modelled and modelled.search(tag.group(1)):
+        return f"start-up rules of {rules} applied (image {image})"
+    told = f"tag {tag.group(1)}" if tag else "no tag"
+    return f"start-up rules of {rules} applied: image {image} ({told}) has no rules of its " \
+        "own modelled here, so those of the newest modelled version were used (its build may " \
+        "differ, e.g. in the S3 regions it knows)"
 
 
 def _first(problems: list[Problem]) -> str:
