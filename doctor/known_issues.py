@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from doctor.snapshot.redact import redact_text
+
 
 @dataclass(frozen=True)
 class KnownIssue:
@@ -58,6 +60,16 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
 
 def find_known_issues(text: str) -> list[KnownIssue]:
     return [issue for issue in KNOWN_ISSUES if issue.pattern.search(text)]
+
+
+QUOTE_LIMIT = 300
+
+
+def quoted(line: str) -> str:
+    """A log line as a finding quotes it: URL credentials and keys redacted, whole up to
+    QUOTE_LIMIT characters."""
+    line = redact_text(line)
+    return line if len(line) <= QUOTE_LIMIT else f"{line[:QUOTE_LIMIT]}..."
 
 
 def matching_lines(lines: Iterable[str], issue: KnownIssue) -> list[str]:
