@@ -29,7 +29,7 @@ from bench.common import (
 )
 from registry_doctor.doctor import engine
 from registry_doctor.doctor.config import RunConfig
-from registry_doctor.doctor.kube import KubeClient, Target
+from registry_doctor.doctor.kube import KubeClient, KubeError, Target
 
 LATENCY_SECONDS = 0.05
 ROUNDS = 5
@@ -81,8 +81,12 @@ def measure() -> list[Figure]:
 
 def _serial(client: KubeClient, requests: list[tuple[str, dict[str, str]]]) -> None:
     for path, query in requests:
-        client.request("GET", path, Target("get", path), timeout=30, query=query,
-                       raw=path.endswith("/log"))
+        try:
+            client.request("GET", path, Target("get", path), timeout=30, query=query,
+                           raw=path.endswith("/log"))
+        except KubeError as error:  # the check reads objects that may be absent, too
+            if error.status != 404:
+                raise
 
 
 def _processes(kubeconfig: Path, resources: list[str]

@@ -112,7 +112,7 @@ def _judge_host_path(ctx: CheckContext, config: RegistryConfig, mount: Mount,
            "(\"Deploying a Registry on Existing Clusters\", \"Non-Production Use\")"),
         f"the node directory {path} must be writable by UID 1001 "
         "(`chown 1001:root <path>`), else pushes fail with \"mkdir /registry/docker: "
-        "permission denied\"",
+        "permission denied\" (storage-permissions judges that)",
     ]
     return ctx.result(Status.WARN, f"images are on hostPath {path} of whichever node runs the "
                       "pod: kept across restarts on that node only (non-production use)",

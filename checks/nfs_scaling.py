@@ -20,7 +20,9 @@ from registry_doctor.doctor.platform.store import (
     ONE_POD_ONLY,
     SHARED,
     SHARED_NFS,
+    Sharing,
     classify,
+    stalled_rollout,
 )
 from registry_doctor.doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, RegistryConfig
 from registry_doctor.doctor.workload import Workload, as_dict
@@ -32,15 +34,22 @@ META = CheckMeta(
     kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "persistentvolumes", "storageclasses",
            "services", "registry-pods", "registry-logs"),
     description=(
-        "Only matters with more than one registry pod (replicas > 1, or a DaemonSet). Remote "
+        "With one pod, only the next rollout matters: a store that attaches to one node under "
+        "a rolling strategy (DeploymentConfig Rolling, Deployment RollingUpdate) is warn, "
+        "since the new pod waits for the volume the old pod holds and stalls on another node "
+        "(fix: the Recreate strategy). With more pods (replicas > 1, or a DaemonSet): remote "
         "storage drivers are shared by design: ok. With the filesystem driver, the volume "
-        "under its root directory decides: none, emptyDir or hostPath gives each pod its own "
-        "store (crit); a claim that is not ReadWriteMany cannot be shared (crit); a shared "
-        "NFS volume (an nfs PersistentVolume or inline volume, or an NFS/EFS provisioner or "
-        "CSI driver) is warn unless the registry Service has sessionAffinity: ClientIP, then "
-        "ok with a reminder of the no_wdelay export option, which the cluster cannot show. "
-        "Push errors of the known signatures (digest invalid, blob upload unknown/invalid) in "
-        "the registry pods' recent logs are counted as evidence and turn an ok into a warn."
+        "under its root directory decides, by what its plugin can do rather than the access "
+        "mode its claim declares: none, emptyDir or hostPath gives each pod its own store "
+        "(crit); a block device (cinder, EBS, GCE PD, Azure Disk, RBD, iSCSI, FC, vSphere, "
+        "local, or their CSI drivers) attaches to one node (crit); a claim of unknown plugin "
+        "that is not ReadWriteMany (crit); a network file system is shared whatever its "
+        "claim declares. Shared NFS (an nfs PersistentVolume or inline volume, or an NFS/EFS "
+        "provisioner or CSI driver) is warn unless the registry Service has sessionAffinity: "
+        "ClientIP, then ok with a reminder of the no_wdelay export option, which the cluster "
+        "cannot show. Push errors of the known signatures (digest invalid, blob upload "
+        "unknown/invalid) in the registry pods' recent logs are evidence: crit behind a "
+        "Service that balances each client across the pods, else they turn an ok into a warn."
     ),
     remediation=(
         "Share one store between the pods: a ReadWriteMany claim (`$cli set volume "
@@ -49,7 +58,10 @@ META = CheckMeta(
         "one pod (`$cli scale $registry -n $namespace --replicas=1`). On NFS, pin clients "
         "to one pod with `$cli patch $service -n $namespace -p "
         "'{\"spec\":{\"sessionAffinity\":\"ClientIP\"}}'` and export the share with "
-        "no_wdelay."
+        "no_wdelay. One pod on a volume that attaches to one node: use the Recreate strategy "
+        "(`$cli patch $registry -n $namespace --type=json -p "
+        "'[{\"op\":\"replace\",\"path\":\"/spec/strategy\",\"value\":{\"type\":"
+        "\"Recreate\"}}]'`)."
     ),
 )
 
@@ -69,6 +81,9 @@ def evaluate(ctx: CheckContext) -> Result:
     details = [count_line]
     resources = [workload.resource]
     if pods is not None and pods <= 1:
+        stalled = stalled_rollout(ctx.installation)
+        if stalled is not None:
+            return _stalled_rollout(ctx, workload, stalled, details, resources)
         return ctx.result(Status.OK, f"{workload.ref} runs {pods} pod: no store to share",
                           details, resources)
     config = ctx.configuration()
@@ -87,6 +102,16 @@ def evaluate(ctx: CheckContext) -> Result:
         raise NotEvaluable(f"cannot tell where images are stored: {cause} (see registry-config)")
     details += [config.source_line, config.describe_root()]
     return _judge_volume(ctx, workload, config, details, resources)
+
+
+def _stalled_rollout(ctx: CheckContext, workload: Workload, sharing: Sharing,
+                     details: list[str], resources: list[Resource]) -> Result:
+    details += [f"{workload.ref} spec.strategy.type={workload.rolling}", *sharing.evidence]
+    return ctx.result(Status.WARN, f"{workload.ref} runs 1 pod on {sharing.what}, which "
+                      f"attaches to one node, with a {workload.rolling} strategy: the next "
+                      "rollout's new pod waits for the volume the old pod holds, and stalls "
+                      "when it lands on another node (use the Recreate strategy)", details,
+                      resources)
 
 
 def _pod_count(workload: Workload) -> tuple[int | None, str]:
@@ -124,6 +149,10 @@ def _judge_volume(ctx: CheckContext, workload: Workload, config: RegistryConfig,
         resources = [*resources, Resource("PersistentVolumeClaim", store.claim_name,
                                           workload.namespace)]
     details += sharing.evidence
+    if sharing.verdict == ONE_POD_ONLY and sharing.block:
+        return ctx.failed(f"{sharing.what} is a {sharing.block} block device, which attaches "
+                          "to one node whatever the claim declares: more than one pod cannot "
+                          "use it", details, resources)
     if sharing.verdict == ONE_POD_ONLY:
         modes = ", ".join(store.access_modes) or "without access modes"
         return ctx.failed(f"claim {store.claim_name} is {modes}, not ReadWriteMany: more than "
@@ -138,10 +167,7 @@ def _judge_volume(ctx: CheckContext, workload: Workload, config: RegistryConfig,
 
 def _judge_shared(ctx: CheckContext, nfs: bool, what: str, details: list[str],
                   resources: list[Resource], errors_seen: bool) -> Result:
-    if not nfs:
-        if errors_seen:
-            return ctx.result(Status.WARN, f"the pods share {what}, but push errors of a "
-                              "shared store appear in their logs", details, resources)
+    if not nfs and not errors_seen:
         return ctx.result(Status.OK, f"the pods share {what}", details, resources)
     installation = ctx.installation
     service, name = installation.service, installation.service_name
@@ -151,6 +177,13 @@ def _judge_shared(ctx: CheckContext, nfs: bool, what: str, details: list[str],
     else:
         resources = [*resources, Resource("Service", name, installation.namespace)]
         details.append(f"service/{name} spec.sessionAffinity={affinity}")
+    if errors_seen and service is not None and affinity != "ClientIP":
+        return ctx.failed(f"pushes are failing: the pods share {what} behind a Service that "
+                          "balances each client across them, and their logs show the push "
+                          "errors of a shared store", details, resources)
+    if not nfs:
+        return ctx.result(Status.WARN, f"the pods share {what}, but push errors of a "
+                          "shared store appear in their logs", details, resources)
     if affinity == "ClientIP" and not errors_seen:
         details.append("the NFS export must also use no_wdelay, which the cluster cannot show: "
                        "check /etc/exports on the NFS server")

@@ -9,7 +9,10 @@ start-up and `REGISTRY_STORAGE*` variables silently replace parts of it.
 
 from __future__ import annotations
 
+import re
+
 from registry_doctor.doctor.check import CheckContext, NotEvaluable
+from registry_doctor.doctor.known_issues import quoted
 from registry_doctor.doctor.model import CheckMeta, Result, Severity, Status
 from registry_doctor.doctor.registryconfig import CONFIG_KINDS, Problem
 
@@ -17,7 +20,7 @@ META = CheckMeta(
     id="registry-config",
     title="Registry configuration loads and keeps pruning possible",
     severity=Severity.CRIT,
-    kinds=CONFIG_KINDS,
+    kinds=(*CONFIG_KINDS, "registry-pods", "registry-logs"),
     description=(
         "Resolves the configuration the registry process runs with: the file named by the "
         "container's arguments or REGISTRY_CONFIGURATION_PATH, read from the secret or "
@@ -27,7 +30,12 @@ META = CheckMeta(
         "storage drivers, invalid S3 parameters, bad maintenance or redirect options, a "
         "referenced secret or key missing); warn for settings it starts with but should not "
         "(storage.delete.enabled not true, so image pruning fails; overrides the registry "
-        "ignores; half an S3 key pair; a read-only registry)."
+        "ignores; half an S3 key pair; a read-only registry). A registry pod whose recent log "
+        "says why the registry stopped (a Go `panic:`, a `level=fatal` line or a "
+        "`configuration error:`) is crit with that line quoted, whatever the static rules "
+        "found, and even when the configuration cannot be resolved from here. The findings say "
+        "which version's start-up rules were applied, read from the image tag (3.11 for the "
+        "OpenShift images, 2.8 for the others), and when the tag names another version."
     ),
     remediation=(
         "Fix the field named in the finding in the file it comes from (`$cli edit secret/"
@@ -40,20 +48,50 @@ META = CheckMeta(
 )
 
 
+# How the registry says it will not start: Go's unrecovered panic (e.g. 3.7's "panic: Invalid
+# region provided: eu-west-2"), logrus' fatal level, and distribution's configuration parser
+# ("configuration error: ...", printed before it exits).
+STARTUP_FAILURE = re.compile(r"^panic: |\blevel=fatal\b|^configuration error: ")
+# The image tags whose rules are modelled exactly (doctor/registryconfig/rules.py); other
+# versions are judged by their flavour's modelled version, which the finding says.
+_MODELLED_TAG = {"the OpenShift 3.11 registry": re.compile(r"^v?3\.11(\.|$)"),
+                 "the distribution 2.8 registry": re.compile(r"^v?2\.8(\.|$)")}
+_TAG = re.compile(r":([\w][\w.-]*)$")
+
+
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
     config = ctx.configuration()
-    if config.unresolved:
-        raise NotEvaluable(config.unresolved)
+    stopped = [f"pod/{pod} logs: {quoted(line)}"
+               for pod, line in ctx.installation.log_lines(STARTUP_FAILURE)]
     resources = [workload.resource, *config.resources]
-    details = [config.source_line, *map(str, config.fatal), *map(str, config.warnings)]
+    if config.unresolved and not stopped:
+        raise NotEvaluable(config.unresolved)
+    details = [config.unresolved or config.source_line, _rules_line(config.image,
+                                                                    config.flavour.name),
+               *map(str, config.fatal), *map(str, config.warnings), *stopped]
     if config.fatal:
         return ctx.failed(_first(config.fatal), details, resources)
+    if stopped:
+        return ctx.failed(f"the registry stops at start-up, and says why: {stopped[0]}",
+                          details, resources)
     if config.warnings:
         return ctx.result(Status.WARN, _first(config.warnings), details, resources)
     return ctx.result(Status.OK, f"loads with the {config.driver} storage driver",
                       [*details, *config.settings(), config.describe("storage.delete.enabled")],
                       resources)
+
+
+def _rules_line(image: str, rules: str) -> str:
+    """Which version's start-up rules judged the configuration, read from the image tag."""
+    tag = _TAG.search(image.split("@")[0])
+    modelled = _MODELLED_TAG.get(rules)
+    if tag and modelled and modelled.search(tag.group(1)):
+        return f"start-up rules of {rules} applied (image {image})"
+    told = f"tag {tag.group(1)}" if tag else "no tag"
+    return f"start-up rules of {rules} applied: image {image} ({told}) has no rules of its " \
+        "own modelled here, so those of the newest modelled version were used (its build may " \
+        "differ, e.g. in the S3 regions it knows)"
 
 
 def _first(problems: list[Problem]) -> str:

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from registry_doctor.doctor.snapshot.redact import redact_text
+
 
 @dataclass(frozen=True)
 class KnownIssue:
@@ -46,11 +48,28 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
     _issue("upload-session-invalid", r"blob upload invalid|BLOB_UPLOAD_INVALID",
            "the upload session state was rejected: replicas with different "
            "REGISTRY_HTTP_SECRET or storage, behind round-robin balancing"),
+    # Go's runtime prints `panic: <reason>` when the registry aborts; at start-up that is its
+    # configuration parser (distribution configuration/parser.go, registry/registry.go).
+    _issue("registry-panic", r"(?m)^\s*panic: |level=panic",
+           "the registry process aborted: a panic at start-up is its configuration"),
+    _issue("permission-denied", r"permission denied",
+           "the registry cannot write its storage: the volume's owner or mode does not let the "
+           "registry's user (UID 1001 in the OpenShift 3.x image) write it"),
 )
 
 
 def find_known_issues(text: str) -> list[KnownIssue]:
     return [issue for issue in KNOWN_ISSUES if issue.pattern.search(text)]
+
+
+QUOTE_LIMIT = 300
+
+
+def quoted(line: str) -> str:
+    """A log line as a finding quotes it: URL credentials and keys redacted, whole up to
+    QUOTE_LIMIT characters."""
+    line = redact_text(line)
+    return line if len(line) <= QUOTE_LIMIT else f"{line[:QUOTE_LIMIT]}..."
 
 
 def matching_lines(lines: Iterable[str], issue: KnownIssue) -> list[str]:

@@ -64,6 +64,14 @@ class Workload:
         return replicas if isinstance(replicas, int) and not isinstance(replicas, bool) else 1
 
     @property
+    def rolling(self) -> str | None:
+        """The rolling strategy's type (new pods start before old ones stop), with the API's
+        default when unset; None for Recreate, OnDelete or a DaemonSet."""
+        default = {"DeploymentConfig": "Rolling", "Deployment": "RollingUpdate"}.get(self.kind)
+        kind = as_dict(self.spec.get("strategy")).get("type") or default
+        return kind if kind in ("Rolling", "RollingUpdate") and default else None
+
+    @property
     def pod_spec(self) -> dict[str, Any]:
         return as_dict(as_dict(self.spec.get("template")).get("spec"))
 

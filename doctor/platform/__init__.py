@@ -12,6 +12,7 @@ Adapters are imported only when chosen, so loading check metadata stays light.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -92,6 +93,13 @@ class Installation:
     def pods(self) -> list[dict[str, Any]]:
         """The registry's pods, selected by its workload's own selector."""
         return self.snapshot.items("registry-pods")
+
+    def log_lines(self, pattern: re.Pattern[str]) -> list[tuple[str, str]]:
+        """(pod, line) for each line of the registry pods' log tails that `pattern` finds."""
+        pods = {str(as_dict(p.get("metadata")).get("name")) for p in self.pods()}
+        return [(pod, line.strip()) for (namespace, pod), text in sorted(self.snapshot.logs.items())
+                if namespace == self.namespace and pod in pods
+                for line in text.splitlines() if pattern.search(line)]
 
     @cached_property
     def service(self) -> dict[str, Any] | None:

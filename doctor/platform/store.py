@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from registry_doctor.doctor.workload import as_dict, as_list
 
 if TYPE_CHECKING:
+    from registry_doctor.doctor.platform import Installation
     from registry_doctor.doctor.registryconfig import Mount
     from registry_doctor.doctor.snapshot import Snapshot
 
@@ -26,13 +27,30 @@ SHARED_INLINE = frozenset({"nfs", "glusterfs", "cephfs", "azureFile", "quobyte"}
 # CSI drivers and provisioners of NFS file systems besides those named "nfs".
 NFS_DRIVERS = frozenset({"efs.csi.aws.com", "kubernetes.io/aws-efs",
                          "filestore.csi.storage.gke.io"})
+# What a volume's plugin can do, whatever access mode its claim declares (Kubernetes docs,
+# "Persistent Volumes", "Access Modes": the table of which plugin supports ReadWriteMany).
+# Block devices attach to one node; file systems served over the network can be shared.
+BLOCK_PLUGINS = frozenset({"cinder", "awsElasticBlockStore", "gcePersistentDisk", "azureDisk",
+                           "rbd", "iscsi", "fc", "vsphereVolume", "local"})
+# CSI drivers, and in-tree provisioners of storage classes, of those two kinds.
+BLOCK_DRIVERS = frozenset({
+    "cinder.csi.openstack.org", "ebs.csi.aws.com", "pd.csi.storage.gke.io",
+    "disk.csi.azure.com", "rbd.csi.ceph.com", "openshift-storage.rbd.csi.ceph.com",
+    "csi.vsphere.vmware.com", "kubernetes.io/cinder", "kubernetes.io/aws-ebs",
+    "kubernetes.io/gce-pd", "kubernetes.io/azure-disk", "kubernetes.io/rbd",
+    "kubernetes.io/vsphere-volume", "kubernetes.io/no-provisioner"})
+FILE_DRIVERS = frozenset({
+    *NFS_DRIVERS, "file.csi.azure.com", "cephfs.csi.ceph.com",
+    "openshift-storage.cephfs.csi.ceph.com", "nfs.csi.k8s.io", "kubernetes.io/glusterfs",
+    "kubernetes.io/azure-file", "kubernetes.io/cephfs"})
+BLOCK, FILE, NODE, UNKNOWN_PLUGIN = "block", "file", "node", "unknown"
 # PersistentVolume spec fields that are not its volume source.
 _PV_FIELDS = frozenset({"accessModes", "capacity", "claimRef", "persistentVolumeReclaimPolicy",
                         "storageClassName", "volumeMode", "mountOptions", "nodeAffinity"})
 
 # Whether the registry's pods can share the store.
 EACH_POD_ITS_OWN = "each-pod-its-own"  # emptyDir, ephemeral, hostPath
-ONE_POD_ONLY = "one-pod-only"  # a claim that is not ReadWriteMany
+ONE_POD_ONLY = "one-pod-only"  # a block device, or a claim that is not ReadWriteMany
 CLAIM_MISSING = "claim-missing"
 SHARED = "shared"  # shared, not over NFS
 SHARED_NFS = "shared-nfs"  # shared over NFS: needs client affinity and no_wdelay
@@ -44,6 +62,26 @@ class Sharing:
     verdict: str  # one of the constants above
     evidence: tuple[str, ...] = ()  # detail lines, in the order they were established
     what: str = ""  # e.g. "ReadWriteMany claim registry-nfs", "inline nfs volume v"
+    block: str = ""  # the block-device plugin that keeps the store on one node, if that is why
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """The volume plugin behind the store and what it can do: BLOCK (attaches to one node),
+    FILE (a network file system), NODE (a node's own directory) or UNKNOWN_PLUGIN."""
+
+    kind: str
+    name: str  # e.g. "cinder", "csi ebs.csi.aws.com", "nfs"
+    evidence: str  # the object and field it was read from
+
+
+def plugin_kind(name: str) -> str:
+    """BLOCK, FILE, NODE or UNKNOWN_PLUGIN for a volume source, CSI driver or provisioner."""
+    if name in BLOCK_PLUGINS or name in BLOCK_DRIVERS:
+        return BLOCK
+    if name in SHARED_INLINE or name in FILE_DRIVERS or "nfs" in name.lower():
+        return FILE
+    return NODE if name in NODE_LOCAL else UNKNOWN_PLUGIN
 
 
 @dataclass(frozen=True)
@@ -67,24 +105,84 @@ class StoreVolume:
         spec, status = as_dict(self.claim.get("spec")), as_dict(self.claim.get("status"))
         return [str(m) for m in as_list(status.get("accessModes") or spec.get("accessModes"))]
 
+    def plugin(self, snapshot: Snapshot) -> Plugin:
+        """The plugin of an inline volume, or of the claim's PersistentVolume (its source, its
+        CSI driver), else of the claim's StorageClass provisioner."""
+        if self.claim_name is None:
+            return Plugin(plugin_kind(self.type), self.type, f"volume {self.name} {self.type}")
+        claim_spec = as_dict((self.claim or {}).get("spec"))
+        volume = snapshot.named("persistentvolumes", str(claim_spec.get("volumeName")))
+        volume_spec = as_dict((volume or {}).get("spec"))
+        volume_name = as_dict((volume or {}).get("metadata")).get("name")
+        source = next((k for k in volume_spec if k not in _PV_FIELDS), None)
+        driver = as_dict(volume_spec.get("csi")).get("driver")
+        if source == "csi" and isinstance(driver, str):
+            return Plugin(plugin_kind(driver), f"csi {driver}",
+                          f"persistentvolume/{volume_name} spec.csi.driver={driver}")
+        if source is not None and source != "csi":
+            return Plugin(plugin_kind(source), source,
+                          f"persistentvolume/{volume_name} spec.{source}")
+        class_name = volume_spec.get("storageClassName") or claim_spec.get("storageClassName")
+        provisioner = (snapshot.named("storageclasses", str(class_name)) or {}).get("provisioner")
+        if isinstance(provisioner, str):
+            return Plugin(plugin_kind(provisioner), provisioner,
+                          f"storageclass/{class_name} provisioner={provisioner}")
+        return Plugin(UNKNOWN_PLUGIN, "unknown", f"claim {self.claim_name}: no volume source "
+                      "or provisioner in the snapshot")
+
     def sharing(self, snapshot: Snapshot) -> Sharing:
-        """Reads the claim's PersistentVolume and StorageClass only for a ReadWriteMany claim."""
+        """What the volume's plugin can do decides, not the access mode its claim declares:
+        a block device attaches to one node even under a ReadWriteMany claim, and a network
+        file system is mounted on every node even under a ReadWriteOnce one (Kubernetes docs,
+        "Persistent Volumes", "Access Modes"). A claim is trusted only when its plugin is
+        unknown."""
         if self.type in NODE_LOCAL:
             return Sharing(EACH_POD_ITS_OWN, what=f"{self.type} volume {self.name}")
         if self.type in SHARED_INLINE:
             return Sharing(SHARED_NFS if self.type == "nfs" else SHARED,
                            what=f"inline {self.type} volume {self.name}")
         if self.claim_name is None:
+            if plugin_kind(self.type) == BLOCK:
+                return Sharing(ONE_POD_ONLY, (f"volume {self.name} is a {self.type} block "
+                                              "device: it attaches to one node",),
+                               f"inline {self.type} volume {self.name}", block=self.type)
             return Sharing(UNKNOWN, what=f"{self.type} volume {self.name}")
         if self.claim is None:
             return Sharing(CLAIM_MISSING, what=f"claim {self.claim_name}")
         modes = self.access_modes
         line = f"persistentvolumeclaim/{self.claim_name} accessModes={','.join(modes) or 'none'}"
-        if "ReadWriteMany" not in modes:
+        plugin = self.plugin(snapshot)
+        if plugin.kind == BLOCK:
+            return Sharing(ONE_POD_ONLY, (line, f"{plugin.evidence}: a {plugin.name} block "
+                                          "device attaches to one node, whatever the claim "
+                                          "declares"), f"claim {self.claim_name}",
+                           block=plugin.name)
+        shared_anyway = "ReadWriteMany" not in modes
+        if shared_anyway and plugin.kind != FILE:
             return Sharing(ONE_POD_ONLY, (line,), f"claim {self.claim_name}")
+        evidence = [line]
+        if shared_anyway:
+            evidence.append(f"{plugin.evidence}: a network file system, mounted on every node "
+                            "whatever the claim declares")
         nfs, how = _nfs_evidence(snapshot, as_dict(self.claim.get("spec")))
-        return Sharing(SHARED_NFS if nfs else SHARED, (line, how),
-                       f"ReadWriteMany claim {self.claim_name}")
+        return Sharing(SHARED_NFS if nfs else SHARED, (*evidence, how),
+                       f"{','.join(modes) or 'access-mode-less'} claim {self.claim_name}"
+                       if shared_anyway else f"ReadWriteMany claim {self.claim_name}")
+
+
+def stalled_rollout(installation: Installation) -> Sharing | None:
+    """Why the next rollout of a one-pod registry stalls, if it does: a rolling strategy
+    starts the new pod before the old one stops, and a store that attaches to one node
+    (ONE_POD_ONLY) keeps the new pod waiting when it lands on another node. The Recreate
+    strategy is the fix (the rule OpenShift 4's operator enforces: ReadWriteOnce only with one
+    replica and Recreate)."""
+    workload, config = installation.registry, installation.configuration
+    if workload is None or workload.replicas != 1 or workload.rolling is None \
+            or config is None or config.driver != "filesystem":
+        return None
+    store = installation.store()
+    sharing = store.sharing(installation.snapshot) if store else None
+    return sharing if sharing and sharing.verdict == ONE_POD_ONLY else None
 
 
 def classify(snapshot: Snapshot, mount: Mount) -> StoreVolume:

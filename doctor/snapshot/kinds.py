@@ -199,6 +199,52 @@ def _registry_service_endpoints(_: Collections, config: RunConfig) -> list[Query
     return [Query(namespace=config.namespace, name=config.registry_name)]
 
 
+DC_LABEL = "openshift.io/deployment-config.name"  # set by the DC controller on its RCs
+
+
+def _registry_replication_controllers(collections: Collections,
+                                      config: RunConfig) -> list[Query]:
+    """The registry DeploymentConfig's deployments (one RC each), by the label its controller
+    sets on them; nothing for a Deployment or DaemonSet."""
+    workload = registry_workload(collections, config)
+    if workload is None or workload.kind != "DeploymentConfig":
+        return []
+    return [Query(namespace=config.namespace, label_selector=f"{DC_LABEL}={workload.name}")]
+
+
+def latest_replication_controller(controllers: Iterable[dict]) -> dict | None:
+    """The DC's latest deployment: the RC with the highest
+    `openshift.io/deployment-config.latest-version` annotation."""
+    def version(rc: dict) -> int:
+        text = as_dict(as_dict(rc.get("metadata")).get("annotations")).get(
+            "openshift.io/deployment-config.latest-version")
+        return int(text) if isinstance(text, str) and text.isdigit() else -1
+
+    return max(controllers, key=version, default=None)
+
+
+def _registry_events(collections: Collections, config: RunConfig) -> list[Query]:
+    """Events about the registry's own objects, one field selector per object: its pods, its
+    workload, its latest RC and its claims. Events about one object are few (the recorder
+    aggregates repeats into a count, the API server expires them after --event-ttl), so each
+    answer is bounded without listing the namespace's events, which in `default` include
+    every other tenant's."""
+    workload = registry_workload(collections, config)
+    if workload is None:
+        return []
+    latest = latest_replication_controller(collections.get("registry-replicationcontrollers", ()))
+    subjects = [(workload.kind, workload.name),
+                *(("Pod", as_dict(p.get("metadata")).get("name"))
+                  for p in collections.get("registry-pods", ())),
+                *([("ReplicationController", as_dict(latest.get("metadata")).get("name"))]
+                  if latest else []),
+                *(("PersistentVolumeClaim", c) for c in registry_claim_names(collections,
+                                                                              config))]
+    return [Query(namespace=config.namespace,
+                  field_selector=f"involvedObject.kind={kind},involvedObject.name={name}")
+            for kind, name in dict.fromkeys(subjects) if isinstance(name, str) and name]
+
+
 def _console_node_pods(collections: Collections, config: RunConfig) -> list[Query]:
     """Every pod on the nodes the console runs on: they may hold its host port. Only with
     --node-pod-scan: RBAC can grant that only as a list of every pod of the cluster."""
@@ -228,6 +274,11 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("console-pods", "v1", "pods", "Pod", True, _console_pods, needs=_WORKLOADS),
     Collection("console-node-pods", "v1", "pods", "Pod", True, _console_node_pods,
                needs=("console-pods",), all_namespaces=True, opt_in="node_pod_scan"),
+    Collection("registry-replicationcontrollers", "v1", "replicationcontrollers",
+               "ReplicationController", True, _registry_replication_controllers,
+               needs=_WORKLOADS),
+    Collection("registry-events", "v1", "events", "Event", True, _registry_events,
+               needs=(*_WORKLOADS, "registry-pods", "registry-replicationcontrollers")),
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("console-secrets", "v1", "secrets", "Secret", True, _console_secrets,

@@ -18,6 +18,7 @@ from registry_doctor.doctor.platform.store import (
     ONE_POD_ONLY,
     POD_LIFETIME,
     SHARED_NFS,
+    stalled_rollout,
 )
 from registry_doctor.doctor.registryconfig import CONFIG_KINDS
 from registry_doctor.doctor.workload import Workload, as_dict, as_list
@@ -76,9 +77,11 @@ def plan_ephemeral_storage(ctx: PlanContext) -> list[Action]:
     after["spec"]["template"]["spec"]["volumes"][index] = {
         "name": volume["name"], "persistentVolumeClaim": {"claimName": name}}
     notes = [LOST_IMAGES]
-    if not shared:
-        notes.append("the claim is ReadWriteOnce: a Rolling strategy stalls if the new pod "
-                     "lands on another node (the rollout then times out and is rolled back)")
+    if not shared and workload.rolling:
+        after["spec"]["strategy"] = _recreate(workload)
+        notes.append(f"the claim is ReadWriteOnce: the strategy becomes Recreate, since a "
+                     f"{workload.rolling} one stalls when the new pod lands on another node "
+                     "(nfs-scaling warns of it)")
     actions.append(ctx.patch(workload.obj, after, "use-claim",
                              f"store {workload.ref}'s images on pvc/{name} instead of the "
                              f"emptyDir of volume {volume['name']}", risk=DISRUPTIVE,
@@ -103,16 +106,22 @@ def _claim(name: str, namespace: str, size: str, storage_class: str | None,
                 "services"))
 def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
     """Several registry pods on storage they cannot share: scale to one. On shared NFS: pin
-    each client to one pod (Service sessionAffinity ClientIP)."""
+    each client to one pod (Service sessionAffinity ClientIP). One pod on a store that
+    attaches to one node, with a rolling strategy: Recreate."""
     workload, store = ctx.registry(), ctx.installation.store()
+    stalled = stalled_rollout(ctx.installation)
+    if workload is not None and stalled is not None:
+        return [recreate_strategy(ctx, workload, stalled.what)]
     if workload is None or store is None or not (workload.replicas or 0) > 1:
         return []
-    verdict = store.sharing(ctx.snapshot).verdict
+    sharing = store.sharing(ctx.snapshot)
+    verdict = sharing.verdict
     if verdict in (EACH_POD_ITS_OWN, ONE_POD_ONLY):
         after = copy.deepcopy(workload.obj)
         after["spec"]["replicas"] = 1
         data_lost = store.type in POD_LIFETIME
         kind = store.type if verdict == EACH_POD_ITS_OWN else \
+            f"{sharing.what}, a {sharing.block} block device" if sharing.block else \
             f"{', '.join(store.access_modes) or 'no access modes'} claim {store.claim_name}"
         notes = [f"the images only the removed pods held in their {store.type} are lost"] \
             if data_lost else []
@@ -131,6 +140,24 @@ def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
                       "each client keeps talking to one registry pod",
                       notes=["also export the NFS share with no_wdelay (OpenShift 3.x docs, "
                              'registry "Known Issues")'])]
+
+
+def recreate_strategy(ctx: PlanContext, workload: Workload, store: str) -> Action:
+    """Stop the old pod before starting the new one, so it releases a volume that attaches to
+    one node. Changing the strategy alone starts no rollout."""
+    after = copy.deepcopy(workload.obj)
+    after["spec"]["strategy"] = _recreate(workload)
+    return ctx.patch(workload.obj, after, "recreate-strategy",
+                     f"use the Recreate strategy for {workload.ref}: its store ({store}) "
+                     "attaches to one node, so a new pod must wait for the old one to stop",
+                     notes=["the registry is down while the new pod starts, at each rollout"])
+
+
+def _recreate(workload: Workload) -> dict[str, Any]:
+    """The workload's strategy as Recreate, keeping the fields both strategy types share."""
+    kept = {k: v for k, v in as_dict(workload.spec.get("strategy")).items()
+            if k in ("resources", "activeDeadlineSeconds", "labels", "annotations")}
+    return {**kept, "type": "Recreate"}
 
 
 @planner(*REDEPLOY, reads=CONFIG_KINDS)
