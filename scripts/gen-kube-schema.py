@@ -32,6 +32,9 @@ QUANTITIES = {"sizeLimit", "quantity"}
 # `object` in the models is IntOrString everywhere in these kinds except managed fields.
 FREE_FORM = {("V1ManagedFieldsEntry", "fieldsV1")}
 
+# Kinds whose client model is not named V1<kind> (core/v1 Event is CoreV1Event).
+MODEL_NAMES = {"Event": "CoreV1Event"}
+
 OPENSHIFT = {
     "kinds": {"DeploymentConfig": "DeploymentConfig", "Route": "Route",
               "OAuthClient": "OAuthClient"},
@@ -104,12 +107,13 @@ def main() -> int:
     kinds = dict(OPENSHIFT["kinds"])
     roots = ["V1PodTemplateSpec"]
     for kind in sorted({c.kind for c in CATALOGUE.values()} - set(kinds)):
-        if not hasattr(client, f"V1{kind}"):
+        model = MODEL_NAMES.get(kind, f"V1{kind}")
+        if not hasattr(client, model):
             print(f"no model for kind {kind}: declare it like the OpenShift kinds",
                   file=sys.stderr)
             return 1
-        kinds[kind] = f"V1{kind}"
-        roots.append(f"V1{kind}")
+        kinds[kind] = model
+        roots.append(model)
     schema = {"kinds": dict(sorted(kinds.items())),
               "types": dict(sorted({**model_types(roots), **OPENSHIFT["types"]}.items()))}
     SCHEMA_FILE.write_text(json.dumps(schema, indent=0, sort_keys=False) + "\n")

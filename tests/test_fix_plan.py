@@ -172,7 +172,7 @@ def test_a_broken_planner_costs_only_its_own_check() -> None:
 
     meta = CheckMeta("boom", "t", Severity.CRIT, (), "r", "d")
     qos = all_checks()["besteffort-qos"]
-    snapshot = Snapshot(RunConfig(), {}, {"deploymentconfigs": broken()[:1]})
+    snapshot = Snapshot(RunConfig(), {}, {"deploymentconfigs": [registry_dc(broken())]})
     planned = make_plan([failing("boom"), failing("besteffort-qos")], snapshot, RunConfig(),
                         FixOptions(), [Check(meta, lambda ctx: failing("boom"), explode), qos])
     assert [(a.check, a.operation, a.state) for a in planned] == [
