@@ -9,7 +9,13 @@ from collections import Counter
 from bench.common import Figure, cli, fake_cluster, run_child
 
 SIZES = {"20 pods": (20, 3, 10), "50k pods/2k ns/20k secrets": (50_000, 2_000, 20_000)}
-MAX_REQUESTS = 16
+# Fixed requests of a full check: 16 until the chart's RBAC went by name (issue 12: the
+# registry's and the console's three workload kinds and their two Services are GETs by name
+# instead of four lists, +4) and runtime evidence arrived (issue 14: the registry's
+# ReplicationControllers, +1). Events are read per registry object (its pods, workload, latest
+# ReplicationController, claims), counted apart.
+MAX_REQUESTS = 21
+EVENTS = "fieldSelector', 'involvedObject."
 MAX_RSS_MB = 120.0
 LOG_READS = "pods/log"
 
@@ -35,9 +41,12 @@ def measure() -> list[Figure]:
     for label, size in SIZES.items():
         requests, logs, rss = _one_check(*size)
         seen[label] = Counter(requests)
+        events = [r for r in requests if EVENTS in r]
+        fixed = len(requests) - len(events)
         figures += [
-            Figure(f"API requests per check, {label} (discovery incl.)", str(len(requests)),
-                   f"<= {MAX_REQUESTS}", len(requests) <= MAX_REQUESTS),
+            Figure(f"API requests per check, {label} (discovery incl.), events apart",
+                   f"{fixed} + {len(events)} events", f"<= {MAX_REQUESTS} + 1 per registry "
+                   "object", fixed <= MAX_REQUESTS and len(events) <= len(set(events))),
             Figure(f"pod-log reads per check, {label}", str(len(logs)),
                    "<= 1 per registry/console pod", len(logs) == len(set(logs))),
             Figure(f"peak RSS of check, {label}", f"{rss:.1f} MB", f"<= {MAX_RSS_MB:g} MB",
