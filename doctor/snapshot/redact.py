@@ -64,6 +64,12 @@ _PRIVATE_KEY = re.compile(
     re.S)
 _BASE64_PEM = re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2}")  # base64 of "-----BEGIN"
 _URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)([^/?#@\s\"']+)@")
+_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)\s+(?!<redacted)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+# `key=value` (logfmt, as the registry logs its configuration) and `"key": "value"` in free
+# text, where the key names a secret; a value may be `Bearer <token>`.
+_SECRET_PAIR = re.compile(
+    r"""(?P<key>"?[\w.-]*(?:""" + _SECRET_WORD + r""")[\w.-]*"?)(?P<sep>=|":\s*)"""
+    r"""(?P<quote>["']?)(?P<value>(?:(?:Bearer|Basic)\s+)?[^\s"',;&}]+)""", re.IGNORECASE)
 
 
 def is_redacted(value: object) -> bool:
@@ -293,14 +299,28 @@ def _quoted(value: str) -> str:
 # Free text
 
 def redact_text(text: str) -> str:
-    """PEM private keys (also base64-encoded) and URL credentials out of any text."""
+    """PEM private keys (also base64-encoded), URL credentials and the values of secret-named
+    `key=value` / `"key": "value"` pairs out of any text (log lines quoted as evidence)."""
     if "PRIVATE KEY" in text:
         text = _PRIVATE_KEY.sub(_public_half, text)
     if "LS0tLS1CRUdJTi" in text:
         text = _BASE64_PEM.sub(_encoded_key, text)
     if "@" in text:
         text = _URL_USERINFO.sub(rf"\g<1>{REDACTED}@", text)
+    if "=" in text or '":' in text:
+        text = _SECRET_PAIR.sub(_masked_pair, text)
+    if "earer" in text or "asic" in text:
+        text = _AUTH_SCHEME.sub(rf"\g<1> {REDACTED}", text)
     return text
+
+
+def _masked_pair(match: re.Match[str]) -> str:
+    """A secret's value masked; a key that only names a secret object (`secretName=`) or is
+    already masked is left as it is."""
+    key, value = match.group("key").strip('"'), match.group("value")
+    if re.search(r"(?:name|names|ref)$", key, re.IGNORECASE) or value.startswith("<redacted"):
+        return match.group(0)
+    return f"{match.group('key')}{match.group('sep')}{match.group('quote')}{REDACTED}"
 
 
 def _public_half(match: re.Match[str]) -> str:

@@ -59,6 +59,9 @@ storage:
 STRING_DATA_PASSWORD = "string-data-password-4f1d2c"
 SA_TOKEN = "eyJhbGciOiJSUzI1NiJ9.service-account-token.c2lnbmF0dXJl"
 LOG_PASSWORD = "log-url-password-6a7b8c"
+# Quoted as evidence by checks that read the log (a failed push, the configuration at start).
+LOG_BEARER = "log-bearer-token-5e4d3c2b1a"
+LOG_ACCESS_KEY, LOG_SECRET_KEY = "AKIALOGGEDKEY7788", "logged-secret-key-99aa88bb"
 AZURE_ACCOUNT_KEY = "azureAccountKey+9Qx2Lm7Vb4Np1Zr8=="
 NOTIFY_TOKEN = "notify-bearer-token-7c41d9e2b3"
 HOOK_PASSWORD = "hook-url-password-5e6f7a8b"
@@ -88,7 +91,8 @@ proxy:
 NOTIFICATIONS = ('[{name: hook, url: "https://hookuser:' + HOOK_PASSWORD + '@hooks.example.com/'
                  'events", headers: {Authorization: ["Bearer ' + NOTIFY_TOKEN + '"]}}]')
 PLANTED = {ACCESS_KEY, SECRET_KEY, "config-http-secret-9d7c1e55a0b3", STRING_DATA_PASSWORD,
-           SA_TOKEN, LOG_PASSWORD, AZURE_ACCOUNT_KEY, NOTIFY_TOKEN, HOOK_PASSWORD, PROXY_PASSWORD,
+           SA_TOKEN, LOG_PASSWORD, LOG_BEARER, LOG_ACCESS_KEY, LOG_SECRET_KEY, AZURE_ACCOUNT_KEY,
+           NOTIFY_TOKEN, HOOK_PASSWORD, PROXY_PASSWORD,
            FLOW_SECRET,
            "AKIAFLOWSTYLE0000000", "flow-http-secret-3c4d5e", "folded-http-secret-",
            "second-line-8a9b", "literal-swift-password-0c1d", "anchored-redis-password-2e3f"}
@@ -165,6 +169,12 @@ def laden_objects(base: str = "healthy") -> tuple[list[dict[str, Any]],
             annotations[LAST_APPLIED] = json.dumps(obj)
     logs = {pod: text + f'time="2026-12-01T10:00:00Z" level=info msg="pulling through '
                         f'https://puller:{LOG_PASSWORD}@registry-1.docker.io/v2/"\n'
+                        f'time="2026-12-01T10:00:01Z" level=info msg="storage s3" '
+                        f'accesskey={LOG_ACCESS_KEY} secretkey={LOG_SECRET_KEY}\n'
+                        'time="2026-12-01T10:00:02Z" level=error msg="mkdir /registry/docker: '
+                        'permission denied" http.request.header.authorization="Bearer '
+                        f'{LOG_BEARER}"\n'
+                        f'panic: s3 auth failed for secretkey={LOG_SECRET_KEY}\n'
             for pod, text in dump.logs.items()}
     return objects, logs
 
