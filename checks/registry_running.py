@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from registry_doctor.doctor.check import CheckContext
-from registry_doctor.doctor.known_issues import KNOWN_ISSUES, matching_lines
+from registry_doctor.doctor.known_issues import KNOWN_ISSUES, matching_lines, quoted
 from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
 from registry_doctor.doctor.snapshot.kinds import latest_replication_controller
 from registry_doctor.doctor.workload import Workload, as_dict, as_list
@@ -86,13 +86,22 @@ CAUSES: tuple[tuple[str, Cause], ...] = (
 
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
-    # A pod being deleted (the previous deployment's, during a rollout) is on its way out.
-    pods = [p for p in ctx.installation.pods()
-            if not as_dict(p.get("metadata")).get("deletionTimestamp")]
+    # A pod being deleted (the previous deployment's, during a rollout) is on its way out; one
+    # that ended (Failed, e.g. Evicted, or Succeeded) no longer counts toward the replicas: its
+    # controller has replaced it.
+    pods, ended = [], []
+    for pod in ctx.installation.pods():
+        if as_dict(pod.get("metadata")).get("deletionTimestamp"):
+            continue
+        phase = as_dict(pod.get("status")).get("phase")
+        (ended if phase in ("Failed", "Succeeded") else pods).append(pod)
     events = _events_by_object(ctx.snapshot.items("registry-events"))
     reference = _newest_event_time(ctx.snapshot.items("registry-events"))
     resources = [workload.resource]
-    details: list[str] = []
+    details: list[str] = [
+        f"pod/{as_dict(p.get('metadata')).get('name', '?')} status.phase="
+        f"{as_dict(p.get('status')).get('phase')} (reason "
+        f"{as_dict(p.get('status')).get('reason', '?')}): ended, not counted" for p in ended]
     unready, restarting = [], []
     for pod in pods:
         name = as_dict(pod.get("metadata")).get("name", "?")
@@ -165,7 +174,7 @@ def _pod_evidence(ctx: CheckContext, pod: dict[str, Any],
     text = ctx.snapshot.logs.get((ctx.config.namespace, name), "")
     for issue in KNOWN_ISSUES:
         if issue.id in ("registry-panic", "permission-denied"):
-            lines += [f"pod/{name} log: {line.strip()}"
+            lines += [f"pod/{name} log: {quoted(line.strip())}"
                       for line in matching_lines(text.splitlines(), issue)[-2:]]
     cause = next((c for symptom, c in CAUSES if any(symptom in line for line in lines)), None)
     if cause is not None:
@@ -214,15 +223,20 @@ def _failed_deployment(ctx: CheckContext, workload: Workload,
     for condition in map(as_dict, as_list(as_dict(workload.obj.get("status"))
                                           .get("conditions"))):
         if condition.get("type") == "Progressing" and condition.get("status") == "False":
-            failed = True
+            # A DC is also Progressing=False when an admin cancels its rollout
+            # (RolloutCancelled, openshift/origin deploymentconfig_controller.go): not a failure.
+            stalled = condition.get("reason") == "ProgressDeadlineExceeded"
+            failed = failed or stalled
             details.append(f"{workload.ref} status.conditions[Progressing]=False "
                            f"reason={condition.get('reason', '?')}: "
-                           f"{condition.get('message', '')}".rstrip(": "))
+                           f"{condition.get('message', '')}".rstrip(": ")
+                           + ("" if stalled else " (not a failed rollout)"))
     return failed
 
 
 def _endpoint_evidence(ctx: CheckContext, details: list[str]) -> bool:
-    """True when the registry Service's Endpoints hold addresses, none of them ready."""
+    """True when the registry Service's Endpoints hold no ready address (none at all, or only
+    not-ready ones)."""
     endpoints = ctx.installation.endpoints()
     if endpoints is None:
         return False

@@ -115,3 +115,17 @@ def test_each_adapter_declares_collections_the_catalogue_knows() -> None:
     for platform_id in ADAPTERS:
         collections = set(adapter(platform_id).collections)
         assert collections and collections <= known_collections(), platform_id
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("nfs.csi.k8s.io", "file"), ("example.com/nfs-client", "file"), ("kubernetes.io/nfs", "file"),
+    ("ebs.csi.aws.com", "block"), ("kubernetes.io/aws-ebs", "block"),
+    # Not NFS because the letters appear in another word; not block by name: a static PV
+    # (no-provisioner) or a vSphere CNS volume may be a file share.
+    ("vendor.io/confnfsx", "unknown"), ("kubernetes.io/no-provisioner", "unknown"),
+    ("csi.vsphere.vmware.com", "unknown"),
+])
+def test_volume_plugins_are_classified_by_their_driver_name(name: str, kind: str) -> None:
+    from registry_doctor.doctor.platform.store import plugin_kind
+
+    assert plugin_kind(name) == kind

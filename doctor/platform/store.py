@@ -8,6 +8,7 @@ RWX claim on an EFS CSI volume is NFS for both).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +37,12 @@ BLOCK_PLUGINS = frozenset({"cinder", "awsElasticBlockStore", "gcePersistentDisk"
 BLOCK_DRIVERS = frozenset({
     "cinder.csi.openstack.org", "ebs.csi.aws.com", "pd.csi.storage.gke.io",
     "disk.csi.azure.com", "rbd.csi.ceph.com", "openshift-storage.rbd.csi.ceph.com",
-    "csi.vsphere.vmware.com", "kubernetes.io/cinder", "kubernetes.io/aws-ebs",
+    "kubernetes.io/cinder", "kubernetes.io/aws-ebs",
     "kubernetes.io/gce-pd", "kubernetes.io/azure-disk", "kubernetes.io/rbd",
-    "kubernetes.io/vsphere-volume", "kubernetes.io/no-provisioner"})
+    "kubernetes.io/vsphere-volume"})
+# Not listed: kubernetes.io/no-provisioner (static PVs of any kind, NFS included) and
+# csi.vsphere.vmware.com (vSphere CNS serves block disks and, as vSAN file shares, RWX file
+# volumes): the PV's own source or the claim's access mode decides.
 FILE_DRIVERS = frozenset({
     *NFS_DRIVERS, "file.csi.azure.com", "cephfs.csi.ceph.com",
     "openshift-storage.cephfs.csi.ceph.com", "nfs.csi.k8s.io", "kubernetes.io/glusterfs",
@@ -79,7 +83,7 @@ def plugin_kind(name: str) -> str:
     """BLOCK, FILE, NODE or UNKNOWN_PLUGIN for a volume source, CSI driver or provisioner."""
     if name in BLOCK_PLUGINS or name in BLOCK_DRIVERS:
         return BLOCK
-    if name in SHARED_INLINE or name in FILE_DRIVERS or "nfs" in name.lower():
+    if name in SHARED_INLINE or name in FILE_DRIVERS or _names_nfs(name):
         return FILE
     return NODE if name in NODE_LOCAL else UNKNOWN_PLUGIN
 
@@ -215,4 +219,10 @@ def _nfs_evidence(snapshot: Snapshot, claim_spec: dict[str, Any]) -> tuple[bool,
 
 
 def _nfs_name(name: str) -> bool:
-    return "nfs" in name.lower() or name in NFS_DRIVERS
+    return _names_nfs(name) or name in NFS_DRIVERS
+
+
+def _names_nfs(name: str) -> bool:
+    """`nfs` as a word of a driver or provisioner name (`nfs.csi.k8s.io`,
+    `example.com/nfs-client`), not inside another word."""
+    return "nfs" in re.split(r"[./_-]", name.lower())
