@@ -271,6 +271,28 @@ def test_the_guard_refuses_any_planner_reaching_outside(tmp_path: Path) -> None:
     assert ObjectRef.of(router).short == "dc/router"
 
 
+def test_the_guard_lets_a_fix_only_add_redirect_uris_of_configured_hosts(tmp_path: Path) -> None:
+    client = {"apiVersion": "oauth.openshift.io/v1", "kind": "OAuthClient",
+              "metadata": {"name": "cockpit-oauth-client", "resourceVersion": "1"},
+              "redirectURIs": ["https://old.apps.example.com"]}
+    console = f"https://{CONSOLE_HOST}"
+
+    @planner()
+    def redirect(ctx: PlanContext) -> list[Action]:
+        return [ctx.patch(client, {**client, "redirectURIs": uris}, f"uris-{index}", "uris")
+                for index, uris in enumerate((
+                    ["https://old.apps.example.com", console],  # adds the console: allowed
+                    [console],  # drops another client's URI
+                    ["https://old.apps.example.com", "https://evil.example.net"]))]
+
+    config = RunConfig(from_dir=tmp_path, console_hosts=(CONSOLE_HOST,))
+    planned = confine(redirect(PlanContext(_snapshot(config), config, FixOptions(),
+                                           _failing("oauth-redirect"))), config, FixOptions())
+    assert [a.state for a in planned] == ["planned", "denied", "denied"]
+    assert "would remove https://old.apps.example.com" in planned[1].message
+    assert "evil.example.net is not a configured console host" in planned[2].message
+
+
 def _snapshot(config: RunConfig) -> Any:
     from registry_doctor.doctor.snapshot import Snapshot
 

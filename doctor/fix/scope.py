@@ -90,6 +90,10 @@ class Managed:
                        f"a fix may only add to its {REDIRECT_URIS}"
             added = change.new if isinstance(change.new, list) else [change.new]
             kept = change.old if isinstance(change.old, list) else [change.old]
+            removed = [uri for uri in kept if uri is not MISSING and uri not in added]
+            if removed:
+                return (f"it would remove {', '.join(map(str, removed))} from the "
+                        f"{REDIRECT_URIS} of {action.target}; a fix may only add to them")
             for uri in added:
                 if uri is MISSING or uri in kept:
                     continue
