@@ -624,7 +624,10 @@ def snapshot(
         wanted = ({k for c in engine.select_checks(checks, (), config) for k in c.meta.kinds}
                   if checks else known_collections())
         snap = collect(engine.open_source(config), wanted, config)
-        written = write_dump(out, snap.collections, snap.logs, include_secrets)
+        # A collection that could not be read is left out, not written as an empty list: the
+        # dump must not say "there are none" where the cluster did not answer.
+        collected = {k: v for k, v in snap.collections.items() if k not in snap.errors}
+        written = write_dump(out, collected, snap.logs, include_secrets)
     except (engine.UsageError, KubeConfigError) as error:
         _usage_error(str(error))
     except KubeError as error:
@@ -634,9 +637,12 @@ def snapshot(
         typer.echo(f"registry-doctor: cannot write {out}: {error.strerror}", err=True)
         raise typer.Exit(3) from None
     for name, cause in sorted(snap.errors.items()):
-        typer.echo(f"registry-doctor: {name} not collected: {cause}", err=True)
+        typer.echo(f"registry-doctor: {name} not collected, left out of the dump: {cause}",
+                   err=True)
     typer.echo(f"wrote {len(written)} files to {out}"
                + ("" if include_secrets else " (secret values redacted)"))
+    if snap.errors:  # an incomplete dump: checks reading it would take those objects as absent
+        raise typer.Exit(3)
 
 
 @app.command()

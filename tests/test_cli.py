@@ -120,6 +120,9 @@ def test_a_refused_connection_is_reported_as_refused_without_url_credentials(
                and "timed out" not in r["summary"] for r in report["results"])
     assert report["source"]["server"] == server.replace("alice:s3cret-pass@", "")
     assert "connection refused" in runs[2].stderr  # snapshot names what it could not read
+    # ... exits 3 and writes no collection it could not read as an empty one
+    assert runs[2].returncode == 3 and "left out of the dump" in runs[2].stderr
+    assert not list((tmp_path / "d").glob("*.yaml"))
 
 
 GARBAGE_KUBECONFIGS = {
