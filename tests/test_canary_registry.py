@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner
 
@@ -35,6 +36,7 @@ from tests.registry_harness import (
 from tests.tools import find_tool, free_port
 
 SECRET = "canary-Passw0rd-not-to-be-printed"
+SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "report.schema.json").read_text())
 
 
 def canary(url: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
@@ -42,7 +44,9 @@ def canary(url: str, *args: str, env: dict[str, str] | None = None) -> tuple[int
     result = CliRunner().invoke(app, ["canary", "--url", url, "--timeout", "20", "-o", "json",
                                       *args], env=env, catch_exceptions=False)
     assert SECRET not in result.output
-    return result.exit_code, json.loads(result.output)
+    report = json.loads(result.output)
+    jsonschema.validate(report, SCHEMA)  # a URL report is a report like any other
+    return result.exit_code, report
 
 
 def verdict(report: dict[str, Any]) -> dict[str, Any]:
