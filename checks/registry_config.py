@@ -51,7 +51,9 @@ META = CheckMeta(
 # How the registry says it will not start: Go's unrecovered panic (e.g. 3.7's "panic: Invalid
 # region provided: eu-west-2"), logrus' fatal level, and distribution's configuration parser
 # ("configuration error: ...", printed before it exits).
-STARTUP_FAILURE = re.compile(r"^panic: |\blevel=fatal\b|^configuration error: ")
+# A runtime panic (`panic: runtime error: ...`) of a registry that was serving is a crash, not a
+# configuration the registry refused (registry-running reports it).
+STARTUP_FAILURE = re.compile(r"^panic: (?!runtime error)|\blevel=fatal\b|^configuration error: ")
 # The image tags whose rules are modelled exactly (doctor/registryconfig/rules.py); other
 # versions are judged by their flavour's modelled version, which the finding says.
 _MODELLED_TAG = {"the OpenShift 3.11 registry": re.compile(r"^v?3\.11(\.|$)"),

@@ -161,6 +161,10 @@ class StoreVolume:
                                           "device attaches to one node, whatever the claim "
                                           "declares"), f"claim {self.claim_name}",
                            block=plugin.name)
+        if plugin.kind == NODE:  # a hostPath or local PV: each node has its own directory
+            return Sharing(EACH_POD_ITS_OWN, (line, f"{plugin.evidence}: a {plugin.name} "
+                                              "volume is a directory of one node, whatever "
+                                              "the claim declares"), f"claim {self.claim_name}")
         shared_anyway = "ReadWriteMany" not in modes
         if shared_anyway and plugin.kind != FILE:
             return Sharing(ONE_POD_ONLY, (line,), f"claim {self.claim_name}")
