@@ -40,7 +40,7 @@ META = CheckMeta(
         "(fix: the Recreate strategy). With more pods (replicas > 1, or a DaemonSet): remote "
         "storage drivers are shared by design: ok. With the filesystem driver, the volume "
         "under its root directory decides, by what its plugin can do rather than the access "
-        "mode its claim declares: none, emptyDir or hostPath gives each pod its own store "
+        "mode its claim declares: none, emptyDir or hostPath (inline or as a PV) gives each pod its own store "
         "(crit); a block device (cinder, EBS, GCE PD, Azure Disk, RBD, iSCSI, FC, vSphere, "
         "local, or their CSI drivers) attaches to one node (crit); a claim of unknown plugin "
         "that is not ReadWriteMany (crit); a network file system is shared whatever its "

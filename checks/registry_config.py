@@ -31,7 +31,7 @@ META = CheckMeta(
         "referenced secret or key missing); warn for settings it starts with but should not "
         "(storage.delete.enabled not true, so image pruning fails; overrides the registry "
         "ignores; half an S3 key pair; a read-only registry). A registry pod whose recent log "
-        "says why the registry stopped (a Go `panic:`, a `level=fatal` line or a "
+        "says why the registry stopped (a Go `panic:` other than a runtime error, a `level=fatal` line or a "
         "`configuration error:`) is crit with that line quoted, whatever the static rules "
         "found, and even when the configuration cannot be resolved from here. The findings say "
         "which version's start-up rules were applied, read from the image tag (3.11 for the "
