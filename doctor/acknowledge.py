@@ -215,10 +215,13 @@ def _mapping_or_empty(value: Any) -> dict[str, Any]:
 # --- applying them -----------------------------------------------------------------------
 
 def apply(results: Sequence[Result], acknowledgements: Sequence[Acknowledgement],
-          find_object: Any, today: date | None = None) -> tuple[Result, ...]:
+          find_object: Any, today: date | None = None,
+          known_checks: Iterable[str] = ()) -> tuple[Result, ...]:
     """The results with acknowledged findings marked, plus the `acknowledgements` warn when
-    an entry has expired or an annotation cannot be read. `find_object(resource)` answers the
-    snapshot's object for a resource, or None."""
+    an entry has expired or an annotation cannot be read (or names no check in
+    `known_checks`, when given). `find_object(resource)` answers the snapshot's object for a
+    resource, or None."""
+    known = set(known_checks)
     today = today or datetime.now(timezone.utc).date()
     checks = {r.check for r in results}
     expired = [a for a in acknowledgements if a.check in checks and a.expired(today)]
@@ -228,13 +231,16 @@ def apply(results: Sequence[Result], acknowledgements: Sequence[Acknowledgement]
         candidates = [a for a in acknowledgements if not a.expired(today)]
         if result.status in (Status.WARN, Status.CRIT):
             from_objects, unreadable = _from_annotations(result, find_object)
-            problems += unreadable
+            problems += unreadable + [
+                f"{a.origin}: {a.check!r} is not a check id (known: {', '.join(sorted(known))})"
+                for a in from_objects if known and a.check not in known]
             expired += [a for a in from_objects if a.check == result.check
                         and a.expired(today)]
             candidates += [a for a in from_objects if not a.expired(today)]
         marked.append(_marked(result, candidates))
-    if expired or problems:
-        marked.append(_stale_result(list(dict.fromkeys(expired)), problems))
+    if expired or problems:  # an annotation read once per result naming its object: once each
+        marked.append(_stale_result(list(dict.fromkeys(expired)),
+                                    list(dict.fromkeys(problems))))
     return tuple(marked)
 
 

@@ -80,7 +80,8 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
     # Redacted after acknowledging: the `acknowledgements` result quotes annotations too.
     results = tuple(map(redact_result, acknowledge.apply(
         [evaluate(check, snapshot, config, probes) for check in checks],
-        config.acknowledgements, acknowledge.object_finder(snapshot.collections))))
+        config.acknowledgements, acknowledge.object_finder(snapshot.collections),
+        known_checks=all_checks())))
     return Report(
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source={**snapshot.source, "platform": snapshot.platform,

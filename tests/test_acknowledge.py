@@ -204,6 +204,18 @@ def test_unreadable_annotation_is_a_warn_naming_the_object() -> None:
     assert [r.status for r in results] == [Status.CRIT, Status.WARN]
 
 
+def test_an_annotation_naming_no_check_is_a_warn_and_is_said_once() -> None:
+    obj = {"metadata": {"annotations": {ANNOTATION: f"bogus-check={FUTURE}: typo"}}}
+    crits = [Result(check, "t", Status.CRIT, "s", resources=(DC,))
+             for check in ("besteffort-qos", "ephemeral-storage")]  # both name the DC
+    *_, stale = apply(crits, [], lambda resource: obj,
+                      known_checks=("besteffort-qos", "ephemeral-storage"))
+    assert stale.check == "acknowledgements" and stale.status is Status.WARN
+    assert [d for d in stale.details if "bogus-check" in d] == [
+        f"annotation {ANNOTATION} on DeploymentConfig/default/docker-registry: 'bogus-check' "
+        "is not a check id (known: besteffort-qos, ephemeral-storage)"]
+
+
 # --- the rules, without the CLI --------------------------------------------------------------
 
 def test_only_warn_and_crit_are_acknowledged_and_until_is_inclusive() -> None:
