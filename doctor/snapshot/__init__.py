@@ -146,7 +146,7 @@ def collect(source: Source, wanted: Iterable[str], config: RunConfig) -> Snapsho
                 for job in [*running.values(), *pending]:
                     name = job.collection if isinstance(job, _LogRead) else job
                     snapshot.errors[name] = snapshot.source_failures[name] = \
-                        f"timed out after {config.timeout:g}s"
+                        f"timed out after {config.timeout:g}s reading {name}"
                 return snapshot
             for future in done:
                 job = running.pop(future)
