@@ -486,7 +486,8 @@ def demo(output: Output = "table") -> None:
     # A dump asks no RBAC: the node scan shows the example's Prometheus on the console's port.
     code = _run_and_print(RunConfig(from_dir=example, node_pod_scan=True), [], [], output)
     if output == "table":
-        typer.echo(f"(demo of `registry-doctor check --from-dir {example}`, which exits {code}; "
+        typer.echo(f"(demo of `registry-doctor check --from-dir {example} --node-pod-scan`, "
+                   f"which exits {code}; "
                    "the demo itself exits 0)")
 
 
