@@ -67,9 +67,9 @@ _URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)([^/?#@\s\"']+)@")
 _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)\s+(?!<redacted)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
 # `key=value` (logfmt, as the registry logs its configuration) and `"key": "value"` in free
 # text, where the key names a secret; a value may be `Bearer <token>`.
-_SECRET_PAIR = re.compile(
-    r"""(?P<key>"?[\w.-]*(?:""" + _SECRET_WORD + r""")[\w.-]*"?)(?P<sep>=|":\s*)"""
-    r"""(?P<quote>["']?)(?P<value>(?:(?:Bearer|Basic)\s+)?[^\s"',;&}]+)""", re.IGNORECASE)
+_SECRET_PAIR = re.compile(  # a key starts at a word boundary and is bounded: linear time
+    r"""(?<![\w.-])(?P<key>"?[\w.-]{1,128}"?)(?P<sep>=|":\s*)"""
+    r"""(?P<quote>["']?)(?P<value>(?:(?:Bearer|Basic)\s+)?[^\s"',;&}]+)""")
 
 
 def is_redacted(value: object) -> bool:
@@ -318,7 +318,8 @@ def _masked_pair(match: re.Match[str]) -> str:
     """A secret's value masked; a key that only names a secret object (`secretName=`) or is
     already masked is left as it is."""
     key, value = match.group("key").strip('"'), match.group("value")
-    if re.search(r"(?:name|names|ref)$", key, re.IGNORECASE) or value.startswith("<redacted"):
+    if not SECRET_NAME.search(key) or value.startswith("<redacted") \
+            or re.search(r"(?:name|names|ref)$", key, re.IGNORECASE):
         return match.group(0)
     return f"{match.group('key')}{match.group('sep')}{match.group('quote')}{REDACTED}"
 

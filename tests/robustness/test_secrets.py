@@ -484,3 +484,11 @@ def test_plans_and_diffs_show_no_secret(laden: tuple[Path, set[str]]) -> None:
                  yaml_diff(None, obj, "created", None), yaml_diff(obj, changed, "changed", "1"),
                  yaml_diff(obj, None, "deleted", "1")]
     assert_no_secret("\n".join(text), secrets, "plans and diffs")
+
+
+def test_free_text_redaction_reads_a_long_line_once() -> None:
+    """A log line of megabytes (a dump or a chatty registry) is scanned once per character,
+    not once per pair of characters: a backtracking key pattern took minutes here."""
+    long_word = "x" * 1_000_000
+    assert redact_text(f"a={long_word}") == f"a={long_word}"
+    assert redact_text(f"{long_word}=1 secret=s3") == f"{long_word}=1 secret={REDACTED}"
