@@ -235,11 +235,12 @@ class RegistryConfig:
         return f"{dotted}={_show(self._redacted(value, dotted))}{where}"
 
     def _redacted(self, value: Any, dotted: str) -> Any:
-        """`value` with every part that may not be shown replaced."""
-        if isinstance(value, dict):
-            return {str(k): self._redacted(v, f"{dotted}.{k}") for k, v in value.items()}
+        """`value` with every part that may not be shown replaced: a secret setting whole, even
+        when its value parsed as a mapping (its keys are the secret's text)."""
         if not self.visible(dotted):
             return "<hidden>"
+        if isinstance(value, dict):
+            return {str(k): self._redacted(v, f"{dotted}.{k}") for k, v in value.items()}
         return str(value) if isinstance(value, Opaque) else value
 
     def credentials(self) -> Credentials:
