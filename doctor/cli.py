@@ -57,10 +57,18 @@ Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig conte
                                              show_default=False)]
 PlatformId = Annotated[str, typer.Option(
     "--platform", help="The platform the registry runs on: auto (detect it) or openshift3.")]
-Namespace = Annotated[str, typer.Option("--namespace", "-n",
-                                        help="Namespace of the registry and console.")]
-Registry = Annotated[str, typer.Option("--registry", help="Name of the registry workload.")]
-Console = Annotated[str, typer.Option("--console", help="Name of the console workload.")]
+Namespace = Annotated[str | None, typer.Option(
+    "--namespace", "-n", show_default=False,
+    help="Namespace of the registry and console (default: the platform's, e.g. default on "
+    "OpenShift 3.x).")]
+Registry = Annotated[str | None, typer.Option(
+    "--registry", show_default=False,
+    help="Name of the registry workload (default: the platform's, e.g. docker-registry on "
+    "OpenShift 3.x).")]
+Console = Annotated[str | None, typer.Option(
+    "--console", show_default=False,
+    help="Name of the console workload (default: the platform's, e.g. registry-console on "
+    "OpenShift 3.x).")]
 ConsoleOAuthClient = Annotated[str, typer.Option(
     "--console-oauth-client", help="The console's OAuthClient: the only one read and fixed.")]
 ConsoleHosts = Annotated[list[str], typer.Option(
@@ -173,9 +181,9 @@ def check(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     platform: PlatformId = "auto",
-    namespace: Namespace = "default",
-    registry: Registry = "docker-registry",
-    console: Console = "registry-console",
+    namespace: Namespace = None,
+    registry: Registry = None,
+    console: Console = None,
     console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
     console_host: ConsoleHosts = [],  # noqa: B006
     registry_secret: RegistrySecrets = list(RunConfig.registry_secrets),  # noqa: B006
@@ -271,11 +279,22 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
     _check_platform(str(options["platform"]))
     if options.get("canary"):
         _check_repository(str(options["canary_repository"]), "--canary-repository")
-    known = {f.name for f in fields(RunConfig)}
+    known = {f.name for f in fields(RunConfig)} - set(_NAMES.values())
     return RunConfig(**{_CONFIG_FIELDS.get(name, name):
                         tuple(v for v in value if v) if isinstance(value, list) else value
                         for name, value in options.items()
-                        if _CONFIG_FIELDS.get(name, name) in known})
+                        if _CONFIG_FIELDS.get(name, name) in known}, **_names_given(options))
+
+
+_NAMES = {"namespace": "namespace", "registry": "registry_name", "console": "console_name"}
+
+
+def _names_given(options: dict[str, object]) -> dict[str, object]:
+    """RunConfig's names the admin gave (-n, --registry, --console), and which they are: the
+    platform names the rest (doctor.platform)."""
+    given = {field: options[flag] for flag, field in _NAMES.items()
+             if options.get(flag) is not None}
+    return {**given, "names_given": frozenset(given)}
 
 
 def _with_acknowledgements(config, path: Path | None):  # RunConfig -> RunConfig
@@ -442,9 +461,9 @@ def serve(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     platform: PlatformId = "auto",
-    namespace: Namespace = "default",
-    registry: Registry = "docker-registry",
-    console: Console = "registry-console",
+    namespace: Namespace = None,
+    registry: Registry = None,
+    console: Console = None,
     console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
     timeout: Timeout = 30.0,
     probe_timeout: ProbeTimeout = 5.0,
@@ -599,9 +618,10 @@ def snapshot(
     from_dir: FromDir = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
-    namespace: Namespace = "default",
-    registry: Registry = "docker-registry",
-    console: Console = "registry-console",
+    platform: PlatformId = "auto",
+    namespace: Namespace = None,
+    registry: Registry = None,
+    console: Console = None,
     timeout: Timeout = 30.0,
     include_secrets: Annotated[bool, typer.Option(
         "--include-secrets",
@@ -617,14 +637,18 @@ def snapshot(
     from registry_doctor.doctor.snapshot.kinds import known_collections
 
     _check_dir(from_dir, "--from-dir")
-    config = RunConfig(namespace=namespace, registry_name=registry, console_name=console,
-                       from_dir=from_dir, kubeconfig=kubeconfig, context=context,
-                       timeout=timeout)
+    _check_platform(platform)
+    config = RunConfig(platform=platform, from_dir=from_dir, kubeconfig=kubeconfig,
+                       context=context, timeout=timeout,
+                       **_names_given({"namespace": namespace, "registry": registry,
+                                       "console": console}))
     try:
         # Without --check, everything the catalogue knows: a dump is for later questions too.
         wanted = ({k for c in engine.select_checks(checks, (), config) for k in c.meta.kinds}
                   if checks else known_collections())
-        snap = collect(engine.open_source(config), wanted, config)
+        source = engine.open_source(config)
+        config = engine.settle(config, source)
+        snap = collect(source, wanted, config, config.platform)
         # A collection that could not be read is left out, not written as an empty list: the
         # dump must not say "there are none" where the cluster did not answer.
         collected = {k: v for k, v in snap.collections.items() if k not in snap.errors}
@@ -657,7 +681,7 @@ def rollback(
     yes: Yes = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
-    namespace: Namespace = "default",
+    namespace: Namespace = None,
     timeout: Timeout = 30.0,
     rollout_timeout: RolloutTimeout = 600.0,
 ) -> None:
@@ -672,8 +696,8 @@ def rollback(
     from registry_doctor.doctor.fix.model import FixOptions
     from registry_doctor.doctor.kube import KubeConfigError, KubeError
 
-    config = RunConfig(namespace=namespace, kubeconfig=kubeconfig, context=context,
-                       timeout=timeout)
+    config = RunConfig(kubeconfig=kubeconfig, context=context, timeout=timeout,
+                       **_names_given({"namespace": namespace}))
     options = FixOptions(apply=yes, rollout_timeout=rollout_timeout)
     try:
         if clear and not run:

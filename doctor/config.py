@@ -18,6 +18,12 @@ class RunConfig:
     registry_name: str = "docker-registry"
     registry_container: str = "registry"
     console_name: str = "registry-console"
+    # Which of namespace, registry_name and console_name the admin gave (the CLI's -n,
+    # --registry, --console); the platform names the others (doctor.platform: settle).
+    # None: all three are given as they stand.
+    names_given: frozenset[str] | None = None
+    # Why `platform` is what it is, once the engine settled it (doctor.engine.settle).
+    platform_evidence: str = ""
     # What fixes may touch besides the two workloads (and their Services), named by the admin:
     # never taken from objects in the namespace, which whoever edits a DeploymentConfig or a
     # Route could point elsewhere (docs/remediation.md, "What a fix may touch").

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,7 +24,7 @@ from registry_doctor.doctor.check import (
 )
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import Report, Result, Status
-from registry_doctor.doctor.platform import choose
+from registry_doctor.doctor.platform import adapter, choose
 from registry_doctor.doctor.probes import ProbeError, probe_function, selected_probes
 from registry_doctor.doctor.snapshot import Snapshot, Source, collect
 from registry_doctor.doctor.snapshot.kinds import LOG_COLLECTIONS
@@ -74,8 +75,9 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
     started = time.monotonic()
     if source is None:
         source = open_source(config)
-    snapshot = collect(source, {k for c in checks for k in c.meta.kinds} | set(also), config)
-    snapshot.platform, _ = choose(config.platform, snapshot)
+    config = settle(config, source)
+    snapshot = collect(source, {k for c in checks for k in c.meta.kinds} | set(also), config,
+                       config.platform)
     probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
     # Redacted after acknowledging: the `acknowledgements` result quotes annotations too.
     results = tuple(map(redact_result, acknowledge.apply(
@@ -85,12 +87,23 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
     return Report(
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source={**snapshot.source, "platform": snapshot.platform,
+                "platform_evidence": config.platform_evidence,
                 "namespace": config.namespace, "registry": config.registry_name},
         results=results,
         duration_seconds=time.monotonic() - started,
         collection_errors=dict(snapshot.errors),
         source_failure="; ".join(dict.fromkeys(snapshot.source_failures.values())) or None,
     ), snapshot
+
+
+def settle(config: RunConfig, source: Source) -> RunConfig:
+    """`config` with its platform chosen (with `auto`, recognised from the source) and the
+    names the admin left to the platform filled in; settling it again changes nothing."""
+    if config.platform_evidence:
+        return config
+    platform, evidence = choose(config.platform, source, config.timeout)
+    return replace(adapter(platform).settle(config, source), platform=platform,
+                   platform_evidence=evidence, names_given=None)
 
 
 def unreachable_report(config: RunConfig, checks: Sequence[Check], cause: str) -> Report:

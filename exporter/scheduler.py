@@ -75,7 +75,8 @@ class Scheduler:
     def _succeeded(self, report: Report) -> None:
         previous = self.state
         self.state = replace(previous, report=report, finished_at=time.time(),
-                             runs_total=previous.runs_total + 1, last_run_ok=True)
+                             runs_total=previous.runs_total + 1, last_run_ok=True,
+                             labels=_target_labels(previous.labels, report))
         log.info("run finished", extra={"duration_seconds": round(report.duration_seconds, 3),
                                         "counts": report.counts,
                                         "exit_code": report.exit_code})
@@ -87,3 +88,12 @@ class Scheduler:
             self.run_once()
             # Fixed rate: the next run starts one interval after this one started.
             self._stopping.wait(max(0.0, started + interval - time.monotonic()))
+
+
+def _target_labels(labels: Mapping[str, str], report: Report) -> Mapping[str, str]:
+    """The target labels, valued where the run found the registry (the platform names it
+    when the admin did not)."""
+    found = {"registry_namespace": report.source.get("namespace"),
+             "registry": report.source.get("registry")}
+    return {**labels, **{k: v for k, v in found.items()
+                         if k in labels and isinstance(v, str) and v}}

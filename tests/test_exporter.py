@@ -24,6 +24,7 @@ from registry_doctor.doctor.kube import KubeError
 from registry_doctor.doctor.model import Report, Result, Status
 from registry_doctor.exporter import logs
 from registry_doctor.exporter.collector import FACTS
+from registry_doctor.exporter.scheduler import Scheduler
 from tests.exporting import (
     CLUSTERS,
     REPO,
@@ -498,3 +499,14 @@ def test_sigterm_lets_a_run_in_progress_finish(tmp_path: Path) -> None:
     # The run ends at its deadline, blind (nothing answered): a failed run, then the stop.
     assert messages == ["serving", "stopping", "run failed; still serving the previous report",
                         "stopped"]
+
+
+def test_target_labels_follow_where_the_run_found_the_registry() -> None:
+    """The admin named no registry: the platform did, and the series say which it was."""
+    found = Report(generated="2026-11-26T10:00:00+00:00", results=(), source={
+        "type": "cluster", "namespace": "openshift-image-registry", "registry": "image-registry"})
+    scheduler = Scheduler(lambda: found, 60, {"registry_namespace": "default",
+                                              "registry": "docker-registry"})
+    assert scheduler.run_once().labels == {"registry_namespace": "openshift-image-registry",
+                                           "registry": "image-registry"}
+    assert Scheduler(lambda: found, 60).run_once().labels == {}  # no target labels asked for

@@ -4,16 +4,20 @@ for checks, planners and probes."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from registry_doctor.checks import all_checks
 from registry_doctor.doctor import engine
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import Status
 from registry_doctor.doctor.platform import ADAPTERS, adapter, choose
+from registry_doctor.doctor.snapshot import CollectError
 from registry_doctor.doctor.snapshot.kinds import known_collections
+from registry_doctor.doctor.snapshot.offline import DumpSource
 from tests.workloads import registry_dc, snapshot_of
 
 
@@ -36,23 +40,58 @@ def as_deployment(dc: dict[str, Any], image: str) -> dict[str, Any]:
     return dc
 
 
-def test_openshift3_is_recognised_by_its_registry_image_or_deploymentconfig() -> None:
-    assert choose("auto", snapshot_of(registry_dc())) == (
-        "openshift3", "dc/docker-registry runs docker.io/openshift/origin-docker-registry:v3.11")
-    upstream = registry_dc(image="docker.io/library/registry:2.8.2")
-    assert choose("auto", snapshot_of(upstream))[1] == "dc/docker-registry is a DeploymentConfig"
+class GroupsSource:
+    """A source that answers only discovery."""
+
+    def __init__(self, groups: set[str] | None) -> None:
+        self.groups = groups
+
+    def api_groups(self, timeout: float) -> frozenset[str]:
+        if self.groups is None:
+            raise CollectError("connection refused", source_failed=True)
+        return frozenset(self.groups)
+
+
+def test_openshift3_is_recognised_by_the_api_groups_only_openshift_serves() -> None:
+    served = GroupsSource({"apps", "apps.openshift.io", "route.openshift.io"})
+    assert choose("auto", served, 5) == (
+        "openshift3", "the cluster serves apps.openshift.io, route.openshift.io")
 
 
 def test_without_anything_openshift_auto_falls_back_to_the_only_platform_and_says_so() -> None:
-    deployment = as_deployment(registry_dc(), "docker.io/library/registry:2.8.2")
-    assert choose("auto", snapshot_of(deployment)) == (
+    assert choose("auto", GroupsSource({"apps", "batch"}), 5) == (
         "openshift3", "nothing platform-specific found: openshift3 is the only platform so far")
+    platform, why = choose("auto", GroupsSource(None), 5)
+    assert (platform, why) == ("openshift3", "API groups unknown (connection refused): "
+                                             "judged as openshift3")
+
+
+def test_a_dump_serves_the_groups_of_the_objects_it_holds(tmp_path: Path) -> None:
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all([registry_dc(), *[
+        route("registry", "docker-registry"),
+        service("docker-registry", {"docker-registry": "default"})]]))
+    groups = DumpSource(tmp_path).api_groups(5)
+    assert groups == {"apps.openshift.io", "route.openshift.io", ""}
+    assert choose("auto", DumpSource(tmp_path), 5)[0] == "openshift3"
 
 
 def test_a_requested_platform_is_taken_as_is_and_an_unknown_one_is_refused() -> None:
-    assert choose("openshift3", snapshot_of()) == ("openshift3", "--platform openshift3")
+    assert choose("openshift3", GroupsSource(None), 5) == ("openshift3", "--platform openshift3")
     with pytest.raises(ValueError, match="unknown platform 'openshift4'"):
-        choose("openshift4", snapshot_of())
+        choose("openshift4", GroupsSource(None), 5)
+
+
+def test_the_platform_names_what_the_admin_left_unnamed() -> None:
+    source = GroupsSource({"apps.openshift.io"})
+    settled = engine.settle(RunConfig(namespace="registry", registry_name="placeholder",
+                                      names_given=frozenset({"namespace"})), source)
+    assert (settled.platform, settled.namespace, settled.registry_name,
+            settled.console_name) == ("openshift3", "registry", "docker-registry",
+                                      "registry-console")
+    assert settled.platform_evidence == "the cluster serves apps.openshift.io"
+    assert engine.settle(settled, GroupsSource(None)) is settled  # settled once
+    as_given = engine.settle(RunConfig(registry_name="mine"), source)
+    assert as_given.registry_name == "mine"
 
 
 def test_the_installation_finds_the_service_by_name_else_by_its_selector() -> None:

@@ -83,6 +83,7 @@ class Session:
 
     def __post_init__(self) -> None:
         self.source = LiveSource(self.client)
+        self.config = engine.settle(self.config, self.source)  # the names fixes may touch
         # --timeout bounds the whole run, fixes included (cluster.Deadline)
         self.cluster = Cluster(self.client, self.config.timeout,
                                dry_run=self.options.server_dry_run,
@@ -136,7 +137,8 @@ def fix(config: RunConfig, options: FixOptions, checks: Sequence[Check],
     """The report of `check --fix` (raises KubeError when the cluster cannot be reached)."""
     if config.from_dir is not None:
         report, snapshot = engine.inspect(config, checks, also=planner_reads(checks))
-        actions = select(make_plan(report.results, snapshot, config, options, checks), options)
+        actions = select(make_plan(report.results, snapshot, snapshot.config, options, checks),
+                         options)
         return attach(report, actions, {"mode": "plan", "note": "planned from a dump: RBAC, "
                                         "rollout state and cooldowns were not checked"})
     session = Session(config, options, checks, KubeClient(config.kubeconfig, config.context))
@@ -281,6 +283,7 @@ def rollback(config: RunConfig, options: FixOptions, checks: Sequence[Check], ru
     An undone fix is recorded (`reverted`): later runs plan it but do not apply it again until
     its objects change or `clear` lifts that for `run_id`."""
     session = Session(config, options, checks, KubeClient(config.kubeconfig, config.context))
+    config = session.config  # the platform's names where the admin gave none
     runs = session.journal.runs()
     confine_journal(runs, config, options)  # only reported: the lease is not held here
     if clear:

@@ -1,10 +1,12 @@
 """Platforms: where the pieces of one registry installation are, apart from what is wrong.
 
-A platform adapter (one module of this package) detects itself from what the snapshot holds
-and locates one `Installation`: the registry workload and its pods, its Service and routes,
-its store, its effective configuration and the object that owns it, and the console when the
-platform has one. Checks, planners and probes judge the installation; none of them searches
-for the registry on its own. Fix texts name objects the way the platform's own CLI does.
+A platform adapter (one module of this package) recognises itself from the API groups the
+cluster serves (a dump: those of the objects it holds), before anything is collected, names
+where its registry is unless the admin did (`settle`), and locates one `Installation`: the
+registry workload and its pods, its Service and routes, its store, its effective configuration
+and the object that owns it, and the console when the platform has one. Checks, planners and
+probes judge the installation; none of them searches for the registry on its own. Fix texts
+name objects the way the platform's own CLI does.
 
 Adapters are imported only when chosen, so loading check metadata stays light.
 """
@@ -14,20 +16,24 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from registry_doctor.doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, find_workload
 
 if TYPE_CHECKING:
+    from registry_doctor.doctor.config import RunConfig
     from registry_doctor.doctor.platform.store import StoreVolume
     from registry_doctor.doctor.registryconfig import RegistryConfig
-    from registry_doctor.doctor.snapshot import Snapshot
+    from registry_doctor.doctor.snapshot import Snapshot, Source
 
-# platform id -> adapter module in this package. OpenShift 4 and plain Kubernetes come next.
+# platform id -> adapter module in this package, in the order `auto` tries them: the most
+# specific first (OpenShift 4 serves every group OpenShift 3 does).
 ADAPTERS: dict[str, str] = {"openshift3": "openshift3"}
 AUTO = "auto"
+# The run settings that name where the registry is; each platform has its own defaults.
+NAME_FIELDS = ("namespace", "registry_name", "console_name")
 
 
 class Platform(Protocol):
@@ -37,8 +43,12 @@ class Platform(Protocol):
     # The snapshot collections it reads to locate an installation (they drive RBAC).
     collections: tuple[str, ...]
 
-    def detect(self, snapshot: Snapshot) -> str | None:
-        """Evidence that the snapshot comes from this platform, or None."""
+    def detect(self, groups: frozenset[str]) -> str | None:
+        """Evidence, from the API groups served, that the cluster is this platform, or None."""
+
+    def settle(self, config: RunConfig, source: Source) -> RunConfig:
+        """`config` with this platform's names (namespace, registry, console) where the admin
+        gave none (`RunConfig.names_given`)."""
 
     def locate(self, snapshot: Snapshot) -> Installation:
         """The installation the run's settings name, read through `snapshot` (a reader's
@@ -52,18 +62,32 @@ def adapter(platform_id: str) -> Platform:
     return importlib.import_module(f"{__name__}.{ADAPTERS[platform_id]}").ADAPTER
 
 
-def choose(requested: str, snapshot: Snapshot) -> tuple[str, str]:
-    """The platform id to judge the snapshot as, and why: the one requested, or with `auto`
-    the first adapter that recognises the snapshot."""
+def choose(requested: str, source: Source, timeout: float) -> tuple[str, str]:
+    """The platform id to judge the source as, and why: the one requested, or with `auto`
+    the first adapter that recognises the API groups the source serves."""
+    from registry_doctor.doctor.snapshot import CollectError
+
     if requested != AUTO:
         adapter(requested)
         return requested, "--platform " + requested
+    fallback = next(iter(ADAPTERS))
+    try:
+        groups = source.api_groups(timeout)
+    except CollectError as error:  # the collection will say so too, object by object
+        return fallback, f"API groups unknown ({error}): judged as {fallback}"
     for platform_id in ADAPTERS:
-        evidence = adapter(platform_id).detect(snapshot)
+        evidence = adapter(platform_id).detect(groups)
         if evidence:
             return platform_id, evidence
-    only = next(iter(ADAPTERS))
-    return only, f"nothing platform-specific found: {only} is the only platform so far"
+    return fallback, f"nothing platform-specific found: {fallback} is the only platform so far"
+
+
+def with_names(config: RunConfig, defaults: Mapping[str, str]) -> RunConfig:
+    """`config` with `defaults` for the names the admin did not give."""
+    given = config.names_given
+    if given is None:
+        return config
+    return replace(config, **{k: v for k, v in defaults.items() if k not in given})
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from registry_doctor.doctor.platform import Installation
-from registry_doctor.doctor.snapshot.kinds import registry_workload
-from registry_doctor.doctor.workload import as_list
+from registry_doctor.doctor.platform import Installation, with_names
 
 if TYPE_CHECKING:
-    from registry_doctor.doctor.snapshot import Snapshot
+    from registry_doctor.doctor.config import RunConfig
+    from registry_doctor.doctor.snapshot import Snapshot, Source
 
-# Images of the 3.x registry (origin and OpenShift Container Platform).
-REGISTRY_IMAGES = ("origin-docker-registry", "ose-docker-registry")
-# Collections only an OpenShift cluster can hold.
-OPENSHIFT_COLLECTIONS = ("deploymentconfigs", "routes", "oauthclients")
+# API groups only OpenShift serves (3.x serves them since 3.6; older masters only the legacy
+# /oapi, which a 3.x-era dump shows as DeploymentConfigs of apiVersion v1: see detect).
+OPENSHIFT_GROUPS = ("apps.openshift.io", "route.openshift.io", "oauth.openshift.io")
 
 
 class OpenShift3:
@@ -30,20 +28,14 @@ class OpenShift3:
     collections = ("deploymentconfigs", "deployments", "daemonsets", "registry-pods",
                    "services", "routes", "endpoints", "console-pods")
 
-    def detect(self, snapshot: Snapshot) -> str | None:
-        registry = registry_workload(snapshot.collections, snapshot.config)
-        if registry is not None:
-            for _, container in registry.containers():
-                image = str(container.get("image", ""))
-                if any(name in image for name in REGISTRY_IMAGES):
-                    return f"{registry.ref} runs {image}"
-            if registry.kind == "DeploymentConfig":
-                return f"{registry.ref} is a DeploymentConfig"
-        for collection in OPENSHIFT_COLLECTIONS:
-            found = as_list(snapshot.collections.get(collection))
-            if found:
-                return f"the cluster holds {len(found)} {collection}"
-        return None
+    def detect(self, groups: frozenset[str]) -> str | None:
+        served = [g for g in OPENSHIFT_GROUPS if g in groups]
+        return f"the cluster serves {', '.join(served)}" if served else None
+
+    def settle(self, config: RunConfig, source: Source) -> RunConfig:
+        # What `oc adm registry` and the installer's registry console create.
+        return with_names(config, {"namespace": "default", "registry_name": "docker-registry",
+                                   "console_name": "registry-console"})
 
     def locate(self, snapshot: Snapshot) -> Installation:
         config = snapshot.config

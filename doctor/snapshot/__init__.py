@@ -56,6 +56,11 @@ class Source(Protocol):
 
     def pod_log(self, namespace: str, pod: str, tail_lines: int, timeout: float) -> str: ...
 
+    def api_groups(self, timeout: float) -> frozenset[str]:
+        """The API groups the cluster serves (a dump: those of the objects it holds), from
+        which the platform is recognised before anything is collected; raises CollectError."""
+        ...
+
 
 @dataclass
 class Snapshot:
@@ -118,13 +123,14 @@ class _LogRead:
     pod: tuple[str, str]  # namespace, name
 
 
-def collect(source: Source, wanted: Iterable[str], config: RunConfig) -> Snapshot:
+def collect(source: Source, wanted: Iterable[str], config: RunConfig,
+            platform: str = "openshift3") -> Snapshot:
     """Fetch `wanted` collections (and what their scopes need), concurrently where independent;
-    pod logs as soon as their pods are known."""
+    pod logs as soon as their pods are known. `platform`: what the snapshot is judged as."""
     unknown = set(wanted) - known_collections()
     if unknown:  # a typo in a check's metadata must not quietly read nothing
         raise ValueError(f"unknown snapshot collections: {', '.join(sorted(unknown))}")
-    snapshot = Snapshot(config=config, source=source.describe())
+    snapshot = Snapshot(config=config, source=source.describe(), platform=platform)
     deadline = time.monotonic() + config.timeout
     names = closure(set(wanted))
     pending = {n for n in names if n in CATALOGUE}

@@ -168,6 +168,16 @@ class DumpIndex:
     def problems(self) -> list[str]:
         return [p for dump_file in self.files for p in dump_file.all_problems()]
 
+    def one_of_each_kind(self) -> list[dict[str, Any]]:
+        """One object of every kind the folder holds (what says which API groups it comes
+        from), parsing one piece per kind rather than the folder."""
+        kinds = {k for dump_file in self.files for k in dump_file.by_kind if k is not None}
+        found = [next(self.objects(Want(kind, None, {})), None) for kind in sorted(kinds)]
+        unplaced = [o for dump_file in self.files
+                    for indexes in dump_file.by_kind.get(None, {}).values() for i in indexes
+                    for o in dump_file.objects[i] or ()]
+        return [o for o in found if o is not None] + unplaced
+
 
 def _current(path: Path, relative: str, cached: DumpFile | None) -> DumpFile:
     """The file's entry: the cached one while the file is unchanged, else read and scanned."""

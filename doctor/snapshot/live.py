@@ -55,6 +55,18 @@ class LiveSource:
             raise CollectError(str(error)) from None
 
 
+    def api_groups(self, timeout: float) -> frozenset[str]:
+        # Discovery: every authenticated user may read it (role system:discovery).
+        try:
+            answer = self.client.request("GET", "/apis", Target("get", "API groups"),
+                                         timeout=timeout)
+        except KubeError as error:
+            raise CollectError(str(error), source_failed=error.unreachable) from None
+        groups = answer.get("groups") if isinstance(answer, dict) else None
+        return frozenset(str(g["name"]) for g in groups or () if isinstance(g, dict)
+                         and isinstance(g.get("name"), str))
+
+
 def _objects(answer: Any, collection: Collection, target: Target) -> list[dict]:
     """List items (or the one object) with kind and apiVersion set, as in a dump."""
     if not isinstance(answer, dict):

@@ -62,6 +62,12 @@ class DumpSource:
         return "\n".join(data.decode("utf-8", "replace").splitlines())
 
 
+    def api_groups(self, timeout: float) -> frozenset[str]:
+        objects = self.dump.objects if self.index is None else self.index.one_of_each_kind()
+        versions = (o.get("apiVersion") for o in objects)
+        return frozenset(v.rpartition("/")[0] for v in versions if isinstance(v, str))
+
+
 def _want(collection: Collection, query: Query) -> Want:
     """What the index may skip for this query: other kinds, other namespaces, and other values
     of an indexed field an equality field selector names."""
