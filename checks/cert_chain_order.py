@@ -30,7 +30,15 @@ from registry_doctor.doctor.console import (
 )
 from registry_doctor.doctor.findings import Finding, verdict
 from registry_doctor.doctor.fix.planners.console import plan_cert_chain_order as plan  # noqa: F401 (its planner)
-from registry_doctor.doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import (
+    CheckMeta,
+    CheckOption,
+    MetricKey,
+    Resource,
+    Result,
+    Severity,
+    Status,
+)
 from registry_doctor.doctor.pem import Certificate, PemFile, certificate_from_der, read_pem_file
 from registry_doctor.doctor.workload import Workload, as_dict
 
@@ -68,6 +76,10 @@ META = CheckMeta(
         ".cert file, recreate the secret (`$cli create secret generic console-secret "
         "--from-file=console.cert -n $namespace --dry-run -o yaml | $cli replace -f -`) and roll "
         "out the console (`$cli rollout latest $console -n $namespace`)."
+    ),
+    options=(
+        CheckOption("--cert-dir", "cert_dir", "A local Cockpit ws-certs.d folder to judge.",
+                    type="path"),
     ),
 )
 

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from registry_doctor.doctor.check import CheckContext, NotEvaluable
 from registry_doctor.doctor.fix.planners.storage import plan_ephemeral_storage as plan  # noqa: F401 (its planner)
-from registry_doctor.doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import (
+    CheckMeta,
+    CheckOption,
+    MetricKey,
+    Resource,
+    Result,
+    Severity,
+    Status,
+)
 from registry_doctor.doctor.platform.store import POD_LIFETIME, READ_ONLY, StoreVolume, classify
 from registry_doctor.doctor.registryconfig import (
     CONFIG_KINDS,
@@ -42,6 +50,14 @@ META = CheckMeta(
         "claim (ReadWriteMany if the registry runs more than one pod) mounted where "
         "storage.filesystem.rootdirectory points, or configure a remote driver such as S3. "
         "Images already pushed to an emptyDir are lost with the pod: push them again."
+    ),
+    options=(
+        CheckOption("--claim-name", "claim_name", "The claim to use (created with "
+                    "--claim-size when absent).", fix=True),
+        CheckOption("--claim-size", "claim_size", "Create the claim with this size, e.g. 20Gi.",
+                    type="quantity", fix=True),
+        CheckOption("--storage-class", "storage_class", "Storage class of a created claim.",
+                    fix=True),
     ),
 )
 

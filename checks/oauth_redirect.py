@@ -23,7 +23,7 @@ from registry_doctor.doctor.console import (
 )
 from registry_doctor.doctor.findings import Finding, verdict
 from registry_doctor.doctor.fix.planners.console import plan_oauth_redirect as plan  # noqa: F401 (its planner)
-from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import CheckMeta, CheckOption, Resource, Result, Severity, Status
 from registry_doctor.doctor.oauth import UrlError, match_redirect, parse_url
 from registry_doctor.doctor.snapshot.kinds import console_env
 from registry_doctor.doctor.workload import Workload, as_dict, as_list
@@ -53,6 +53,14 @@ META = CheckMeta(
         "Make the OAuthClient accept the console URL: `$cli patch oauthclient "
         "cockpit-oauth-client -p '{\"redirectURIs\":[\"https://<console route host>\"]}'`; "
         "fix console env with `$cli set env $console -n $namespace NAME=value`."
+    ),
+    options=(
+        CheckOption("--oauth-probe", "oauth_probe", "Also ask the OAuth server to authorize "
+                    "the console's redirect URI (shows in the master log).", type="bool",
+                    default=False),
+        CheckOption("--console-host", "console_hosts", "A host whose https URL the fix may "
+                    "register with the console's OAuthClient (repeatable; none: the fix is "
+                    "left to a person).", type="list", default=(), fix=True),
     ),
 )
 

@@ -14,7 +14,15 @@ from typing import Any
 
 from registry_doctor.doctor.check import CheckContext, NotEvaluable
 from registry_doctor.doctor.fix.planners.storage import plan_s3_reachability as plan  # noqa: F401 (its planner)
-from registry_doctor.doctor.model import CheckMeta, Remediation, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import (
+    CheckMeta,
+    CheckOption,
+    Remediation,
+    Resource,
+    Result,
+    Severity,
+    Status,
+)
 from registry_doctor.doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS
 
 META = CheckMeta(
@@ -40,6 +48,10 @@ META = CheckMeta(
         "(`$cli edit secret/<name> -n $namespace` for a mounted config.yml, `$cli set env "
         "$registry -n $namespace REGISTRY_STORAGE_S3_<NAME>=...` for overrides), then "
         "`$cli rollout latest $registry -n $namespace`."
+    ),
+    options=(
+        CheckOption("--s3-write-probe", "s3_write_probe", "Also put and delete one marker "
+                    "object in the bucket.", type="bool", default=False),
     ),
 )
 

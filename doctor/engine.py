@@ -96,6 +96,13 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
     ), snapshot
 
 
+def snapshot(config: RunConfig, wanted: Iterable[str]) -> Snapshot:
+    """The collections `wanted`, read as a run reads them (`registry-doctor snapshot`)."""
+    source = open_source(config)
+    config = settle(config, source)
+    return collect(source, wanted, config, config.platform)
+
+
 def settle(config: RunConfig, source: Source) -> RunConfig:
     """`config` with its platform chosen (with `auto`, recognised from the source) and the
     names the admin left to the platform filled in; settling it again changes nothing."""

@@ -66,6 +66,32 @@ DEFAULT_NAMES: Mapping[str, str] = MappingProxyType({
 
 
 @dataclass(frozen=True)
+class CheckOption:
+    """A command-line option a check brings: `check` offers it, and `serve` too unless it only
+    shapes a fix. The CLI builds its options from these (doctor/cli.py), so a check's settings
+    live with the check."""
+
+    flag: str  # "--claim-name"
+    # The field it sets: of RunConfig (doctor.config), or of FixOptions when `fix`.
+    setting: str
+    help: str
+    # str, bool, int, path, list (repeatable), quantity (a Kubernetes quantity, e.g. 256Mi)
+    type: str = "str"
+    default: Any = None
+    fix: bool = False  # read only by the check's fix planner (`check --fix`)
+    minimum: int | None = None  # for int
+    maximum: int | None = None
+
+    @property
+    def line(self) -> str:
+        """`--claim-size QUANTITY` (fix only): what it does, for `explain` and the docs."""
+        value = "" if self.type == "bool" else f" {self.type.upper()}"
+        default = "" if self.default in (None, (), False) else f" (default: {self.default})"
+        return (f"{self.flag}{value}{' (with --fix)' if self.fix else ''}: "
+                f"{self.help}{default}")
+
+
+@dataclass(frozen=True)
 class CheckMeta:
     """Everything about a check except its logic; rendered by `list`, `explain` and the docs."""
 
@@ -84,6 +110,7 @@ class CheckMeta:
     # is `skip`, with `platform_note` (why) in its summary.
     platforms: tuple[str, ...] = ()
     platform_note: str = ""
+    options: tuple[CheckOption, ...] = ()  # its command-line options
 
     def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES) -> str:
         return string.Template(self.remediation).substitute(names)

@@ -155,7 +155,10 @@ def meta_document(meta: CheckMeta) -> dict[str, Any]:
     """A check's metadata for `list -o json` and `explain -o json`."""
     return {"id": meta.id, "title": meta.title, "severity": meta.severity.value,
             "reads": list(meta.kinds), "probes": list(meta.probes), "optIn": meta.opt_in,
-            "platforms": list(meta.platforms), "description": meta.description,
+            "platforms": list(meta.platforms),
+            "options": [{"flag": o.flag, "help": o.help, "fix": o.fix, "default": o.default}
+                        for o in meta.options],
+            "description": meta.description,
             "remediation": meta.remediation_for(), "docs": meta.docs}
 
 
@@ -176,6 +179,7 @@ def render_explain(meta: CheckMeta) -> str:
         *_fill(f"reads: {', '.join(meta.kinds)}", "", "  "),
         *_fill(f"live probes: {probes}", "", "  "),
         *_fill(f"platforms: {meta.platforms_line}", "", "  "),
+        *(line for o in meta.options for line in _fill(f"option {o.line}", "", "  ")),
         "",
         *_fill(meta.description, "", ""),
         "",

@@ -244,3 +244,27 @@ def test_list_and_explain_render_metadata() -> None:
     assert listing.returncode == 0 and "besteffort-qos" in listing.stdout
     explained = cli("explain", "besteffort-qos")
     assert explained.returncode == 0 and "severity when failing: crit" in explained.stdout
+
+
+def test_check_and_serve_share_one_option_set_and_take_each_checks_options_from_its_metadata(
+) -> None:
+    from typer.main import get_command
+
+    from registry_doctor.checks import all_metas
+    from registry_doctor.doctor.cli import app
+
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    flags = {name: {opt for p in commands[name].params for opt in p.opts}
+             for name in ("check", "serve")}
+    shared = {"--check", "--skip", "--from-dir", "--kubeconfig", "--context", "--platform",
+              "--namespace", "--registry", "--console", "--timeout", "--log-tail", "--config"}
+    assert shared <= flags["check"] & flags["serve"]
+    options = [o for meta in all_metas() for o in meta.options]
+    assert options, "the checks declare options"
+    for option in options:
+        assert option.flag in flags["check"]
+        # serve never fixes: a fix option would be accepted and then ignored
+        assert (option.flag in flags["serve"]) is not option.fix
+    assert cli("check", "--claim-size", "lots", "--fix", "--from-dir",
+               str(CLUSTERS / "broken")).stderr.strip() == (
+        "registry-doctor: --claim-size lots: not a Kubernetes quantity (e.g. 100m, 256Mi, 20Gi)")

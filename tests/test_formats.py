@@ -152,7 +152,7 @@ def test_textfile_in_a_missing_folder_is_reported_not_a_traceback(tmp_path: Path
 
 def test_list_and_explain_as_json() -> None:
     listed = json.loads(cli("list", "-o", "json").stdout)
-    assert {"id", "title", "severity", "reads", "probes", "optIn", "platforms",
+    assert {"id", "title", "severity", "reads", "probes", "optIn", "platforms", "options",
             "description", "remediation", "docs"} == set(listed[0])
     explained = json.loads(cli("explain", "besteffort-qos", "-o", "json").stdout)
     assert explained == next(c for c in listed if c["id"] == "besteffort-qos")
