@@ -18,6 +18,7 @@ from registry_doctor.doctor.platform import ADAPTERS, adapter, choose
 from registry_doctor.doctor.snapshot import CollectError
 from registry_doctor.doctor.snapshot.kinds import known_collections
 from registry_doctor.doctor.snapshot.offline import DumpSource
+from registry_doctor.doctor.workload import Workload
 from tests.workloads import registry_dc, snapshot_of
 
 
@@ -168,3 +169,20 @@ def test_volume_plugins_are_classified_by_their_driver_name(name: str, kind: str
     from registry_doctor.doctor.platform.store import plugin_kind
 
     assert plugin_kind(name) == kind
+
+
+@pytest.mark.parametrize(("kind", "strategy", "replicas", "rolling"), [
+    ("DeploymentConfig", {}, 1, "Rolling"),  # the API's default: Rolling, maxSurge 25%
+    ("DeploymentConfig", {"type": "Rolling", "rollingParams": {"maxSurge": 0}}, 1, None),
+    ("DeploymentConfig", {"type": "Recreate"}, 1, None),
+    ("Deployment", {"rollingUpdate": {"maxSurge": "0%", "maxUnavailable": 1}}, 1, None),
+    ("Deployment", {"rollingUpdate": {"maxSurge": "10%"}}, 1, "RollingUpdate"),  # rounds up
+    ("Deployment", {"rollingUpdate": {"maxSurge": "10%"}}, 0, "RollingUpdate"),
+    ("Deployment", {"rollingUpdate": {"maxSurge": 1}}, 1, "RollingUpdate"),
+    ("Deployment", {"rollingUpdate": {"maxSurge": "x"}}, 1, "RollingUpdate"),  # default 25%
+])
+def test_a_rolling_strategy_counts_only_when_it_starts_new_pods_before_old_ones_stop(
+        kind: str, strategy: dict[str, Any], replicas: int, rolling: str | None) -> None:
+    spec = {"replicas": replicas, **({"strategy": strategy} if strategy else {})}
+    workload = Workload(kind, "dc", {"metadata": {"name": "docker-registry"}, "spec": spec})
+    assert workload.rolling == rolling
