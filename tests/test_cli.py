@@ -150,12 +150,13 @@ def test_an_unusable_kubeconfig_is_one_usage_error(tmp_path: Path, command: str,
     (("--context", "nope"), "--context nope: no such context in {kubeconfig} (its contexts: "
                             "x, y)"),
     (("--kubeconfig", "{absent}"), "--kubeconfig {absent}: no such file"),
+    (("--kubeconfig", "{folder}"), "--kubeconfig {folder}: a directory, not a file"),
 ])
 def test_a_wrong_context_or_kubeconfig_path_is_one_usage_error(
         tmp_path: Path, args: tuple[str, str], message: str) -> None:
     kubeconfig = kubeconfig_for(tmp_path / "kubeconfig", f"https://u:pw-123@127.0.0.1:{free_port()}",
                                 ("x", "y"))
-    names = {"kubeconfig": kubeconfig, "absent": tmp_path / "absent"}
+    names = {"kubeconfig": kubeconfig, "absent": tmp_path / "absent", "folder": tmp_path}
     flags = [a.format(**names) for a in args]
     if "--kubeconfig" not in flags:
         flags += ["--kubeconfig", str(kubeconfig)]
