@@ -238,6 +238,13 @@ class Report:
     def exit_code(self) -> int:
         return exit_code_for([r.status for r in self.results])
 
+    @property
+    def input_problems(self) -> list[str]:
+        """What of the source could not be read (a dump's files, each `file: reason`): the
+        verdicts were reached without it, so every output format says so."""
+        problems = self.source.get("problems")
+        return [str(p) for p in problems] if isinstance(problems, list) else []
+
     def result(self, check_id: str) -> Result | None:
         return next((r for r in self.results if r.check == check_id), None)
 
