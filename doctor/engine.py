@@ -169,8 +169,8 @@ def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
     if check.meta.platforms and snapshot.platform not in check.meta.platforms:
         return ctx.result(Status.SKIP, f"does not apply to platform {snapshot.platform}: "
                           f"{check.meta.platform_note}")
-    causes = [snapshot.errors[k] for k in check.meta.kinds
-              if k in snapshot.errors and k not in LOG_COLLECTIONS]
+    causes = [snapshot.errors[k] for k in check.meta.kinds if k in snapshot.errors
+              and k not in LOG_COLLECTIONS and k not in check.meta.quotes_only]
     if causes:
         return ctx.result(Status.UNKNOWN, "; ".join(dict.fromkeys(causes)))
     try:

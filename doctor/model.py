@@ -84,6 +84,9 @@ class CheckMeta:
     # is `skip`, with `platform_note` (why) in its summary.
     platforms: tuple[str, ...] = ()
     platform_note: str = ""
+    # Collections among `kinds` read only to quote (e.g. events): when one cannot be read, the
+    # check still judges and says what it could not quote, instead of being unknown.
+    quotes_only: tuple[str, ...] = ()
 
     def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES) -> str:
         return string.Template(self.remediation).substitute(names)
