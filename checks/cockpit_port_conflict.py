@@ -108,10 +108,12 @@ def _neighbours(ctx: CheckContext, console_pods: list[dict[str, Any]], console_b
         where = f"pod {pod['metadata'].get('namespace', '')}/{pod['metadata']['name']} on the " \
                 f"console's node {node} binds host port {port} ({binding})"
         findings.append(
-            Finding(Status.CRIT, f"{where}: the console binds it there too and cannot start")
+            Finding(Status.CRIT, f"{where}: the console binds it there too and cannot start",
+                    (_pod(pod),))
             if console_binds else
             Finding(Status.WARN, f"{where}: no clash while the console listens in its pod "
-                                 "network, but the console cannot take the host port there"))
+                                 "network, but the console cannot take the host port there",
+                    (_pod(pod),)))
     return findings
 
 

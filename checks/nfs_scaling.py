@@ -35,9 +35,10 @@ META = CheckMeta(
            "services", "registry-pods", "registry-logs"),
     description=(
         "With one pod, only the next rollout matters: a store that attaches to one node under "
-        "a rolling strategy (DeploymentConfig Rolling, Deployment RollingUpdate) is warn, "
-        "since the new pod waits for the volume the old pod holds and stalls on another node "
-        "(fix: the Recreate strategy). With more pods (replicas > 1, or a DaemonSet): remote "
+        "a rolling strategy (DeploymentConfig Rolling, Deployment RollingUpdate) with a "
+        "maxSurge above 0 is warn, since the new pod waits for the volume the old pod holds "
+        "and stalls on another node (fix: the Recreate strategy); maxSurge 0 stops the old "
+        "pod first: ok. With more pods (replicas > 1, or a DaemonSet): remote "
         "storage drivers are shared by design: ok. With the filesystem driver, the volume "
         "under its root directory decides, by what its plugin can do rather than the access "
         "mode its claim declares: none, emptyDir or hostPath (inline or as a PV) gives each pod "

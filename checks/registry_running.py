@@ -15,6 +15,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from registry_doctor.doctor.check import CheckContext
+from registry_doctor.doctor.events import event_lines as _event_lines
+from registry_doctor.doctor.events import event_time as _event_time
+from registry_doctor.doctor.events import rfc3339 as _time
 from registry_doctor.doctor.known_issues import KNOWN_ISSUES, matching_lines, quoted
 from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
 from registry_doctor.doctor.snapshot.kinds import latest_replication_controller
@@ -54,7 +57,6 @@ META = CheckMeta(
 
 WARNING_REASONS = ("FailedMount", "FailedAttachVolume", "FailedScheduling", "FailedCreate",
                    "BackOff", "Unhealthy")
-EVENTS_PER_OBJECT = 3  # newest first: enough to explain, few enough to read
 RECENT = timedelta(hours=1)  # kube-apiserver's default --event-ttl
 REPEATED = 3  # restarts
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -260,28 +262,5 @@ def _events_by_object(events: list[dict[str, Any]]) -> dict[tuple[str, str],
     return grouped
 
 
-def _event_lines(events: list[dict[str, Any]]) -> list[str]:
-    return [f"{e.get('reason')} (x{e.get('count', 1)}, last "
-            f"{e.get('lastTimestamp') or e.get('eventTime') or '?'}): "
-            f"{str(e.get('message', '')).strip()}" for e in events[:EVENTS_PER_OBJECT]]
-
-
 def _newest_event_time(events: list[dict[str, Any]]) -> datetime | None:
     return max(filter(None, map(_event_time, events)), default=None)
-
-
-def _event_time(event: dict[str, Any]) -> datetime | None:
-    return (_time(event.get("lastTimestamp")) or _time(event.get("eventTime"))
-            or _time(event.get("firstTimestamp"))
-            or _time(as_dict(event.get("metadata")).get("creationTimestamp")))
-
-
-def _time(value: object) -> datetime | None:
-    """An RFC 3339 time as the API server writes it; None for anything else."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None

@@ -111,6 +111,9 @@ class CheckMeta:
     platforms: tuple[str, ...] = ()
     platform_note: str = ""
     options: tuple[CheckOption, ...] = ()  # its command-line options
+    # Collections among `kinds` read only to quote (e.g. events): when one cannot be read, the
+    # check still judges and says what it could not quote, instead of being unknown.
+    quotes_only: tuple[str, ...] = ()
 
     def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES) -> str:
         return string.Template(self.remediation).substitute(names)
@@ -264,6 +267,13 @@ class Report:
     @property
     def exit_code(self) -> int:
         return exit_code_for([r.status for r in self.results])
+
+    @property
+    def input_problems(self) -> list[str]:
+        """What of the source could not be read (a dump's files, each `file: reason`): the
+        verdicts were reached without it, so every output format says so."""
+        problems = self.source.get("problems")
+        return [str(p) for p in problems] if isinstance(problems, list) else []
 
     def result(self, check_id: str) -> Result | None:
         return next((r for r in self.results if r.check == check_id), None)

@@ -58,6 +58,11 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text.replace("\t", " "))
 
 
+def one_line(text: str) -> str:
+    """`printable`, its line breaks shown escaped: one item, one line."""
+    return printable(text).replace("\n", "\\n")
+
+
 def _fill(text: str, first: str, rest: str) -> list[str]:
     """`text` wrapped to the terminal, every line of it indented."""
     return textwrap.wrap(printable(text), terminal_width(), initial_indent=first,
@@ -67,7 +72,7 @@ def _fill(text: str, first: str, rest: str) -> list[str]:
 def render_table(report: Report, color: bool) -> str:
     width = max((len(r.check) for r in report.results), default=5)
     lines = [*_fill(_source_line(report), "", "  "), ""]
-    for problem in report.source.get("problems", []):
+    for problem in report.input_problems:
         lines += _fill(f"input problem: {problem}", "", "  ")
     indent = " " * 10
     for result in report.results:

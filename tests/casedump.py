@@ -11,6 +11,7 @@ A case folder holds `case.yaml` and optional object files and `logs/`:
       status: crit
       summary: "regular expression searched in the summary"
       details: ["text that some detail line contains", ...]
+      resources: [Pod/monitoring/name, ...]   # Kind/namespace/name the result must list
       plan:                       # when the check has a planner and fails: what it plans,
         - scale-to-one dc/docker-registry in default   # each action's name and target
         - choose-claim            # (a manual step has no target); [] when it plans nothing

@@ -92,6 +92,16 @@ def test_usage_errors_exit_64_with_one_line(args: tuple[str, ...]) -> None:
     assert run.stderr.strip().count("\n") == 0 and run.stderr.startswith("registry-doctor: ")
 
 
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_skipping_every_selected_check_is_a_usage_error_not_an_unknown_run(command: str) -> None:
+    """Exit 3 means "nothing could be judged" to Nagios and cron: a run that selected nothing
+    must not page as if the cluster were unreadable."""
+    run = cli(command, "--from-dir", str(CLUSTERS / "healthy"), "--check", "besteffort-qos",
+              "--check", "nfs-scaling", "--skip", "nfs-scaling", "--skip", "besteffort-qos")
+    assert_one_usage_line(run, "no check left to run: --skip besteffort-qos, nfs-scaling "
+                               "removes every check --check names")
+
+
 def kubeconfig_for(path: Path, server: str, contexts: tuple[str, ...] = ("x",)) -> Path:
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config",
@@ -150,12 +160,13 @@ def test_an_unusable_kubeconfig_is_one_usage_error(tmp_path: Path, command: str,
     (("--context", "nope"), "--context nope: no such context in {kubeconfig} (its contexts: "
                             "x, y)"),
     (("--kubeconfig", "{absent}"), "--kubeconfig {absent}: no such file"),
+    (("--kubeconfig", "{folder}"), "--kubeconfig {folder}: a directory, not a file"),
 ])
 def test_a_wrong_context_or_kubeconfig_path_is_one_usage_error(
         tmp_path: Path, args: tuple[str, str], message: str) -> None:
     kubeconfig = kubeconfig_for(tmp_path / "kubeconfig", f"https://u:pw-123@127.0.0.1:{free_port()}",
                                 ("x", "y"))
-    names = {"kubeconfig": kubeconfig, "absent": tmp_path / "absent"}
+    names = {"kubeconfig": kubeconfig, "absent": tmp_path / "absent", "folder": tmp_path}
     flags = [a.format(**names) for a in args]
     if "--kubeconfig" not in flags:
         flags += ["--kubeconfig", str(kubeconfig)]

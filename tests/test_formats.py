@@ -200,3 +200,46 @@ def test_odd_evidence_reaches_an_ascii_terminal_without_a_traceback(tmp_path: Pa
     assert all(len(line) <= 70 for line in utf8.stdout.splitlines()), utf8.stdout
     explained = cli("explain", "besteffort-qos", env={"COLUMNS": "50"})
     assert all(len(line) <= 50 for line in explained.stdout.splitlines())
+
+
+# Files of a --from-dir dump that could not be read: the verdicts were reached without them.
+PROBLEMS = ("bad.yaml: not valid YAML at line 2 (cannot parse)",
+            "odd\nname|x.json: cannot read: Permission denied")
+
+
+def report_with_problems(*results: Result) -> Report:
+    return Report("2026-01-01T00:00:00+00:00",
+                  {"type": "dump", "path": "/d", "namespace": "default", "registry": "r",
+                   "problems": list(PROBLEMS)}, results)
+
+
+def test_every_tool_format_carries_the_input_problems_in_its_own_idiom(tmp_path: Path) -> None:
+    judged = report_with_problems(Result("besteffort-qos", "t", Status.CRIT, "crit"))
+    shown = ["bad.yaml: not valid YAML at line 2 (cannot parse)",
+             "odd\\nname/x.json: cannot read: Permission denied"]  # one line, no perfdata `|`
+
+    nagios = render(judged, "nagios").splitlines()
+    assert nagios[0].startswith("REGISTRY-DOCTOR CRITICAL - 1 crit, 2 input problems | ")
+    assert [f"INPUT PROBLEM: {p}" for p in shown] == nagios[1:3]
+    blind = report_with_problems(Result("besteffort-qos", "t", Status.UNKNOWN, "not read"))
+    assert render(blind, "nagios").startswith("REGISTRY-DOCTOR UNKNOWN - 1 unknown, 2 input ")
+
+    suite = ET.fromstring(render(judged, "junit")).find("testsuite")
+    assert suite.find("system-err").text.splitlines() == [
+        f"input problem: {p}" for p in ("bad.yaml: not valid YAML at line 2 (cannot parse)",
+                                        "odd\\nname|x.json: cannot read: Permission denied")]
+
+    document = json.loads(render(judged, "sarif"))
+    jsonschema.validate(document, SARIF_SCHEMA)
+    [invocation] = document["runs"][0]["invocations"]
+    assert [(n["level"], n["message"]["text"]) for n in
+            invocation["toolExecutionNotifications"]] == [("warning", p) for p in PROBLEMS]
+
+    textfile = render(judged, "prometheus")
+    assert [line for line in textfile.splitlines() if "input problem" in line] == [
+        f"# registry-doctor input problem: {p}" for p in
+        ("bad.yaml: not valid YAML at line 2 (cannot parse)",
+         "odd\\nname|x.json: cannot read: Permission denied")]
+    done = subprocess.run([find_tool("promtool"), "check", "metrics"], input=textfile,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -79,6 +79,18 @@ def test_every_request_names_registry_doctor_and_its_version(fake_api: FakeFacto
                       f"python {platform.python_version()})"}
 
 
+def test_events_a_check_only_quotes_do_not_cost_it_its_verdict(fake_api: FakeFactory,
+                                                                tmp_path: Path) -> None:
+    """ephemeral-storage judges the claim from the claim; its events only explain it."""
+    [case] = [c for c in LIVE_CASES if c.id == "ephemeral-storage/claim-pending"]
+    api = fake_api(materialize(case, tmp_path / "dump"))
+    api.forbid("events", "list")
+    result = live_report(api, tmp_path, ["ephemeral-storage"]).result("ephemeral-storage")
+    assert result.status is Status.CRIT, result.summary
+    assert any(d.startswith("events not read (") and "forbidden" in d and
+               d.endswith("no claim event quoted") for d in result.details), result.details
+
+
 @pytest.mark.parametrize("fault", ["500", "reset"])
 def test_api_faults_become_unknown_with_the_cause(fault: str, fake_api: FakeFactory,
                                                   tmp_path: Path) -> None:

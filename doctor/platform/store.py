@@ -48,9 +48,14 @@ FILE_DRIVERS = frozenset({
     "openshift-storage.cephfs.csi.ceph.com", "nfs.csi.k8s.io", "kubernetes.io/glusterfs",
     "kubernetes.io/azure-file", "kubernetes.io/cephfs"})
 BLOCK, FILE, NODE, UNKNOWN_PLUGIN = "block", "file", "node", "unknown"
-# PersistentVolume spec fields that are not its volume source.
-_PV_FIELDS = frozenset({"accessModes", "capacity", "claimRef", "persistentVolumeReclaimPolicy",
-                        "storageClassName", "volumeMode", "mountOptions", "nodeAffinity"})
+# A PersistentVolume's volume sources: the fields of PersistentVolumeSource (Kubernetes API
+# reference, core/v1 PersistentVolumeSpec). Every other spec field (accessModes, claimRef,
+# volumeMode, volumeAttributesClassName, any added later) is not a source.
+PV_SOURCES = frozenset({
+    "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "csi", "fc",
+    "flexVolume", "flocker", "gcePersistentDisk", "glusterfs", "hostPath", "iscsi", "local",
+    "nfs", "photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",
+    "vsphereVolume"})
 
 # Whether the registry's pods can share the store.
 EACH_POD_ITS_OWN = "each-pod-its-own"  # emptyDir, ephemeral, hostPath
@@ -88,6 +93,11 @@ def plugin_kind(name: str) -> str:
     return NODE if name in NODE_LOCAL else UNKNOWN_PLUGIN
 
 
+def pv_source(volume_spec: dict[str, Any]) -> str | None:
+    """The PersistentVolume's volume source, or None when it names none that is known."""
+    return next((key for key in volume_spec if key in PV_SOURCES), None)
+
+
 @dataclass(frozen=True)
 class StoreVolume:
     mount: Mount
@@ -118,7 +128,7 @@ class StoreVolume:
         volume = snapshot.named("persistentvolumes", str(claim_spec.get("volumeName")))
         volume_spec = as_dict((volume or {}).get("spec"))
         volume_name = as_dict((volume or {}).get("metadata")).get("name")
-        source = next((k for k in volume_spec if k not in _PV_FIELDS), None)
+        source = pv_source(volume_spec)
         driver = as_dict(volume_spec.get("csi")).get("driver")
         if source == "csi" and isinstance(driver, str):
             return Plugin(plugin_kind(driver), f"csi {driver}",
@@ -216,7 +226,7 @@ def _nfs_evidence(snapshot: Snapshot, claim_spec: dict[str, Any]) -> tuple[bool,
     provisioner = (storage_class or {}).get("provisioner")
     if isinstance(provisioner, str) and _nfs_name(provisioner):
         return True, f"storageclass/{class_name} provisioner={provisioner}"
-    source = next((k for k in volume_spec if k not in _PV_FIELDS), "no volume source")
+    source = pv_source(volume_spec) or "no known volume source"
     found = f"persistentvolume/{name} {source}" if volume else \
         f"no persistentvolume {name} in the snapshot"
     return False, f"{found}, storageclass {class_name or 'none'}: not NFS"
