@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from registry_doctor.doctor.check import CheckContext
 from registry_doctor.doctor.cockpit import (
     CERT_DIR,
+    LAUNCHER_PAIR_DIR,
     CockpitVersion,
     choose,
     judge_chain,
@@ -55,15 +56,21 @@ META = CheckMeta(
     platform_note=NO_CONSOLE,
     description=(
         "Judges the certificate the console's Cockpit would serve, from the secret or configMap "
-        f"mounted at {CERT_DIR}, from a local folder (--cert-dir) and, live, from the chain the "
-        "console route actually serves. The file is the one Cockpit picks (alphabetically last "
-        "*.cert; also *.crt with NAME.key from Cockpit 211, by the console image's version), "
-        "and a file shadowed by it is named. Crit: key missing, encrypted, in a layout the "
-        "console cannot read or not matching the first certificate; a certificate not issued "
-        "(signature verified) by the next one; expired or not yet valid; the route host not "
-        "in the subjectAltNames; the secret missing. Warn: only a self-signed certificate, "
-        "expiry within 30 days, a repeated certificate, a shadowed file, a server certificate "
-        "without its issuer, a route serving another certificate than the mounted file."
+        f"mounted at {CERT_DIR} (for the console image also the tls.crt and tls.key its "
+        f"launcher combines into tls.cert from a volume at {LAUNCHER_PAIR_DIR}), from a local "
+        "folder (--cert-dir) and, live, from the chain the console route actually serves. The "
+        "file is the one Cockpit picks (alphabetically last *.cert; also *.crt with NAME.key "
+        "from Cockpit 211, by the console image's version), and a file shadowed by it is named; "
+        "the console pod's own log line 'Using certificate: PATH' is quoted as evidence. Names "
+        "are checked against the hosts routers serve a passthrough route at (status.ingress). "
+        "Crit: key missing, encrypted, in a layout the console cannot read or not matching the "
+        "first certificate; a certificate not issued (signature verified) by the next one; "
+        "expired or not yet valid; a served route host not in the subjectAltNames; the secret "
+        "missing. Warn: only a self-signed certificate, expiry within 30 days, a repeated "
+        "certificate, a shadowed file, a server certificate without its issuer, a route "
+        "serving another certificate than the mounted file, a pod whose log names another file "
+        "than the mounted ones make it choose, a tls pair the launcher cannot use. Unknown: a "
+        "certificate an init container writes into an emptyDir at run time."
     ),
     remediation=(
         "Put the server certificate, then its intermediates, then the unencrypted key into one "

@@ -54,22 +54,31 @@ META = CheckMeta(
     platforms=CONSOLE_PLATFORMS,
     platform_note=NO_CONSOLE,
     description=(
+        "The console route must be served: the hosts are those routers admitted it with "
+        "(status.ingress[].host; spec.host only without status), and its TLS must reach "
+        "Cockpit: passthrough; edge only when COCKPIT_KUBE_INSECURE=true (else Cockpit "
+        "redirects the router's plain HTTP to HTTPS: a redirect loop, crit); reencrypt only "
+        "with a destinationCACertificate or the Service's service-serving certificate where "
+        "Cockpit reads it (else crit). A route missing, refused (e.g. HostAlreadyClaimed) or "
+        "with such a termination is the cause: its fix restores the route, not the OAuthClient. "
         "The OAuthClient named by the console's OPENSHIFT_OAUTH_CLIENT_ID (default "
         "cockpit-oauth-client; it must be the one configured with --console-oauth-client, "
         "else warn: only that one is read) must exist and one of its redirectURIs must accept "
-        "https://<console route host>/ by the OAuth server's rules (scheme, host with port, "
-        "path prefix; osin urivalidate.go). Crit: no such client, no match, no console route "
-        "or host, OPENSHIFT_OAUTH_PROVIDER_URL unset or not an https URL, a COCKPIT_KUBE_URL "
-        "(Cockpit's Origins) that is not exactly https://<route host> (a trailing slash breaks "
-        "the WebSocket origin check), and, with --oauth-probe, HTTP 400 invalid_request from "
-        "the authorize endpoint. Warn: a route that is not passthrough, a provider URL other "
-        "than the issuer in the master's OAuth metadata (live), REGISTRY_HOST not the "
-        "docker-registry route host."
+        "https://<served host>/ for every served host by the OAuth server's rules (scheme, host "
+        "with port, path prefix; osin urivalidate.go). Crit: no such client, no match, "
+        "OPENSHIFT_OAUTH_PROVIDER_URL unset or not an https URL, a COCKPIT_KUBE_URL (Cockpit's "
+        "Origins) that is not exactly https://<served host> (a trailing slash breaks the "
+        "WebSocket origin check), and, with --oauth-probe, HTTP 400 invalid_request from the "
+        "authorize endpoint. Warn: a provider URL other than the issuer in the master's OAuth "
+        "metadata (live), REGISTRY_HOST not the docker-registry route's served host."
     ),
     remediation=(
-        "Make the OAuthClient accept the console URL: `$cli patch oauthclient "
-        "cockpit-oauth-client -p '{\"redirectURIs\":[\"https://<console route host>\"]}'`; "
-        "fix console env with `$cli set env $console -n $namespace NAME=value`."
+        "When the route is the cause, restore the template's passthrough route: `$cli delete "
+        "route registry-console -n $namespace && $cli create route passthrough registry-console "
+        "--service registry-console --hostname <host> -n $namespace`. Else make the OAuthClient "
+        "accept the console URL: `$cli patch oauthclient cockpit-oauth-client -p "
+        "'{\"redirectURIs\":[\"https://<served host>\"]}'`; fix console env with `$cli set env "
+        "$console -n $namespace NAME=value`."
     ),
 )
 
