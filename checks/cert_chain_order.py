@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from registry_doctor.doctor.check import CheckContext
 from registry_doctor.doctor.cockpit import (
     CERT_DIR,
+    DEFAULT_SELF_SIGNED,
     LAUNCHER_PAIR_DIR,
     CockpitVersion,
     choose,
@@ -95,8 +96,8 @@ def evaluate(ctx: CheckContext) -> Result:
     findings += mounted
     mounted_chain = served_chain(parsed, version) if parsed is not None else ()
     _note_expiry(expiries, ROLE_CONSOLE, mounted_chain)
-    findings += _logged(ctx, console, choose(parsed, version).certificate
-                        if parsed is not None else None)
+    findings += _logged(ctx, console, None if parsed is None else
+                        choose(parsed, version).certificate or DEFAULT_SELF_SIGNED)
     findings += _local_folder(ctx, version, hosts, now, expiries)
     expected = mounted_chain[0] if mounted_chain else None
     findings += _served(ctx, route, now, expected, expiries)
@@ -123,7 +124,8 @@ def _browser_hosts(route: dict | None) -> tuple[list[str], list[Finding]]:
 
 
 def _logged(ctx: CheckContext, console: Workload, chosen: str | None) -> list[Finding]:
-    """cockpit-ws's own word on the file it loaded, against the file judged here."""
+    """cockpit-ws's own word on the file it loaded, against the file judged here (`chosen`;
+    None: the files are unknown)."""
     findings = []
     for pod in ctx.snapshot.items("console-pods"):
         metadata = pod["metadata"]

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from registry_doctor.doctor.check import CheckContext, ProbeResult
-from registry_doctor.doctor.cockpit import version_of_image
+from registry_doctor.doctor.cockpit import CERT_DIR, version_of_image
 from registry_doctor.doctor.console import (
     CONSOLE_PLATFORMS,
     DEFAULT_OAUTH_CLIENT,
@@ -20,6 +20,7 @@ from registry_doctor.doctor.console import (
     RESTORE_ROUTE,
     SERVING_CERT_ANNOTATION,
     console_urls,
+    read_only_at,
     restore_route_command,
     route_host,
     route_resource,
@@ -203,18 +204,27 @@ def _reencrypt(route: dict[str, Any], console: Workload, snapshot: Snapshot,
                                     "certificate is not one, every request fails (HTTP 503); "
                                     f"{restore}")
     mounted = secret_mount(console, str(secret))
-    image = str(as_dict(next(console.containers(), (0, {}))[1]).get("image", ""))
-    reads_at = version_of_image(image).tls_pair_folder
-    if mounted is not None and mounted == reads_at:
+    version = version_of_image(str(as_dict(next(console.containers(), (0, {}))[1]).get("image")))
+    reads_at = version.tls_pair_folder
+    blocked = read_only_at(console, CERT_DIR) if version.launcher else None
+    if mounted is not None and mounted == reads_at and blocked is None:
         return Finding(Status.OK, f"route {name} re-encrypts to Cockpit, which reads the "
                                   f"service serving certificate (secret {secret}, signed by "
-                                  f"the service CA the router trusts) at {mounted}")
-    where = f"mounts it at {mounted}, not at {reads_at} where its Cockpit reads tls.crt and " \
-            "tls.key" if mounted else "does not mount it"
+                                  f"the service CA the router trusts) at {mounted} "
+                                  "(cert-chain-order judges the file it serves)")
+    if mounted is None:
+        where = "does not mount it"
+    elif mounted != reads_at:
+        where = f"mounts it at {mounted}, not at {reads_at} where its Cockpit reads tls.crt " \
+                "and tls.key"
+    else:
+        where = f"mounts it at {mounted}, and the launcher cannot combine it into the " \
+                f"read-only volume {blocked} at {CERT_DIR}"
     return Finding(Status.CRIT, f"{untrusted}; service {service_name} has a serving "
                                 f"certificate (secret {secret}), but {console.ref} {where}: "
                                 "Cockpit serves another certificate and the router answers "
-                                f"HTTP 503; mount secret {secret} at {reads_at}, or {restore}")
+                                f"HTTP 503; mount secret {secret} at {reads_at} alone, or "
+                                f"{restore}")
 
 
 def _redirect(client: dict[str, Any] | None, client_id: str, url: str,

@@ -79,6 +79,22 @@ def console_url(route: dict[str, Any]) -> str | None:
     return next(iter(console_urls(route)), None)
 
 
+READ_ONLY_VOLUMES = ("secret", "configMap", "projected", "downwardAPI")
+
+
+def read_only_at(console: Workload, path: str) -> str | None:
+    """The read-only volume (secret, configMap, ...) the console's main container mounts as
+    the whole folder `path`, by name, if any: nothing can write files into that folder."""
+    located = console.main_container(console.name)
+    if located is None:
+        return None
+    volumes = {v.get("name"): v for v in map(as_dict, as_list(console.pod_spec.get("volumes")))}
+    return next((str(m.get("name")) for m in map(as_dict, as_list(
+        located[1].get("volumeMounts"))) if not m.get("subPath") and
+        posixpath.normpath(str(m.get("mountPath", ""))) == path and
+        any(k in as_dict(volumes.get(m.get("name"))) for k in READ_ONLY_VOLUMES)), None)
+
+
 def secret_mount(console: Workload, secret: str) -> str | None:
     """Where the console's main container mounts secret `secret` (a whole volume), if it does."""
     located = console.main_container(console.name)
