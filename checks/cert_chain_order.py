@@ -22,12 +22,12 @@ from registry_doctor.doctor.cockpit import (
     judge_directory,
     logged_certificate,
     served_chain,
-    version_of_image,
 )
 from registry_doctor.doctor.console import (
     CONSOLE_PLATFORMS,
     NO_CONSOLE,
     certificate_files,
+    console_version,
     route_resource,
     route_to,
 )
@@ -84,8 +84,7 @@ META = CheckMeta(
 
 def evaluate(ctx: CheckContext) -> Result:
     console = ctx.console()
-    first = next(console.containers(), (0, {}))[1]
-    version = version_of_image(str(first.get("image", "")))
+    version = console_version(console)
     route = route_to(ctx.snapshot, ctx.config.console_name)
     hosts, findings = _browser_hosts(route)
     now = datetime.now(timezone.utc)

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from registry_doctor.doctor.check import CheckContext, ProbeResult
-from registry_doctor.doctor.cockpit import CERT_DIR, version_of_image
+from registry_doctor.doctor.cockpit import CERT_DIR
 from registry_doctor.doctor.console import (
     CONSOLE_PLATFORMS,
     DEFAULT_OAUTH_CLIENT,
@@ -20,6 +20,7 @@ from registry_doctor.doctor.console import (
     RESTORE_ROUTE,
     SERVING_CERT_ANNOTATION,
     console_urls,
+    console_version,
     read_only_at,
     restore_route_command,
     route_host,
@@ -57,8 +58,8 @@ META = CheckMeta(
     description=(
         "The console route must be served: the hosts are those routers admitted it with "
         "(status.ingress[].host; spec.host only without status), and its TLS must reach "
-        "Cockpit: passthrough; edge only when COCKPIT_KUBE_INSECURE=true (else Cockpit "
-        "redirects the router's plain HTTP to HTTPS: a redirect loop, crit); reencrypt only "
+        "Cockpit: passthrough; not edge (Cockpit redirects the router's plain HTTP to HTTPS: "
+        "a redirect loop, crit); reencrypt only "
         "with a destinationCACertificate or the Service's service-serving certificate where "
         "Cockpit reads it (else crit). A route missing, refused (e.g. HostAlreadyClaimed) or "
         "with such a termination is the cause: its fix restores the route, not the OAuthClient. "
@@ -168,18 +169,18 @@ def _termination(route: dict[str, Any], console: Workload, host: str,
         return [Finding(Status.CRIT, f"route {name} has no TLS (spec.tls): the console needs "
                                      f"HTTPS; {restore}")]
     if how == "edge":
-        return [_edge(name, console, restore)]
+        return [_edge(name, restore)]
     if how == "reencrypt":
         return [_reencrypt(route, console, snapshot, restore)]
     return [Finding(Status.CRIT, f"route {name} has TLS termination {how!r}, which routers do "
                                  f"not know; {restore}")]
 
 
-def _edge(name: str, console: Workload, restore: str) -> Finding:
-    if console_env(console).get("COCKPIT_KUBE_INSECURE", "").lower() in ("true", "1", "t"):
-        return Finding(Status.OK, f"route {name} uses edge TLS termination and "
-                                  f"{console.ref} sets COCKPIT_KUBE_INSECURE=true: Cockpit "
-                                  "serves the router plain HTTP (cockpit-ws --no-tls)")
+def _edge(name: str, restore: str) -> Finding:
+    """Cockpit answers every plain-HTTP request that does not arrive on a loopback address
+    with a redirect to https (cockpit-project/cockpit `src/common/cockpitwebserver.c`
+    `redirect_tls`); the console image's cockpit.conf has no AllowUnencrypted, and in Cockpit
+    195 not even --no-tls (COCKPIT_KUBE_INSECURE) turns it off."""
     return Finding(Status.CRIT, f"route {name} uses edge TLS termination: the router talks "
                                 "plain HTTP to Cockpit, which answers with a redirect to HTTPS, "
                                 "so browsers loop (ERR_TOO_MANY_REDIRECTS) and the console is "
@@ -194,17 +195,21 @@ def _reencrypt(route: dict[str, Any], console: Workload, snapshot: Snapshot,
                                   "certificate with the route's destinationCACertificate")
     service_name = str(route_target(route) or "")
     service = snapshot.named("services", service_name)
-    secret = as_dict(as_dict(as_dict(service).get("metadata")).get("annotations")).get(
-        SERVING_CERT_ANNOTATION)
     untrusted = (f"route {name} re-encrypts to Cockpit without a destinationCACertificate, so "
                  "the router trusts only certificates of the service CA")
+    if service is None:
+        return Finding(Status.UNKNOWN, f"{untrusted}; service {service_name} was not read (only "
+                                       "the registry's and the console's are), so whether it "
+                                       "has a serving certificate is unknown")
+    secret = as_dict(as_dict(service.get("metadata")).get("annotations")).get(
+        SERVING_CERT_ANNOTATION)
     if not secret:
         return Finding(Status.CRIT, f"{untrusted}, and service {service_name} has no "
                                     f"{SERVING_CERT_ANNOTATION} annotation: Cockpit's "
                                     "certificate is not one, every request fails (HTTP 503); "
                                     f"{restore}")
     mounted = secret_mount(console, str(secret))
-    version = version_of_image(str(as_dict(next(console.containers(), (0, {}))[1]).get("image")))
+    version = console_version(console)
     reads_at = version.tls_pair_folder
     blocked = read_only_at(console, CERT_DIR) if version.launcher else None
     if mounted is not None and mounted == reads_at and blocked is None:

@@ -16,6 +16,7 @@ from registry_doctor.doctor.cockpit import (
     LAUNCHER_COMBINED,
     LAUNCHER_PAIR,
     LAUNCHER_PAIR_DIR,
+    CockpitVersion,
     version_of_image,
 )
 from registry_doctor.doctor.model import Resource
@@ -77,6 +78,12 @@ def console_urls(route: dict[str, Any]) -> list[str]:
 
 def console_url(route: dict[str, Any]) -> str | None:
     return next(iter(console_urls(route)), None)
+
+
+def console_version(console: Workload) -> CockpitVersion:
+    """The Cockpit the console's main container runs, by its image."""
+    located = console.main_container(console.name)
+    return version_of_image(str(located[1].get("image", "")) if located else "")
 
 
 READ_ONLY_VOLUMES = ("secret", "configMap", "projected", "downwardAPI")
@@ -146,7 +153,7 @@ def certificate_files(console: Workload, snapshot: Snapshot) -> MountedFiles:
             _add_volume(found, volume, str(mount["subPath"]), posixpath.basename(path), where,
                         console, snapshot)
         elif path == LAUNCHER_PAIR_DIR and not mount.get("subPath") and \
-                version_of_image(str(container.get("image", ""))).launcher:
+                console_version(console).launcher:
             _add_volume(pair, volume, None, None, where, console, snapshot)
     _combine_pair(found, pair)
     return found
