@@ -150,13 +150,16 @@ def _route(route: dict[str, Any] | None, console: Workload,
 
 
 def _served_at(route: dict[str, Any], name: str) -> list[Finding]:
+    answers = admissions(route)
     asked, served = requested_host(route), served_hosts(route)
-    if not admissions(route) or served == [asked]:
-        return []
-    return [Finding(Status.OK, f"route {name} asks for spec.host {asked}, but its routers "
-                               f"serve it at {', '.join(served)} (status.ingress[].host: a "
-                               "router subdomain or hostname override): that is the console's "
-                               "URL")]
+    findings = [Finding(Status.OK, f"{describe_refusal(route, a)}; other routers serve it")
+                for a in answers if a.admitted is False]
+    if answers and served != [asked]:
+        findings.append(Finding(Status.OK, f"route {name} asks for spec.host {asked}, but its "
+                                           f"routers serve it at {', '.join(served)} "
+                                           "(status.ingress[].host: a router subdomain or "
+                                           "hostname override): that is the console's URL"))
+    return findings
 
 
 def _termination(route: dict[str, Any], console: Workload, host: str,

@@ -189,7 +189,7 @@ def _add_volume(found: MountedFiles, volume: dict[str, Any] | None, sub_path: st
                                    ("configMap", "configmaps", "name")) if k in volume),
         (None, None, None))
     if kind is None and "emptyDir" in volume:
-        _add_empty_dir(found, volume, where, console)
+        _add_empty_dir(found, volume, where, console, whole=sub_path is None)
         return
     if kind is None:
         found.unreadable.append(f"{where}: volume {volume.get('name')} is neither a secret nor a "
@@ -220,10 +220,10 @@ def _add_volume(found: MountedFiles, volume: dict[str, Any] | None, sub_path: st
 
 
 def _add_empty_dir(found: MountedFiles, volume: dict[str, Any], where: str,
-                   console: Workload) -> None:
-    """An emptyDir starts empty and writable; an init container mounting it writes the
-    certificate at run time, which no API object holds."""
-    found.writable = True
+                   console: Workload, whole: bool) -> None:
+    """An emptyDir starts empty and writable (as the `whole` folder); an init container
+    mounting it writes the certificate at run time, which no API object holds."""
+    found.writable = found.writable or whole
     writers = [str(c.get("name")) for c in map(as_dict, as_list(
         console.pod_spec.get("initContainers"))) if any(
         as_dict(m).get("name") == volume.get("name") for m in as_list(c.get("volumeMounts")))]
