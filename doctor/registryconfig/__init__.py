@@ -98,9 +98,25 @@ storage:
   filesystem:
     rootdirectory: /var/lib/registry
 """
+# The `registry:3` image reads /etc/distribution/config.yml (distribution v3.0.0 Dockerfile:
+# `serve /etc/distribution/config.yml`); distribution-library-image's config-example.yml of
+# the 3.x releases, storage part, enables delete.
+UPSTREAM_3_BUILTIN = """version: 0.1
+storage:
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+  tag:
+    concurrencylimit: 5
+"""
 OPENSHIFT_IMAGE = Image(OPENSHIFT_RULES, None, "/config.yml", OPENSHIFT_BUILTIN)
 UPSTREAM_IMAGE = Image(UPSTREAM_RULES, "/etc/docker/registry/config.yml", None,
                        UPSTREAM_BUILTIN)
+UPSTREAM_3_IMAGE = Image(UPSTREAM_RULES, "/etc/distribution/config.yml", None,
+                         UPSTREAM_3_BUILTIN)
 CUSTOM_IMAGE = Image(UPSTREAM_RULES, None, None, None)
 # image name (last path component, no tag) -> what it does
 IMAGES = {"origin-docker-registry": OPENSHIFT_IMAGE, "ose-docker-registry": OPENSHIFT_IMAGE,
@@ -162,7 +178,7 @@ class RegistryConfig:
     @property
     def driver(self) -> str | None:
         """The storage driver, when the configuration names exactly one."""
-        drivers = driver_names(self.storage)
+        drivers = driver_names(self.storage, self.flavour.storage_options)
         return drivers[0] if len(drivers) == 1 and self.unresolved is None else None
 
     @property
@@ -297,6 +313,8 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
     image = str(container.get("image") or "")
     known = IMAGES.get(image_name(image), CUSTOM_IMAGE)
     flavour, rules_line = _rules(image, known)
+    if known is UPSTREAM_IMAGE and flavour.major >= 3:
+        known = UPSTREAM_3_IMAGE
     config = RegistryConfig(workload.ref, container_field, image, flavour, rules_line,
                             container=container, pod_spec=workload.pod_spec)
     objects = Objects(workload.namespace, snapshot.items("configmaps"),
@@ -474,7 +492,8 @@ def _merge(config: RegistryConfig, text: str) -> None:
                                        f"{config.path} ({config.file_origin}): the registry "
                                        f"refuses to start (\"{refusal}\"); it must be 0.1"))
     problems: list[Problem] = []
-    storage = storage_from_yaml(document.get("storage"), problems)
+    storage = storage_from_yaml(document.get("storage"), problems,
+                                config.flavour.storage_options)
     storage = apply_env(storage, config.env.values(), config.origins, problems)
     config.storage = storage
     config.problems += problems

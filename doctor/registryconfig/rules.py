@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from registry_doctor.doctor.registryconfig.merge import Params, driver_names
+from registry_doctor.doctor.registryconfig.merge import STORAGE_OPTIONS, Params, driver_names
 from registry_doctor.doctor.registryconfig.sources import Opaque, Problem
 from registry_doctor.doctor.snapshot.redact import is_secret_setting
 
@@ -46,11 +46,16 @@ class Flavour:
     storage_classes: tuple[str, ...] = _STORAGE_CLASSES
     versions: tuple[tuple[int, int], ...] = ()  # the (major, minor) releases it models
     label: str = ""  # "the OpenShift {} registry": named after the version it judges
+    storage_options: frozenset[str] = STORAGE_OPTIONS  # storage sections that are no driver
 
     def says(self, message: str, capitalise: bool = True) -> str:
         """The registry's own message, as this flavour prints it."""
         text = message[0].upper() + message[1:] if self.capitalised and capitalise else message
         return f'"{text}"'
+
+    @property
+    def major(self) -> int:
+        return self.versions[0][0] if self.versions else 0
 
     def named(self, version: tuple[int, int]) -> Flavour:
         return replace(self, name=self.label.format(f"{version[0]}.{version[1]}"))
@@ -100,7 +105,10 @@ DISTRIBUTION_3 = Flavour(
     drivers=_DRIVERS - {"oss", "swift"}, skipverify=True, capitalised=False,
     storage_classes=(*_STORAGE_CLASSES, "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
                      "OUTPOSTS", "GLACIER_IR"),
-    versions=((3, 0), (3, 1)), label=_UPSTREAM)
+    versions=((3, 0), (3, 1)), label=_UPSTREAM,
+    # configuration.go v3.0.0 Storage.Type: `tag` (its concurrencylimit) is an option; to 2.x
+    # it is a second driver.
+    storage_options=STORAGE_OPTIONS | {"tag"})
 
 OPENSHIFT_3_8 = Flavour(
     name="the OpenShift 3.8 registry", regions=_OPENSHIFT_3_8_REGIONS, drivers=_DRIVERS,
@@ -187,7 +195,7 @@ def go_text(value: Any) -> str:
 
 def storage_problems(storage: dict[str, Any] | None, flavour: Flavour,
                      describer: Describer) -> list[Problem]:
-    drivers = driver_names(storage)
+    drivers = driver_names(storage, flavour.storage_options)
     if not drivers:
         return [Problem(True, "storage", "the storage section names no driver: the registry "
                         "refuses to "
