@@ -36,7 +36,10 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
            "S3 rejects the request signature: wrong secret key, or region/endpoint mismatch"),
     _issue("s3-put-eof", r"s3: Put .*EOF",
            "the S3 endpoint dropped an upload (3.x known issue)"),
-    _issue("shared-storage-digest", r"digest invalid: provided digest did not match uploaded "
+    # The client prints `digest invalid: provided digest did not match uploaded content`; the
+    # registry logs `err.code="digest invalid" ... err.message="provided digest did not match
+    # uploaded content"` (distribution registry/api/errcode, ErrorCodeDigestInvalid).
+    _issue("shared-storage-digest", r"digest invalid|provided digest did not match uploaded "
            r"content|DIGEST_INVALID",
            "the uploaded data read back differently: replicas on shared NFS see stale file "
            "attributes (set Service sessionAffinity: ClientIP and the NFS export option "

@@ -65,6 +65,13 @@ SHARED = "shared"  # shared, not over NFS
 SHARED_NFS = "shared-nfs"  # shared over NFS: needs client affinity and no_wdelay
 UNKNOWN = "unknown"
 
+# Event reasons of a pod that cannot get a volume: the attach/detach controller's
+# FailedAttachVolume (its "Multi-Attach error for volume ...") and the kubelet's FailedMount
+# (kubernetes pkg/kubelet/events/event.go, pkg/controller/volume/attachdetach).
+VOLUME_FAILURES = frozenset({"FailedAttachVolume", "FailedMount"})
+_UNMOUNTED = re.compile(r"unmounted volumes=\[([^\]]*)\]")
+_NAMED_VOLUME = re.compile(r'volume "([^"]+)"')
+
 
 @dataclass(frozen=True)
 class Sharing:
@@ -118,6 +125,26 @@ class StoreVolume:
             return []
         spec, status = as_dict(self.claim.get("spec")), as_dict(self.claim.get("status"))
         return [str(m) for m in as_list(status.get("accessModes") or spec.get("accessModes"))]
+
+    def names(self, snapshot: Snapshot) -> set[str]:
+        """The names events give this volume: the pod's volume name, and for a claim its
+        PersistentVolume's (attach and mount events name the PV)."""
+        names = {self.name}
+        if self.claim is not None:
+            names.add(str(as_dict(self.claim.get("spec")).get("volumeName")))
+        return names
+
+    def failure_events(self, snapshot: Snapshot,
+                       events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Warning events that say a pod could not attach or mount this volume (a
+        Multi-Attach error, a mount timeout), newest first; events about the pod's other
+        volumes (a missing secret) are not the store's."""
+        names = self.names(snapshot)
+        found = [e for e in events if e.get("type") == "Warning"
+                 and e.get("reason") in VOLUME_FAILURES
+                 and names & _volumes_named(str(e.get("message", "")))]
+        return sorted(found, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime")
+                                               or ""), reverse=True)
 
     def plugin(self, snapshot: Snapshot) -> Plugin:
         """The plugin of an inline volume, or of the claim's PersistentVolume (its source, its
@@ -209,6 +236,17 @@ def classify(snapshot: Snapshot, mount: Mount) -> StoreVolume:
         return StoreVolume(mount)
     name = str(as_dict(mount.volume.get("persistentVolumeClaim")).get("claimName"))
     return StoreVolume(mount, name, snapshot.named("persistentvolumeclaims", name))
+
+
+def _volumes_named(message: str) -> set[str]:
+    """The volumes an attach or mount event is about: the kubelet's list of unmounted volumes
+    (`list of unmounted volumes=[a]` in 3.11, `unmounted volumes=[a], unattached ...` later;
+    its unattached list names every volume of the pod), else each `volume "name"`
+    (`Multi-Attach error for volume "pvc-..."`, `MountVolume.SetUp failed for volume "v"`)."""
+    unmounted = _UNMOUNTED.search(message)
+    if unmounted:
+        return set(re.split(r"[\s,]+", unmounted.group(1).strip())) - {""}
+    return set(_NAMED_VOLUME.findall(message))
 
 
 def _nfs_evidence(snapshot: Snapshot, claim_spec: dict[str, Any]) -> tuple[bool, str]:

@@ -38,12 +38,13 @@ from registry_doctor.doctor.registryconfig.merge import (
     yaml_tag,
 )
 from registry_doctor.doctor.registryconfig.rules import (
-    DISTRIBUTION_2,
-    OPENSHIFT_3,
+    OPENSHIFT_RULES,
     REMOTE_DRIVERS,
     S3_DRIVERS,
+    UPSTREAM_RULES,
     Flavour,
     go_text,
+    rules_for,
     storage_problems,
 )
 from registry_doctor.doctor.registryconfig.sources import (
@@ -73,7 +74,7 @@ CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "configmaps",
 class Image:
     """What a known registry image does when the pod does not say."""
 
-    flavour: Flavour
+    rules: tuple[Flavour, ...]  # the releases whose rules are modelled, oldest first
     command_path: str | None  # the path its default command passes
     env_path: str | None  # its REGISTRY_CONFIGURATION_PATH
     builtin: str | None  # the storage part of the file it ships at its default path
@@ -97,9 +98,26 @@ storage:
   filesystem:
     rootdirectory: /var/lib/registry
 """
-OPENSHIFT_IMAGE = Image(OPENSHIFT_3, None, "/config.yml", OPENSHIFT_BUILTIN)
-UPSTREAM_IMAGE = Image(DISTRIBUTION_2, "/etc/docker/registry/config.yml", None, UPSTREAM_BUILTIN)
-CUSTOM_IMAGE = Image(DISTRIBUTION_2, None, None, None)
+# The `registry:3` image reads /etc/distribution/config.yml (distribution v3.0.0 Dockerfile:
+# `serve /etc/distribution/config.yml`); distribution-library-image's config-example.yml of
+# the 3.x releases, storage part, enables delete.
+UPSTREAM_3_BUILTIN = """version: 0.1
+storage:
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+  tag:
+    concurrencylimit: 5
+"""
+OPENSHIFT_IMAGE = Image(OPENSHIFT_RULES, None, "/config.yml", OPENSHIFT_BUILTIN)
+UPSTREAM_IMAGE = Image(UPSTREAM_RULES, "/etc/docker/registry/config.yml", None,
+                       UPSTREAM_BUILTIN)
+UPSTREAM_3_IMAGE = Image(UPSTREAM_RULES, "/etc/distribution/config.yml", None,
+                         UPSTREAM_3_BUILTIN)
+CUSTOM_IMAGE = Image(UPSTREAM_RULES, None, None, None)
 # image name (last path component, no tag) -> what it does
 IMAGES = {"origin-docker-registry": OPENSHIFT_IMAGE, "ose-docker-registry": OPENSHIFT_IMAGE,
           "registry": UPSTREAM_IMAGE}
@@ -134,6 +152,7 @@ class RegistryConfig:
     container_field: str  # "spec.template.spec.containers[registry]"
     image: str
     flavour: Flavour
+    rules_line: str = ""  # which version's start-up rules apply, and why
     path: str | None = None
     path_origin: str = ""  # how the path was chosen
     file_origin: str = ""  # where the file's text came from, with the volume
@@ -159,7 +178,7 @@ class RegistryConfig:
     @property
     def driver(self) -> str | None:
         """The storage driver, when the configuration names exactly one."""
-        drivers = driver_names(self.storage)
+        drivers = driver_names(self.storage, self.flavour.storage_options)
         return drivers[0] if len(drivers) == 1 and self.unresolved is None else None
 
     @property
@@ -285,14 +304,18 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
     """The effective configuration of the registry container of `workload`."""
     found = workload.main_container(snapshot.config.registry_container)
     if found is None:
-        return RegistryConfig(workload.ref, "spec.template.spec.containers", "", DISTRIBUTION_2,
+        return RegistryConfig(workload.ref, "spec.template.spec.containers", "",
+                              UPSTREAM_RULES[-1],
                               unresolved=f"{workload.ref} spec.template.spec.containers "
                                          "lists no container")
     index, container = found
     container_field = workload.container_path(container, index)
     image = str(container.get("image") or "")
     known = IMAGES.get(image_name(image), CUSTOM_IMAGE)
-    config = RegistryConfig(workload.ref, container_field, image, known.flavour,
+    flavour, rules_line = _rules(image, known)
+    if known is UPSTREAM_IMAGE and flavour.major >= 3:
+        known = UPSTREAM_3_IMAGE
+    config = RegistryConfig(workload.ref, container_field, image, flavour, rules_line,
                             container=container, pod_spec=workload.pod_spec)
     objects = Objects(workload.namespace, snapshot.items("configmaps"),
                       snapshot.items("registry-secrets"))
@@ -306,6 +329,17 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
         config.unresolved = str(reason)
     config.resources = [s.resource for s in objects.read.values()]
     return config
+
+
+def _rules(image: str, known: Image) -> tuple[Flavour, str]:
+    """The start-up rules of the release the image's tag names; for an image that is not a
+    known registry image its tag says nothing about the distribution inside: the newest."""
+    if known is not CUSTOM_IMAGE:
+        return rules_for(image, known.rules)
+    newest = known.rules[-1]
+    return newest, (f"start-up rules of {newest.name} applied: image {image or '(none)'} is "
+                    "not a known registry image, so its tag does not say which registry "
+                    "version it runs; those of the newest modelled version were used")
 
 
 def _config_file(config: RegistryConfig, container: dict[str, Any], pod_spec: dict[str, Any],
@@ -458,7 +492,8 @@ def _merge(config: RegistryConfig, text: str) -> None:
                                        f"{config.path} ({config.file_origin}): the registry "
                                        f"refuses to start (\"{refusal}\"); it must be 0.1"))
     problems: list[Problem] = []
-    storage = storage_from_yaml(document.get("storage"), problems)
+    storage = storage_from_yaml(document.get("storage"), problems,
+                                config.flavour.storage_options)
     storage = apply_env(storage, config.env.values(), config.origins, problems)
     config.storage = storage
     config.problems += problems

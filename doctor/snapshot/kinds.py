@@ -16,6 +16,7 @@ from registry_doctor.doctor.config import (
     CONSOLE_OAUTH_CLIENT,
     CONSOLE_SECRETS,
     REGISTRY,
+    REGISTRY_NAMESPACE,
     REGISTRY_SECRETS,
     RunConfig,
 )
@@ -245,6 +246,12 @@ def _registry_events(collections: Collections, config: RunConfig) -> list[Query]
             for kind, name in dict.fromkeys(subjects) if isinstance(name, str) and name]
 
 
+def _registry_namespace(_: Collections, config: RunConfig) -> list[Query]:
+    """The registry's Namespace, by name: on OpenShift its annotations hold the UID range the
+    SCC admission assigns pods from (openshift.io/sa.scc.uid-range)."""
+    return [Query(name=config.namespace)]
+
+
 def _console_node_pods(collections: Collections, config: RunConfig) -> list[Query]:
     """Every pod on the nodes the console runs on: they may hold its host port. Only with
     --node-pod-scan: RBAC can grant that only as a list of every pod of the cluster."""
@@ -300,6 +307,8 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("oauthclients", "oauth.openshift.io/v1", "oauthclients", "OAuthClient", False,
                _console_oauth_client, needs=_WORKLOADS, verb="get",
                names=(CONSOLE_OAUTH_CLIENT,)),
+    Collection("registry-namespace", "v1", "namespaces", "Namespace", False,
+               _registry_namespace, verb="get", names=(REGISTRY_NAMESPACE,)),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.
