@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from registry_doctor.doctor.snapshot import CollectError
-from registry_doctor.doctor.snapshot.dump import Dump
+from registry_doctor.doctor.snapshot.dump import Dump, without_timestamps
 from registry_doctor.doctor.snapshot.dumpindex import DumpIndex, Want
 from registry_doctor.doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
 from registry_doctor.doctor.snapshot.scan import INDEXED_FIELDS
@@ -58,8 +58,26 @@ class DumpSource:
             data = None if path is None else _read_tail(path, tail_lines)
         if data is None:
             raise CollectError(f"no log for pod {namespace}/{pod} in the dump")
-        # Read as the API server's log endpoint is read: a stray byte does not hide the rest.
-        return "\n".join(data.decode("utf-8", "replace").splitlines())
+        return _as_served(data)
+
+    def previous_log(self, namespace: str, pod: str, container: str, tail_lines: int,
+                     timeout: float) -> str | None:
+        """A dump without the previous instance's log has none, as the API answers when the
+        runtime kept none."""
+        key = (namespace, pod, container)
+        if self.index is None:
+            text = self.dump.previous_logs.get(key)
+            data = None if text is None else _tail(io.BytesIO(text.encode()), tail_lines)
+        else:
+            path = self.index.previous_logs.get(key)
+            data = None if path is None else _read_tail(path, tail_lines)
+            data = None if data is None else without_timestamps(data)
+        return None if data is None else _as_served(data)
+
+
+def _as_served(data: bytes) -> str:
+    """Read as the API server's log endpoint is read: a stray byte does not hide the rest."""
+    return "\n".join(data.decode("utf-8", "replace").splitlines())
 
 
 def _want(collection: Collection, query: Query) -> Want:
