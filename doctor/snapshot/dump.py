@@ -192,6 +192,7 @@ def dump_files(root: Path) -> list[tuple[Path, str]]:
 
 PREVIOUS_LOG = "previous.log"
 # `oc adm inspect` asks for timestamps (PodLogOptions.Timestamps): each line starts with one.
+TIMESTAMP_BYTES = len("2019-06-03T09:38:31.204377812+00:00 ")  # the longest one
 _LOG_TIMESTAMP = re.compile(rb"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) ")
 
 
