@@ -244,3 +244,21 @@ def test_list_and_explain_render_metadata() -> None:
     assert listing.returncode == 0 and "besteffort-qos" in listing.stdout
     explained = cli("explain", "besteffort-qos")
     assert explained.returncode == 0 and "severity when failing: crit" in explained.stdout
+
+
+def test_snapshot_keeps_previous_containers_logs_where_oc_adm_inspect_puts_them(
+        tmp_path: Path) -> None:
+    from tests.casedump import discover_cases, materialize
+
+    case = next(c for c in discover_cases() if c.id == "registry-running/restarts-previous-log-s3")
+    out = tmp_path / "out"
+    run = cli("snapshot", "--from-dir", str(materialize(case, tmp_path / "case")), "--out",
+              str(out), "--check", "registry-running")
+    assert run.returncode == 0, run.stderr
+    previous = out / "namespaces/default/pods/docker-registry-3-7kq2x/registry/registry/logs"
+    assert "AccessDenied: Access Denied" in (previous / "previous.log").read_text()
+    again = cli("check", "--from-dir", str(out), "-o", "json", "--check", "registry-running")
+    [result] = json.loads(again.stdout)["results"]
+    assert result["status"] == "warn"
+    assert any("previous container's log (registry)" in d and "AccessDenied" in d
+               for d in result["details"])
