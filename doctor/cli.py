@@ -650,7 +650,8 @@ def snapshot(
         # A collection that could not be read is left out, not written as an empty list: the
         # dump must not say "there are none" where the cluster did not answer.
         collected = {k: v for k, v in snap.collections.items() if k not in snap.errors}
-        written = write_dump(out, collected, snap.logs, include_secrets)
+        written = write_dump(out, collected, snap.logs, include_secrets,
+                             snap.previous_logs)
     except (engine.UsageError, KubeConfigError) as error:
         _usage_error(str(error))
     except KubeError as error:

@@ -13,7 +13,7 @@ from typing import Any
 from registry_doctor.doctor.workload import as_dict
 
 EVENTS_PER_OBJECT = 3  # newest first: enough to explain, few enough to read
-_UNDATED = datetime(1970, 1, 1, tzinfo=timezone.utc)  # sorts last among newest first
+UNDATED = datetime(1970, 1, 1, tzinfo=timezone.utc)  # sorts last among newest first
 
 
 def event_lines(events: list[dict[str, Any]]) -> list[str]:
@@ -28,7 +28,7 @@ def warnings_about(events: list[dict[str, Any]], kind: str, name: str) -> list[d
     about = [e for e in events if e.get("type") == "Warning"
              and as_dict(e.get("involvedObject")).get("kind") == kind
              and as_dict(e.get("involvedObject")).get("name") == name]
-    return sorted(about, key=lambda e: event_time(e) or _UNDATED, reverse=True)
+    return sorted(about, key=lambda e: event_time(e) or UNDATED, reverse=True)
 
 
 def event_time(event: dict[str, Any]) -> datetime | None:

@@ -279,3 +279,19 @@ def test_check_and_serve_share_one_option_set_and_take_each_checks_options_from_
     assert cli("check", "--claim-size", "lots", "--fix", "--from-dir",
                str(CLUSTERS / "broken")).stderr.strip() == (
         "registry-doctor: --claim-size lots: not a Kubernetes quantity (e.g. 100m, 256Mi, 20Gi)")
+def test_snapshot_keeps_previous_containers_logs_where_oc_adm_inspect_puts_them(
+        tmp_path: Path) -> None:
+    from tests.casedump import discover_cases, materialize
+
+    case = next(c for c in discover_cases() if c.id == "registry-running/restarts-previous-log-s3")
+    out = tmp_path / "out"
+    run = cli("snapshot", "--from-dir", str(materialize(case, tmp_path / "case")), "--out",
+              str(out), "--check", "registry-running")
+    assert run.returncode == 0, run.stderr
+    previous = out / "namespaces/default/pods/docker-registry-3-7kq2x/registry/registry/logs"
+    assert "AccessDenied: Access Denied" in (previous / "previous.log").read_text()
+    again = cli("check", "--from-dir", str(out), "-o", "json", "--check", "registry-running")
+    [result] = json.loads(again.stdout)["results"]
+    assert result["status"] == "warn"
+    assert any("previous container's log (registry)" in d and "AccessDenied" in d
+               for d in result["details"])

@@ -15,6 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from registry_doctor.checks import all_checks
 from registry_doctor.doctor.model import Report, Resource, Result, Status
 from registry_doctor.doctor.render import render
 from tests.conftest import CLUSTERS, REPO
@@ -32,6 +33,10 @@ def cli(*args: str, env: dict[str, str] | None = None,
                                **(env or {})})
 
 
+# The checks a run selects without opt-ins.
+DEFAULT_CHECKS = sum(not check.meta.opt_in for check in all_checks().values())
+
+
 def broken(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return cli("check", "--from-dir", str(CLUSTERS / "broken"), *args, **kwargs)
 
@@ -42,7 +47,7 @@ def test_junit_has_one_testcase_per_check() -> None:
     suites = ET.fromstring(run.stdout)
     [suite] = suites.findall("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert len(cases) == int(suite.get("tests")) == 10
+    assert len(cases) == int(suite.get("tests")) == DEFAULT_CHECKS
     # 5 crit and the warn of registry-running fail; s3-reachability skips
     assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "0", "1")
     failure = cases["besteffort-qos"].find("failure")
@@ -102,7 +107,8 @@ def test_nagios_status_line_and_performance_data() -> None:
     # 'label'=value[UOM];[warn];[crit];[min];[max], space separated (plugin guidelines)
     for item in perfdata.split(" "):
         assert re.fullmatch(r"[a-z_]+=[0-9.]+s?;;;0;[0-9]*", item), item
-    assert "crit=5;;;0;10" in perfdata and "ok=3;;;0;10" in perfdata
+    # ok: cockpit-port-conflict, console-running, registry-config, storage-permissions
+    assert f"crit=5;;;0;{DEFAULT_CHECKS}" in perfdata and f"ok=4;;;0;{DEFAULT_CHECKS}" in perfdata
     assert rest[0].startswith("CRIT: besteffort-qos: 2 of 2 registry pods")
     assert all("|" not in line for line in rest)  # a | would start perfdata there
 

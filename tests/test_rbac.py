@@ -28,7 +28,7 @@ from registry_doctor.doctor.fix.permissions import permission_rows
 from registry_doctor.doctor.model import CheckMeta, Severity
 from registry_doctor.doctor.rbac import CLUSTER, NAMESPACE, Grant, Rule, read_rules, write_rules
 from registry_doctor.doctor.snapshot import collect
-from registry_doctor.doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
 from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, Query
 from registry_doctor.doctor.snapshot.offline import DumpSource
 from tests.conftest import CLUSTERS, REPO
@@ -132,7 +132,26 @@ def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> 
         assert across == collection.all_namespaces, f"{collection.name}: {query}"
     seen = {c.name for c, _ in source.queries}
     if dump.name == "healthy":  # registry, console, claims: every scope yields a query
-        assert seen == set(CATALOGUE), sorted(set(CATALOGUE) - seen)
+        assert seen == set(CATALOGUE) - DEPLOYMENT_ONLY, sorted(set(CATALOGUE) - seen)
+
+
+# Read only for a registry run by a Deployment: the healthy cluster's is a DeploymentConfig.
+DEPLOYMENT_ONLY = {"registry-replicasets"}
+
+
+def healthy_as_deployment(folder: Path) -> Path:
+    """The healthy cluster with its registry run by a Deployment, written as a dump."""
+    dump = load_dump(CLUSTERS / "healthy")
+    write_dump(folder, {"objects": as_deployment(dump.objects)}, dump.logs, True)
+    return folder
+
+
+def test_a_deployment_registry_reads_its_replica_sets_by_its_selector(tmp_path: Path) -> None:
+    source = RecordingSource(healthy_as_deployment(tmp_path / "dump"))
+    collect(source, set(CATALOGUE), RunConfig(from_dir=tmp_path / "dump"))
+    queried = [(c, q) for c, q in source.queries if c.name in DEPLOYMENT_ONLY]
+    assert [(c.verb, q.namespace, q.label_selector) for c, q in queried] == [
+        ("list", "default", "docker-registry=default")]
 
 
 # the rendered chart against doctor.rbac
@@ -252,16 +271,20 @@ def allows(rules: list[Rule], grant: Grant) -> bool:
 
 def test_a_live_run_needs_every_granted_permission_and_no_other(fake_api: FakeFactory,
                                                                 tmp_path: Path) -> None:
-    api = fake_api(CLUSTERS / "healthy")
-    config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False,
-                       canary=True, node_pod_scan=True)
     manifests = render(tmp_path, {"checks": {"optIn": {"canary": True, "node_pod_scan": True}}})
-    api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
-    report = engine.run(config, engine.select_checks(config=config))
-    assert {r.check for r in report.results} == set(all_checks())
-    assert [r.path for r in api.requests if r.status == 403] == []
+    used: set[Grant] = set()
+    # A registry run by a DeploymentConfig, and one run by a Deployment (its ReplicaSets).
+    for index, dump in enumerate((CLUSTERS / "healthy",
+                                  healthy_as_deployment(tmp_path / "deployment"))):
+        api = fake_api(dump)
+        config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / f"kubeconfig-{index}"),
+                           probes=False, canary=True, node_pod_scan=True)
+        api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
+        report = engine.run(config, engine.select_checks(config=config))
+        assert {r.check for r in report.results} == set(all_checks())
+        assert [r.path for r in api.requests if r.status == 403] == []
+        used |= {request_grant(r, "default") for r in api.requests if r.resource}
     rules = rendered_rules(manifests)
-    used = {request_grant(r, "default") for r in api.requests if r.resource}
     assert [g for g in used if not allows(rules, g)] == [], "the chart would forbid these"
     unused = [r for r in rules if not any(allows([r], g) for g in used)]
     assert unused == [], "granted but never used"
