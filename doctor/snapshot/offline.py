@@ -77,16 +77,15 @@ class DumpSource:
             data = None if data is None else without_timestamps(data)[:LOG_TAIL_BYTES]
         return None if data is None else _as_served(data)
 
-
-def _as_served(data: bytes) -> str:
-    """Read as the API server's log endpoint is read: a stray byte does not hide the rest."""
-    return "\n".join(data.decode("utf-8", "replace").splitlines())
-
-
     def api_groups(self, timeout: float) -> frozenset[str]:
         objects = self.dump.objects if self.index is None else self.index.one_of_each_kind()
         versions = (o.get("apiVersion") for o in objects)
         return frozenset(v.rpartition("/")[0] for v in versions if isinstance(v, str))
+
+
+def _as_served(data: bytes) -> str:
+    """Read as the API server's log endpoint is read: a stray byte does not hide the rest."""
+    return "\n".join(data.decode("utf-8", "replace").splitlines())
 
 
 def _want(collection: Collection, query: Query) -> Want:
