@@ -107,6 +107,9 @@ CanaryRepository = Annotated[str, typer.Option(
 OAuthProbe = Annotated[bool, typer.Option(
     "--oauth-probe", help="Also ask the OAuth server to authorize the console's redirect URI "
     "(shows in the master log).")]
+PrometheusUrl = Annotated[str | None, typer.Option(
+    "--prometheus-url", help="storage-capacity: a Prometheus that scrapes the kubelets "
+    "(kubelet_volume_stats_*), e.g. http://prometheus.example.com:9090.", show_default=False)]
 RolloutTimeout = Annotated[float, typer.Option(
     "--rollout-timeout", min=1, help="How long a redeploy may take, in seconds.")]
 Yes = Annotated[bool, typer.Option("--yes", help="Apply (default: only print the plan).")]
@@ -139,6 +142,23 @@ def _check_platform(platform: str) -> None:
 
     if platform not in (AUTO, *ADAPTERS):
         _usage_error(f"--platform {platform}: choose from {', '.join([AUTO, *ADAPTERS])}")
+
+
+def _check_url(url: str | None, flag: str) -> None:
+    from urllib.parse import urlsplit
+
+    from registry_doctor.doctor.kube import without_url_credentials
+
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        _usage_error(f"{flag} {without_url_credentials(url)}: not an http(s) URL with a host "
+                     "(e.g. http://prometheus.example.com:9090)")
 
 
 def _check_repository(name: str, flag: str) -> None:
@@ -191,6 +211,7 @@ def check(
     canary: Canary = False,
     canary_repository: CanaryRepository = "registry-doctor/canary",
     oauth_probe: OAuthProbe = False,
+    prometheus_url: PrometheusUrl = None,
     fix: Annotated[bool, typer.Option(
         "--fix", help="Plan fixes for what fails and print the plan (nothing is changed).")
     ] = False,
@@ -269,6 +290,7 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
     _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
     _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
     _check_platform(str(options["platform"]))
+    _check_url(options.get("prometheus_url"), "--prometheus-url")  # type: ignore[arg-type]
     if options.get("canary"):
         _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)}
@@ -457,6 +479,7 @@ def serve(
     canary: Canary = False,
     canary_repository: CanaryRepository = "registry-doctor/canary",
     oauth_probe: OAuthProbe = False,
+    prometheus_url: PrometheusUrl = None,
     config_file: ConfigFile = None,
 ) -> None:
     """Run the checks every --interval and serve the last report as Prometheus metrics

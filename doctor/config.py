@@ -47,6 +47,9 @@ class RunConfig:
     canary: bool = False
     canary_repository: str = "registry-doctor/canary"
     oauth_probe: bool = False  # also ask the OAuth server to authorize the console's redirect
+    # storage-capacity: a Prometheus that scrapes the kubelets (kubelet_volume_stats_*), e.g.
+    # the cluster monitoring stack's; None: the check reads a dump's saved query result.
+    prometheus_url: str | None = None
     # Findings the admin lives with until a date (--config; doctor/acknowledge.py).
     acknowledgements: tuple[Acknowledgement, ...] = ()
 

@@ -16,7 +16,9 @@ A case folder holds `case.yaml` and optional object files and `logs/`:
         - choose-claim            # (a manual step has no target); [] when it plans nothing
     fix: {claim_size: 20Gi}       # FixOptions for that plan (optional)
 
-Objects in the case folder replace base objects of the same kind, namespace and name.
+Objects in the case folder replace base objects of the same kind, namespace and name. The
+dump's side files (doctor.snapshot.dump.SIDE_FILES, e.g. the kubelet's volume statistics as a
+Prometheus query answered them) are copied from the case folder as they are.
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from typing import Any
 
 import yaml
 
-from registry_doctor.doctor.snapshot.dump import Dump, load_dump, parse_documents, write_dump
+from registry_doctor.doctor.snapshot.dump import (
+    SIDE_FILES,
+    Dump,
+    load_dump,
+    parse_documents,
+    write_dump,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASE_FILE = "case.yaml"
@@ -84,4 +92,8 @@ def materialize(case: Case, out: Path) -> Path:
     """Write the case's merged dump to `out`, where --from-dir and the fake API can read it."""
     dump = case_dump(case)
     write_dump(out, {"objects": dump.objects}, dump.logs, include_secrets=True)
+    for side_file in SIDE_FILES:
+        if (case.folder / side_file).is_file():
+            (out / side_file).parent.mkdir(parents=True, exist_ok=True)
+            (out / side_file).write_bytes((case.folder / side_file).read_bytes())
     return out

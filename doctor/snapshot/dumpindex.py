@@ -22,8 +22,8 @@ import yaml
 from registry_doctor.doctor.snapshot.dump import (
     MAX_FILE_BYTES,
     MAX_PROBLEMS_PER_FILE,
-    OBJECT_SUFFIXES,
     dump_files,
+    is_object_file,
     parse_documents,
     parse_object,
 )
@@ -126,7 +126,7 @@ class DumpIndex:
         self.files: list[DumpFile] = []
         self.logs: dict[tuple[str, str], Path] = {}  # (namespace, pod) -> log file
         for path, relative in dump_files(root):
-            if path.suffix in OBJECT_SUFFIXES:
+            if is_object_file(path, relative):
                 self.files.append(_current(path, relative, known.get(relative)))
             elif path.suffix == ".log" and len(path.parts) >= 3 \
                     and path.parent.parent.name == "logs":

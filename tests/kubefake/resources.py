@@ -110,6 +110,7 @@ CORE: tuple[ResourceType, ...] = (
                  has_status=True),
     ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("all",),
                  has_status=True),
+    ResourceType("batch", "v1", "jobs", "Job", True, categories=("all",), has_status=True),
     ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
