@@ -30,13 +30,16 @@ META = CheckMeta(
     id="storage-capacity",
     title="Registry store has room to grow",
     severity=Severity.CRIT,
-    kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "cronjobs", "cronjobs-v1beta1", "jobs"),
+    kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "registry-pods", "cronjobs",
+           "cronjobs-v1beta1", "jobs"),
     probes=("volume-stats",),
     description=(
         "For the filesystem driver on a claim: the kubelet's volume statistics of that claim "
         "(kubelet_volume_stats_used_bytes, _capacity_bytes, _inodes_used, _inodes) from the "
-        "Prometheus named by --prometheus-url, or from prometheus/kubelet_volume_stats.json in "
-        "a dump. Crit at 90% or more of the bytes or the inodes; warn at 80% or more, or when "
+        "Prometheus named by --prometheus-url, else (--node-stats, opt-in: it needs get on "
+        "nodes/proxy) from the summary API of the kubelets running the registry, else from "
+        "prometheus/kubelet_volume_stats.json in a dump. Crit at 90% or more of the bytes or "
+        "the inodes; warn at 80% or more, or when "
         "the last day's growth (deriv over 1d) fills the volume within 7 days. Object stores "
         "(s3, gcs, azure, swift, oss) skip: they have no capacity to fill; emptyDir, hostPath "
         "and the container's own layer skip: they fill the node's disk, which the kubelet "
@@ -129,8 +132,9 @@ def _measured(ctx: CheckContext, claim: str) -> VolumeStats | str:
         raise NotEvaluable(f"cannot measure claim {claim}: {probe.error}")
     if probe.data.get("stats") is None:
         return (f"usage of claim {claim} not measured: {probe.data.get('unmeasured')} (give "
-                "--prometheus-url, a Prometheus that scrapes the kubelets, or save its answer "
-                f"in the dump as {SAVED_FILE}: docs/checks/storage-capacity.md)")
+                "--prometheus-url, a Prometheus that scrapes the kubelets, or --node-stats, or "
+                f"save a Prometheus answer in the dump as {SAVED_FILE}: "
+                "docs/checks/storage-capacity.md)")
     return VolumeStats.from_data(probe.data["stats"])
 
 

@@ -110,6 +110,9 @@ OAuthProbe = Annotated[bool, typer.Option(
 PrometheusUrl = Annotated[str | None, typer.Option(
     "--prometheus-url", help="storage-capacity: a Prometheus that scrapes the kubelets "
     "(kubelet_volume_stats_*), e.g. http://prometheus.example.com:9090.", show_default=False)]
+NodeStats = Annotated[bool, typer.Option(
+    "--node-stats", help="storage-capacity: read the kubelets' summary API through the API "
+    "server (needs get on nodes/proxy, which reaches every kubelet API).")]
 RolloutTimeout = Annotated[float, typer.Option(
     "--rollout-timeout", min=1, help="How long a redeploy may take, in seconds.")]
 Yes = Annotated[bool, typer.Option("--yes", help="Apply (default: only print the plan).")]
@@ -159,6 +162,9 @@ def _check_url(url: str | None, flag: str) -> None:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         _usage_error(f"{flag} {without_url_credentials(url)}: not an http(s) URL with a host "
                      "(e.g. http://prometheus.example.com:9090)")
+    if "@" in parts.netloc:
+        _usage_error(f"{flag} {without_url_credentials(url)}: credentials in the URL are not "
+                     "supported: the queries are sent without any")
 
 
 def _check_repository(name: str, flag: str) -> None:
@@ -212,6 +218,7 @@ def check(
     canary_repository: CanaryRepository = "registry-doctor/canary",
     oauth_probe: OAuthProbe = False,
     prometheus_url: PrometheusUrl = None,
+    node_stats: NodeStats = False,
     fix: Annotated[bool, typer.Option(
         "--fix", help="Plan fixes for what fails and print the plan (nothing is changed).")
     ] = False,
@@ -480,6 +487,7 @@ def serve(
     canary_repository: CanaryRepository = "registry-doctor/canary",
     oauth_probe: OAuthProbe = False,
     prometheus_url: PrometheusUrl = None,
+    node_stats: NodeStats = False,
     config_file: ConfigFile = None,
 ) -> None:
     """Run the checks every --interval and serve the last report as Prometheus metrics

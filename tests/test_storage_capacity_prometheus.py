@@ -139,9 +139,19 @@ def test_a_claim_prometheus_does_not_know_is_unknown(tmp_path: Path,
         in result["summary"]
 
 
-def test_credentials_in_the_url_never_show(tmp_path: Path, prometheus_url: str) -> None:
+def test_credentials_in_the_url_are_refused_unshown(tmp_path: Path,
+                                                   prometheus_url: str) -> None:
     with_credentials = prometheus_url.replace("http://", "http://admin:s3cr3t-pw@")
-    result, output = check(tmp_path, "registry-full", with_credentials)
-    assert result["status"] == "crit", result
-    assert "s3cr3t-pw" not in output and f"source: Prometheus {prometheus_url}" \
-        in result["details"]
+    done = subprocess.run(
+        [sys.executable, "-m", "registry_doctor.doctor.cli", "check", "-c", "storage-capacity",
+         "--from-dir", str(CLUSTERS / "healthy"), "--prometheus-url", with_credentials],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 64, done.stdout + done.stderr
+    assert "credentials in the URL are not supported" in done.stderr
+    assert "s3cr3t-pw" not in done.stdout + done.stderr
+
+
+def test_a_prometheus_that_does_not_answer_is_unknown(tmp_path: Path) -> None:
+    result, _ = check(tmp_path, "registry-ok", f"http://127.0.0.1:{free_port()}")
+    assert result["status"] == "unknown", result
+    assert "cannot measure claim registry-ok: GET http://127.0.0.1:" in result["summary"]

@@ -42,6 +42,14 @@ LOCAL_PROBES: set[str] = {"console-port", "console-cert-dir"}
 LOCAL_PROBES.add("volume-stats")
 
 
+# API reads a probe makes through the client layer besides the snapshot's collections, so the
+# chart grants them (doctor/rbac.py): probe id -> (api group, resource, verb, the RunConfig flag
+# without which it makes none), all on cluster-scoped resources.
+PROBE_API_READS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "volume-stats": (("", "nodes/proxy", "get", "node_stats"),),
+}
+
+
 class ProbeError(Exception):
     pass
 

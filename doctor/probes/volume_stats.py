@@ -10,6 +10,9 @@ first one configured:
 - `--prometheus-url`: two instant queries of its HTTP API (`/api/v1/query`): the four
   statistics of the claim, and `deriv(kubelet_volume_stats_used_bytes[1d])`, the last day's
   growth as Prometheus fits it (least squares);
+- `--node-stats` (against a cluster): the summary API of the kubelets that run the registry's
+  pods, through the API server (`nodes/<node>/proxy/stats/summary`: get on nodes/proxy, which
+  reaches every kubelet API, so the admin opts in); one sample, no growth;
 - a dump (`--from-dir`): `prometheus/kubelet_volume_stats.json`, the answer of that HTTP API
   to an instant query of the four statistics, either as they are now (a vector) or over the
   last day (`...[1d]`, a matrix: the growth is then fitted here as `deriv` fits it).
@@ -21,9 +24,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.kube import without_url_credentials
@@ -45,13 +49,15 @@ def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]
     namespace, claim = config.namespace, store.claim_name
     if config.prometheus_url:
         stats = query_prometheus(config.prometheus_url, namespace, claim, timeout)
+    elif config.node_stats and config.live:
+        stats = node_summaries(snapshot, config, claim, timeout)
     elif config.from_dir is not None:
         saved = config.from_dir / SAVED_FILE
         if not saved.is_file():
             return {"stats": None, "unmeasured": f"the dump has no {SAVED_FILE}"}
         stats = read_saved(saved, namespace, claim)
     else:
-        return {"stats": None, "unmeasured": "no --prometheus-url"}
+        return {"stats": None, "unmeasured": "no --prometheus-url, and --node-stats is off"}
     return {"stats": stats.to_data()}
 
 
@@ -104,6 +110,54 @@ def _query(get: Any, base: str, shown: str, promql: str, timeout: float) -> list
         raise ProbeError(f"{shown} refused the query {promql}: "
                          f"{document.get('errorType', 'error')}: {document.get('error', '')}")
     return _samples(document, shown)
+
+
+def node_summaries(snapshot: Snapshot, config: RunConfig, claim: str,
+                   timeout: float) -> VolumeStats:
+    """The claim's volume in the summary API of the kubelets running the registry's pods,
+    read through the API server (`/api/v1/nodes/<node>/proxy/stats/summary`, verb get on
+    nodes/proxy); the fullest where several nodes mount it."""
+    from registry_doctor.doctor.kube import KubeClient, KubeError, Target
+
+    nodes = sorted({str(pod["spec"]["nodeName"]) for pod in snapshot.installation().pods()
+                    if isinstance(pod.get("spec"), dict) and pod["spec"].get("nodeName")})
+    if not nodes:
+        raise ProbeError("no registry pod is scheduled on a node: no kubelet to ask")
+    deadline = time.monotonic() + timeout
+    found: list[tuple[float, dict[str, Any], str]] = []
+    try:
+        client = KubeClient(config.kubeconfig, config.context)
+        for node in nodes:
+            summary = client.request(
+                "GET", f"/api/v1/nodes/{quote(node, safe='')}/proxy/stats/summary",
+                Target("get", "nodes/proxy", name=node),
+                timeout=max(deadline - time.monotonic(), 0.1))
+            found += [(float(v.get("usedBytes") or 0), v, node)
+                      for v in summary_volumes(summary, config.namespace, claim)]
+    except KubeError as error:
+        raise ProbeError(f"the kubelet summary API: {error}") from None
+    if not found:
+        raise ProbeError(f"the summary API of {', '.join(nodes)} has no volume of claim "
+                         f"{claim}: is it mounted?")
+    _, volume, node = max(found, key=lambda entry: entry[0])
+    return VolumeStats(f"the kubelet summary API of node {node} (through the API server)",
+                       *(_number(volume.get(key)) for key in
+                         ("usedBytes", "capacityBytes", "inodesUsed", "inodes")), None, None)
+
+
+def summary_volumes(summary: Any, namespace: str, claim: str) -> list[dict[str, Any]]:
+    """The volumes of a kubelet summary (`pods[].volume[]`) that are the claim's."""
+    pods = summary.get("pods") if isinstance(summary, dict) else None
+    return [volume for pod in (pods if isinstance(pods, list) else []) if isinstance(pod, dict)
+            for volume in (pod.get("volume") if isinstance(pod.get("volume"), list) else [])
+            if isinstance(volume, dict) and isinstance(volume.get("pvcRef"), dict)
+            and (volume["pvcRef"].get("namespace"), volume["pvcRef"].get("name"))
+            == (namespace, claim)]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) else None
 
 
 def read_saved(path: Path, namespace: str, claim: str) -> VolumeStats:
