@@ -16,10 +16,20 @@ docs, "Garbage collection": uploads during a collection may be deleted).
 from __future__ import annotations
 
 import re
+import string
+from dataclasses import replace
 from typing import Any
 
 from registry_doctor.doctor.check import CheckContext, NotEvaluable
-from registry_doctor.doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import (
+    CheckMeta,
+    MetricKey,
+    Remediation,
+    Resource,
+    Result,
+    Severity,
+    Status,
+)
 from registry_doctor.doctor.platform.store import POD_LIFETIME
 from registry_doctor.doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, RegistryConfig
 from registry_doctor.doctor.registryconfig.rules import DISTRIBUTION_2
@@ -61,7 +71,23 @@ META = CheckMeta(
 
 CRIT_RATIO, WARN_RATIO = 0.90, 0.80
 WARN_DAYS = 7.0  # the last day's growth fills the volume within this many days: warn
-PRUNE_COMMAND = re.compile(r"\bprune\s+images\b")
+# What deletes images, by registry flavour: the command a Job runs, and how the details name it.
+PRUNE = (re.compile(r"\bprune\s+images\b"), "prune images", "oc adm prune images")
+GARBAGE_COLLECT = (re.compile(r"\bgarbage-collect\b"), "garbage-collect",
+                   "registry garbage-collect")
+# The fix, by flavour; the claim is named, and $cli and $namespace as for the installation.
+FIX_OPENSHIFT = (
+    "Prune images as a user with the system:image-pruner role: `oc adm prune images "
+    "--keep-tag-revisions=3 --keep-younger-than=60m --confirm`, and schedule it as a CronJob.")
+FIX_DISTRIBUTION = (
+    "Make the registry read-only (storage.maintenance.readonly.enabled: true, or "
+    "REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED=true) or stop pushes, run `registry "
+    "garbage-collect --delete-untagged /etc/docker/registry/config.yml` in its pod, then make "
+    "it writable again.")
+FIX_EXPAND = (
+    " Or expand claim $claim where its StorageClass sets allowVolumeExpansion: `$cli patch "
+    "pvc/$claim -n $namespace -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":"
+    "\"<size>\"}}}}'`.")
 GIB = 2.0 ** 30
 
 
@@ -71,7 +97,7 @@ def evaluate(ctx: CheckContext) -> Result:
     if config.unresolved:
         raise NotEvaluable(config.unresolved)
     resources = [workload.resource, *config.resources]
-    upkeep = pruning_lines(ctx, config)
+    upkeep = upkeep_lines(ctx, config)
     if config.driver in REMOTE_DRIVERS:
         return ctx.result(Status.SKIP, f"images are in the {config.driver} object store, which "
                           "has no volume to fill (watch the bucket's quota and cost instead)",
@@ -88,7 +114,8 @@ def evaluate(ctx: CheckContext) -> Result:
     if not_a_claim:
         return ctx.result(Status.SKIP, not_a_claim, [*details, *upkeep], resources)
     store = ctx.installation.store()
-    assert store is not None and store.claim_name is not None  # a claim is mounted there
+    if store is None or store.claim_name is None:  # the mount above is a claim: not reached
+        raise NotEvaluable(f"cannot classify volume {mount.volume_name if mount else ''}")
     claim = store.claim_name
     resources.append(Resource("PersistentVolumeClaim", claim, workload.namespace))
     if store.claim is None:
@@ -97,7 +124,7 @@ def evaluate(ctx: CheckContext) -> Result:
     stats = _measured(ctx, claim)
     if isinstance(stats, str):
         return ctx.result(Status.SKIP, stats, [*details, *upkeep], resources)
-    return _judge(ctx, claim, stats, [*details, *upkeep], resources)
+    return _judge(ctx, config, claim, stats, [*details, *upkeep], resources)
 
 
 def _not_a_claim(volume_type: str | None, source: dict[str, Any], name: str) -> str | None:
@@ -138,8 +165,8 @@ def _measured(ctx: CheckContext, claim: str) -> VolumeStats | str:
     return VolumeStats.from_data(probe.data["stats"])
 
 
-def _judge(ctx: CheckContext, claim: str, stats: VolumeStats, details: list[str],
-           resources: list[Resource]) -> Result:
+def _judge(ctx: CheckContext, config: RegistryConfig, claim: str, stats: VolumeStats,
+           details: list[str], resources: list[Resource]) -> Result:
     space = _ratio(stats.used_bytes, stats.capacity_bytes)
     inodes = _ratio(stats.inodes_used, stats.inodes)
     if space is None and inodes is None:
@@ -157,7 +184,18 @@ def _judge(ctx: CheckContext, claim: str, stats: VolumeStats, details: list[str]
     summary = _summary(claim, space, inodes, days)
     status = (Status.CRIT if worst >= CRIT_RATIO else Status.WARN
               if worst >= WARN_RATIO or (days is not None and days <= WARN_DAYS) else Status.OK)
-    return ctx.result(status, summary, [*lines, *details], resources, _metrics(stats))
+    result = ctx.result(status, summary, [*lines, *details], resources, _metrics(stats))
+    if result.remediation is None:
+        return result
+    return replace(result, remediation=Remediation(fix_text(ctx, config, claim), META.docs))
+
+
+def fix_text(ctx: CheckContext, config: RegistryConfig, claim: str) -> str:
+    """The cleanup of this registry's flavour, then growing its claim."""
+    names = ctx.installation.names()  # looked up one by one: each may read its objects
+    names = {"cli": names["cli"], "namespace": names["namespace"], "claim": claim}
+    cleanup = FIX_DISTRIBUTION if config.flavour == DISTRIBUTION_2 else FIX_OPENSHIFT
+    return cleanup + string.Template(FIX_EXPAND).substitute(names)
 
 
 def _ratio(used: float | None, capacity: float | None) -> float | None:
@@ -204,28 +242,30 @@ def _size(value: float | None) -> str:
     return "?" if value is None else f"{value / GIB:.1f} GiB"
 
 
-def pruning_lines(ctx: CheckContext, config: RegistryConfig) -> list[str]:
+def upkeep_lines(ctx: CheckContext, config: RegistryConfig) -> list[str]:
     """Whether something deletes images: a CronJob or Job of the registry's namespace that
-    runs `prune images`, with its last success; for a plain distribution registry, how its
-    garbage collection must run."""
+    runs `oc adm prune images` (OpenShift) or `registry garbage-collect` (a distribution
+    registry), with its last success; for a distribution registry, how collection must run."""
+    distribution = config.flavour == DISTRIBUTION_2
+    pattern, short, command = GARBAGE_COLLECT if distribution else PRUNE
     cronjobs = {c["metadata"]["name"]: c for c in
                 (*ctx.snapshot.items("cronjobs-v1beta1"), *ctx.snapshot.items("cronjobs"))}
     jobs = ctx.snapshot.items("jobs")
     lines = []
     for name, cronjob in sorted(cronjobs.items()):
         template = as_dict(as_dict(as_dict(cronjob.get("spec")).get("jobTemplate")).get("spec"))
-        if _prunes(template):
-            lines.append(_cronjob_line(name, cronjob, [j for j in jobs if _owner(j) == name]))
+        if _runs(pattern, template):
+            lines.append(_cronjob_line(name, short, cronjob,
+                                       [j for j in jobs if _owner(j) == name]))
     for job in jobs:
-        if _owner(job) is None and _prunes(as_dict(job.get("spec"))):
-            lines.append(f"image pruning: job/{job['metadata']['name']} runs `prune images`: "
+        if _owner(job) is None and _runs(pattern, as_dict(job.get("spec"))):
+            lines.append(f"image cleanup: job/{job['metadata']['name']} runs `{short}`: "
                          + _last_success([job]))
     if not lines:
-        namespace = ctx.config.namespace
-        lines.append(f"image pruning: no CronJob or Job in {namespace} runs `oc adm prune "
-                     "images`: nothing deletes the layers of images that are no longer "
+        lines.append(f"image cleanup: no CronJob or Job in {ctx.config.namespace} runs "
+                     f"`{command}`: nothing deletes the layers of images that are no longer "
                      "referenced")
-    if config.flavour == DISTRIBUTION_2:
+    if distribution:
         lines.append("garbage collection: a distribution registry frees space only through "
                      "`registry garbage-collect`, which must run while the registry is "
                      "read-only (storage.maintenance.readonly.enabled: true) or stopped: "
@@ -233,11 +273,11 @@ def pruning_lines(ctx: CheckContext, config: RegistryConfig) -> list[str]:
     return lines
 
 
-def _prunes(job_spec: dict[str, Any]) -> bool:
+def _runs(pattern: re.Pattern[str], job_spec: dict[str, Any]) -> bool:
     pod = as_dict(as_dict(job_spec.get("template")).get("spec"))
     words = (str(w) for c in as_list(pod.get("containers")) for key in ("command", "args")
              for w in as_list(as_dict(c).get(key)))
-    return bool(PRUNE_COMMAND.search(" ".join(words)))
+    return bool(pattern.search(" ".join(words)))
 
 
 def _owner(job: dict[str, Any]) -> str | None:
@@ -246,10 +286,10 @@ def _owner(job: dict[str, Any]) -> str | None:
                  if o.get("kind") == "CronJob"), None)
 
 
-def _cronjob_line(name: str, cronjob: dict[str, Any], jobs: list[dict[str, Any]]) -> str:
+def _cronjob_line(name: str, short: str, cronjob: dict[str, Any],
+                  jobs: list[dict[str, Any]]) -> str:
     spec, status = as_dict(cronjob.get("spec")), as_dict(cronjob.get("status"))
-    text = f"image pruning: cronjob/{name} runs `prune images` on schedule " \
-           f"'{spec.get('schedule')}'"
+    text = f"image cleanup: cronjob/{name} runs `{short}` on schedule '{spec.get('schedule')}'"
     if spec.get("suspend") is True:
         text += " but is suspended (spec.suspend=true)"
     recorded = status.get("lastSuccessfulTime")

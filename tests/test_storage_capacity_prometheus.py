@@ -64,7 +64,7 @@ class KubeletMetrics(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("prometheus")
-    kubelet = ThreadingHTTPServer(("127.0.0.1", free_port()), KubeletMetrics)
+    kubelet = ThreadingHTTPServer(("127.0.0.1", 0), KubeletMetrics)  # a port of its own
     threading.Thread(target=kubelet.serve_forever, daemon=True).start()
     port = free_port()
     config = folder / "prometheus.yml"
@@ -115,7 +115,9 @@ def test_a_full_claim_is_crit_and_names_the_fix(tmp_path: Path, prometheus_url: 
     result, _ = check(tmp_path, "registry-full", prometheus_url)
     assert result["status"] == "crit", result
     assert result["summary"].startswith("claim registry-full uses 95% of its bytes")
-    assert "oc adm prune images" in result["remediation"]["summary"]
+    fix = result["remediation"]["summary"]
+    assert "oc adm prune images --keep-tag-revisions=3" in fix, fix
+    assert "oc patch pvc/registry-full -n default" in fix, fix
 
 
 def test_inodes_running_out_is_crit_with_space_left(tmp_path: Path, prometheus_url: str) -> None:
