@@ -9,6 +9,8 @@ from typing import Any
 # Where a dump keeps the kubelet's volume statistics: an answer of the Prometheus HTTP API
 # (docs/checks/storage-capacity.md, "Offline"). Not an object file (doctor.snapshot.dump).
 SAVED_FILE = "prometheus/kubelet_volume_stats.json"
+# Or the kubelets' summary API answers, one file per node: stats-summary/<node>.json.
+SUMMARY_FOLDER = "stats-summary/"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import yaml
 
 from registry_doctor.doctor.snapshot.dump import (
     SIDE_FILES,
+    SIDE_FOLDERS,
     Dump,
     load_dump,
     parse_documents,
@@ -92,7 +93,11 @@ def materialize(case: Case, out: Path) -> Path:
     """Write the case's merged dump to `out`, where --from-dir and the fake API can read it."""
     dump = case_dump(case)
     write_dump(out, {"objects": dump.objects}, dump.logs, include_secrets=True)
-    for side_file in SIDE_FILES:
+    side_files = [*SIDE_FILES, *(str(path.relative_to(case.folder))
+                                 for folder in SIDE_FOLDERS
+                                 for path in sorted((case.folder / folder).glob("*"))
+                                 if path.is_file())]
+    for side_file in side_files:
         if (case.folder / side_file).is_file():
             (out / side_file).parent.mkdir(parents=True, exist_ok=True)
             (out / side_file).write_bytes((case.folder / side_file).read_bytes())

@@ -15,7 +15,8 @@ first one configured:
   reaches every kubelet API, so the admin opts in); one sample, no growth;
 - a dump (`--from-dir`): `prometheus/kubelet_volume_stats.json`, the answer of that HTTP API
   to an instant query of the four statistics, either as they are now (a vector) or over the
-  last day (`...[1d]`, a matrix: the growth is then fitted here as `deriv` fits it).
+  last day (`...[1d]`, a matrix: the growth is then fitted here as `deriv` fits it); else
+  `stats-summary/<node>.json`, the kubelets' summary API answers (no growth).
 
 The answer is a `VolumeStats` (its fields in `data["stats"]`), or why there is none.
 """
@@ -33,7 +34,7 @@ from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.kube import without_url_credentials
 from registry_doctor.doctor.probes import ProbeError
 from registry_doctor.doctor.snapshot import Snapshot
-from registry_doctor.doctor.volumestats import SAVED_FILE, VolumeStats
+from registry_doctor.doctor.volumestats import SAVED_FILE, SUMMARY_FOLDER, VolumeStats
 
 STATISTICS = ("used_bytes", "capacity_bytes", "inodes_used", "inodes")
 METRIC_PREFIX = "kubelet_volume_stats_"
@@ -53,9 +54,14 @@ def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]
         stats = node_summaries(snapshot, config, claim, timeout)
     elif config.from_dir is not None:
         saved = config.from_dir / SAVED_FILE
-        if not saved.is_file():
-            return {"stats": None, "unmeasured": f"the dump has no {SAVED_FILE}"}
-        stats = read_saved(saved, namespace, claim)
+        summaries = sorted((config.from_dir / SUMMARY_FOLDER).glob("*.json"))
+        if saved.is_file():
+            stats = read_saved(saved, namespace, claim)
+        elif summaries:
+            stats = read_summaries(summaries, namespace, claim)
+        else:
+            return {"stats": None, "unmeasured": f"the dump has neither {SAVED_FILE} nor "
+                    f"{SUMMARY_FOLDER}<node>.json"}
     else:
         return {"stats": None, "unmeasured": "no --prometheus-url, and --node-stats is off"}
     return {"stats": stats.to_data()}
@@ -132,15 +138,35 @@ def node_summaries(snapshot: Snapshot, config: RunConfig, claim: str,
                 "GET", f"/api/v1/nodes/{quote(node, safe='')}/proxy/stats/summary",
                 Target("get", "nodes/proxy", name=node),
                 timeout=max(deadline - time.monotonic(), 0.1))
-            found += [(float(v.get("usedBytes") or 0), v, node)
+            found += [(float(_number(v.get("usedBytes")) or 0), v, node)
                       for v in summary_volumes(summary, config.namespace, claim)]
     except KubeError as error:
         raise ProbeError(f"the kubelet summary API: {error}") from None
+    return _fullest(found, f"the summary API of {', '.join(nodes)}", claim,
+                     "the kubelet summary API of node {node} (through the API server)")
+
+
+def read_summaries(paths: list[Path], namespace: str, claim: str) -> VolumeStats:
+    """The claim's volume in summary API answers saved in a dump, one file per node."""
+    found: list[tuple[float, dict[str, Any], str]] = []
+    for path in paths:
+        shown = f"the dump's {SUMMARY_FOLDER}{path.name}"
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise ProbeError(f"cannot read {shown}: {error}") from None
+        found += [(float(_number(v.get("usedBytes")) or 0), v, shown)
+                  for v in summary_volumes(summary, namespace, claim)]
+    return _fullest(found, f"the dump's {SUMMARY_FOLDER}", claim, "{node}")
+
+
+def _fullest(found: list[tuple[float, dict[str, Any], str]], where: str, claim: str,
+             source: str) -> VolumeStats:
+    """The statistics of the fullest of the claim's volumes (one per node that mounts it)."""
     if not found:
-        raise ProbeError(f"the summary API of {', '.join(nodes)} has no volume of claim "
-                         f"{claim}: is it mounted?")
+        raise ProbeError(f"{where} has no volume of claim {claim}: is it mounted?")
     _, volume, node = max(found, key=lambda entry: entry[0])
-    return VolumeStats(f"the kubelet summary API of node {node} (through the API server)",
+    return VolumeStats(source.format(node=node),
                        *(_number(volume.get(key)) for key in
                          ("usedBytes", "capacityBytes", "inodesUsed", "inodes")), None, None)
 

@@ -1,6 +1,7 @@
-"""storage-capacity from the kubelets' summary API through the API server (--node-stats): the
-fake API proxies `nodes/<node>/proxy/stats/summary` to summaries set here, and RBAC (the
-chart's rendered roles) grants `get` on nodes/proxy only when the admin opts in."""
+"""storage-capacity against the fake API server: the kubelets' summary API through the API
+server (--node-stats; the fake proxies `nodes/<node>/proxy/stats/summary` to summaries set
+here, and the chart's rendered roles grant `get` on nodes/proxy only when the admin opts in),
+pruning CronJobs as each Kubernetes version serves them, and the chart's --prometheus-url."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
 from registry_doctor.doctor import engine
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import Result
 from registry_doctor.doctor.rbac import CLUSTER, Rule
 from tests.conftest import CLUSTERS
+from tests.fixcluster import registry
 from tests.helmchart import container_args, render, rendered_rules
 from tests.kubefake import FakeKubeAPI
 
@@ -97,3 +102,43 @@ def test_nodes_proxy_is_granted_only_when_opted_in(fake_api: FakeFactory,
     api.restrict_to(default, "registry-doctor", "rd-registry-doctor")
     refused = capacity(api, tmp_path, node_stats=True)
     assert refused.status.value == "unknown" and "forbidden: get nodes/proxy" in refused.summary
+
+
+@pytest.mark.parametrize("kube_profile", ["kubernetes-1.33"])
+def test_a_batch_v1_cronjob_reports_its_last_success(fake_cluster: Any, kube_profile: str,
+                                                    tmp_path: Path) -> None:
+    """Kubernetes 1.21+ serves CronJob as batch/v1 (1.25+ only so), with
+    status.lastSuccessfulTime; OpenShift 3.11's batch/v1beta1 one is in test_live's cases.
+    The details say it whatever the verdict (here: the broken registry's emptyDir, a skip)."""
+    api, _ = fake_cluster(registry(kube_profile))
+    api.put_object(yaml.safe_load("""
+        apiVersion: batch/v1
+        kind: CronJob
+        metadata: {name: image-pruner, namespace: default}
+        spec:
+          schedule: "0 0 * * *"
+          suspend: true
+          jobTemplate:
+            spec:
+              template:
+                spec:
+                  restartPolicy: Never
+                  containers:
+                  - name: image-pruner
+                    image: quay.io/openshift/origin-cli:4.14
+                    command: [oc]
+                    args: [adm, prune, images, --keep-tag-revisions=3, --confirm]
+        status: {lastSuccessfulTime: "2026-11-30T00:03:12Z"}
+    """))
+    result = capacity(api, tmp_path)
+    assert "image cleanup: cronjob/image-pruner runs `prune images` on schedule '0 0 * * *' but "\
+        "is suspended (spec.suspend=true): last success 2026-11-30T00:03:12Z "\
+        "(status.lastSuccessfulTime)" in result.details, result.details
+
+
+def test_the_chart_passes_the_prometheus_url(tmp_path: Path) -> None:
+    assert not [a for a in container_args(render(tmp_path, {}), "Deployment")
+                if a.startswith("--prometheus-url")]
+    url = "http://prometheus-k8s.openshift-monitoring.svc:9090"
+    manifests = render(tmp_path, {"checks": {"prometheusUrl": url}})
+    assert f"--prometheus-url={url}" in container_args(manifests, "Deployment")
