@@ -31,10 +31,29 @@ from registry_doctor.doctor.model import (
     Status,
 )
 from registry_doctor.doctor.platform.store import POD_LIFETIME
-from registry_doctor.doctor.registryconfig import CONFIG_KINDS, REMOTE_DRIVERS, RegistryConfig
+from registry_doctor.doctor.registryconfig import (
+    CONFIG_KINDS,
+    REMOTE_DRIVERS,
+    Mount,
+    RegistryConfig,
+)
 from registry_doctor.doctor.registryconfig.rules import DISTRIBUTION_2
 from registry_doctor.doctor.volumestats import SAVED_FILE, VolumeStats
 from registry_doctor.doctor.workload import as_dict, as_list
+
+# The fix, by flavour; the claim is named, and $cli and $namespace as for the installation.
+FIX_OPENSHIFT = (
+    "Prune images as a user with the system:image-pruner role: `oc adm prune images "
+    "--keep-tag-revisions=3 --keep-younger-than=60m --confirm`, and schedule it as a CronJob.")
+FIX_DISTRIBUTION = (
+    "Make the registry read-only (storage.maintenance.readonly.enabled: true, or "
+    "REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED=true) or stop pushes, run `registry "
+    "garbage-collect --delete-untagged /etc/docker/registry/config.yml` in its pod, then make "
+    "it writable again.")
+FIX_EXPAND = (
+    " Or expand claim $claim where its StorageClass sets allowVolumeExpansion: `$cli patch "
+    "pvc/$claim -n $namespace -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":"
+    "\"<size>\"}}}}'`.")
 
 META = CheckMeta(
     id="storage-capacity",
@@ -57,16 +76,9 @@ META = CheckMeta(
         "the check skips. The details say whether a CronJob or Job in the registry's "
         "namespace prunes images and when it last succeeded."
     ),
-    remediation=(
-        "Free space or grow the volume. OpenShift: prune images as a user with the "
-        "system:image-pruner role, `oc adm prune images --keep-tag-revisions=3 "
-        "--keep-younger-than=60m --confirm`, and schedule it as a CronJob. A plain "
-        "distribution registry: make it read-only (storage.maintenance.readonly.enabled: "
-        "true) or stop pushes, run `registry garbage-collect --delete-untagged "
-        "/etc/docker/registry/config.yml` in its pod, then make it writable again. Or expand "
-        "the claim where its StorageClass sets allowVolumeExpansion: `$cli patch pvc/<claim> "
-        "-n $namespace -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"<size>\"}}}}'`."
-    ),
+    remediation=(f"Free space or grow the volume. On OpenShift: {FIX_OPENSHIFT} On a plain "
+                 f"distribution registry: {FIX_DISTRIBUTION}"
+                 + FIX_EXPAND.replace("$claim", "<claim>")),
 )
 
 CRIT_RATIO, WARN_RATIO = 0.90, 0.80
@@ -75,19 +87,6 @@ WARN_DAYS = 7.0  # the last day's growth fills the volume within this many days:
 PRUNE = (re.compile(r"\bprune\s+images\b"), "prune images", "oc adm prune images")
 GARBAGE_COLLECT = (re.compile(r"\bgarbage-collect\b"), "garbage-collect",
                    "registry garbage-collect")
-# The fix, by flavour; the claim is named, and $cli and $namespace as for the installation.
-FIX_OPENSHIFT = (
-    "Prune images as a user with the system:image-pruner role: `oc adm prune images "
-    "--keep-tag-revisions=3 --keep-younger-than=60m --confirm`, and schedule it as a CronJob.")
-FIX_DISTRIBUTION = (
-    "Make the registry read-only (storage.maintenance.readonly.enabled: true, or "
-    "REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED=true) or stop pushes, run `registry "
-    "garbage-collect --delete-untagged /etc/docker/registry/config.yml` in its pod, then make "
-    "it writable again.")
-FIX_EXPAND = (
-    " Or expand claim $claim where its StorageClass sets allowVolumeExpansion: `$cli patch "
-    "pvc/$claim -n $namespace -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":"
-    "\"<size>\"}}}}'`.")
 GIB = 2.0 ** 30
 
 
@@ -107,15 +106,11 @@ def evaluate(ctx: CheckContext) -> Result:
                            f"{config.driver or 'missing'} (see registry-config and "
                            "ephemeral-storage)")
     details = [config.source_line, config.describe_root()]
-    mount = config.storage_mount()
-    not_a_claim = _not_a_claim(mount.type if mount else None,
-                               as_dict(mount.volume.get(mount.type)) if mount else {},
-                               mount.volume_name if mount else "")
-    if not_a_claim:
-        return ctx.result(Status.SKIP, not_a_claim, [*details, *upkeep], resources)
+    not_a_claim = _not_a_claim(config.storage_mount())
     store = ctx.installation.store()
-    if store is None or store.claim_name is None:  # the mount above is a claim: not reached
-        raise NotEvaluable(f"cannot classify volume {mount.volume_name if mount else ''}")
+    if not_a_claim or store is None or store.claim_name is None:
+        return ctx.result(Status.SKIP, not_a_claim or "no claim holds the images",
+                          [*details, *upkeep], resources)
     claim = store.claim_name
     resources.append(Resource("PersistentVolumeClaim", claim, workload.namespace))
     if store.claim is None:
@@ -127,14 +122,15 @@ def evaluate(ctx: CheckContext) -> Result:
     return _judge(ctx, config, claim, stats, [*details, *upkeep], resources)
 
 
-def _not_a_claim(volume_type: str | None, source: dict[str, Any], name: str) -> str | None:
+def _not_a_claim(mount: Mount | None) -> str | None:
     """Why a store that is not a claim is not this check's to measure; None for a claim."""
-    if volume_type is None:
+    if mount is None:
         return ("images are in the container's own writable layer: it fills the node's disk "
                 "(node ephemeral storage, which the kubelet guards by evicting the pod), not a "
                 "volume with its own capacity; ephemeral-storage judges this store")
+    volume_type, name = mount.type, mount.volume_name
     if volume_type in POD_LIFETIME:
-        limit = source.get("sizeLimit")
+        limit = as_dict(mount.volume.get(volume_type)).get("sizeLimit")
         bound = (f"its sizeLimit {limit} evicts the pod when exceeded" if limit else
                  "without a sizeLimit it is bounded only by the node's ephemeral storage")
         return (f"images are on {volume_type} volume {name}, part of the node's ephemeral "
