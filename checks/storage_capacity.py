@@ -74,7 +74,8 @@ META = CheckMeta(
         "and the container's own layer skip: they fill the node's disk, which the kubelet "
         "guards by evicting the pod (ephemeral-storage judges such stores). Without a source "
         "the check skips. The details say whether a CronJob or Job in the registry's "
-        "namespace prunes images and when it last succeeded."
+        "namespace prunes images (for a distribution registry: garbage-collects) and when it "
+        "last succeeded."
     ),
     remediation=(f"Free space or grow the volume. On OpenShift: {FIX_OPENSHIFT} On a plain "
                  f"distribution registry: {FIX_DISTRIBUTION}"
