@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.kube import without_url_credentials
 from registry_doctor.doctor.probes import ProbeError
+from registry_doctor.doctor.probes.http_get import get
 from registry_doctor.doctor.snapshot import Snapshot
 from registry_doctor.doctor.volumestats import SAVED_FILE, SUMMARY_FOLDER, VolumeStats
 
@@ -85,26 +86,27 @@ def growth_query(namespace: str, claim: str) -> str:
 
 
 def query_prometheus(url: str, namespace: str, claim: str, timeout: float) -> VolumeStats:
-    from registry_doctor.doctor.probes.http_get import get
-
+    """Both queries within `timeout` in all."""
     base = url.rstrip("/")
     shown = without_url_credentials(base)
+    deadline = time.monotonic() + timeout
     values: dict[str, tuple[float, float]] = {}
-    for sample in _query(get, base, shown, statistics_query(namespace, claim), timeout):
+    for sample in _query(base, shown, statistics_query(namespace, claim), deadline):
         name = str(sample["metric"].get("__name__", "")).removeprefix(METRIC_PREFIX)
         values[name] = _point(sample.get("value"), shown)
     if "used_bytes" not in values and "inodes_used" not in values:
         raise ProbeError(f"{shown} has no {METRIC_PREFIX}* series for claim {claim} in "
                          f"namespace {namespace}: does it scrape the kubelets, and is the "
                          "claim mounted?")
-    growth = _query(get, base, shown, growth_query(namespace, claim), timeout)
+    growth = _query(base, shown, growth_query(namespace, claim), deadline)
     per_second = _point(growth[0].get("value"), shown)[1] if growth else None
     return _stats(f"Prometheus {shown}", values,
                   None if per_second is None else per_second * DAY)
 
 
-def _query(get: Any, base: str, shown: str, promql: str, timeout: float) -> list[dict]:
-    answer = get(f"{base}/api/v1/query?{urlencode({'query': promql})}", timeout)
+def _query(base: str, shown: str, promql: str, deadline: float) -> list[dict]:
+    answer = get(f"{base}/api/v1/query?{urlencode({'query': promql})}",
+                 max(deadline - time.monotonic(), 0.1))
     try:
         document = json.loads(answer.body)
     except ValueError:
