@@ -1,7 +1,7 @@
 """storage-capacity against the real Prometheus (Debian's): it scrapes a small HTTP server
 that serves the kubelet's volume statistics with values set here, and the check runs with
 --prometheus-url against it, over a dump of the healthy cluster whose registry claim is named
-after each scenario."""
+after each scenario. The same Prometheus scrapes `serve` and evaluates the shipped rules."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
 
 from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
-from tests.exporting import CLUSTERS, poll
-from tests.test_exporter_prometheus import PrometheusAPI
+from tests.exporting import CLUSTERS, TARGET, poll
+from tests.test_exporter_prometheus import PrometheusAPI, rules_without_hold, series
 from tests.tools import find_tool, free_port, server
 
 pytestmark = pytest.mark.slow  # waits on scrapes
@@ -61,17 +62,27 @@ class KubeletMetrics(BaseHTTPRequestHandler):
         pass
 
 
+class Stack(NamedTuple):
+    url: str  # the Prometheus
+    api: PrometheusAPI
+    exporter_port: int  # scraped too, with the shipped rules (`for:` 0s)
+
+
 @pytest.fixture(scope="module")
-def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("prometheus")
     kubelet = ThreadingHTTPServer(("127.0.0.1", 0), KubeletMetrics)  # a port of its own
     threading.Thread(target=kubelet.serve_forever, daemon=True).start()
-    port = free_port()
+    port, exporter_port = free_port(), free_port()
     config = folder / "prometheus.yml"
     config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s"},
-        "scrape_configs": [{"job_name": "kubelet", "static_configs": [
-            {"targets": [f"127.0.0.1:{kubelet.server_address[1]}"]}]}]}))
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules_without_hold(folder / "rules.yml"))],
+        "scrape_configs": [
+            {"job_name": "kubelet", "static_configs": [
+                {"targets": [f"127.0.0.1:{kubelet.server_address[1]}"]}]},
+            {"job_name": "registry-doctor", "static_configs": [
+                {"targets": [f"127.0.0.1:{exporter_port}"]}]}]}))
     args = [find_tool("prometheus"), f"--config.file={config}",
             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
     try:
@@ -80,10 +91,15 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             poll(lambda: api.query('count_over_time(kubelet_volume_stats_used_bytes'
                                    '{persistentvolumeclaim="registry-growing"}[1m]) >= 3'),
                  "three scrapes of the kubelet's statistics")
-            yield f"http://127.0.0.1:{port}"
+            yield Stack(f"http://127.0.0.1:{port}", api, exporter_port)
     finally:
         kubelet.shutdown()
         kubelet.server_close()
+
+
+@pytest.fixture
+def prometheus_url(stack: Stack) -> str:
+    return stack.url
 
 
 def dump_with_claim(folder: Path, claim: str) -> Path:
@@ -157,3 +173,29 @@ def test_a_prometheus_that_does_not_answer_is_unknown(tmp_path: Path) -> None:
     result, _ = check(tmp_path, "registry-ok", f"http://127.0.0.1:{free_port()}")
     assert result["status"] == "unknown", result
     assert "cannot measure claim registry-ok: GET http://127.0.0.1:" in result["summary"]
+
+
+def test_the_exporter_publishes_the_claims_usage_and_the_filling_alert_fires(
+        tmp_path: Path, stack: Stack) -> None:
+    """`serve` publishes the statistics with the registry's labels; the shipped
+    RegistryDoctorStorageFillingUp (predict_linear over them) fires for a store growing
+    100 MiB a second (its timing and a quiet store's silence: promtool's rule tests)."""
+    dump = dump_with_claim(tmp_path / "dump", "registry-growing")
+    args = [sys.executable, "-m", "registry_doctor.doctor.cli", "serve", "--check",
+            "storage-capacity", "--listen", f"127.0.0.1:{stack.exporter_port}", "--interval",
+            "1s", "--from-dir", str(dump), "--prometheus-url", stack.url]
+    with server(args, stack.exporter_port, tmp_path / "exporter.log"):
+        target = {"instance": f"127.0.0.1:{stack.exporter_port}", "job": "registry-doctor",
+                  **TARGET}
+        capacity = poll(lambda: stack.api.query("registry_doctor_storage_capacity_bytes"),
+                        "the claim's capacity from the exporter")
+        assert capacity == {series(check="storage-capacity", **target): float(CAPACITY)}
+        assert set(stack.api.query("registry_doctor_storage_inodes")) == set(capacity)
+        alert = poll(lambda: next((a for a in stack.api.get("alerts")["alerts"]
+                                   if a["labels"]["alertname"] ==
+                                   "RegistryDoctorStorageFillingUp"
+                                   and a["state"] == "firing"), None),
+                     "RegistryDoctorStorageFillingUp firing")
+        assert alert["labels"] == {"alertname": "RegistryDoctorStorageFillingUp",
+                                   "severity": "warning", **TARGET}
+        assert alert["annotations"]["runbook_url"] == "docs/checks/storage-capacity.md"
