@@ -139,6 +139,6 @@ def test_a_batch_v1_cronjob_reports_its_last_success(fake_cluster: Any, kube_pro
 def test_the_chart_passes_the_prometheus_url(tmp_path: Path) -> None:
     assert not [a for a in container_args(render(tmp_path, {}), "Deployment")
                 if a.startswith("--prometheus-url")]
-    url = "http://prometheus-k8s.openshift-monitoring.svc:9090"
+    url = "http://prometheus.monitoring.svc:9090"
     manifests = render(tmp_path, {"checks": {"prometheusUrl": url}})
     assert f"--prometheus-url={url}" in container_args(manifests, "Deployment")
