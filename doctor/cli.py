@@ -129,6 +129,26 @@ def _check_platform(platform: str) -> None:
         _usage_error(f"--platform {platform}: choose from {', '.join([AUTO, *ADAPTERS])}")
 
 
+def _check_url(url: str | None, flag: str) -> None:
+    from urllib.parse import urlsplit
+
+    from registry_doctor.doctor.kube import without_url_credentials
+
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        _usage_error(f"{flag} {without_url_credentials(url)}: not an http(s) URL with a host "
+                     "(e.g. http://prometheus.example.com:9090)")
+    if "@" in parts.netloc:
+        _usage_error(f"{flag} {without_url_credentials(url)}: credentials in the URL are not "
+                     "supported: the queries are sent without any")
+
+
 def _check_repository(name: str, flag: str) -> None:
     from registry_doctor.doctor.probes.canary import repository_problem
 
@@ -290,6 +310,7 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
     _check_dir(options["from_dir"], "--from-dir")  # type: ignore[arg-type]
     _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
     _check_platform(str(options["platform"]))
+    _check_url(options.get("prometheus_url"), "--prometheus-url")  # type: ignore[arg-type]
     if options.get("canary"):
         _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)} - set(_NAMES.values())

@@ -53,6 +53,12 @@ class RunConfig:
     canary: bool = False
     canary_repository: str = "registry-doctor/canary"
     oauth_probe: bool = False  # also ask the OAuth server to authorize the console's redirect
+    # storage-capacity: a Prometheus that scrapes the kubelets (kubelet_volume_stats_*), e.g.
+    # the cluster monitoring stack's; None: the check reads a dump's saved query result.
+    prometheus_url: str | None = None
+    # storage-capacity: else the kubelets' summary API through the API server (nodes/proxy, a
+    # powerful permission: it reaches every kubelet API; off unless the admin opts in).
+    node_stats: bool = False
     # Findings the admin lives with until a date (--config; doctor/acknowledge.py).
     acknowledgements: tuple[Acknowledgement, ...] = ()
 

@@ -93,7 +93,7 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
     # spells it (golang/go src/syscall/zerrors_linux_amd64.go: ENOSPC, EROFS).
     _issue("storage-full", r"no space left on device",
            "the registry's store is full: its volume has no space left (grow the volume or "
-           "prune images)"),
+           "prune images)", "storage-capacity"),
     _issue("storage-read-only", r"read-only file system",
            "the registry's store is mounted read-only: the volume, its PV or the NFS export "
            "does not allow writes", "storage-permissions"),

@@ -28,6 +28,7 @@ from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.fix.permissions import FIXED_NAMES, permission_rows
 from registry_doctor.doctor.generated import sync
 from registry_doctor.doctor.model import CheckMeta
+from registry_doctor.doctor.probes import PROBE_API_READS
 from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, closure
 
 if TYPE_CHECKING:
@@ -93,8 +94,11 @@ def collection_grant(name: str) -> Grant:
 
 
 def check_grants(meta: CheckMeta) -> set[Grant]:
-    """Everything a check reads, including what its collections' scopes are computed from."""
-    return {collection_grant(name) for name in closure(set(meta.kinds))}
+    """Everything a check reads, including what its collections' scopes are computed from
+    and what its probes read through the client layer."""
+    return {collection_grant(name) for name in closure(set(meta.kinds))} | {
+        Grant(CLUSTER, group, resource, verb, opt_in=flag)
+        for probe in meta.probes for group, resource, verb, flag in PROBE_API_READS.get(probe, ())}
 
 
 def grants_by_check(metas: Iterable[CheckMeta]) -> dict[Grant, list[str]]:

@@ -32,6 +32,14 @@ FACTS = {
         "How long each canary phase took, slowest over the targets of a kind, in seconds",
     "canary_phase_success":
         "1 if a canary phase succeeded for every target of that kind, else 0",
+    "storage_used_bytes":
+        "Bytes used on the registry's store claim, as the kubelet measures it",
+    "storage_capacity_bytes":
+        "Capacity in bytes of the registry's store claim, as the kubelet measures it",
+    "storage_inodes_used":
+        "Inodes used on the registry's store claim, as the kubelet measures it",
+    "storage_inodes":
+        "Inodes of the registry's store claim in all, as the kubelet measures it",
     "registry_volume_info":
         "Always 1: the PersistentVolumeClaim holding the registry's images, to join with the "
         "kubelet's kubelet_volume_stats_* on namespace and persistentvolumeclaim",

@@ -18,7 +18,9 @@ logs in `oc adm inspect`'s layout (`namespaces/<ns>/pods/<pod>/<c>/<c>/logs/prev
         - choose-claim            # (a manual step has no target); [] when it plans nothing
     fix: {claim_size: 20Gi}       # FixOptions for that plan (optional)
 
-Objects in the case folder replace base objects of the same kind, namespace and name.
+Objects in the case folder replace base objects of the same kind, namespace and name. The
+dump's side files (doctor.snapshot.dump.SIDE_FILES, e.g. the kubelet's volume statistics as a
+Prometheus query answered them) are copied from the case folder as they are.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from typing import Any
 
 import yaml
 
-from registry_doctor.doctor.snapshot.dump import Dump, load_dump, parse_documents, write_dump
+from registry_doctor.doctor.snapshot.dump import (
+    SIDE_FILES,
+    SIDE_FOLDERS,
+    Dump,
+    load_dump,
+    parse_documents,
+    write_dump,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASE_FILE = "case.yaml"
@@ -88,4 +97,12 @@ def materialize(case: Case, out: Path) -> Path:
     dump = case_dump(case)
     write_dump(out, {"objects": dump.objects}, dump.logs, include_secrets=True,
                previous_logs=dump.previous_logs)
+    side_files = [*SIDE_FILES, *(str(path.relative_to(case.folder))
+                                 for folder in SIDE_FOLDERS
+                                 for path in sorted((case.folder / folder).glob("*"))
+                                 if path.is_file())]
+    for side_file in side_files:
+        if (case.folder / side_file).is_file():
+            (out / side_file).parent.mkdir(parents=True, exist_ok=True)
+            (out / side_file).write_bytes((case.folder / side_file).read_bytes())
     return out

@@ -104,7 +104,11 @@ def test_check_facts_become_gauges_with_their_check_label() -> None:
         ("canary_phase_duration_seconds", push): 0.03, ("canary_phase_success", push): 1.0})
     storage = Result("ephemeral-storage", "Storage", Status.OK, "on a claim",
                      metrics=volume_info("default", "registry-claim"))
-    with in_process(lambda: report_of(cert, s3, canary, storage), severities={}) as exporter:
+    capacity = Result("storage-capacity", "Capacity", Status.WARN, "85% full", metrics={
+        "storage_used_bytes": 85e9, "storage_capacity_bytes": 100e9,
+        "storage_inodes_used": 1e5, "storage_inodes": 6.5e6})
+    with in_process(lambda: report_of(cert, s3, canary, storage, capacity),
+                    severities={}) as exporter:
         exporter.scheduler.run_once()
         scrape = exporter.scrape()
     assert scrape.value("registry_doctor_registry_volume_info", check="ephemeral-storage",
@@ -115,12 +119,15 @@ def test_check_facts_become_gauges_with_their_check_label() -> None:
                         check="cert-chain-order", role="console") == 1_800_000_000
     assert scrape.value("registry_doctor_s3_probe_duration_seconds",
                         check="s3-reachability") == 0.25
+    assert scrape.value("registry_doctor_storage_used_bytes", check="storage-capacity") == 85e9
+    assert scrape.value("registry_doctor_storage_inodes", check="storage-capacity") == 6.5e6
     for key, help_text in FACTS.items():
         assert scrape.families[f"registry_doctor_{key}"].documentation.startswith(help_text)
     # An undocumented key is still published, with a generic help text.
     assert scrape.value("registry_doctor_s3_retries_total_ratio", check="s3-reachability") == 0.5
     assert scrape.statuses() == {"cert-chain-order": "ok", "s3-reachability": "warn",
-                                 "push-pull-canary": "ok", "ephemeral-storage": "ok"}
+                                 "push-pull-canary": "ok", "ephemeral-storage": "ok",
+                                 "storage-capacity": "warn"}
     assert {s["severity"] for s in scrape.series("registry_doctor_check_info")} == {""}
 
 
@@ -319,7 +326,7 @@ def test_every_exported_metric_is_documented() -> None:
         names |= set(exporter.scrape().families)
     docs = (REPO / "docs" / "exporter.md").read_text()
     ours = {n for n in names if n.startswith("registry_doctor_")}
-    assert len(ours) == 14
+    assert len(ours) == 18
     for name in ours:
         # prometheus_client names counter families without the _total suffix.
         shown = name + "_total" if name in ("registry_doctor_runs", "registry_doctor_run_errors") \

@@ -48,8 +48,9 @@ def test_junit_has_one_testcase_per_check() -> None:
     [suite] = suites.findall("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
     assert len(cases) == int(suite.get("tests")) == DEFAULT_CHECKS
-    # 5 crit and the warn of registry-running fail; s3-reachability skips
-    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "0", "1")
+    # 5 crit and the warn of registry-running fail; s3-reachability and storage-capacity (an
+    # emptyDir) skip
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "0", "2")
     failure = cases["besteffort-qos"].find("failure")
     assert failure.get("type") == "crit"
     assert failure.get("message").startswith("2 of 2 registry pods run BestEffort")

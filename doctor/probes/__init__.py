@@ -28,6 +28,7 @@ PROBES: dict[str, str] = {
     "console-oauth": "console_oauth",
     "console-oauth-authorize": "console_oauth_authorize",
     "s3": "s3",
+    "volume-stats": "volume_stats",  # storage-capacity
 }
 
 # Probes that run only when a RunConfig flag is set (probe id -> flag). A local probe reads
@@ -36,6 +37,17 @@ PROBES: dict[str, str] = {
 PROBE_FLAGS: dict[str, str] = {"console-port": "node_local", "console-cert-dir": "cert_dir",
                                "console-oauth-authorize": "oauth_probe"}
 LOCAL_PROBES: set[str] = {"console-port", "console-cert-dir"}
+# volume-stats reads only what the admin named: the --prometheus-url, or the dump's saved query
+# answer (doctor/probes/volume_stats.py). So it runs against a dump too, unless --no-probes.
+LOCAL_PROBES.add("volume-stats")
+
+
+# API reads a probe makes through the client layer besides the snapshot's collections, so the
+# chart grants them (doctor/rbac.py): probe id -> (api group, resource, verb, the RunConfig flag
+# without which it makes none), all on cluster-scoped resources.
+PROBE_API_READS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "volume-stats": (("", "nodes/proxy", "get", "node_stats"),),
+}
 
 
 class ProbeError(Exception):

@@ -27,8 +27,15 @@ from registry_doctor.doctor.snapshot.redact import REDACTED_ANNOTATION as REDACT
 from registry_doctor.doctor.snapshot.redact import redact, redact_text
 from registry_doctor.doctor.snapshot.redact import redact_secret as redact_secret
 from registry_doctor.doctor.snapshot.shape import describe_type, type_problems
+from registry_doctor.doctor.volumestats import SAVED_FILE as VOLUME_STATS_FILE
+from registry_doctor.doctor.volumestats import SUMMARY_FOLDER as VOLUME_SUMMARY_FOLDER
 
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
+# Files a dump may hold beside the objects, read by their own readers: the kubelet's volume
+# statistics as a Prometheus query or the kubelets' summary API answered them
+# (doctor/probes/volume_stats.py).
+SIDE_FILES = frozenset({VOLUME_STATS_FILE})
+SIDE_FOLDERS = (VOLUME_SUMMARY_FOLDER,)  # every file below them
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a dump file larger than this is not a Kubernetes object list
 MAX_PROBLEMS_PER_FILE = 20
 ALIAS_SLACK = 10_000  # values beyond the file's length that aliases may add
@@ -216,10 +223,15 @@ def without_timestamps(data: bytes) -> bytes:
     return _LOG_TIMESTAMP.sub(b"", data)
 
 
+def is_object_file(path: Path, relative: str) -> bool:
+    return path.suffix in OBJECT_SUFFIXES and relative not in SIDE_FILES \
+        and not relative.startswith(SIDE_FOLDERS)
+
+
 def load_dump(root: Path) -> Dump:
     dump = Dump()
     for path, relative in dump_files(root):
-        if path.suffix in OBJECT_SUFFIXES:
+        if is_object_file(path, relative):
             text = _read_text(path, relative, dump.problems)
             if text is not None:
                 objects, problems = parse_documents(text, relative)

@@ -22,8 +22,8 @@ import yaml
 from registry_doctor.doctor.snapshot.dump import (
     MAX_FILE_BYTES,
     MAX_PROBLEMS_PER_FILE,
-    OBJECT_SUFFIXES,
     dump_files,
+    is_object_file,
     parse_documents,
     parse_object,
     previous_log_key,
@@ -129,7 +129,7 @@ class DumpIndex:
         # (namespace, pod, container) -> its previous instance's log file
         self.previous_logs: dict[tuple[str, str, str], Path] = {}
         for path, relative in dump_files(root):
-            if path.suffix in OBJECT_SUFFIXES:
+            if is_object_file(path, relative):
                 self.files.append(_current(path, relative, known.get(relative)))
             elif path.suffix == ".log" and len(path.parts) >= 3 \
                     and path.parent.parent.name == "logs":

@@ -378,6 +378,14 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
                needs=(*_WORKLOADS, "console-pods", "console-replicationcontrollers")),
     Collection("console-endpoints", "v1", "endpoints", "Endpoints", True,
                _console_service_endpoints, verb="get", names=(CONSOLE,)),
+    # Image pruning in the registry namespace (storage-capacity): CronJob is batch/v1 since
+    # Kubernetes 1.21 and batch/v1beta1 only before (OpenShift 3.11), so both are read; the
+    # version a server does not serve answers 404, which means none of that version.
+    Collection("cronjobs", "batch/v1", "cronjobs", "CronJob", True, _in_namespace,
+               optional_group=True),
+    Collection("cronjobs-v1beta1", "batch/v1beta1", "cronjobs", "CronJob", True,
+               _in_namespace, optional_group=True),
+    Collection("jobs", "batch/v1", "jobs", "Job", True, _in_namespace),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.

@@ -29,6 +29,7 @@ from .store import NAMESPACES, Obj, ObjectStore
 
 PODS = by_name("pods")
 ACCESS_REVIEWS = by_name("selfsubjectaccessreviews")
+NODES = by_name("nodes")
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
@@ -57,9 +58,11 @@ class Endpoints:
     def __init__(self, store: ObjectStore, logs: Mapping[tuple[str, str], str],
                  authorizer: Authorizer, deployment_requests: list[DeploymentRequestRecord],
                  deployer: Deployer,
-                 previous_logs: Mapping[tuple[str, str, str], str] | None = None) -> None:
+                 previous_logs: Mapping[tuple[str, str, str], str] | None = None,
+                 kubelets: Mapping[str, Obj] | None = None) -> None:
         self.store, self.logs, self.authorizer = store, logs, authorizer
         self.previous_logs = previous_logs or {}
+        self.kubelets = {} if kubelets is None else kubelets  # node -> its stats summary
         self.deployment_requests = deployment_requests
         self.deployer = deployer
 
@@ -101,6 +104,8 @@ class Endpoints:
     def _get(self, request: Request, target: Target, resource: ResourceType) -> Response:
         if target.subresource == "log":
             return self._pod_log(request.query, target)
+        if target.subresource == "proxy":
+            return self._kubelet(target)
         return json_response(200, self.store.get(resource, target.namespace, target.name))
 
     def _list(self, request: Request, target: Target, resource: ResourceType) -> Response:
@@ -179,6 +184,18 @@ class Endpoints:
         if "limitBytes" in query:
             data = data[:_integer(query, "limitBytes")]
         return Response(200, data, "text/plain")
+
+    def _kubelet(self, target: Target) -> Response:
+        """The kubelet behind nodes/<name>/proxy: its summary API (`/stats/summary`), for the
+        nodes given one; the API server answers 503 when it cannot reach the kubelet."""
+        self.store.get(NODES, "", target.name)  # 404 for a node that does not exist
+        if target.proxy_path != "stats/summary":
+            return not_found_page()
+        summary = self.kubelets.get(target.name)
+        if summary is None:
+            raise errors.ApiError(503, "ServiceUnavailable", "error trying to reach service: "
+                                  f"dial tcp {target.name}:10250: connect: connection refused")
+        return json_response(200, summary)
 
     def _instantiate(self, body: Obj, target: Target, resource: ResourceType) -> Response:
         self.store.get(resource, target.namespace, target.name)  # 404 before recording

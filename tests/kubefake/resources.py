@@ -95,7 +95,9 @@ CORE: tuple[ResourceType, ...] = (
     _core("persistentvolumes", "PersistentVolume", False, short_names=("pv",), has_status=True),
     _core("namespaces", "Namespace", False, short_names=("ns",), verbs=NAMESPACE_VERBS,
           fields=("status.phase",), has_status=True),
-    _core("nodes", "Node", False, short_names=("no",), has_status=True),
+    # nodes/proxy: the API server proxies to the node's kubelet (its summary API).
+    _core("nodes", "Node", False, short_names=("no",), has_status=True,
+          subresources=(Subresource("proxy", "Node", ("get",)),)),
     _core("limitranges", "LimitRange", short_names=("limits",)),
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
     _core("events", "Event", short_names=("ev",), fields=EVENT_FIELDS),
@@ -110,6 +112,7 @@ CORE: tuple[ResourceType, ...] = (
                  has_status=True),
     ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",), ("all",),
                  has_status=True),
+    ResourceType("batch", "v1", "jobs", "Job", True, categories=("all",), has_status=True),
     ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),

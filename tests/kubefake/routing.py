@@ -18,6 +18,7 @@ class Target:
     subresource: str = ""
     namespace: str = ""
     name: str = ""
+    proxy_path: str = ""  # nodes/<name>/proxy/<proxy_path>: the path on the kubelet
 
     @property
     def resource_name(self) -> str | None:
@@ -47,6 +48,9 @@ def _resource_target(method: str, group: str, version: str, rest: list[str],
     namespace = ""
     if rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
+    proxied = "/".join(rest[3:]) if len(rest) > 3 and rest[2] == "proxy" else ""
+    if proxied:
+        rest = rest[:3]
     if len(rest) > 3 or "" in rest:
         return None
     plural, name, subresource = (*rest, "", "")[:3]
@@ -55,7 +59,7 @@ def _resource_target(method: str, group: str, version: str, rest: list[str],
             or (resource.namespaced and name and not namespace)
             or (subresource and resource.subresource(subresource) is None)):
         return None
-    return Target(_verb(method, name, query), resource, subresource, namespace, name)
+    return Target(_verb(method, name, query), resource, subresource, namespace, name, proxied)
 
 
 def _verb(method: str, name: str, query: Mapping[str, str]) -> str:

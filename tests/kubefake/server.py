@@ -94,9 +94,12 @@ class FakeKubeAPI:
         self.deployment_requests: list[DeploymentRequestRecord] = []
         # Rollouts: set `deployer.outcomes` to the phases the next rollouts end in.
         self.deployer = Deployer(self._store)
+        # The summary API of each node's kubelet (nodes/<node>/proxy/stats/summary); a node
+        # without one is unreachable (503), as a kubelet that is down.
+        self.kubelet_summaries: dict[str, Obj] = {}
         self._endpoints = Endpoints(self._store, self._logs, self._authorizer,
                                     self.deployment_requests, self.deployer,
-                                    dict(previous_logs or {}))
+                                    dict(previous_logs or {}), self.kubelet_summaries)
         self._requests: list[RequestRecord] = []
         self._faults: list[_Fault] = []
         self._latency = 0.0

@@ -223,6 +223,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - --probe-timeout={{ .Values.checks.probeTimeout }}
 - --log-tail={{ .Values.checks.logTail }}
 - {{ ternary "--probes" "--no-probes" .Values.checks.probes }}
+{{- with .Values.checks.prometheusUrl }}
+- --prometheus-url={{ . }}
+{{- end }}
 {{- range .Values.checks.only }}
 - --check={{ . }}
 {{- end }}

@@ -1,0 +1,201 @@
+"""storage-capacity against the real Prometheus (Debian's): it scrapes a small HTTP server
+that serves the kubelet's volume statistics with values set here, and the check runs with
+--prometheus-url against it, over a dump of the healthy cluster whose registry claim is named
+after each scenario. The same Prometheus scrapes `serve` and evaluates the shipped rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+import yaml
+
+from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
+from tests.exporting import CLUSTERS, TARGET, poll
+from tests.test_exporter_prometheus import PrometheusAPI, rules_without_hold, series
+from tests.tools import find_tool, free_port, server
+
+pytestmark = pytest.mark.slow  # waits on scrapes
+
+GIB = 2 ** 30
+CAPACITY = 100 * GIB
+INODES = 6_553_600
+# claim -> (used bytes at the first scrape, bytes added at each scrape, inodes used)
+CLAIMS = {
+    "registry-ok": (30 * GIB, 0, 100_000),
+    "registry-full": (95 * GIB, 0, 100_000),
+    "registry-growing": (10 * GIB, 100 * 2 ** 20, 100_000),  # 100 MiB a second (1s scrapes)
+    "registry-inodes": (20 * GIB, 0, 6_300_000),
+}
+
+
+class KubeletMetrics(BaseHTTPRequestHandler):
+    """/metrics as the kubelet serves its volume statistics (text format 0.0.4)."""
+
+    scrapes = 0
+
+    def do_GET(self) -> None:
+        type(self).scrapes += 1
+        lines = []
+        for name in ("used_bytes", "capacity_bytes", "inodes_used", "inodes"):
+            lines.append(f"# TYPE kubelet_volume_stats_{name} gauge")
+            for claim, (used, growth, inodes_used) in CLAIMS.items():
+                value = {"used_bytes": used + growth * self.scrapes, "capacity_bytes": CAPACITY,
+                         "inodes_used": inodes_used, "inodes": INODES}[name]
+                lines.append(f'kubelet_volume_stats_{name}{{namespace="default",'
+                             f'persistentvolumeclaim="{claim}"}} {value}')
+        body = ("\n".join(lines) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class Stack(NamedTuple):
+    url: str  # the Prometheus
+    api: PrometheusAPI
+    exporter_port: int  # scraped too, with the shipped rules (`for:` 0s)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("prometheus")
+    kubelet = ThreadingHTTPServer(("127.0.0.1", 0), KubeletMetrics)  # a port of its own
+    threading.Thread(target=kubelet.serve_forever, daemon=True).start()
+    port, exporter_port = free_port(), free_port()
+    config = folder / "prometheus.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules_without_hold(folder / "rules.yml"))],
+        "scrape_configs": [
+            {"job_name": "kubelet", "static_configs": [
+                {"targets": [f"127.0.0.1:{kubelet.server_address[1]}"]}]},
+            {"job_name": "registry-doctor", "static_configs": [
+                {"targets": [f"127.0.0.1:{exporter_port}"]}]}]}))
+    args = [find_tool("prometheus"), f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
+    try:
+        with server(args, port, folder / "prometheus.log"):
+            api = PrometheusAPI(port)
+            poll(lambda: api.query('count_over_time(kubelet_volume_stats_used_bytes'
+                                   '{persistentvolumeclaim="registry-growing"}[1m]) >= 3'),
+                 "three scrapes of the kubelet's statistics")
+            yield Stack(f"http://127.0.0.1:{port}", api, exporter_port)
+    finally:
+        kubelet.shutdown()
+        kubelet.server_close()
+
+
+@pytest.fixture
+def prometheus_url(stack: Stack) -> str:
+    return stack.url
+
+
+def dump_with_claim(folder: Path, claim: str) -> Path:
+    """The healthy cluster with its registry claim renamed `claim`."""
+    dump = load_dump(CLUSTERS / "healthy")
+    text = json.dumps(dump.objects).replace('"registry-claim"', json.dumps(claim))
+    write_dump(folder, {"objects": json.loads(text)}, dump.logs, include_secrets=True)
+    return folder
+
+
+def check(tmp_path: Path, claim: str, url: str) -> tuple[dict, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "registry_doctor.doctor.cli", "check", "-c", "storage-capacity",
+         "--from-dir", str(dump_with_claim(tmp_path / claim, claim)), "--prometheus-url", url,
+         "-o", "json"], capture_output=True, text=True, timeout=120, check=False)
+    return json.loads(done.stdout)["results"][0], done.stdout + done.stderr
+
+
+def test_a_claim_with_room_is_ok(tmp_path: Path, prometheus_url: str) -> None:
+    result, _ = check(tmp_path, "registry-ok", prometheus_url)
+    assert result["status"] == "ok", result
+    assert result["summary"] == "claim registry-ok uses 30% of its bytes and 2% of its inodes"
+    assert f"source: Prometheus {prometheus_url}" in result["details"]
+    assert "bytes: 30.0 GiB used of 100.0 GiB (30%)" in result["details"]
+    assert "growth over the last day: 0.0 GiB/day: not filling" in result["details"]
+
+
+def test_a_full_claim_is_crit_and_names_the_fix(tmp_path: Path, prometheus_url: str) -> None:
+    result, _ = check(tmp_path, "registry-full", prometheus_url)
+    assert result["status"] == "crit", result
+    assert result["summary"].startswith("claim registry-full uses 95% of its bytes")
+    fix = result["remediation"]["summary"]
+    assert "oc adm prune images --keep-tag-revisions=3" in fix, fix
+    assert "oc patch pvc/registry-full -n default" in fix, fix
+
+
+def test_inodes_running_out_is_crit_with_space_left(tmp_path: Path, prometheus_url: str) -> None:
+    result, _ = check(tmp_path, "registry-inodes", prometheus_url)
+    assert result["status"] == "crit", result
+    assert result["summary"] == "claim registry-inodes uses 20% of its bytes and 96% of its inodes"
+
+
+def test_growth_that_fills_the_claim_within_a_week_warns(tmp_path: Path,
+                                                         prometheus_url: str) -> None:
+    result, _ = check(tmp_path, "registry-growing", prometheus_url)
+    assert result["status"] == "warn", result
+    assert "; the last day's growth fills it in 0.0 days" in result["summary"]
+
+
+def test_a_claim_prometheus_does_not_know_is_unknown(tmp_path: Path,
+                                                     prometheus_url: str) -> None:
+    result, _ = check(tmp_path, "registry-elsewhere", prometheus_url)
+    assert result["status"] == "unknown", result
+    assert "has no kubelet_volume_stats_* series for claim registry-elsewhere" \
+        in result["summary"]
+
+
+def test_credentials_in_the_url_are_refused_unshown(tmp_path: Path,
+                                                   prometheus_url: str) -> None:
+    with_credentials = prometheus_url.replace("http://", "http://admin:s3cr3t-pw@")
+    done = subprocess.run(
+        [sys.executable, "-m", "registry_doctor.doctor.cli", "check", "-c", "storage-capacity",
+         "--from-dir", str(CLUSTERS / "healthy"), "--prometheus-url", with_credentials],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 64, done.stdout + done.stderr
+    assert "credentials in the URL are not supported" in done.stderr
+    assert "s3cr3t-pw" not in done.stdout + done.stderr
+
+
+def test_a_prometheus_that_does_not_answer_is_unknown(tmp_path: Path) -> None:
+    result, _ = check(tmp_path, "registry-ok", f"http://127.0.0.1:{free_port()}")
+    assert result["status"] == "unknown", result
+    assert "cannot measure claim registry-ok: GET http://127.0.0.1:" in result["summary"]
+
+
+def test_the_exporter_publishes_the_claims_usage_and_the_filling_alert_fires(
+        tmp_path: Path, stack: Stack) -> None:
+    """`serve` publishes the statistics with the registry's labels; the shipped
+    RegistryDoctorStorageFillingUp (predict_linear over them) fires for a store growing
+    100 MiB a second (its timing and a quiet store's silence: promtool's rule tests)."""
+    dump = dump_with_claim(tmp_path / "dump", "registry-growing")
+    args = [sys.executable, "-m", "registry_doctor.doctor.cli", "serve", "--check",
+            "storage-capacity", "--listen", f"127.0.0.1:{stack.exporter_port}", "--interval",
+            "1s", "--from-dir", str(dump), "--prometheus-url", stack.url]
+    with server(args, stack.exporter_port, tmp_path / "exporter.log"):
+        target = {"instance": f"127.0.0.1:{stack.exporter_port}", "job": "registry-doctor",
+                  **TARGET}
+        capacity = poll(lambda: stack.api.query("registry_doctor_storage_capacity_bytes"),
+                        "the claim's capacity from the exporter")
+        assert capacity == {series(check="storage-capacity", **target): float(CAPACITY)}
+        assert set(stack.api.query("registry_doctor_storage_inodes")) == set(capacity)
+        alert = poll(lambda: next((a for a in stack.api.get("alerts")["alerts"]
+                                   if a["labels"]["alertname"] ==
+                                   "RegistryDoctorStorageFillingUp"
+                                   and a["state"] == "firing"), None),
+                     "RegistryDoctorStorageFillingUp firing")
+        assert alert["labels"] == {"alertname": "RegistryDoctorStorageFillingUp",
+                                   "severity": "warning", **TARGET}
+        assert alert["annotations"]["runbook_url"] == "docs/checks/storage-capacity.md"
