@@ -58,7 +58,24 @@ def served_hosts(route: dict[str, Any] | None) -> list[str]:
     return list(dict.fromkeys(a.host for a in answers if a.admitted and a.host))
 
 
+def _tls(route: dict[str, Any] | None) -> dict[str, Any]:
+    return as_dict(as_dict(as_dict(route).get("spec")).get("tls"))
+
+
 def termination(route: dict[str, Any] | None) -> str | None:
     """`edge`, `passthrough`, `reencrypt`, or None for a plain-HTTP route."""
-    value = as_dict(as_dict(as_dict(route).get("spec")).get("tls")).get("termination")
+    value = _tls(route).get("termination")
     return value.lower() if isinstance(value, str) and value else None
+
+
+def insecure_policy(route: dict[str, Any] | None) -> str | None:
+    """`insecureEdgeTerminationPolicy` (`None`, `Allow`, `Redirect`) as set, None when unset
+    (the router then refuses plain HTTP: the API's default `None`)."""
+    value = _tls(route).get("insecureEdgeTerminationPolicy")
+    return value if isinstance(value, str) and value else None
+
+
+def destination_ca(route: dict[str, Any] | None) -> str | None:
+    """The PEM a reencrypt route gives the router to verify the backend's certificate."""
+    value = _tls(route).get("destinationCACertificate")
+    return value if isinstance(value, str) and value.strip() else None

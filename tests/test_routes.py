@@ -1,6 +1,13 @@
 """Route hosts as routers admitted them (doctor/routes.py)."""
 
-from registry_doctor.doctor.routes import Admission, admissions, served_hosts, termination
+from registry_doctor.doctor.routes import (
+    Admission,
+    admissions,
+    destination_ca,
+    insecure_policy,
+    served_hosts,
+    termination,
+)
 
 
 def _route(spec_host="asked.example.com", ingress=None, tls=None):
@@ -40,3 +47,13 @@ def test_termination_is_normalised_and_absent_for_plain_http():
     assert termination(_route(tls="Passthrough")) == "passthrough"
     assert termination(_route()) is None
     assert termination({"spec": {"tls": "garbage"}}) is None
+
+
+def test_tls_settings_are_read_from_spec_tls():
+    route = _route(tls="reencrypt")
+    assert insecure_policy(route) is None and destination_ca(route) is None
+    route["spec"]["tls"].update(insecureEdgeTerminationPolicy="Allow",
+                                destinationCACertificate="-----BEGIN CERTIFICATE-----\n")
+    assert insecure_policy(route) == "Allow"
+    assert destination_ca(route) == "-----BEGIN CERTIFICATE-----\n"
+    assert insecure_policy(_route()) is None and destination_ca({"spec": []}) is None
