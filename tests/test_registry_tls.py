@@ -1,0 +1,171 @@
+"""registry-tls beyond its fixture cases: a certificate relative to today (expiring, with its
+expiry metric), and the live probe against a real TLS server (`openssl s_server`) standing in
+for the registry's Service."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Result, Status
+from registry_doctor.doctor.probes.registry_tls import handshake_targets
+from registry_doctor.doctor.snapshot import collect
+from registry_doctor.doctor.snapshot.offline import DumpSource
+from tests.casedump import Case, materialize
+from tests.certs import DAY, NOW, Issued
+from tests.registry_tls_fixtures import (
+    ALL_NAMES,
+    SECRET_FILE,
+    healthy_objects,
+    ingress,
+    registry_secret,
+    route,
+    server,
+    signer,
+)
+from tests.tools import find_tool, free_port
+from tests.tools import server as server_process
+
+CA = signer()
+# The probe tests' Service is at 127.0.0.1: the certificate names that as its clusterIP.
+PROBE_NAMES = (*ALL_NAMES[:-1], "127.0.0.1")
+LEAF = server(CA, PROBE_NAMES)
+
+
+def _dump(folder: Path, objects: dict[str, Any], remove: tuple[str, ...] = ()) -> Path:
+    """The healthy cluster with `objects` (file name -> object or YAML text) laid over it."""
+    overlay = folder / "overlay"
+    overlay.mkdir(parents=True)
+    for name, content in objects.items():
+        text = content if isinstance(content, str) else yaml.safe_dump(content)
+        (overlay / name).write_text(text)
+    case = Case("registry-tls", folder.name, overlay, {"base": "healthy", "remove": list(remove)})
+    return materialize(case, folder / "dump")
+
+
+def _run(dump: Path, **config: Any) -> Result:
+    report = engine.run(RunConfig(from_dir=dump, **config),
+                        engine.select_checks(["registry-tls"]))
+    return report.results[0]
+
+
+def _shown(result: Result) -> str:
+    return f"{result.status.value}: {result.summary}\n  " + "\n  ".join(result.details)
+
+
+def test_a_certificate_expiring_within_30_days_warns_and_reports_its_expiry(
+        tmp_path: Path) -> None:
+    ca = signer((NOW - 300 * DAY, NOW + 900 * DAY))
+    leaf = server(ca, validity=(NOW - 300 * DAY, NOW + 20 * DAY))
+    secret = registry_secret(leaf, ca, "a certificate expiring in 20 days")
+    result = _run(_dump(tmp_path, {SECRET_FILE: secret}))
+    assert result.status is Status.WARN, _shown(result)
+    assert "certificate 1 (docker-registry-default.apps.example.com) expires in 19 days" in \
+        result.summary, _shown(result)
+    assert dict(result.metrics) == {
+        ("certificate_not_after_timestamp_seconds", (("role", "registry"),)):
+            leaf.cert.not_valid_after_utc.timestamp()}
+    shown = _shown(result)
+    assert "PRIVATE KEY" not in shown and leaf.key_pem().decode().splitlines()[1] not in shown
+
+
+def test_the_probe_targets_the_service_and_each_served_tls_route_host(tmp_path: Path) -> None:
+    edge = route({"termination": "edge"}, [ingress("a.apps.example.com", True),
+                                           ingress("b.apps.example.com", False, "Rejected")])
+    edge["metadata"]["name"] = "registry-edge"
+    plain = route(None)
+    plain["metadata"]["name"] = "registry-plain"
+    dump = _dump(tmp_path, {"edge.yaml": edge, "plain.yaml": plain})
+    config = RunConfig(from_dir=dump)
+    snapshot = collect(DumpSource(dump), {"deploymentconfigs", "services", "routes"}, config)
+    snapshot.platform = "openshift3"
+    assert [(t["kind"], t["address"], t["host"], t["port"], t["registry_serves"])
+            for t in handshake_targets(snapshot)] == [
+        ("service", "172.30.1.1", "docker-registry.default.svc", 5000, True),
+        ("route", "docker-registry-default.apps.example.com",
+         "docker-registry-default.apps.example.com", 443, True),
+        ("route", "a.apps.example.com", "a.apps.example.com", 443, False),
+    ]
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[Any]:
+    """Start `openssl s_server` on 127.0.0.1 serving a leaf and its chain; stopped by PID."""
+    openssl = find_tool("openssl")
+    servers = ExitStack()
+
+    def start(leaf: Issued, chain: Issued) -> int:
+        folder = tmp_path / "s_server"
+        folder.mkdir()
+        (folder / "cert.pem").write_bytes(leaf.cert_pem())
+        (folder / "key.pem").write_bytes(leaf.key_pem())
+        (folder / "chain.pem").write_bytes(chain.cert_pem())
+        port = free_port()
+        servers.enter_context(server_process(
+            [openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-quiet",
+             "-cert", str(folder / "cert.pem"), "-key", str(folder / "key.pem"),
+             "-cert_chain", str(folder / "chain.pem")], port, folder / "s_server.log"))
+        return port
+
+    with servers:
+        yield start
+
+
+def _service_at(port: int) -> dict[str, Any]:
+    service = copy.deepcopy(healthy_objects()["Service"])
+    service["spec"]["clusterIP"] = "127.0.0.1"
+    service["spec"]["ports"] = [{"name": "5000-tcp", "port": port, "protocol": "TCP",
+                                 "targetPort": 5000}]
+    return service
+
+
+def _probed(tmp_path: Path, port: int) -> Result:
+    dump = _dump(tmp_path, {SECRET_FILE: registry_secret(LEAF, CA, "the served certificate"),
+                            "service.yaml": _service_at(port)},
+                 remove=("Route/default/docker-registry",))
+    return _run(dump, probes=True)
+
+
+def test_the_chain_the_service_serves_is_quoted_with_its_expiry(tls_server: Any,
+                                                                 tmp_path: Path) -> None:
+    port = tls_server(LEAF, CA)
+    result = _probed(tmp_path / "same", port)
+    assert result.status is Status.OK, _shown(result)
+    assert any(f"service docker-registry (docker-registry.default.svc:{port}) serves "
+               "certificate 1 (docker-registry-default.apps.example.com) <- certificate 2 "
+               "(openshift-signer@1558520000); it stops verifying on 2045-01-01" in d
+               for d in result.details), _shown(result)
+
+
+def test_a_service_serving_another_certificate_than_the_secret_warns(tls_server: Any,
+                                                                      tmp_path: Path) -> None:
+    # the secret was replaced, the pods not rolled out: they serve another certificate
+    port = tls_server(server(CA, PROBE_NAMES), CA)
+    result = _probed(tmp_path, port)
+    assert result.status is Status.WARN, _shown(result)
+    assert "not certificate 1 (docker-registry-default.apps.example.com) of the mounted " \
+           "secret: the pods predate the secret change" in result.summary
+
+
+def test_an_expired_served_chain_is_crit(tls_server: Any, tmp_path: Path) -> None:
+    old = signer((NOW - 400 * DAY, NOW - DAY))
+    port = tls_server(server(old, PROBE_NAMES, (NOW - 400 * DAY, NOW - DAY)), old)
+    result = _probed(tmp_path, port)
+    assert result.status is Status.CRIT, _shown(result)
+    assert f"(docker-registry.default.svc:{port}) served: certificate 1" in result.summary
+    assert "x509: certificate has expired or is not yet valid" in result.summary
+
+
+def test_an_unreachable_service_is_noted_not_judged(tmp_path: Path) -> None:
+    result = _probed(tmp_path, free_port())  # nothing listens
+    assert result.status is Status.OK, _shown(result)
+    assert any("not reached from here: cannot connect to docker-registry.default.svc" in d
+               for d in result.details), _shown(result)
