@@ -59,7 +59,8 @@ META = CheckMeta(
         "days (warn), and the server certificate must cover <service>.<namespace>.svc, the "
         "Service's clusterIP and every host a passthrough route is served at (crit: clients "
         "fail with \"x509: certificate is valid for ..., not ...\"; "
-        "<service>.<namespace>.svc.cluster.local missing is a warning). Kubelet probes must use "
+        "<service>.<namespace>.svc.cluster.local missing, or no subjectAltName at all, is a "
+        "warning). Kubelet probes must use "
         "the registry's scheme (crit). Each route to the registry: refused by every router "
         "(crit, with its reason) or by some (warn); edge or plain HTTP to an HTTPS registry, "
         "passthrough or reencrypt to a plain-HTTP one (crit); reencrypt whose "
@@ -101,12 +102,10 @@ def evaluate(ctx: CheckContext) -> Result:
     metrics: dict[MetricKey, float] = {}
     _note_expiry(metrics, ROLE_REGISTRY, chain)
     findings += _served(ctx.probe("registry-tls"), tls, now, metrics)
-    summary = {True: "serves HTTPS with a valid certificate for its names, and its routes "
-                     "match it",
-               False: "serves plain HTTP (the 3.x default, not a finding), and its routes "
-                      "match it",
-               None: "routes were judged; whether it serves TLS is unknown"}[tls.https]
-    return verdict(ctx, findings, f"{registry.ref} {summary}", resources, metrics)
+    served = "HTTPS with a valid certificate for its names" if tls.https else \
+        "plain HTTP (the 3.x default, not a finding)"
+    return verdict(ctx, findings, f"{registry.ref} serves {served}, and its routes match it",
+                   resources, metrics)
 
 
 def _service_resource(service: dict[str, Any] | None) -> list[Resource]:
@@ -152,9 +151,11 @@ def _file(file: TlsFile) -> list[Finding]:
     if file.unknown:
         return [Finding(Status.UNKNOWN, f"cannot judge the {file.role} {file.path}: "
                                         f"{file.unknown}")]
-    assert file.pem is not None
-    findings = [Finding(Status.CRIT, f"{where}: {p}") for p in file.pem.problems]
-    if file.role == "certificate" and not file.pem.certificates:
+    pem = file.pem
+    if pem is None:
+        return []
+    findings = [Finding(Status.CRIT, f"{where}: {p}") for p in pem.problems]
+    if file.role == "certificate" and not pem.certificates:
         findings.append(Finding(Status.CRIT, f"{where} holds no certificate: the registry "
                                              "exits (\"tls: failed to find any PEM data in "
                                              "certificate input\")"))
@@ -227,6 +228,12 @@ def _names(leaf: Certificate, service: dict[str, Any] | None, routes: list[dict[
                                               f"clients fail with \"{error}\""))
     if covered:
         findings.append(Finding(Status.OK, f"{leaf.label} covers {', '.join(covered)}"))
+    if not leaf.has_san and covered:
+        findings.append(Finding(Status.WARN, f"{leaf.label} has no subjectAltName: only its "
+                                             "Common Name names it, which Go < 1.15 clients "
+                                             "accept and current docker, podman and skopeo "
+                                             "refuse (\"x509: certificate relies on legacy "
+                                             "Common Name field, use SANs instead\")"))
     return findings
 
 
@@ -359,7 +366,8 @@ def _served(observed: ProbeResult | None, tls: ServingTls, now: datetime,
     mounted = tls.chain[0] if tls.chain else None
     findings = []
     for target in observed.data["targets"]:
-        where = f"{target['name']} ({target['host']}:{target['port']})"
+        where = f"{target['name']} ({target['host']}:{target['port']}" + (
+            f" at {target['address']})" if target["address"] != target["host"] else ")")
         if "error" in target:
             findings.append(Finding(Status.OK, f"{where} not reached from here: "
                                                f"{target['error']}"))

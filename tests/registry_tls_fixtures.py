@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from registry_doctor.doctor.registryconfig import OPENSHIFT_BUILTIN
 from tests.certs import FIXTURE_VALIDITY, REPO, UTC, Issued, issue, secret
 
 CASES = REPO / "tests/fixtures/checks/registry-tls"
@@ -41,9 +42,14 @@ def server(ca: Issued, hosts: tuple[str, ...] = ALL_NAMES,
 def registry_secret(leaf: Issued, ca: Issued, what: str, key: Issued | None = None) -> str:
     """Secret registry-certificates: registry.crt (server certificate, then the signer, as
     create-server-cert writes --cert) and registry.key."""
-    return secret("registry-certificates", "default",
-                  {"registry.crt": leaf.cert_pem() + ca.cert_pem(),
-                   "registry.key": (key or leaf).key_pem()}, f"registry-certificates: {what}.")
+    return _secret("registry-certificates", {"registry.crt": leaf.cert_pem() + ca.cert_pem(),
+                                             "registry.key": (key or leaf).key_pem()},
+                   f"registry-certificates: {what}.")
+
+
+def _secret(name: str, files: dict[str, bytes], comment: str) -> str:
+    made = secret(name, "default", files, comment)
+    return made.replace("`python -m tests.certs`", "`python -m tests.registry_tls_fixtures`")
 
 
 def healthy_objects() -> dict[str, dict[str, Any]]:
@@ -73,6 +79,29 @@ def http_probes_dc() -> dict[str, Any]:
     dc = copy.deepcopy(healthy_objects()["DeploymentConfig"])
     for probe in ("livenessProbe", "readinessProbe"):
         del dc["spec"]["template"]["spec"]["containers"][0][probe]["httpGet"]["scheme"]
+    return dc
+
+
+# The 3.11 image's own config.yml with TLS added, as an admin mounts it from a secret.
+CONFIG_WITH_TLS = OPENSHIFT_BUILTIN.replace("storage:", """http:
+  addr: :5000
+  tls:
+    certificate: /etc/secrets/registry.crt
+    key: /etc/secrets/registry.key
+storage:""")
+
+
+def config_file_tls_dc() -> dict[str, Any]:
+    """TLS set in the configuration file (secret registry-config), not in the env."""
+    dc = copy.deepcopy(healthy_objects()["DeploymentConfig"])
+    pod = dc["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    container["env"] = [e for e in container["env"]
+                        if not e["name"].startswith("REGISTRY_HTTP_TLS")]
+    container["env"].append({"name": "REGISTRY_CONFIGURATION_PATH",
+                             "value": "/etc/registry/config.yml"})
+    container["volumeMounts"].append({"name": "registry-config", "mountPath": "/etc/registry"})
+    pod["volumes"].append({"name": "registry-config", "secret": {"secretName": "registry-config"}})
     return dc
 
 
@@ -139,6 +168,10 @@ def _cases() -> dict[str, dict[str, str | dict[str, Any]]]:
                      "route registry-old already exposes "
                      "docker-registry-default.apps.example.com and is older")])},
         "probes-http": {SECRET_FILE: healthy, "dc.yaml": http_probes_dc()},
+        "tls-in-config-file": {SECRET_FILE: healthy, "dc.yaml": config_file_tls_dc(),
+                               "registry-config.yaml": _secret(
+                                   "registry-config", {"config.yml": CONFIG_WITH_TLS.encode()},
+                                   "registry-config: a config.yml setting http.tls")},
     }
 
 

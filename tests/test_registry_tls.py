@@ -4,6 +4,7 @@ for the registry's Service."""
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -18,14 +19,16 @@ from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import Result, Status
 from registry_doctor.doctor.probes.registry_tls import handshake_targets
 from registry_doctor.doctor.snapshot import collect
+from registry_doctor.doctor.snapshot.dump import load_dump
 from registry_doctor.doctor.snapshot.offline import DumpSource
 from tests.casedump import Case, materialize
-from tests.certs import DAY, NOW, Issued
+from tests.certs import DAY, NOW, Issued, issue
 from tests.registry_tls_fixtures import (
     ALL_NAMES,
     SECRET_FILE,
     healthy_objects,
     ingress,
+    plain_http_dc,
     registry_secret,
     route,
     server,
@@ -139,8 +142,8 @@ def test_the_chain_the_service_serves_is_quoted_with_its_expiry(tls_server: Any,
     port = tls_server(LEAF, CA)
     result = _probed(tmp_path / "same", port)
     assert result.status is Status.OK, _shown(result)
-    assert any(f"service docker-registry (docker-registry.default.svc:{port}) serves "
-               "certificate 1 (docker-registry-default.apps.example.com) <- certificate 2 "
+    assert any(f"service docker-registry (docker-registry.default.svc:{port} at 127.0.0.1) "
+               "serves certificate 1 (docker-registry-default.apps.example.com) <- certificate 2 "
                "(openshift-signer@1558520000); it stops verifying on 2045-01-01" in d
                for d in result.details), _shown(result)
 
@@ -160,7 +163,8 @@ def test_an_expired_served_chain_is_crit(tls_server: Any, tmp_path: Path) -> Non
     port = tls_server(server(old, PROBE_NAMES, (NOW - 400 * DAY, NOW - DAY)), old)
     result = _probed(tmp_path, port)
     assert result.status is Status.CRIT, _shown(result)
-    assert f"(docker-registry.default.svc:{port}) served: certificate 1" in result.summary
+    assert f"(docker-registry.default.svc:{port} at 127.0.0.1) served: certificate 1" in \
+        result.summary
     assert "x509: certificate has expired or is not yet valid" in result.summary
 
 
@@ -169,3 +173,73 @@ def test_an_unreachable_service_is_noted_not_judged(tmp_path: Path) -> None:
     assert result.status is Status.OK, _shown(result)
     assert any("not reached from here: cannot connect to docker-registry.default.svc" in d
                for d in result.details), _shown(result)
+
+
+def test_a_route_serving_a_chain_without_its_host_is_crit_and_its_expiry_reported(
+        tmp_path: Path) -> None:
+    """An edge route's chain is the router's: judged for its host and dates, reported as
+    role registry-route, never compared with the registry's own certificate."""
+    from registry_doctor.checks import all_checks
+    from registry_doctor.doctor.check import ProbeResult
+    from registry_doctor.doctor.config import RunConfig
+
+    router = server(CA, ("*.apps.other.example.com",))
+    dump = _dump(tmp_path, {"dc.yaml": plain_http_dc(),
+                            "route.yaml": route({"termination": "edge"})},
+                 remove=("Secret/default/registry-certificates",))
+    observed = {"targets": [{
+        "kind": "route", "name": "route docker-registry (edge)", "port": 443,
+        "host": "docker-registry-default.apps.example.com",
+        "address": "docker-registry-default.apps.example.com", "registry_serves": False,
+        "chain": [der(router), der(CA)]}]}
+    config = RunConfig(from_dir=dump)
+    check = all_checks()["registry-tls"]
+    snapshot = collect(DumpSource(dump), set(check.meta.kinds), config)
+    result = engine.evaluate(check, snapshot, config,
+                             {"registry-tls": ProbeResult("registry-tls", observed)})
+    assert result.status is Status.CRIT, _shown(result)
+    assert "clients fail with \"x509: certificate is valid for *.apps.other.example.com, not " \
+           "docker-registry-default.apps.example.com\"" in result.summary
+    assert dict(result.metrics) == {
+        ("certificate_not_after_timestamp_seconds", (("role", "registry-route"),)):
+            router.cert.not_valid_after_utc.timestamp()}
+
+
+def der(issued: Issued) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return issued.cert.public_bytes(Encoding.DER)
+
+
+def test_a_redacted_snapshot_judges_the_registry_certificate_as_the_original(
+        tmp_path: Path) -> None:
+    """`registry-doctor snapshot` keeps the certificate and the key's public half: the copy
+    gets the same verdicts, and the key is not in it."""
+    from tests.robustness.test_secrets import assert_same_diagnosis
+
+    source = _dump(tmp_path, {SECRET_FILE: registry_secret(LEAF, CA, "as served")})
+    assert_same_diagnosis(source, tmp_path / "out", "registry-tls")
+    [copied] = [o for o in load_dump(tmp_path / "out").objects
+                if o["metadata"]["name"] == "registry-certificates"]
+    key = base64.b64decode(copied["data"]["registry.key"]).decode()
+    assert "REDACTED PRIVATE KEY" in key
+    assert not set(LEAF.key_pem().decode().splitlines()[1:-1]) & set(key.splitlines())
+
+
+def test_hostnames_are_matched_as_go_clients_match_them() -> None:
+    from registry_doctor.doctor.pem import certificate_from_der
+    from registry_doctor.doctor.registry_tls import hostname_error
+
+    wildcard = certificate_from_der(der(server(CA, ("*.apps.example.com", "10.0.0.1"))), 1)
+    assert wildcard is not None
+    assert hostname_error(wildcard, "registry.apps.example.com") is None
+    assert hostname_error(wildcard, "a.b.apps.example.com") == \
+        "x509: certificate is valid for *.apps.example.com, not a.b.apps.example.com"
+    assert hostname_error(wildcard, "10.0.0.1") is None
+    assert hostname_error(wildcard, "10.0.0.2") == \
+        "x509: certificate is valid for 10.0.0.1, not 10.0.0.2"
+    common_name_only = certificate_from_der(der(issue("registry.example.com", CA)), 1)
+    assert common_name_only is not None and not common_name_only.has_san
+    assert hostname_error(common_name_only, "registry.example.com") is None  # Go < 1.15
+    assert hostname_error(common_name_only, "172.30.1.1") == \
+        "x509: cannot validate certificate for 172.30.1.1 because it doesn't contain any IP SANs"

@@ -32,7 +32,7 @@ def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]
     for position, target in enumerate(targets):
         share = max(deadline - time.monotonic(), 0.001) / (len(targets) - position)
         try:
-            seen = served_chain(target["host"], target["port"], share, target.pop("address"))
+            seen = served_chain(target["host"], target["port"], share, target["address"])
         except ProbeError as error:
             seen = {"error": str(error)}
         observed.append({**target, **seen})
