@@ -21,7 +21,7 @@ from registry_doctor.doctor.probes.registry_tls import handshake_targets
 from registry_doctor.doctor.snapshot import collect
 from registry_doctor.doctor.snapshot.dump import load_dump
 from registry_doctor.doctor.snapshot.offline import DumpSource
-from tests.casedump import Case, materialize
+from tests.casedump import Case, discover_cases, materialize
 from tests.certs import DAY, NOW, Issued, issue
 from tests.registry_tls_fixtures import (
     ALL_NAMES,
@@ -243,3 +243,29 @@ def test_hostnames_are_matched_as_go_clients_match_them() -> None:
     assert hostname_error(common_name_only, "registry.example.com") is None  # Go < 1.15
     assert hostname_error(common_name_only, "172.30.1.1") == \
         "x509: cannot validate certificate for 172.30.1.1 because it doesn't contain any IP SANs"
+
+
+CASES = [c for c in discover_cases() if c.check == "registry-tls"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_no_key_of_a_case_reaches_any_output(case: Case, tmp_path: Path) -> None:
+    from registry_doctor.doctor.render import FORMATS, render
+    from tests.test_console_secrets import secrets_in
+
+    dump = materialize(case, tmp_path / "dump")
+    config = RunConfig(from_dir=dump)
+    report = engine.run(config, engine.select_checks(["registry-tls"], config=config))
+    shown = "\n".join(render(report, fmt) for fmt in FORMATS)
+    leaked = [s for s in secrets_in(dump) if s in shown]
+    assert not leaked, f"{case.id} shows secrets: {leaked}"
+
+
+def test_the_probe_runs_with_live_probes_like_the_other_tls_probes() -> None:
+    from registry_doctor.doctor.probes import selected_probes
+
+    assert selected_probes(["registry-tls"], RunConfig()) == ["registry-tls"]
+    assert selected_probes(["registry-tls"], RunConfig(probes=False)) == []
+    assert selected_probes(["registry-tls"], RunConfig(from_dir=Path("/tmp"))) == []
+    assert selected_probes(["registry-tls"], RunConfig(from_dir=Path("/tmp"), probes=True)) == \
+        ["registry-tls"]
