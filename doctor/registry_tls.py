@@ -99,14 +99,15 @@ def _settings(config: RegistryConfig, objects: Objects
     found = {**from_file, **env}
     if len(found) == 2:
         return found["certificate"], found["key"]
-    if found:
-        [(role, (path, setting))] = found.items()
-        return ServingTls(True, f"{setting} is set but not its pair", [TlsFile(
-            role, path, setting, problem=f"only {setting} sets a TLS file: the registry needs "
-                                         "both http.tls.certificate and http.tls.key and exits "
-                                         "without the other")])
-    return ServingTls(False, f"neither {CERT_ENV}/{KEY_ENV} nor http.tls in {config.owner}'s "
-                             "configuration")
+    if "certificate" in found:  # distribution registry.go: TLS when a certificate is named
+        path, setting = found["certificate"]
+        return ServingTls(True, f"{setting} is set but no key", [TlsFile(
+            "certificate", path, setting, problem=f"no http.tls.key ({KEY_ENV}) goes with it: "
+                                                  "the registry exits (\"open : no such file "
+                                                  "or directory\")")])
+    ignored = f" ({found['key'][1]} alone is ignored)" if found else ""
+    return ServingTls(False, f"no {CERT_ENV} nor http.tls.certificate in {config.owner}'s "
+                             f"configuration{ignored}")
 
 
 def _file_settings(config: RegistryConfig, objects: Objects) -> dict[str, Setting] | ServingTls:

@@ -269,3 +269,30 @@ def test_the_probe_runs_with_live_probes_like_the_other_tls_probes() -> None:
     assert selected_probes(["registry-tls"], RunConfig(from_dir=Path("/tmp"))) == []
     assert selected_probes(["registry-tls"], RunConfig(from_dir=Path("/tmp"), probes=True)) == \
         ["registry-tls"]
+
+
+def _with_env(dc: dict[str, Any], keep: str) -> dict[str, Any]:
+    """`dc` whose registry container sets, of the two TLS variables, only `keep`."""
+    container = dc["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [e for e in container["env"]
+                        if not e["name"].startswith("REGISTRY_HTTP_TLS")]
+    container["env"].append({"name": keep, "value": "/etc/secrets/registry.x"})
+    return dc
+
+
+def test_a_certificate_without_a_key_stops_the_registry(tmp_path: Path) -> None:
+    dc = _with_env(copy.deepcopy(healthy_objects()["DeploymentConfig"]),
+                   "REGISTRY_HTTP_TLS_CERTIFICATE")
+    result = _run(_dump(tmp_path, {"dc.yaml": dc}))
+    assert result.status is Status.CRIT, _shown(result)
+    assert "no http.tls.key (REGISTRY_HTTP_TLS_KEY) goes with it: the registry exits" in \
+        result.summary
+
+
+def test_a_key_without_a_certificate_is_ignored_like_the_registry_does(tmp_path: Path) -> None:
+    dc = _with_env(plain_http_dc(), "REGISTRY_HTTP_TLS_KEY")
+    result = _run(_dump(tmp_path, {"dc.yaml": dc, "route.yaml": route({"termination": "edge"})},
+                        remove=("Secret/default/registry-certificates",)))
+    assert result.status is Status.OK, _shown(result)
+    assert any("(env REGISTRY_HTTP_TLS_KEY of dc/docker-registry alone is ignored)" in d
+               for d in result.details), _shown(result)
