@@ -74,13 +74,24 @@ def describe_refusal(route: dict[str, Any], refusal: Admission) -> str:
             f"False, {said})")
 
 
+def _tls(route: dict[str, Any] | None) -> dict[str, Any]:
+    return as_dict(as_dict(as_dict(route).get("spec")).get("tls"))
+
+
 def termination(route: dict[str, Any] | None) -> str | None:
     """`edge`, `passthrough`, `reencrypt`, or None for a plain-HTTP route."""
-    value = as_dict(as_dict(as_dict(route).get("spec")).get("tls")).get("termination")
+    value = _tls(route).get("termination")
     return value.lower() if isinstance(value, str) and value else None
 
 
+def insecure_policy(route: dict[str, Any] | None) -> str | None:
+    """`insecureEdgeTerminationPolicy` (`None`, `Allow`, `Redirect`) as set, None when unset
+    (the router then refuses plain HTTP: the API's default `None`)."""
+    value = _tls(route).get("insecureEdgeTerminationPolicy")
+    return value if isinstance(value, str) and value else None
+
+
 def destination_ca(route: dict[str, Any] | None) -> str | None:
-    """The CA a reencrypt route's router verifies its backend with, when one is given."""
-    value = as_dict(as_dict(as_dict(route).get("spec")).get("tls")).get("destinationCACertificate")
+    """The PEM a reencrypt route gives the router to verify the backend's certificate."""
+    value = _tls(route).get("destinationCACertificate")
     return value if isinstance(value, str) and value.strip() else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +89,17 @@ def issue(common_name: str, issuer: Issued | None = None, *, ca: bool = False,
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
     if hosts:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
+            x509.SubjectAlternativeName([_san(h) for h in hosts]), critical=False)
     return Issued(builder.sign(issuer.key if issuer else key, hashes.SHA256()), key)
+
+
+def _san(host: str) -> x509.GeneralName:
+    """An IP address SAN for an address (`oc adm ca create-server-cert --hostnames` takes
+    both), a DNS name SAN otherwise."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from registry_doctor.doctor.routes import (
     admissions,
     describe_refusal,
     destination_ca,
+    insecure_policy,
     refusals,
     served_hosts,
     termination,
@@ -73,3 +74,13 @@ def test_destination_ca_is_given_only_with_text():
     assert destination_ca(route) is None
     route["spec"]["tls"]["destinationCACertificate"] = "-----BEGIN CERTIFICATE-----"
     assert destination_ca(route) == "-----BEGIN CERTIFICATE-----"
+
+
+def test_tls_settings_are_read_from_spec_tls():
+    route = _route(tls="reencrypt")
+    assert insecure_policy(route) is None and destination_ca(route) is None
+    route["spec"]["tls"].update(insecureEdgeTerminationPolicy="Allow",
+                                destinationCACertificate="-----BEGIN CERTIFICATE-----\n")
+    assert insecure_policy(route) == "Allow"
+    assert destination_ca(route) == "-----BEGIN CERTIFICATE-----\n"
+    assert insecure_policy(_route()) is None and destination_ca({"spec": []}) is None

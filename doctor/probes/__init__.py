@@ -27,6 +27,8 @@ PROBES: dict[str, str] = {
     "console-route-tls": "console_route_tls",
     "console-oauth": "console_oauth",
     "console-oauth-authorize": "console_oauth_authorize",
+    # the registry's own TLS (check registry-tls)
+    "registry-tls": "registry_tls",
     "s3": "s3",
     "volume-stats": "volume_stats",  # storage-capacity
 }

@@ -471,7 +471,7 @@ def cluster_targets(snapshot: Snapshot, config: RunConfig) -> tuple[list[Target]
         raise ProbeError(f"service {name} not found in namespace {namespace}: "
                          "nothing to push to")
     spec = as_dict(service.get("spec"))
-    port = _service_port(spec)
+    port = registry_service_port(spec)
     if port is None:
         raise ProbeError(f"service {namespace}/{name} has no TCP port in spec.ports")
     targets, skipped = [], []
@@ -487,7 +487,8 @@ def cluster_targets(snapshot: Snapshot, config: RunConfig) -> tuple[list[Target]
     return targets + endpoint_targets, skipped + not_ready
 
 
-def _service_port(spec: dict[str, Any]) -> dict[str, Any] | None:
+def registry_service_port(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The Service port of the registry: the one sent to 5000, else the first TCP port."""
     ports = [as_dict(p) for p in as_list(spec.get("ports"))
              if isinstance(as_dict(p).get("port"), int)
              and as_dict(p).get("protocol", "TCP") == "TCP"]

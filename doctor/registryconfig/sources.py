@@ -125,7 +125,7 @@ def _unless_redacted(text: str) -> Text:
 def _b64_text(value: Any) -> Text:
     try:
         return _unless_redacted(base64.b64decode(str(value), validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError):  # ValueError: non-ASCII text
         return Opaque("not base64-encoded UTF-8 text")
 
 
