@@ -141,7 +141,7 @@ class StoreVolume:
         volumes (a missing secret) are not the store's."""
         names = self.names(snapshot)
         found = [e for e in events if e.get("type") == "Warning"
-                 and e.get("reason") in VOLUME_FAILURES
+                 and str(e.get("reason")) in VOLUME_FAILURES
                  and names & _volumes_named(str(e.get("message", "")))]
         return sorted(found, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime")
                                                or ""), reverse=True)
