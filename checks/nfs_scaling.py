@@ -53,9 +53,8 @@ META = CheckMeta(
         "Service that balances each client across the pods, else they turn an ok into a warn."
     ),
     remediation=(
-        "Share one store between the pods: a ReadWriteMany claim (`$cli set volume "
-        "$registry -n $namespace --add --name=registry-storage -t pvc "
-        "--claim-name=<rwx-claim> --overwrite`) or a remote driver such as S3; or scale to "
+        "Share one store between the pods: a ReadWriteMany claim (`$use_claim`) or a "
+        "remote driver such as S3; or scale to "
         "one pod (`$cli scale $registry -n $namespace --replicas=1`). On NFS, pin clients "
         "to one pod with `$cli patch $service -n $namespace -p "
         "'{\"spec\":{\"sessionAffinity\":\"ClientIP\"}}'` and export the share with "

@@ -48,7 +48,7 @@ META = CheckMeta(
         "rollout: `$cli get pods -n $namespace -w` and "
         "`$cli describe $registry -n $namespace`. For a failed deployment, read the deployer "
         "pod's log and redeploy once the cause is fixed: "
-        "`$cli rollout latest $registry -n $namespace`."
+        "`$cli $rollout $registry -n $namespace`."
     ),
 )
 

@@ -4,6 +4,7 @@ and the verdict a check must reach on it.
 A case folder holds `case.yaml` and optional object files and `logs/`:
 
     base: healthy                 # start from tests/fixtures/clusters/healthy (optional)
+    platform: kubernetes          # the platform it is (default openshift3): the live twin's API
     remove: [Pod/default/name]    # drop objects of the base (kind/namespace/name, or kind/name)
     config: {namespace: other}    # RunConfig overrides (optional)
     live: true                    # also judge it through the fake API server (default true)

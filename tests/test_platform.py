@@ -58,12 +58,21 @@ def test_openshift3_is_recognised_by_the_api_groups_only_openshift_serves() -> N
         "openshift3", "the cluster serves apps.openshift.io, route.openshift.io")
 
 
-def test_without_anything_openshift_auto_falls_back_to_the_only_platform_and_says_so() -> None:
+def test_without_anything_openshift_auto_judges_plain_kubernetes_and_says_why() -> None:
     assert choose("auto", GroupsSource({"apps", "batch"}), 5) == (
-        "openshift3", "nothing platform-specific found: openshift3 is the only platform so far")
+        "kubernetes", "no OpenShift API group served (apps.openshift.io, route.openshift.io, "
+        "oauth.openshift.io)")
     platform, why = choose("auto", GroupsSource(None), 5)
     assert (platform, why) == ("openshift3", "API groups unknown (connection refused): "
                                              "judged as openshift3")
+
+
+def test_a_legacy_dump_of_openshift_kinds_in_v1_is_openshift(tmp_path: Path) -> None:
+    dc = registry_dc()
+    dc["apiVersion"] = "v1"  # what `oc get -o yaml` of a master before 3.6 writes
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump(dc))
+    assert DumpSource(tmp_path).api_groups(5) == {"apps.openshift.io"}
+    assert choose("auto", DumpSource(tmp_path), 5)[0] == "openshift3"
 
 
 def test_a_dump_serves_the_groups_of_the_objects_it_holds(tmp_path: Path) -> None:
@@ -77,8 +86,9 @@ def test_a_dump_serves_the_groups_of_the_objects_it_holds(tmp_path: Path) -> Non
 
 def test_a_requested_platform_is_taken_as_is_and_an_unknown_one_is_refused() -> None:
     assert choose("openshift3", GroupsSource(None), 5) == ("openshift3", "--platform openshift3")
-    with pytest.raises(ValueError, match="unknown platform 'openshift4'"):
-        choose("openshift4", GroupsSource(None), 5)
+    assert choose("kubernetes", GroupsSource(None), 5) == ("kubernetes", "--platform kubernetes")
+    with pytest.raises(ValueError, match="unknown platform 'nomad'"):
+        choose("nomad", GroupsSource(None), 5)
 
 
 def test_the_platform_names_what_the_admin_left_unnamed() -> None:
@@ -108,9 +118,12 @@ def test_the_installation_finds_the_service_by_name_else_by_its_selector() -> No
 
 def test_fix_texts_name_the_installation_as_oc_does() -> None:
     names = snapshot_of(as_deployment(registry_dc(), "registry:2")).installation().names()
-    assert dict(names) == {"cli": "oc", "namespace": "default",
-                           "registry": "deployment/docker-registry",
-                           "console": "dc/registry-console", "service": "svc/docker-registry"}
+    assert {k: names[k] for k in ("cli", "namespace", "registry", "console", "service",
+                                  "rollout")} == {
+        "cli": "oc", "namespace": "default", "registry": "deployment/docker-registry",
+        "console": "dc/registry-console", "service": "svc/docker-registry",
+        "rollout": "rollout restart"}
+    assert names["use_claim"].startswith("oc set volume deployment/docker-registry -n default")
 
 
 def test_a_check_skips_on_a_platform_its_metadata_excludes_with_the_declared_reason() -> None:
@@ -142,7 +155,7 @@ def test_fix_texts_in_a_report_name_the_installation_found_not_the_3x_defaults()
 
 def test_every_remediation_names_objects_only_through_the_installation() -> None:
     names = {"cli": "CLI", "namespace": "NS", "registry": "REG", "console": "CON",
-             "service": "SVC"}
+             "service": "SVC", "rollout": "ROLLOUT", "use_claim": "USE-CLAIM"}
     for check in all_checks().values():
         text = check.meta.remediation_for(names)  # an unknown $name or a lone $ raises
         for default in ("-n default", "dc/docker-registry", "dc/registry-console",

@@ -131,8 +131,17 @@ def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> 
         across = collection.namespaced and query.namespace is None
         assert across == collection.all_namespaces, f"{collection.name}: {query}"
     seen = {c.name for c, _ in source.queries}
-    if dump.name == "healthy":  # registry, console, claims: every scope yields a query
-        assert seen == set(CATALOGUE), sorted(set(CATALOGUE) - seen)
+    if dump.name == "healthy":  # registry, console, claims: every scope yields a query but
+        # the one of a Deployment's ReplicaSets (the registry is a DeploymentConfig)
+        assert seen | {"registry-replicasets"} == set(CATALOGUE), sorted(set(CATALOGUE) - seen)
+
+
+def test_a_deployments_replica_sets_are_listed_by_its_own_selector() -> None:
+    dump = CLUSTERS / "kubernetes-healthy"
+    source = RecordingSource(dump)
+    collect(source, {"registry-replicasets"}, RunConfig(from_dir=dump, namespace="registry"))
+    assert [q for c, q in source.queries if c.name == "registry-replicasets"] == [
+        Query(namespace="registry", label_selector="app=docker-registry,release=docker-registry")]
 
 
 # the rendered chart against doctor.rbac

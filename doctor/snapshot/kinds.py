@@ -260,6 +260,15 @@ def _names(values: Iterable[object]) -> list[str]:
     return sorted({v for v in values if isinstance(v, str) and v})
 
 
+def _registry_replica_sets(collections: Collections, config: RunConfig) -> list[Query]:
+    """The registry Deployment's ReplicaSets (one per revision of its pod template), by its
+    own pod selector; nothing for a DeploymentConfig or DaemonSet."""
+    workload = registry_workload(collections, config)
+    if workload is None or workload.kind != "Deployment":
+        return []
+    return _pods_of(workload, config)
+
+
 _WORKLOADS = tuple(WORKLOAD_COLLECTIONS)
 
 CATALOGUE: dict[str, Collection] = {c.name: c for c in (
@@ -300,6 +309,11 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("oauthclients", "oauth.openshift.io/v1", "oauthclients", "OAuthClient", False,
                _console_oauth_client, needs=_WORKLOADS, verb="get",
                names=(CONSOLE_OAUTH_CLIENT,)),
+    Collection("registry-replicasets", "apps/v1", "replicasets", "ReplicaSet", True,
+               _registry_replica_sets, needs=_WORKLOADS),
+    # networking.k8s.io/v1 since Kubernetes 1.19; OpenShift 3.11 serves no Ingress there.
+    Collection("ingresses", "networking.k8s.io/v1", "ingresses", "Ingress", True, _in_namespace,
+               optional_group=True),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.
