@@ -1,5 +1,5 @@
-"""The platform layer: detecting OpenShift 3.x and locating one installation, the same way
-for checks, planners and probes."""
+"""The platform layer: detecting OpenShift 3.x and plain Kubernetes, discovering the
+registry, and locating one installation the same way for checks, planners and probes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from registry_doctor.checks import all_checks
 from registry_doctor.doctor import engine
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import Status
-from registry_doctor.doctor.platform import ADAPTERS, adapter, choose
+from registry_doctor.doctor.platform import ADAPTERS, NamesNeeded, adapter, choose
 from registry_doctor.doctor.snapshot import CollectError
 from registry_doctor.doctor.snapshot.kinds import known_collections
 from registry_doctor.doctor.snapshot.offline import DumpSource
@@ -181,3 +181,82 @@ def test_volume_plugins_are_classified_by_their_driver_name(name: str, kind: str
     from registry_doctor.doctor.platform.store import plugin_kind
 
     assert plugin_kind(name) == kind
+
+
+# plain Kubernetes: discovery of the distribution registry
+
+KUBERNETES_BROKEN = Path(__file__).parent / "fixtures" / "clusters" / "kubernetes-broken"
+
+
+def chart_deployment(name: str, namespace: str, **container: Any) -> dict[str, Any]:
+    """A Deployment labelled as the twuni chart labels it, running `container`."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {"app": "docker-registry", "release": name}},
+            "spec": {"selector": {"matchLabels": {"app": "docker-registry", "release": name}},
+                     "template": {"metadata": {"labels": {"app": "docker-registry",
+                                                          "release": name}},
+                                  "spec": {"containers": [{"name": "registry", **container}]}}}}
+
+
+def settled(tmp_path: Path, objects: list[dict[str, Any]], **given: str) -> RunConfig:
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(objects))
+    config = RunConfig(from_dir=tmp_path, names_given=frozenset(given), **given)
+    return engine.settle(config, DumpSource(tmp_path))
+
+
+def test_the_chart_registry_is_found_without_a_name() -> None:
+    config = engine.settle(RunConfig(from_dir=KUBERNETES_BROKEN, names_given=frozenset()),
+                           DumpSource(KUBERNETES_BROKEN))
+    assert (config.platform, config.namespace, config.registry_name, config.registry_search) \
+        == ("kubernetes", "registry", "docker-registry", "")
+
+
+@pytest.mark.parametrize("container", [
+    {"image": "ghcr.io/distribution/distribution:3.0.0"},
+    {"image": "mirror.example.com/library/registry:2.8.3@sha256:" + "0" * 64},
+    {"image": "example.com/own-build", "args": ["serve", "/etc/docker/registry/config.yml"]},
+    {"image": "example.com/own-build", "ports": [{"containerPort": 5000}]},
+    {"image": "example.com/own-build", "env": [{"name": "REGISTRY_HTTP_ADDR", "value": ":80"}]},
+], ids=["distribution-image", "library-registry-image", "serve-config", "port", "env"])
+def test_a_labelled_workload_is_a_registry_by_any_sign(tmp_path: Path,
+                                                       container: dict[str, Any]) -> None:
+    config = settled(tmp_path, [chart_deployment("mirror", "cache", **container)])
+    assert (config.namespace, config.registry_name) == ("cache", "mirror")
+
+
+def test_the_openshift_operand_and_unrelated_workloads_are_not_registries(tmp_path: Path) -> None:
+    operand = chart_deployment("docker-registry", "default", image="registry:2",
+                               command=["/usr/bin/dockerregistry"])
+    openshift_env = chart_deployment("image-registry", "registry", image="registry:2",
+                                     env=[{"name": "REGISTRY_OPENSHIFT_SERVER_ADDR"}])
+    web = chart_deployment("web", "shop", image="nginx:1.27", ports=[{"containerPort": 80}])
+    config = settled(tmp_path, [operand, openshift_env, web])
+    assert (config.namespace, config.registry_name) == ("default", "docker-registry")
+    assert config.registry_search == ("no Deployment or StatefulSet labelled "
+                                      "app=docker-registry runs a distribution registry in "
+                                      "any namespace")
+    result = engine.evaluate(all_checks()["besteffort-qos"], replace(
+        snapshot_of(), config=config, platform="kubernetes"), config, {})
+    assert (result.status, result.summary) == (Status.UNKNOWN, "registry not found: "
+                                               + config.registry_search
+                                               + "; name it with --registry NAME -n NAMESPACE")
+
+
+def test_several_registries_are_a_usage_error_naming_each(tmp_path: Path) -> None:
+    objects = [chart_deployment("a", "team-a", image="registry:3"),
+               chart_deployment("b", "team-b", image="registry:3")]
+    with pytest.raises(NamesNeeded, match=r"2 distribution registries found in any namespace "
+                       r"\(deployment/a -n team-a, deployment/b -n team-b\): name one with "
+                       r"--registry NAME -n NAMESPACE"):
+        settled(tmp_path, objects)
+    assert settled(tmp_path, objects, namespace="team-b").registry_name == "b"
+    assert settled(tmp_path, objects, registry_name="a").namespace == "team-a"
+
+
+def test_a_statefulset_registry_is_named_but_not_judged(tmp_path: Path) -> None:
+    statefulset = chart_deployment("registry", "infra", image="registry:3")
+    statefulset["kind"] = "StatefulSet"
+    config = settled(tmp_path, [statefulset])
+    assert config.registry_search.startswith("statefulset/registry -n infra runs a distribution "
+                                             "registry, but")
