@@ -259,19 +259,40 @@ def allows(rules: list[Rule], grant: Grant) -> bool:
                and (not r.names or set(grant.names) & set(r.names)) for r in rules)
 
 
-def test_a_live_run_needs_every_granted_permission_and_no_other(fake_api: FakeFactory,
-                                                                tmp_path: Path) -> None:
-    api = fake_api(CLUSTERS / "healthy")
-    config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False,
-                       canary=True, node_pod_scan=True)
-    manifests = render(tmp_path, {"checks": {"optIn": {"canary": True, "node_pod_scan": True}}})
-    api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
-    report = engine.run(config, engine.select_checks(config=config))
-    assert {r.check for r in report.results} == set(all_checks())
-    assert [r.path for r in api.requests if r.status == 403] == []
-    rules = rendered_rules(manifests)
-    used = {request_grant(r, "default") for r in api.requests if r.resource}
-    assert [g for g in used if not allows(rules, g)] == [], "the chart would forbid these"
+# The chart's registry names for each platform's healthy fixture: (dump, API profile, values).
+LIVE_PLATFORMS = {
+    "openshift3": (CLUSTERS / "healthy", "openshift-3.11", {}),
+    # The twuni chart's Secret holds REGISTRY_HTTP_SECRET: granted by name like any other.
+    "kubernetes": (CLUSTERS / "kubernetes-healthy", "kubernetes-1.33",
+                   {"registry": {"namespace": "registry", "secrets": ["docker-registry-secret"]}}),
+}
+
+
+def test_a_live_run_needs_every_granted_permission_and_no_other(tmp_path: Path) -> None:
+    """Each platform's run needs nothing the chart does not grant, and every grant is needed
+    on some platform (a Deployment's ReplicaSets on plain Kubernetes, routes on OpenShift)."""
+    used, rules = set(), []
+    for platform, (dump, profile, values) in LIVE_PLATFORMS.items():
+        api = FakeKubeAPI.from_dump(dump, api_profile=profile).start()
+        try:
+            registry = values.get("registry", {})
+            config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / f"{platform}.kube"),
+                               probes=False, canary=True, node_pod_scan=True,
+                               namespace=registry.get("namespace", "default"),
+                               registry_secrets=tuple(registry.get(
+                                   "secrets", RunConfig.registry_secrets)))
+            manifests = render(tmp_path, {**values, "checks": {
+                "optIn": {"canary": True, "node_pod_scan": True}}})
+            api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
+            report = engine.run(config, engine.select_checks(config=config))
+        finally:
+            api.stop()
+        assert {r.check for r in report.results} == set(all_checks())
+        assert [r.path for r in api.requests if r.status == 403] == [], platform
+        rules = rendered_rules(manifests)
+        grants = {request_grant(r, config.namespace) for r in api.requests if r.resource}
+        assert [g for g in grants if not allows(rules, g)] == [], "the chart would forbid these"
+        used |= grants
     unused = [r for r in rules if not any(allows([r], g) for g in used)]
     assert unused == [], "granted but never used"
 
