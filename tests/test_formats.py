@@ -42,9 +42,9 @@ def test_junit_has_one_testcase_per_check() -> None:
     suites = ET.fromstring(run.stdout)
     [suite] = suites.findall("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert len(cases) == int(suite.get("tests")) == 11
-    # 5 crit and the warn of registry-running fail; s3-reachability skips
-    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "0", "1")
+    assert len(cases) == int(suite.get("tests")) == 12
+    # 5 crit and the warn of registry-running fail; s3-reachability and ingress-body-size skip
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "0", "2")
     failure = cases["besteffort-qos"].find("failure")
     assert failure.get("type") == "crit"
     assert failure.get("message").startswith("2 of 2 registry pods run BestEffort")
@@ -102,7 +102,7 @@ def test_nagios_status_line_and_performance_data() -> None:
     # 'label'=value[UOM];[warn];[crit];[min];[max], space separated (plugin guidelines)
     for item in perfdata.split(" "):
         assert re.fullmatch(r"[a-z_]+=[0-9.]+s?;;;0;[0-9]*", item), item
-    assert "crit=5;;;0;11" in perfdata and "ok=4;;;0;11" in perfdata
+    assert "crit=5;;;0;12" in perfdata and "ok=4;;;0;12" in perfdata
     assert rest[0].startswith("CRIT: besteffort-qos: 2 of 2 registry pods")
     assert all("|" not in line for line in rest)  # a | would start perfdata there
 

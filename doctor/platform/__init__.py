@@ -20,7 +20,13 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from registry_doctor.doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, find_workload
+from registry_doctor.doctor.workload import (
+    WORKLOAD_COLLECTIONS,
+    Workload,
+    as_dict,
+    as_list,
+    find_workload,
+)
 
 if TYPE_CHECKING:
     from registry_doctor.doctor.config import RunConfig
@@ -166,6 +172,19 @@ class Installation:
 
         return [r for r in self.snapshot.items("routes")
                 if target(r) == ("Service", self.service_name)]
+
+    def ingresses(self) -> list[dict[str, Any]]:
+        """Ingresses with a rule path or default backend on the registry's Service."""
+        def services(ingress: dict[str, Any]) -> Iterator[object]:
+            spec = as_dict(ingress.get("spec"))
+            backends = [as_dict(spec.get("defaultBackend"))] + [
+                as_dict(as_dict(path).get("backend"))
+                for rule in as_list(spec.get("rules"))
+                for path in as_list(as_dict(as_dict(rule).get("http")).get("paths"))]
+            return (as_dict(b.get("service")).get("name") for b in backends)
+
+        return [i for i in self.snapshot.items("ingresses")
+                if self.service_name in services(i)]
 
     def endpoints(self) -> dict[str, Any] | None:
         return self.snapshot.named("endpoints", self.service_name)
