@@ -17,7 +17,7 @@ from typing import Any
 from registry_doctor.doctor.check import CheckContext
 from registry_doctor.doctor.known_issues import KNOWN_ISSUES, matching_lines, quoted
 from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
-from registry_doctor.doctor.snapshot.kinds import latest_replication_controller
+from registry_doctor.doctor.snapshot.kinds import latest_replica_set, latest_replication_controller
 from registry_doctor.doctor.workload import Workload, as_dict, as_list
 
 META = CheckMeta(
@@ -25,8 +25,8 @@ META = CheckMeta(
     title="The registry is up and serving",
     severity=Severity.CRIT,
     kinds=("deploymentconfigs", "deployments", "daemonsets", "registry-pods",
-           "registry-replicationcontrollers", "registry-events", "services", "endpoints",
-           "registry-logs"),
+           "registry-replicationcontrollers", "registry-replicasets", "registry-events",
+           "services", "endpoints", "registry-logs"),
     description=(
         "Desired against ready registry pods; for each pod that is not ready, or that "
         "restarted recently and repeatedly, its container state (waiting reason such as "
@@ -35,8 +35,10 @@ META = CheckMeta(
         "FailedAttachVolume with Multi-Attach, FailedScheduling, FailedCreate, BackOff, "
         "Unhealthy) and the log lines of known causes (`panic:`, `permission denied`). Also "
         "the latest deployment (the DeploymentConfig's latest ReplicationController in phase "
-        "Failed, or a Progressing=False condition with ProgressDeadlineExceeded) and the "
-        "registry Service's Endpoints. Crit when no registry pod is ready, the Service has no "
+        "Failed, or a Progressing=False condition with ProgressDeadlineExceeded; a "
+        "Deployment's current ReplicaSet with its warning events, such as FailedCreate when "
+        "a quota or admission refuses its pods) and the registry Service's Endpoints. Crit "
+        "when no registry pod is ready, the Service has no "
         "ready address or the latest deployment failed; warn when some pods are not ready, "
         "fewer pods exist than desired, or restarts are recent (the last one finished within "
         "an hour of the newest event about the registry) and repeated (3 or more); ok "
@@ -220,6 +222,13 @@ def _failed_deployment(ctx: CheckContext, workload: Workload,
             resources.append(Resource("ReplicationController", name, workload.namespace))
         details += [f"rc/{name} event {line}"
                     for line in _event_lines(events.get(("ReplicationController", name), []))]
+    replica_set = latest_replica_set(ctx.snapshot.items("registry-replicasets"))
+    if replica_set is not None:  # a Deployment's pods that cannot be created: FailedCreate
+        name = as_dict(replica_set.get("metadata")).get("name", "?")
+        lines = _event_lines(events.get(("ReplicaSet", name), []))
+        details += [f"rs/{name} event {line}" for line in lines]
+        if lines:
+            resources.append(Resource("ReplicaSet", name, workload.namespace))
     for condition in map(as_dict, as_list(as_dict(workload.obj.get("status"))
                                           .get("conditions"))):
         if condition.get("type") == "Progressing" and condition.get("status") == "False":

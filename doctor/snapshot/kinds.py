@@ -215,29 +215,42 @@ def _registry_replication_controllers(collections: Collections,
 def latest_replication_controller(controllers: Iterable[dict]) -> dict | None:
     """The DC's latest deployment: the RC with the highest
     `openshift.io/deployment-config.latest-version` annotation."""
-    def version(rc: dict) -> int:
-        text = as_dict(as_dict(rc.get("metadata")).get("annotations")).get(
-            "openshift.io/deployment-config.latest-version")
+    return _latest(controllers, "openshift.io/deployment-config.latest-version")
+
+
+def latest_replica_set(replica_sets: Iterable[dict]) -> dict | None:
+    """A Deployment's current revision: the ReplicaSet with the highest
+    `deployment.kubernetes.io/revision` annotation (what `kubectl rollout history` lists)."""
+    return _latest(replica_sets, "deployment.kubernetes.io/revision")
+
+
+def _latest(objects: Iterable[dict], annotation: str) -> dict | None:
+    def version(obj: dict) -> int:
+        text = as_dict(as_dict(obj.get("metadata")).get("annotations")).get(annotation)
         return int(text) if isinstance(text, str) and text.isdigit() else -1
 
-    return max(controllers, key=version, default=None)
+    return max(objects, key=version, default=None)
 
 
 def _registry_events(collections: Collections, config: RunConfig) -> list[Query]:
     """Events about the registry's own objects, one field selector per object: its pods, its
-    workload, its latest RC and its claims. Events about one object are few (the recorder
-    aggregates repeats into a count, the API server expires them after --event-ttl), so each
+    workload, its latest RC or ReplicaSet (where FailedCreate is reported) and its claims.
+    Events about one object are few (the recorder aggregates repeats into a count, the API
+    server expires them after --event-ttl), so each
     answer is bounded without listing the namespace's events, which in `default` include
     every other tenant's."""
     workload = registry_workload(collections, config)
     if workload is None:
         return []
     latest = latest_replication_controller(collections.get("registry-replicationcontrollers", ()))
+    replica_set = latest_replica_set(collections.get("registry-replicasets", ()))
     subjects = [(workload.kind, workload.name),
                 *(("Pod", as_dict(p.get("metadata")).get("name"))
                   for p in collections.get("registry-pods", ())),
                 *([("ReplicationController", as_dict(latest.get("metadata")).get("name"))]
                   if latest else []),
+                *([("ReplicaSet", as_dict(replica_set.get("metadata")).get("name"))]
+                  if replica_set else []),
                 *(("PersistentVolumeClaim", c) for c in registry_claim_names(collections,
                                                                               config))]
     return [Query(namespace=config.namespace,
@@ -287,7 +300,8 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
                "ReplicationController", True, _registry_replication_controllers,
                needs=_WORKLOADS),
     Collection("registry-events", "v1", "events", "Event", True, _registry_events,
-               needs=(*_WORKLOADS, "registry-pods", "registry-replicationcontrollers")),
+               needs=(*_WORKLOADS, "registry-pods", "registry-replicationcontrollers",
+                      "registry-replicasets")),
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("console-secrets", "v1", "secrets", "Secret", True, _console_secrets,
