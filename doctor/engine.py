@@ -76,7 +76,9 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
     if source is None:
         source = open_source(config)
     config = settle(config, source)
-    snapshot = collect(source, {k for c in checks for k in c.meta.kinds} | set(also), config,
+    # A check that skips on this platform reads nothing (evaluate says why it skips).
+    applying = [c for c in checks if not c.meta.platforms or config.platform in c.meta.platforms]
+    snapshot = collect(source, {k for c in applying for k in c.meta.kinds} | set(also), config,
                        config.platform)
     probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
     # Redacted after acknowledging: the `acknowledgements` result quotes annotations too.
