@@ -260,3 +260,39 @@ def test_a_statefulset_registry_is_named_but_not_judged(tmp_path: Path) -> None:
     config = settled(tmp_path, [statefulset])
     assert config.registry_search.startswith("statefulset/registry -n infra runs a distribution "
                                              "registry, but")
+
+
+def plan_on(dump: Path, check_id: str, **options: Any) -> list[Any]:
+    from registry_doctor.doctor.fix.model import FixOptions
+    from registry_doctor.doctor.fix.plan import make_plan, planner_reads
+
+    config = RunConfig(from_dir=dump, names_given=frozenset())
+    checks = engine.select_checks([check_id], config=config)
+    report, snapshot = engine.inspect(config, checks, also=planner_reads(checks))
+    return make_plan(report.results, snapshot, snapshot.config, FixOptions(**options), checks)
+
+
+@pytest.mark.parametrize(("check_id", "options", "values"), [
+    ("ephemeral-storage", {"claim_size": "20Gi", "storage_class": "efs-sc"},
+     "persistence.enabled: true; persistence.size: 20Gi; persistence.accessMode: "
+     "ReadWriteMany; persistence.storageClass: efs-sc"),
+    ("ephemeral-storage", {"claim_name": "images"},
+     "persistence.enabled: true; persistence.existingClaim: images"),
+    ("nfs-scaling", {}, "replicaCount: 1"),
+    ("besteffort-qos", {"limits_memory": "1Gi"},
+     "resources: {requests: {cpu: 100m, memory: 256Mi}, limits: {memory: 1Gi}}"),
+])
+def test_a_helm_managed_registry_is_fixed_through_the_charts_values(
+        check_id: str, options: dict[str, str], values: str, tmp_path: Path) -> None:
+    objects = list(yaml.safe_load_all((KUBERNETES_BROKEN / "registry.yaml").read_text()))
+    if "claim_name" in options:  # an existing ReadWriteMany claim
+        objects.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": "images", "namespace": "registry"},
+                        "spec": {"accessModes": ["ReadWriteMany"]}})
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(objects))
+    [action] = plan_on(tmp_path, check_id, **options)
+    assert (action.name, action.operation, str(action.target)) == (
+        "helm-values", "manual", "deployment/docker-registry in registry")
+    assert action.steps[0] == ("change the values of Helm release docker-registry (namespace "
+                               f"registry): {values}")
+    assert "helm upgrade docker-registry <chart> -n registry" in action.steps[1]
