@@ -104,8 +104,10 @@ def settle(config: RunConfig, source: Source) -> RunConfig:
     if config.platform_evidence:
         return config
     platform, evidence = choose(config.platform, source, config.timeout)
-    return replace(adapter(platform).settle(config, source), platform=platform,
-                   platform_evidence=evidence, names_given=None)
+    settled = adapter(platform).settle(config, source)
+    # The platform may say how it found the registry: after why it is this platform.
+    return replace(settled, platform=platform, names_given=None, platform_evidence="; ".join(
+        filter(None, (evidence, settled.platform_evidence))))
 
 
 def unreachable_report(config: RunConfig, checks: Sequence[Check], cause: str) -> Report:
@@ -163,6 +165,9 @@ def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
     ctx = CheckContext(check.meta, snapshot.for_reader(f"check {check.meta.id}",
                                                        check.meta.kinds), config, probes)
     if check.meta.platforms and snapshot.platform not in check.meta.platforms:
+        if snapshot.source_failures:  # the platform is a guess: the cluster did not answer
+            return ctx.result(Status.UNKNOWN, "; ".join(dict.fromkeys(
+                snapshot.source_failures.values())))
         return ctx.result(Status.SKIP, f"does not apply to platform {snapshot.platform}: "
                           f"{check.meta.platform_note}")
     causes = [snapshot.errors[k] for k in check.meta.kinds

@@ -210,6 +210,11 @@ def test_the_chart_registry_is_found_without_a_name() -> None:
                            DumpSource(KUBERNETES_BROKEN))
     assert (config.platform, config.namespace, config.registry_name, config.registry_search) \
         == ("kubernetes", "registry", "docker-registry", "")
+    assert config.platform_evidence == (
+        "no OpenShift API group served (apps.openshift.io, route.openshift.io, "
+        "oauth.openshift.io); registry found in any namespace: deployment/docker-registry -n "
+        "registry, labelled app=docker-registry (image registry:3.0.0, serve ... config.yml, "
+        "containerPort 5000, REGISTRY_* env)")
 
 
 @pytest.mark.parametrize("container", [

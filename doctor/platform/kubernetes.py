@@ -103,14 +103,18 @@ class Kubernetes:
         if len(found) > 1:
             listed = ", ".join(f"{w.ref} -n {w.namespace}" for w in found)
             raise NamesNeeded(f"{len(found)} distribution registries found in {where} "
-                                    f"({listed}): name one with --registry NAME -n NAMESPACE")
+                              f"({listed}): name one with --registry NAME -n NAMESPACE")
         if found and found[0].kind == "StatefulSet":
             return self._not_found(config, f"{found[0].ref} -n {found[0].namespace} runs a "
                                    "distribution registry, but on plain Kubernetes "
                                    "registry-doctor judges Deployments, not StatefulSets, yet")
         if found:
-            return with_names(config, {"namespace": found[0].namespace,
-                                       "registry_name": found[0].name})
+            registry = found[0]
+            return replace(with_names(config, {"namespace": registry.namespace,
+                                               "registry_name": registry.name}),
+                           platform_evidence=f"registry found in {where}: {registry.ref} -n "
+                           f"{registry.namespace}, labelled {CHART_LABEL} "
+                           f"({looks_like_distribution(registry)})")
         what = f"named {config.registry_name} " if "registry_name" in given else ""
         return self._not_found(config, f"no Deployment or StatefulSet {what}labelled "
                                f"{CHART_LABEL} runs a distribution registry in {where}")
