@@ -48,8 +48,7 @@ META = CheckMeta(
         "inmemory driver is crit."
     ),
     remediation=(
-        "Give the registry persistent storage: `$cli set volume $registry -n $namespace "
-        "--add --name=registry-storage -t pvc --claim-name=<claim> --overwrite`, with a Bound "
+        "Give the registry persistent storage: `$use_claim`, with a Bound "
         "claim (ReadWriteMany if the registry runs more than one pod) mounted where "
         "storage.filesystem.rootdirectory points, or configure a remote driver such as S3. "
         "Images already pushed to an emptyDir are lost with the pod: push them again."

@@ -57,9 +57,8 @@ META = CheckMeta(
         "with the event quoted; with one pod they are the stalled rollout's proof."
     ),
     remediation=(
-        "Share one store between the pods: a ReadWriteMany claim (`$cli set volume "
-        "$registry -n $namespace --add --name=registry-storage -t pvc "
-        "--claim-name=<rwx-claim> --overwrite`) or a remote driver such as S3; or scale to "
+        "Share one store between the pods: a ReadWriteMany claim (`$use_claim`) or a "
+        "remote driver such as S3; or scale to "
         "one pod (`$cli scale $registry -n $namespace --replicas=1`). On NFS, pin clients "
         "to one pod with `$cli patch $service -n $namespace -p "
         "'{\"spec\":{\"sessionAffinity\":\"ClientIP\"}}'` and export the share with "

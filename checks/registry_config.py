@@ -46,9 +46,9 @@ META = CheckMeta(
         "Fix the field named in the finding in the file it comes from (`$cli edit secret/"
         "configmap <name> -n $namespace`, or `$cli set env $registry` for overrides); "
         "for pruning set `storage.delete.enabled: true` (or "
-        "`REGISTRY_STORAGE_DELETE_ENABLED=true`). The ConfigChange trigger redeploys on env "
-        "changes; after editing a mounted secret or configmap run "
-        "`$cli rollout latest $registry -n $namespace`."
+        "`REGISTRY_STORAGE_DELETE_ENABLED=true`). A change of env redeploys by itself; after "
+        "editing a mounted secret or configmap run "
+        "`$cli $rollout $registry -n $namespace`."
     ),
 )
 

@@ -47,7 +47,7 @@ META = CheckMeta(
         "Correct the S3 setting the finding names in the file or variable it comes from "
         "(`$cli edit secret/<name> -n $namespace` for a mounted config.yml, `$cli set env "
         "$registry -n $namespace REGISTRY_STORAGE_S3_<NAME>=...` for overrides), then "
-        "`$cli rollout latest $registry -n $namespace`."
+        "`$cli $rollout $registry -n $namespace`."
     ),
     options=(
         CheckOption("--s3-write-probe", "s3_write_probe", "Also put and delete one marker "

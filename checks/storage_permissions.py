@@ -50,8 +50,7 @@ META = CheckMeta(
         "`chmod 0770 <path>` on the export or host directory; on a block volume, set the "
         "pod's fsGroup (`$cli patch $registry -n $namespace -p "
         "'{\"spec\":{\"template\":{\"spec\":{\"securityContext\":{\"fsGroup\":1001}}}}}'`). "
-        "Then restart the registry pods (`$cli rollout latest $registry -n $namespace` on "
-        "3.x)."
+        "Then restart the registry pods (`$cli $rollout $registry -n $namespace`)."
     ),
 )
 

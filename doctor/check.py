@@ -79,6 +79,9 @@ class CheckContext:
         workload = self.installation.registry
         if workload is None:
             config = self.config
+            if config.registry_search:
+                raise NotEvaluable(f"registry not found: {config.registry_search}; name it "
+                                   "with --registry NAME -n NAMESPACE")
             raise NotEvaluable(
                 f"registry workload {config.registry_name} not found in namespace "
                 f"{config.namespace} (looked for a DeploymentConfig, Deployment and DaemonSet; "

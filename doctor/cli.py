@@ -56,7 +56,8 @@ Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.",
                                              show_default=False)]
 PlatformId = Annotated[str, typer.Option(
-    "--platform", help="The platform the registry runs on: auto (detect it) or openshift3.")]
+    "--platform", help="The platform the registry runs on: auto (detect it), openshift3 or "
+    "kubernetes.")]
 Namespace = Annotated[str | None, typer.Option(
     "--namespace", "-n", show_default=False,
     help="Namespace of the registry and console (default: the platform's, e.g. default on "
@@ -402,6 +403,7 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
                    textfile: Path | None = None) -> int:
     from registry_doctor.doctor import engine
     from registry_doctor.doctor.kube import KubeConfigError, KubeError
+    from registry_doctor.doctor.platform import NamesNeeded
     from registry_doctor.doctor.render import render, use_color
 
     selected = _select_checks(checks, skip, config)
@@ -418,7 +420,7 @@ def _run_and_print(config: object, checks: list[str], skip: list[str], output: s
             from registry_doctor.doctor.fix.flow import fix
 
             report = fix(config, fix_options, selected, _print_json_line)
-    except KubeConfigError as error:
+    except (KubeConfigError, NamesNeeded) as error:
         _usage_error(str(error))
     except KubeError as error:
         report = engine.unreachable_report(config, selected, str(error))
@@ -654,6 +656,7 @@ def snapshot(
     from registry_doctor.doctor import engine
     from registry_doctor.doctor.config import RunConfig
     from registry_doctor.doctor.kube import KubeConfigError, KubeError
+    from registry_doctor.doctor.platform import NamesNeeded
     from registry_doctor.doctor.snapshot.dump import write_dump
     from registry_doctor.doctor.snapshot.kinds import known_collections
 
@@ -673,7 +676,7 @@ def snapshot(
         collected = {k: v for k, v in snap.collections.items() if k not in snap.errors}
         written = write_dump(out, collected, snap.logs, include_secrets,
                              snap.previous_logs)
-    except (engine.UsageError, KubeConfigError) as error:
+    except (engine.UsageError, KubeConfigError, NamesNeeded) as error:
         _usage_error(str(error))
     except KubeError as error:
         typer.echo(f"registry-doctor: {error}", err=True)

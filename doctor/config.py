@@ -22,8 +22,12 @@ class RunConfig:
     # --registry, --console); the platform names the others (doctor.platform: settle).
     # None: all three are given as they stand.
     names_given: frozenset[str] | None = None
-    # Why `platform` is what it is, once the engine settled it (doctor.engine.settle).
+    # Why `platform` is what it is, once the engine settled it (doctor.engine.settle), and how
+    # the platform found the registry when it looked for it.
     platform_evidence: str = ""
+    # Set when the platform looked for the registry and found none: where it looked (checks
+    # say so instead of naming a default the admin never gave).
+    registry_search: str = ""
     # What fixes may touch besides the two workloads (and their Services), named by the admin:
     # never taken from objects in the namespace, which whoever edits a DeploymentConfig or a
     # Route could point elsewhere (docs/remediation.md, "What a fix may touch").

@@ -82,7 +82,9 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
     if source is None:
         source = open_source(config)
     config = settle(config, source)
-    snapshot = collect(source, {k for c in checks for k in c.meta.kinds} | set(also), config,
+    # A check that skips on this platform reads nothing (evaluate says why it skips).
+    applying = [c for c in checks if not c.meta.platforms or config.platform in c.meta.platforms]
+    snapshot = collect(source, {k for c in applying for k in c.meta.kinds} | set(also), config,
                        config.platform)
     probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
     # Redacted after acknowledging: the `acknowledgements` result quotes annotations too.
@@ -115,8 +117,10 @@ def settle(config: RunConfig, source: Source) -> RunConfig:
     if config.platform_evidence:
         return config
     platform, evidence = choose(config.platform, source, config.timeout)
-    return replace(adapter(platform).settle(config, source), platform=platform,
-                   platform_evidence=evidence, names_given=None)
+    settled = adapter(platform).settle(config, source)
+    # The platform may say how it found the registry: after why it is this platform.
+    return replace(settled, platform=platform, names_given=None, platform_evidence="; ".join(
+        filter(None, (evidence, settled.platform_evidence))))
 
 
 def unreachable_report(config: RunConfig, checks: Sequence[Check], cause: str) -> Report:
@@ -174,6 +178,9 @@ def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
     ctx = CheckContext(check.meta, snapshot.for_reader(f"check {check.meta.id}",
                                                        check.meta.kinds), config, probes)
     if check.meta.platforms and snapshot.platform not in check.meta.platforms:
+        if snapshot.source_failures:  # the platform is a guess: the cluster did not answer
+            return ctx.result(Status.UNKNOWN, "; ".join(dict.fromkeys(
+                snapshot.source_failures.values())))
         return ctx.result(Status.SKIP, f"does not apply to platform {snapshot.platform}: "
                           f"{check.meta.platform_note}")
     failed = [k for k in check.meta.kinds if k in snapshot.errors

@@ -62,7 +62,10 @@ def exit_code_for(statuses: list[Status]) -> int:
 # `explain`): OpenShift 3.x's defaults. A report names the installation it found.
 DEFAULT_NAMES: Mapping[str, str] = MappingProxyType({
     "cli": "oc", "namespace": "default", "registry": "dc/docker-registry",
-    "console": "dc/registry-console", "service": "svc/docker-registry"})
+    "console": "dc/registry-console", "service": "svc/docker-registry",
+    "rollout": "rollout latest",
+    "use_claim": "oc set volume dc/docker-registry -n default --add --name=registry-storage "
+                 "-t pvc --claim-name=<claim> --overwrite"})
 
 
 @dataclass(frozen=True)

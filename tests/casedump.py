@@ -5,6 +5,7 @@ A case folder holds `case.yaml` and optional object files, `logs/` and previous 
 logs in `oc adm inspect`'s layout (`namespaces/<ns>/pods/<pod>/<c>/<c>/logs/previous.log`):
 
     base: healthy                 # start from tests/fixtures/clusters/healthy (optional)
+    platform: kubernetes          # the platform it is (default openshift3): the live twin's API
     remove: [Pod/default/name]    # drop objects of the base (kind/namespace/name, or kind/name)
     config: {namespace: other}    # RunConfig overrides (optional)
     live: true                    # also judge it through the fake API server (default true)

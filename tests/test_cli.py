@@ -295,3 +295,57 @@ def test_snapshot_keeps_previous_containers_logs_where_oc_adm_inspect_puts_them(
     assert result["status"] == "warn"
     assert any("previous container's log (registry)" in d and "AccessDenied" in d
                for d in result["details"])
+
+
+# plain Kubernetes: `check` with no names finds the chart's registry by itself
+
+KUBERNETES_BROKEN = CLUSTERS / "kubernetes-broken"
+
+
+def assert_found_by_discovery(run: subprocess.CompletedProcess[str]) -> dict:
+    assert_clean(run)
+    report = json.loads(run.stdout)
+    jsonschema.validate(report, SCHEMA)
+    source = report["source"]
+    assert (source["platform"], source["namespace"], source["registry"]) == (
+        "kubernetes", "registry", "docker-registry")
+    assert source["platform_evidence"].startswith("no OpenShift API group served")
+    statuses = {r["check"]: r["status"] for r in report["results"]}
+    assert statuses["ephemeral-storage"] == statuses["besteffort-qos"] == "crit"
+    assert statuses["cockpit-port-conflict"] == "skip"
+    assert run.returncode == report["exit_code"] == 2
+    return report
+
+
+def test_a_dump_of_plain_kubernetes_is_recognised_and_its_registry_found() -> None:
+    assert_found_by_discovery(cli("check", "--from-dir", str(KUBERNETES_BROKEN), "-o", "json"))
+
+
+@pytest.mark.parametrize("kube_profile", ["kubernetes-1.33"])
+def test_a_plain_kubernetes_cluster_is_recognised_and_its_registry_found(
+        fake_api, tmp_path: Path) -> None:
+    api = fake_api(KUBERNETES_BROKEN)
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+    report = assert_found_by_discovery(cli("check", "--kubeconfig", str(kubeconfig), "-o",
+                                           "json", "--no-probes"))
+    assert report["results"]
+    discovery = [r for r in api.requests if r.resource in ("deployments", "statefulsets")
+                 and r.verb == "list"]
+    assert {(r.path, r.query.get("labelSelector")) for r in discovery} == {
+        ("/apis/apps/v1/deployments", "app=docker-registry"),
+        ("/apis/apps/v1/statefulsets", "app=docker-registry")}  # scoped by label, once
+
+
+def test_several_registries_are_one_usage_error_naming_them(tmp_path: Path) -> None:
+    objects = [o for o in yaml.safe_load_all((KUBERNETES_BROKEN / "registry.yaml").read_text())
+               if o]
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    twin = yaml.safe_load(yaml.safe_dump(deployment))
+    twin["metadata"]["namespace"] = "mirror"
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all([*objects, twin]))
+    run = cli("check", "--from-dir", str(tmp_path))
+    assert_one_usage_line(run, "2 distribution registries found in any namespace "
+                          "(deployment/docker-registry -n mirror, deployment/docker-registry -n "
+                          "registry): name one with --registry NAME -n NAMESPACE")
+    named = cli("check", "--from-dir", str(tmp_path), "-n", "mirror", "-o", "json")
+    assert json.loads(named.stdout)["source"]["namespace"] == "mirror"

@@ -48,9 +48,9 @@ def test_junit_has_one_testcase_per_check() -> None:
     [suite] = suites.findall("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
     assert len(cases) == int(suite.get("tests")) == DEFAULT_CHECKS
-    # 6 crit and the warn of registry-running fail; s3-reachability and storage-capacity (an
-    # emptyDir) skip
-    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("7", "0", "2")
+    # 6 crit and the warn of registry-running fail; s3-reachability, storage-capacity (an
+    # emptyDir) and ingress-body-size (an OpenShift cluster) skip
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("7", "0", "3")
     failure = cases["besteffort-qos"].find("failure")
     assert failure.get("type") == "crit"
     assert failure.get("message").startswith("2 of 2 registry pods run BestEffort")
@@ -108,8 +108,9 @@ def test_nagios_status_line_and_performance_data() -> None:
     # 'label'=value[UOM];[warn];[crit];[min];[max], space separated (plugin guidelines)
     for item in perfdata.split(" "):
         assert re.fullmatch(r"[a-z_]+=[0-9.]+s?;;;0;[0-9]*", item), item
-    # ok: cockpit-port-conflict, console-running, registry-config, storage-permissions
-    assert f"crit=6;;;0;{DEFAULT_CHECKS}" in perfdata and f"ok=4;;;0;{DEFAULT_CHECKS}" in perfdata
+    # ok: cockpit-port-conflict, console-running, http-secret, registry-config,
+    # storage-permissions
+    assert f"crit=6;;;0;{DEFAULT_CHECKS}" in perfdata and f"ok=5;;;0;{DEFAULT_CHECKS}" in perfdata
     assert rest[0].startswith("CRIT: besteffort-qos: 2 of 2 registry pods")
     assert all("|" not in line for line in rest)  # a | would start perfdata there
 

@@ -1,5 +1,5 @@
-"""The platform layer: detecting OpenShift 3.x and locating one installation, the same way
-for checks, planners and probes."""
+"""The platform layer: detecting OpenShift 3.x and plain Kubernetes, discovering the
+registry, and locating one installation the same way for checks, planners and probes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from registry_doctor.checks import all_checks
 from registry_doctor.doctor import engine
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import Status
-from registry_doctor.doctor.platform import ADAPTERS, adapter, choose
+from registry_doctor.doctor.platform import ADAPTERS, NamesNeeded, adapter, choose
 from registry_doctor.doctor.snapshot import CollectError
 from registry_doctor.doctor.snapshot.kinds import known_collections
 from registry_doctor.doctor.snapshot.offline import DumpSource
@@ -59,12 +59,21 @@ def test_openshift3_is_recognised_by_the_api_groups_only_openshift_serves() -> N
         "openshift3", "the cluster serves apps.openshift.io, route.openshift.io")
 
 
-def test_without_anything_openshift_auto_falls_back_to_the_only_platform_and_says_so() -> None:
+def test_without_anything_openshift_auto_judges_plain_kubernetes_and_says_why() -> None:
     assert choose("auto", GroupsSource({"apps", "batch"}), 5) == (
-        "openshift3", "nothing platform-specific found: openshift3 is the only platform so far")
+        "kubernetes", "no OpenShift API group served (apps.openshift.io, route.openshift.io, "
+        "oauth.openshift.io)")
     platform, why = choose("auto", GroupsSource(None), 5)
     assert (platform, why) == ("openshift3", "API groups unknown (connection refused): "
                                              "judged as openshift3")
+
+
+def test_a_legacy_dump_of_openshift_kinds_in_v1_is_openshift(tmp_path: Path) -> None:
+    dc = registry_dc()
+    dc["apiVersion"] = "v1"  # what `oc get -o yaml` of a master before 3.6 writes
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump(dc))
+    assert DumpSource(tmp_path).api_groups(5) == {"apps.openshift.io"}
+    assert choose("auto", DumpSource(tmp_path), 5)[0] == "openshift3"
 
 
 def test_a_dump_serves_the_groups_of_the_objects_it_holds(tmp_path: Path) -> None:
@@ -78,8 +87,9 @@ def test_a_dump_serves_the_groups_of_the_objects_it_holds(tmp_path: Path) -> Non
 
 def test_a_requested_platform_is_taken_as_is_and_an_unknown_one_is_refused() -> None:
     assert choose("openshift3", GroupsSource(None), 5) == ("openshift3", "--platform openshift3")
-    with pytest.raises(ValueError, match="unknown platform 'openshift4'"):
-        choose("openshift4", GroupsSource(None), 5)
+    assert choose("kubernetes", GroupsSource(None), 5) == ("kubernetes", "--platform kubernetes")
+    with pytest.raises(ValueError, match="unknown platform 'nomad'"):
+        choose("nomad", GroupsSource(None), 5)
 
 
 def test_the_platform_names_what_the_admin_left_unnamed() -> None:
@@ -109,9 +119,12 @@ def test_the_installation_finds_the_service_by_name_else_by_its_selector() -> No
 
 def test_fix_texts_name_the_installation_as_oc_does() -> None:
     names = snapshot_of(as_deployment(registry_dc(), "registry:2")).installation().names()
-    assert dict(names) == {"cli": "oc", "namespace": "default",
-                           "registry": "deployment/docker-registry",
-                           "console": "dc/registry-console", "service": "svc/docker-registry"}
+    assert {k: names[k] for k in ("cli", "namespace", "registry", "console", "service",
+                                  "rollout")} == {
+        "cli": "oc", "namespace": "default", "registry": "deployment/docker-registry",
+        "console": "dc/registry-console", "service": "svc/docker-registry",
+        "rollout": "rollout restart"}
+    assert names["use_claim"].startswith("oc set volume deployment/docker-registry -n default")
 
 
 def test_a_check_skips_on_a_platform_its_metadata_excludes_with_the_declared_reason() -> None:
@@ -143,7 +156,7 @@ def test_fix_texts_in_a_report_name_the_installation_found_not_the_3x_defaults()
 
 def test_every_remediation_names_objects_only_through_the_installation() -> None:
     names = {"cli": "CLI", "namespace": "NS", "registry": "REG", "console": "CON",
-             "service": "SVC"}
+             "service": "SVC", "rollout": "ROLLOUT", "use_claim": "USE-CLAIM"}
     for check in all_checks().values():
         text = check.meta.remediation_for(names)  # an unknown $name or a lone $ raises
         for default in ("-n default", "dc/docker-registry", "dc/registry-console",
@@ -226,3 +239,123 @@ def test_a_persistent_volume_field_that_is_not_a_source_is_never_taken_for_its_p
     assert claimed_volume_plugin({field: NOT_SOURCES[field]}, "kubernetes.io/aws-ebs") == (
         "block", "kubernetes.io/aws-ebs")  # no source: the class's provisioner decides
     assert claimed_volume_plugin({field: NOT_SOURCES[field]})[0] == "unknown"
+
+
+# plain Kubernetes: discovery of the distribution registry
+
+KUBERNETES_BROKEN = Path(__file__).parent / "fixtures" / "clusters" / "kubernetes-broken"
+
+
+def chart_deployment(name: str, namespace: str, **container: Any) -> dict[str, Any]:
+    """A Deployment labelled as the twuni chart labels it, running `container`."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {"app": "docker-registry", "release": name}},
+            "spec": {"selector": {"matchLabels": {"app": "docker-registry", "release": name}},
+                     "template": {"metadata": {"labels": {"app": "docker-registry",
+                                                          "release": name}},
+                                  "spec": {"containers": [{"name": "registry", **container}]}}}}
+
+
+def settled(tmp_path: Path, objects: list[dict[str, Any]], **given: str) -> RunConfig:
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(objects))
+    config = RunConfig(from_dir=tmp_path, names_given=frozenset(given), **given)
+    return engine.settle(config, DumpSource(tmp_path))
+
+
+def test_the_chart_registry_is_found_without_a_name() -> None:
+    config = engine.settle(RunConfig(from_dir=KUBERNETES_BROKEN, names_given=frozenset()),
+                           DumpSource(KUBERNETES_BROKEN))
+    assert (config.platform, config.namespace, config.registry_name, config.registry_search) \
+        == ("kubernetes", "registry", "docker-registry", "")
+    assert config.platform_evidence == (
+        "no OpenShift API group served (apps.openshift.io, route.openshift.io, "
+        "oauth.openshift.io); registry found in any namespace: deployment/docker-registry -n "
+        "registry, labelled app=docker-registry (image registry:3.0.0, serve ... config.yml, "
+        "containerPort 5000, REGISTRY_* env)")
+
+
+@pytest.mark.parametrize("container", [
+    {"image": "ghcr.io/distribution/distribution:3.0.0"},
+    {"image": "mirror.example.com/library/registry:2.8.3@sha256:" + "0" * 64},
+    {"image": "example.com/own-build", "args": ["serve", "/etc/docker/registry/config.yml"]},
+    {"image": "example.com/own-build", "ports": [{"containerPort": 5000}]},
+    {"image": "example.com/own-build", "env": [{"name": "REGISTRY_HTTP_ADDR", "value": ":80"}]},
+], ids=["distribution-image", "library-registry-image", "serve-config", "port", "env"])
+def test_a_labelled_workload_is_a_registry_by_any_sign(tmp_path: Path,
+                                                       container: dict[str, Any]) -> None:
+    config = settled(tmp_path, [chart_deployment("mirror", "cache", **container)])
+    assert (config.namespace, config.registry_name) == ("cache", "mirror")
+
+
+def test_the_openshift_operand_and_unrelated_workloads_are_not_registries(tmp_path: Path) -> None:
+    operand = chart_deployment("docker-registry", "default", image="registry:2",
+                               command=["/usr/bin/dockerregistry"])
+    openshift_env = chart_deployment("image-registry", "registry", image="registry:2",
+                                     env=[{"name": "REGISTRY_OPENSHIFT_SERVER_ADDR"}])
+    web = chart_deployment("web", "shop", image="nginx:1.27", ports=[{"containerPort": 80}])
+    config = settled(tmp_path, [operand, openshift_env, web])
+    assert (config.namespace, config.registry_name) == ("default", "docker-registry")
+    assert config.registry_search == ("no Deployment or StatefulSet labelled "
+                                      "app=docker-registry runs a distribution registry in "
+                                      "any namespace")
+    result = engine.evaluate(all_checks()["besteffort-qos"], replace(
+        snapshot_of(), config=config, platform="kubernetes"), config, {})
+    assert (result.status, result.summary) == (Status.UNKNOWN, "registry not found: "
+                                               + config.registry_search
+                                               + "; name it with --registry NAME -n NAMESPACE")
+
+
+def test_several_registries_are_a_usage_error_naming_each(tmp_path: Path) -> None:
+    objects = [chart_deployment("a", "team-a", image="registry:3"),
+               chart_deployment("b", "team-b", image="registry:3")]
+    with pytest.raises(NamesNeeded, match=r"2 distribution registries found in any namespace "
+                       r"\(deployment/a -n team-a, deployment/b -n team-b\): name one with "
+                       r"--registry NAME -n NAMESPACE"):
+        settled(tmp_path, objects)
+    assert settled(tmp_path, objects, namespace="team-b").registry_name == "b"
+    assert settled(tmp_path, objects, registry_name="a").namespace == "team-a"
+
+
+def test_a_statefulset_registry_is_named_but_not_judged(tmp_path: Path) -> None:
+    statefulset = chart_deployment("registry", "infra", image="registry:3")
+    statefulset["kind"] = "StatefulSet"
+    config = settled(tmp_path, [statefulset])
+    assert config.registry_search.startswith("statefulset/registry -n infra runs a distribution "
+                                             "registry, but")
+
+
+def plan_on(dump: Path, check_id: str, **options: Any) -> list[Any]:
+    from registry_doctor.doctor.fix.model import FixOptions
+    from registry_doctor.doctor.fix.plan import make_plan, planner_reads
+
+    config = RunConfig(from_dir=dump, names_given=frozenset())
+    checks = engine.select_checks([check_id], config=config)
+    report, snapshot = engine.inspect(config, checks, also=planner_reads(checks))
+    return make_plan(report.results, snapshot, snapshot.config, FixOptions(**options), checks)
+
+
+@pytest.mark.parametrize(("check_id", "options", "values"), [
+    ("ephemeral-storage", {"claim_size": "20Gi", "storage_class": "efs-sc"},
+     "persistence.enabled: true; persistence.size: 20Gi; persistence.accessMode: "
+     "ReadWriteMany; persistence.storageClass: efs-sc"),
+    ("ephemeral-storage", {"claim_name": "images"},
+     "persistence.enabled: true; persistence.existingClaim: images"),
+    ("nfs-scaling", {}, "replicaCount: 1"),
+    ("besteffort-qos", {"limits_memory": "1Gi"},
+     "resources: {requests: {cpu: 100m, memory: 256Mi}, limits: {memory: 1Gi}}"),
+])
+def test_a_helm_managed_registry_is_fixed_through_the_charts_values(
+        check_id: str, options: dict[str, str], values: str, tmp_path: Path) -> None:
+    objects = list(yaml.safe_load_all((KUBERNETES_BROKEN / "registry.yaml").read_text()))
+    if "claim_name" in options:  # an existing ReadWriteMany claim
+        objects.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": "images", "namespace": "registry"},
+                        "spec": {"accessModes": ["ReadWriteMany"]}})
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(objects))
+    [action] = plan_on(tmp_path, check_id, **options)
+    assert (action.name, action.operation, str(action.target)) == (
+        "helm-values", "manual", "deployment/docker-registry in registry")
+    assert action.steps[0] == ("change the values of Helm release docker-registry (namespace "
+                               f"registry): {values}")
+    assert "helm upgrade docker-registry <chart> -n registry" in action.steps[1]

@@ -28,7 +28,7 @@ from registry_doctor.doctor.fix.permissions import permission_rows
 from registry_doctor.doctor.model import CheckMeta, Severity
 from registry_doctor.doctor.rbac import CLUSTER, NAMESPACE, Grant, Rule, read_rules, write_rules
 from registry_doctor.doctor.snapshot import collect
-from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
+from registry_doctor.doctor.snapshot.dump import load_dump
 from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, Query
 from registry_doctor.doctor.snapshot.offline import DumpSource
 from tests.conftest import CLUSTERS, REPO
@@ -131,27 +131,17 @@ def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> 
         across = collection.namespaced and query.namespace is None
         assert across == collection.all_namespaces, f"{collection.name}: {query}"
     seen = {c.name for c, _ in source.queries}
-    if dump.name == "healthy":  # registry, console, claims: every scope yields a query
-        assert seen == set(CATALOGUE) - DEPLOYMENT_ONLY, sorted(set(CATALOGUE) - seen)
+    if dump.name == "healthy":  # registry, console, claims: every scope yields a query but
+        # the one of a Deployment's ReplicaSets (the registry is a DeploymentConfig)
+        assert seen | {"registry-replicasets"} == set(CATALOGUE), sorted(set(CATALOGUE) - seen)
 
 
-# Read only for a registry run by a Deployment: the healthy cluster's is a DeploymentConfig.
-DEPLOYMENT_ONLY = {"registry-replicasets"}
-
-
-def healthy_as_deployment(folder: Path) -> Path:
-    """The healthy cluster with its registry run by a Deployment, written as a dump."""
-    dump = load_dump(CLUSTERS / "healthy")
-    write_dump(folder, {"objects": as_deployment(dump.objects)}, dump.logs, True)
-    return folder
-
-
-def test_a_deployment_registry_reads_its_replica_sets_by_its_selector(tmp_path: Path) -> None:
-    source = RecordingSource(healthy_as_deployment(tmp_path / "dump"))
-    collect(source, set(CATALOGUE), RunConfig(from_dir=tmp_path / "dump"))
-    queried = [(c, q) for c, q in source.queries if c.name in DEPLOYMENT_ONLY]
-    assert [(c.verb, q.namespace, q.label_selector) for c, q in queried] == [
-        ("list", "default", "docker-registry=default")]
+def test_a_deployments_replica_sets_are_listed_by_its_own_selector() -> None:
+    dump = CLUSTERS / "kubernetes-healthy"
+    source = RecordingSource(dump)
+    collect(source, {"registry-replicasets"}, RunConfig(from_dir=dump, namespace="registry"))
+    assert [q for c, q in source.queries if c.name == "registry-replicasets"] == [
+        Query(namespace="registry", label_selector="app=docker-registry,release=docker-registry")]
 
 
 # the rendered chart against doctor.rbac
@@ -269,23 +259,40 @@ def allows(rules: list[Rule], grant: Grant) -> bool:
                and (not r.names or set(grant.names) & set(r.names)) for r in rules)
 
 
-def test_a_live_run_needs_every_granted_permission_and_no_other(fake_api: FakeFactory,
-                                                                tmp_path: Path) -> None:
-    manifests = render(tmp_path, {"checks": {"optIn": {"canary": True, "node_pod_scan": True}}})
-    used: set[Grant] = set()
-    # A registry run by a DeploymentConfig, and one run by a Deployment (its ReplicaSets).
-    for index, dump in enumerate((CLUSTERS / "healthy",
-                                  healthy_as_deployment(tmp_path / "deployment"))):
-        api = fake_api(dump)
-        config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / f"kubeconfig-{index}"),
-                           probes=False, canary=True, node_pod_scan=True)
-        api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
-        report = engine.run(config, engine.select_checks(config=config))
+# The chart's registry names for each platform's healthy fixture: (dump, API profile, values).
+LIVE_PLATFORMS = {
+    "openshift3": (CLUSTERS / "healthy", "openshift-3.11", {}),
+    # The twuni chart's Secret holds REGISTRY_HTTP_SECRET: granted by name like any other.
+    "kubernetes": (CLUSTERS / "kubernetes-healthy", "kubernetes-1.33",
+                   {"registry": {"namespace": "registry", "secrets": ["docker-registry-secret"]}}),
+}
+
+
+def test_a_live_run_needs_every_granted_permission_and_no_other(tmp_path: Path) -> None:
+    """Each platform's run needs nothing the chart does not grant, and every grant is needed
+    on some platform (a Deployment's ReplicaSets on plain Kubernetes, routes on OpenShift)."""
+    used, rules = set(), []
+    for platform, (dump, profile, values) in LIVE_PLATFORMS.items():
+        api = FakeKubeAPI.from_dump(dump, api_profile=profile).start()
+        try:
+            registry = values.get("registry", {})
+            config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / f"{platform}.kube"),
+                               probes=False, canary=True, node_pod_scan=True,
+                               namespace=registry.get("namespace", "default"),
+                               registry_secrets=tuple(registry.get(
+                                   "secrets", RunConfig.registry_secrets)))
+            manifests = render(tmp_path, {**values, "checks": {
+                "optIn": {"canary": True, "node_pod_scan": True}}})
+            api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
+            report = engine.run(config, engine.select_checks(config=config))
+        finally:
+            api.stop()
         assert {r.check for r in report.results} == set(all_checks())
-        assert [r.path for r in api.requests if r.status == 403] == []
-        used |= {request_grant(r, "default") for r in api.requests if r.resource}
-    rules = rendered_rules(manifests)
-    assert [g for g in used if not allows(rules, g)] == [], "the chart would forbid these"
+        assert [r.path for r in api.requests if r.status == 403] == [], platform
+        rules = rendered_rules(manifests)
+        grants = {request_grant(r, config.namespace) for r in api.requests if r.resource}
+        assert [g for g in grants if not allows(rules, g)] == [], "the chart would forbid these"
+        used |= grants
     unused = [r for r in rules if not any(allows([r], g) for g in used)]
     assert unused == [], "granted but never used"
 

@@ -3,15 +3,20 @@ with which environment, under which image's rules; and secret values never shown
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.registryconfig import RegistryConfig, resolve
 from registry_doctor.doctor.registryconfig.rules import OPENSHIFT_RULES, UPSTREAM_RULES, rules_for
 from registry_doctor.doctor.snapshot.dump import redact_secret
+from tests.casedump import FIXTURES
 from tests.workloads import (
     OPENSHIFT_IMAGE,
     UPSTREAM_IMAGE,
@@ -282,3 +287,41 @@ def test_secret_values_never_appear_whatever_the_input(text: str, region: str,
                       secret("s3", {"secretkey": secret_value}),
                       secret("registry-config", {"config.yml": S3_CONFIG}))
     assert secret_value not in everything_said(config)
+
+
+# the twuni/docker-registry chart, as `helm template` renders it (tests/fixtures)
+
+CHART_S3 = FIXTURES / "checks" / "registry-config" / "kubernetes-s3-from-chart-secret" / "s3.yaml"
+CHART_S3_SECRET_KEY = "fixtureSecretKeyNotReal0000000000000000"
+
+
+def chart_objects(path: Path) -> list[dict[str, Any]]:
+    return [o for o in yaml.safe_load_all(path.read_text()) if o]
+
+
+def test_the_charts_configmap_and_env_overrides_make_the_configuration() -> None:
+    objects = chart_objects(FIXTURES / "clusters" / "kubernetes-broken" / "registry.yaml")
+    snapshot = replace(snapshot_of(*objects), config=RunConfig(namespace="registry"))
+    config = resolve(snapshot, snapshot.registry())
+    assert (config.path, config.file_source, config.driver, config.filesystem_root) == (
+        "/etc/distribution/config.yml", "configmap docker-registry-config key config.yml",
+        "filesystem", "/var/lib/registry")
+    assert config.http_secret == ("env REGISTRY_HTTP_SECRET of deployment/docker-registry from "
+                                  "secret docker-registry-secret key haSharedSecret")
+    assert config.fatal == []
+
+
+def test_the_charts_s3_keys_are_read_from_its_secret_and_never_shown() -> None:
+    base = chart_objects(FIXTURES / "clusters" / "kubernetes-broken" / "registry.yaml")
+    objects = [*chart_objects(CHART_S3), *(o for o in base if o["kind"] == "ConfigMap")]
+    snapshot = replace(snapshot_of(*objects), config=RunConfig(namespace="registry"))
+    config = resolve(snapshot, snapshot.registry())
+    assert (config.driver, config.params["region"], config.params["bucket"]) == (
+        "s3", "eu-west-1", "registry-images")
+    credentials = config.credentials()
+    assert credentials.usable and credentials.secret_key == CHART_S3_SECRET_KEY
+    assert credentials.source == (
+        "storage.s3.accesskey/secretkey (env REGISTRY_STORAGE_S3_SECRETKEY of "
+        "deployment/docker-registry from secret docker-registry-secret key s3SecretKey)")
+    said = everything_said(config)
+    assert CHART_S3_SECRET_KEY not in said and "AKIAFIXTUREKEY000001" not in said

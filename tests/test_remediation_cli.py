@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from registry_doctor.doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
 from registry_doctor.doctor.fix.journal import UNFINISHED
@@ -246,3 +247,49 @@ def test_killed_after_any_write_the_claim_swap_is_old_or_new_and_converges(
         assert len(api.deployment_requests) == 1, step
         assert [c["metadata"]["name"] for c in api.objects("persistentvolumeclaims")] == [
             "docker-registry-claim"]
+
+
+# plain Kubernetes: the twuni chart's Deployment, found by discovery
+
+KUBERNETES_BROKEN = CLUSTERS / "kubernetes-broken"
+
+
+def chart_objects(helm_managed: bool) -> list[Obj]:
+    objects = [o for o in yaml.safe_load_all((KUBERNETES_BROKEN / "registry.yaml").read_text())
+               if o]
+    if not helm_managed:  # applied with kubectl from the chart's rendering
+        for obj in objects:
+            obj["metadata"]["labels"] = {"app": "docker-registry"}
+            obj["metadata"]["annotations"] = {}
+    return objects
+
+
+@pytest.mark.parametrize("kube_profile", ["kubernetes-1.33"])
+def test_a_kubectl_applied_chart_deployment_is_patched_and_verified(fake_cluster: Live) -> None:
+    api, kubeconfig = fake_cluster(chart_objects(helm_managed=False))
+    applied = run("-m", "registry_doctor.doctor.cli", "check", "--kubeconfig", str(kubeconfig),
+                  "--check", "besteffort-qos", "--fix", "--yes", "-o", "json")
+    report = documents(applied.stdout)[-1]
+    jsonschema.validate(report, SCHEMA)
+    assert report["source"]["platform"] == "kubernetes", applied.stderr
+    [action] = report["results"][0]["remediation"]["actions"]
+    assert (action["id"], action["object"]["kind"], action["object"]["namespace"]) == (
+        "besteffort-qos/set-resources", "Deployment", "registry")
+    assert [u["state"] for u in report["fix"]["units"]] == ["verified"], applied.stdout
+    deployment = api.get_object("deployments", "registry", "docker-registry")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"] == FIXED
+
+
+@pytest.mark.parametrize("kube_profile", ["kubernetes-1.33"])
+def test_a_helm_managed_deployment_is_left_to_the_charts_values(fake_cluster: Live) -> None:
+    api, kubeconfig = fake_cluster(chart_objects(helm_managed=True))
+    before = api.get_object("deployments", "registry", "docker-registry")
+    applied = run("-m", "registry_doctor.doctor.cli", "check", "--kubeconfig", str(kubeconfig),
+                  "--check", "besteffort-qos", "--fix", "--yes", "-o", "json")
+    report = documents(applied.stdout)[-1]
+    [action] = report["results"][0]["remediation"]["actions"]
+    assert (action["id"], action["operation"], action["state"]) == (
+        "besteffort-qos/helm-values", "manual", "manual")
+    assert action["steps"][0] == ("change the values of Helm release docker-registry (namespace "
+                                  "registry): resources: {requests: {cpu: 100m, memory: 256Mi}}")
+    assert api.get_object("deployments", "registry", "docker-registry") == before  # nothing written

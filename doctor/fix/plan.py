@@ -33,6 +33,7 @@ from registry_doctor.doctor.fix.model import (
 )
 from registry_doctor.doctor.fix.scope import Managed, confine, refused_message
 from registry_doctor.doctor.model import Remediation, Report, Result, Status
+from registry_doctor.doctor.platform import adapter
 from registry_doctor.doctor.snapshot import Snapshot
 from registry_doctor.doctor.workload import Workload
 
@@ -159,7 +160,7 @@ def make_plan(results: Iterable[Result], snapshot: Snapshot, config: RunConfig,
             actions.append(Action(result.check, "plan", "no plan: internal error in its "
                                   f"planner: {type(error).__name__}: {error}", MANUAL,
                                   state=FAILED))
-    return confine(actions, config, options)
+    return confine(adapter(snapshot.platform).lower(actions), config, options)
 
 
 def attach(report: Report, actions: Iterable[Action], fix: dict[str, Any],

@@ -20,20 +20,33 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from registry_doctor.doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, find_workload
+from registry_doctor.doctor.workload import (
+    WORKLOAD_COLLECTIONS,
+    Workload,
+    as_dict,
+    as_list,
+    find_workload,
+)
 
 if TYPE_CHECKING:
     from registry_doctor.doctor.config import RunConfig
+    from registry_doctor.doctor.fix.model import Action
     from registry_doctor.doctor.platform.store import StoreVolume
     from registry_doctor.doctor.registryconfig import RegistryConfig
     from registry_doctor.doctor.snapshot import Snapshot, Source
 
 # platform id -> adapter module in this package, in the order `auto` tries them: the most
-# specific first (OpenShift 4 serves every group OpenShift 3 does).
-ADAPTERS: dict[str, str] = {"openshift3": "openshift3"}
+# specific first (OpenShift 4 serves every group OpenShift 3 does); plain Kubernetes last, the
+# fallback that recognises any cluster serving no OpenShift group.
+ADAPTERS: dict[str, str] = {"openshift3": "openshift3", "kubernetes": "kubernetes"}
 AUTO = "auto"
 # The run settings that name where the registry is; each platform has its own defaults.
 NAME_FIELDS = ("namespace", "registry_name", "console_name")
+
+
+class NamesNeeded(ValueError):
+    """The platform cannot tell which registry to judge (e.g. discovery found several): the
+    admin must name it (a usage error)."""
 
 
 class Platform(Protocol):
@@ -49,6 +62,10 @@ class Platform(Protocol):
     def settle(self, config: RunConfig, source: Source) -> RunConfig:
         """`config` with this platform's names (namespace, registry, console) where the admin
         gave none (`RunConfig.names_given`)."""
+
+    def lower(self, actions: list[Action]) -> list[Action]:
+        """The planners' intents as this platform writes them (e.g. chart values instead of a
+        patch Helm would revert)."""
 
     def locate(self, snapshot: Snapshot) -> Installation:
         """The installation the run's settings name, read through `snapshot` (a reader's
@@ -70,7 +87,7 @@ def choose(requested: str, source: Source, timeout: float) -> tuple[str, str]:
     if requested != AUTO:
         adapter(requested)
         return requested, "--platform " + requested
-    fallback = next(iter(ADAPTERS))
+    fallback = next(iter(ADAPTERS))  # a cluster that does not answer: the oldest platform
     try:
         groups = source.api_groups(timeout)
     except CollectError as error:  # the collection will say so too, object by object
@@ -79,7 +96,7 @@ def choose(requested: str, source: Source, timeout: float) -> tuple[str, str]:
         evidence = adapter(platform_id).detect(groups)
         if evidence:
             return platform_id, evidence
-    return fallback, f"nothing platform-specific found: {fallback} is the only platform so far"
+    raise AssertionError("the last adapter recognises any cluster")  # pragma: no cover
 
 
 def with_names(config: RunConfig, defaults: Mapping[str, str]) -> RunConfig:
@@ -100,6 +117,8 @@ class Installation:
     registry_name: str  # the name it is looked up by (--registry)
     console_name: str  # (--console)
     snapshot: Snapshot = field(repr=False, compare=False)
+    # How the platform's CLI names the registry's kind when it is not found (`dc/NAME`).
+    workload_short: str = "dc"
 
     @cached_property
     def registry(self) -> Workload | None:
@@ -154,6 +173,19 @@ class Installation:
         return [r for r in self.snapshot.items("routes")
                 if target(r) == ("Service", self.service_name)]
 
+    def ingresses(self) -> list[dict[str, Any]]:
+        """Ingresses with a rule path or default backend on the registry's Service."""
+        def services(ingress: dict[str, Any]) -> Iterator[object]:
+            spec = as_dict(ingress.get("spec"))
+            backends = [as_dict(spec.get("defaultBackend"))] + [
+                as_dict(as_dict(path).get("backend"))
+                for rule in as_list(spec.get("rules"))
+                for path in as_list(as_dict(as_dict(rule).get("http")).get("paths"))]
+            return (as_dict(b.get("service")).get("name") for b in backends)
+
+        return [i for i in self.snapshot.items("ingresses")
+                if self.service_name in services(i)]
+
     def endpoints(self) -> dict[str, Any] | None:
         return self.snapshot.named("endpoints", self.service_name)
 
@@ -183,10 +215,33 @@ class Installation:
             "cli": lambda: self.cli,
             "namespace": lambda: self.namespace,
             "registry": lambda: self.registry.ref if self.registry
-            else f"dc/{self.registry_name}",
+            else f"{self.workload_short}/{self.registry_name}",
             "console": lambda: self.console.ref if self.console else f"dc/{self.console_name}",
             "service": lambda: f"svc/{self.service_name}",
+            "rollout": self._rollout,
+            "use_claim": self._use_claim,
         })
+
+    def _rollout(self) -> str:
+        """The subcommand that redeploys the registry: a DeploymentConfig's `oc rollout
+        latest`, else `rollout restart` (kubectl's, for Deployments and DaemonSets)."""
+        kind = self.registry.kind if self.registry else ""
+        latest = kind == "DeploymentConfig" or (not kind and self.workload_short == "dc")
+        return "rollout latest" if latest else "rollout restart"
+
+    def _use_claim(self) -> str:
+        """The command that puts the store on a claim: `oc set volume`; kubectl has no `set
+        volume`, so a strategic merge patch of the store volume (merged by name)."""
+        names = self.names()
+        where = f"{names['registry']} -n {self.namespace}"
+        if self.cli == "oc":
+            return (f"oc set volume {where} --add --name=registry-storage -t pvc "
+                    "--claim-name=<claim> --overwrite")
+        store = self.store() if self.registry else None
+        volume = store.name if store else "<volume>"
+        return (f"{self.cli} patch {where} -p '{{\"spec\":{{\"template\":{{\"spec\":"
+                f"{{\"volumes\":[{{\"name\":\"{volume}\",\"emptyDir\":null,"
+                f"\"persistentVolumeClaim\":{{\"claimName\":\"<claim>\"}}}}]}}}}}}}}'")
 
 
 class _LazyNames(Mapping[str, str]):

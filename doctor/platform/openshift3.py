@@ -14,6 +14,7 @@ from registry_doctor.doctor.platform import Installation, with_names
 
 if TYPE_CHECKING:
     from registry_doctor.doctor.config import RunConfig
+    from registry_doctor.doctor.fix.model import Action
     from registry_doctor.doctor.snapshot import Snapshot, Source
 
 # API groups only OpenShift serves (3.x serves them since 3.6; older masters only the legacy
@@ -36,6 +37,10 @@ class OpenShift3:
         # What `oc adm registry` and the installer's registry console create.
         return with_names(config, {"namespace": "default", "registry_name": "docker-registry",
                                    "console_name": "registry-console"})
+
+    def lower(self, actions: list[Action]) -> list[Action]:
+        # A DeploymentConfig patch (its ConfigChange trigger, or an instantiate, redeploys).
+        return actions
 
     def locate(self, snapshot: Snapshot) -> Installation:
         config = snapshot.config

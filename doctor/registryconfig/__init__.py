@@ -166,6 +166,9 @@ class RegistryConfig:
     resources: list[Resource] = field(default_factory=list)  # configmaps and secrets read
     container: dict[str, Any] = field(default_factory=dict)
     pod_spec: dict[str, Any] = field(default_factory=dict)
+    # Where the effective http.secret comes from (never its value); None: unset or empty,
+    # so each registry process makes a random one (distribution registry/handlers/app.go).
+    http_secret: str | None = None
 
     @property
     def fatal(self) -> list[Problem]:
@@ -468,6 +471,17 @@ def _shown_node(node: yaml.Node | None) -> str:
         f"a YAML {yaml_tag(node)}"
 
 
+def _http_secret(config: RegistryConfig, document: dict[str, Any]) -> str | None:
+    """Where http.secret is set: REGISTRY_HTTP_SECRET overrides the file's (distribution
+    `configuration/parser.go`: env over file); an empty value is no secret."""
+    variable = config.env.get("REGISTRY_HTTP_SECRET")
+    if variable is not None:
+        return variable.origin if variable.value != "" else None
+    http = document.get("http")
+    secret = http.get("secret") if isinstance(http, dict) else None
+    return f"http.secret in {config.file_source}" if secret not in (None, "") else None
+
+
 def _merge(config: RegistryConfig, text: str) -> None:
     try:
         document = load_yaml(text)
@@ -485,6 +499,7 @@ def _merge(config: RegistryConfig, text: str) -> None:
                                        "refuses to start (\"cannot unmarshal "
                                        f"!!{yaml_tag(document)}\")"))
         return
+    config.http_secret = _http_secret(config, document)
     version = version_node(text)
     refusal = version_refusal(version)
     if refusal:

@@ -235,24 +235,24 @@ def _registry_replica_sets(collections: Collections, config: RunConfig) -> list[
 
 
 def newest_replica_set(replica_sets: Iterable[dict]) -> dict | None:
-    """The Deployment's newest ReplicaSet: the highest `deployment.kubernetes.io/revision`
-    (Kubernetes pkg/controller/deployment/util/deployment_util.go sets it on each new RS)."""
-    def revision(rs: dict) -> int:
-        text = as_dict(as_dict(rs.get("metadata")).get("annotations")).get(REVISION)
-        return int(text) if isinstance(text, str) and text.isdigit() else -1
-
-    return max(replica_sets, key=revision, default=None)
+    """A Deployment's current revision: the ReplicaSet with the highest
+    `deployment.kubernetes.io/revision` (Kubernetes pkg/controller/deployment/util/
+    deployment_util.go sets it on each new RS; what `kubectl rollout history` lists)."""
+    return _latest(replica_sets, REVISION)
 
 
 def latest_replication_controller(controllers: Iterable[dict]) -> dict | None:
     """The DC's latest deployment: the RC with the highest
     `openshift.io/deployment-config.latest-version` annotation."""
-    def version(rc: dict) -> int:
-        text = as_dict(as_dict(rc.get("metadata")).get("annotations")).get(
-            "openshift.io/deployment-config.latest-version")
+    return _latest(controllers, "openshift.io/deployment-config.latest-version")
+
+
+def _latest(objects: Iterable[dict], annotation: str) -> dict | None:
+    def version(obj: dict) -> int:
+        text = as_dict(as_dict(obj.get("metadata")).get("annotations")).get(annotation)
         return int(text) if isinstance(text, str) and text.isdigit() else -1
 
-    return max(controllers, key=version, default=None)
+    return max(objects, key=version, default=None)
 
 
 def _events_about(workload: Workload | None, subjects: Iterable[tuple[str, object]],
@@ -386,6 +386,9 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("cronjobs-v1beta1", "batch/v1beta1", "cronjobs", "CronJob", True,
                _in_namespace, optional_group=True),
     Collection("jobs", "batch/v1", "jobs", "Job", True, _in_namespace),
+    # networking.k8s.io/v1 since Kubernetes 1.19; OpenShift 3.11 serves no Ingress there.
+    Collection("ingresses", "networking.k8s.io/v1", "ingresses", "Ingress", True, _in_namespace,
+               optional_group=True),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.

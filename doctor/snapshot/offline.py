@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 from registry_doctor.doctor.snapshot import CollectError
 from registry_doctor.doctor.snapshot.dump import TIMESTAMP_BYTES, Dump, without_timestamps
 from registry_doctor.doctor.snapshot.dumpindex import DumpIndex, Want
-from registry_doctor.doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
+from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_TAIL_BYTES, Collection, Query
 from registry_doctor.doctor.snapshot.scan import INDEXED_FIELDS
 from registry_doctor.doctor.snapshot.selectors import SelectorError, field_matcher, label_matcher
 from registry_doctor.doctor.workload import as_dict
@@ -79,8 +79,23 @@ class DumpSource:
 
     def api_groups(self, timeout: float) -> frozenset[str]:
         objects = self.dump.objects if self.index is None else self.index.one_of_each_kind()
-        versions = (o.get("apiVersion") for o in objects)
-        return frozenset(v.rpartition("/")[0] for v in versions if isinstance(v, str))
+        return frozenset(g for g in map(_served_group, objects) if g is not None)
+
+
+def _served_group(obj: dict[str, Any]) -> str | None:
+    """The API group that serves `obj`: its apiVersion's, but for the legacy `apiVersion: v1`
+    that old `oc get -o yaml` writes for OpenShift kinds (a DeploymentConfig is still
+    apps.openshift.io's)."""
+    version = obj.get("apiVersion")
+    if not isinstance(version, str):
+        return None
+    group = version.rpartition("/")[0]
+    return group or _LEGACY_GROUPS.get(str(obj.get("kind")), group)
+
+
+# Kinds the catalogue reads from an API group of their own, by kind: where a legacy v1 object
+# of that kind is served.
+_LEGACY_GROUPS = {c.kind: c.group for c in CATALOGUE.values() if c.group.endswith(".openshift.io")}
 
 
 def _as_served(data: bytes) -> str:

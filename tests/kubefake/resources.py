@@ -149,6 +149,8 @@ KUBERNETES_1_33: tuple[ResourceType, ...] = (
                  has_status=True),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",)),
+    ResourceType("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",),
+                 has_status=True),
 )
 ALL_RESOURCES = CORE + OPENSHIFT + KUBERNETES_1_11 + KUBERNETES_1_33
 
