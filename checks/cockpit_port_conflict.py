@@ -197,4 +197,8 @@ def _cockpit_evidence(holders: list[Any], ping: dict[str, str]) -> str:
 
 
 def _pod(pod: dict[str, Any]) -> Resource:
-    return Resource("Pod", pod["metadata"]["name"], pod["metadata"].get("namespace"))
+    """The pod as a resource; a dump may hold anything in its namespace field."""
+    metadata = as_dict(pod.get("metadata"))
+    namespace = metadata.get("namespace")
+    return Resource("Pod", str(metadata.get("name")),
+                    namespace if isinstance(namespace, str) and namespace else None)

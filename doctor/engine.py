@@ -24,7 +24,7 @@ from registry_doctor.doctor.check import (
 )
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import Report, Result, Status
-from registry_doctor.doctor.platform import adapter, choose
+from registry_doctor.doctor.platform import adapter, choose, guessed
 from registry_doctor.doctor.probes import ProbeError, probe_function, selected_probes
 from registry_doctor.doctor.snapshot import Snapshot, Source, collect
 from registry_doctor.doctor.snapshot.kinds import LOG_COLLECTIONS, closure
@@ -84,8 +84,11 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
     config = settle(config, source)
     # A check that skips on this platform reads nothing (evaluate says why it skips).
     applying = [c for c in checks if not c.meta.platforms or config.platform in c.meta.platforms]
+    # Settling asked the cluster already: --timeout bounds both.
     snapshot = collect(source, {k for c in applying for k in c.meta.kinds} | set(also), config,
-                       config.platform)
+                       config.platform, deadline=started + config.timeout)
+    if guessed(config):  # discovery went unanswered: the run is blind, not a judgement
+        snapshot.source_failures.setdefault("api-groups", config.platform_evidence)
     probes = run_probes(snapshot, config, {p for c in checks for p in c.meta.probes})
     # Redacted after acknowledging: the `acknowledgements` result quotes annotations too.
     results = tuple(map(redact_result, acknowledge.apply(
@@ -106,9 +109,10 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
 
 def snapshot(config: RunConfig, wanted: Iterable[str]) -> Snapshot:
     """The collections `wanted`, read as a run reads them (`registry-doctor snapshot`)."""
+    started = time.monotonic()
     source = open_source(config)
     config = settle(config, source)
-    return collect(source, wanted, config, config.platform)
+    return collect(source, wanted, config, config.platform, deadline=started + config.timeout)
 
 
 def settle(config: RunConfig, source: Source) -> RunConfig:
@@ -178,9 +182,9 @@ def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
     ctx = CheckContext(check.meta, snapshot.for_reader(f"check {check.meta.id}",
                                                        check.meta.kinds), config, probes)
     if check.meta.platforms and snapshot.platform not in check.meta.platforms:
-        if snapshot.source_failures:  # the platform is a guess: the cluster did not answer
+        if guessed(config):  # the cluster did not say which platform it is
             return ctx.result(Status.UNKNOWN, "; ".join(dict.fromkeys(
-                snapshot.source_failures.values())))
+                snapshot.source_failures.values())) or config.platform_evidence)
         return ctx.result(Status.SKIP, f"does not apply to platform {snapshot.platform}: "
                           f"{check.meta.platform_note}")
     failed = [k for k in check.meta.kinds if k in snapshot.errors

@@ -41,8 +41,9 @@ def http_get(url: str, accept: str | None = None) -> tuple[int, str, dict[str, s
 
 
 def poll(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """Call `probe` until it returns something truthy (connection errors count as not yet).
-    A bounded wait for an event, not a timing assertion."""
+    """Call `probe` until it returns something truthy (connection errors, and an answer that
+    is not JSON yet, as Prometheus's while it starts, count as not yet). A bounded wait for
+    an event, not a timing assertion."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
@@ -51,7 +52,7 @@ def poll(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
             if found:
                 return found
             last = found
-        except OSError as error:
+        except (OSError, ValueError) as error:  # json.JSONDecodeError is a ValueError
             last = error
         time.sleep(0.1)
     raise AssertionError(f"{what}: not seen within {timeout:g}s (last: {last})")

@@ -91,12 +91,20 @@ def choose(requested: str, source: Source, timeout: float) -> tuple[str, str]:
     try:
         groups = source.api_groups(timeout)
     except CollectError as error:  # the collection will say so too, object by object
-        return fallback, f"API groups unknown ({error}): judged as {fallback}"
+        return fallback, f"{GROUPS_UNKNOWN} ({error}): judged as {fallback}"
     for platform_id in ADAPTERS:
         evidence = adapter(platform_id).detect(groups)
         if evidence:
             return platform_id, evidence
     raise AssertionError("the last adapter recognises any cluster")  # pragma: no cover
+
+
+GROUPS_UNKNOWN = "API groups unknown"  # how `choose` says the platform is a guess
+
+
+def guessed(config: RunConfig) -> bool:
+    """The platform was guessed: the cluster did not say which groups it serves."""
+    return config.platform_evidence.startswith(GROUPS_UNKNOWN)
 
 
 def with_names(config: RunConfig, defaults: Mapping[str, str]) -> RunConfig:

@@ -130,14 +130,16 @@ class _LogRead:
 
 
 def collect(source: Source, wanted: Iterable[str], config: RunConfig,
-            platform: str = "openshift3") -> Snapshot:
+            platform: str = "openshift3", deadline: float | None = None) -> Snapshot:
     """Fetch `wanted` collections (and what their scopes need), concurrently where independent;
-    pod logs as soon as their pods are known. `platform`: what the snapshot is judged as."""
+    pod logs as soon as their pods are known. `platform`: what the snapshot is judged as.
+    `deadline` (time.monotonic): when the run must be done, by default config.timeout from
+    now."""
     unknown = set(wanted) - known_collections()
     if unknown:  # a typo in a check's metadata must not quietly read nothing
         raise ValueError(f"unknown snapshot collections: {', '.join(sorted(unknown))}")
     snapshot = Snapshot(config=config, source=source.describe(), platform=platform)
-    deadline = time.monotonic() + config.timeout
+    deadline = time.monotonic() + config.timeout if deadline is None else deadline
     names = closure(set(wanted))
     pending = {n for n in names if n in CATALOGUE}
     logs_of = {pods: logs for logs, pods in LOG_COLLECTIONS.items() if logs in names}
