@@ -25,13 +25,15 @@ from registry_doctor.doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_d
 if TYPE_CHECKING:
     from registry_doctor.doctor.config import RunConfig
     from registry_doctor.doctor.platform.store import StoreVolume
-    from registry_doctor.doctor.registryconfig import RegistryConfig
+    from registry_doctor.doctor.registryconfig import Image, RegistryConfig
     from registry_doctor.doctor.snapshot import Snapshot, Source
 
 # platform id -> adapter module in this package, in the order `auto` tries them: the most
 # specific first (OpenShift 4 serves every group OpenShift 3 does).
-ADAPTERS: dict[str, str] = {"openshift3": "openshift3"}
+ADAPTERS: dict[str, str] = {"openshift4": "openshift4", "openshift3": "openshift3"}
 AUTO = "auto"
+# What `auto` judges a cluster as when nothing platform-specific is found.
+FALLBACK = "openshift3"
 # The run settings that name where the registry is; each platform has its own defaults.
 NAME_FIELDS = ("namespace", "registry_name", "console_name")
 
@@ -70,7 +72,7 @@ def choose(requested: str, source: Source, timeout: float) -> tuple[str, str]:
     if requested != AUTO:
         adapter(requested)
         return requested, "--platform " + requested
-    fallback = next(iter(ADAPTERS))
+    fallback = FALLBACK
     try:
         groups = source.api_groups(timeout)
     except CollectError as error:  # the collection will say so too, object by object
@@ -79,7 +81,7 @@ def choose(requested: str, source: Source, timeout: float) -> tuple[str, str]:
         evidence = adapter(platform_id).detect(groups)
         if evidence:
             return platform_id, evidence
-    return fallback, f"nothing platform-specific found: {fallback} is the only platform so far"
+    return fallback, f"nothing platform-specific found: judged as {fallback}"
 
 
 def with_names(config: RunConfig, defaults: Mapping[str, str]) -> RunConfig:
@@ -98,8 +100,15 @@ class Installation:
     cli: str
     namespace: str
     registry_name: str  # the name it is looked up by (--registry)
-    console_name: str  # (--console)
+    console_name: str  # (--console); "": the platform has no console
     snapshot: Snapshot = field(repr=False, compare=False)
+    # The object that owns the registry's configuration, as the platform's CLI names it, when
+    # it is not the workload (OpenShift 4: the operator's Config, which writes the workload),
+    # and what a fix patches there: "" on platforms whose workload is its own.
+    owner: str = ""
+    # The registry image's defaults (doctor.registryconfig.Image) when its name does not tell
+    # them (OpenShift 4 names its images by release digest); None: known from the name.
+    image: Image | None = None
 
     @cached_property
     def registry(self) -> Workload | None:
@@ -109,7 +118,7 @@ class Installation:
 
     @cached_property
     def console(self) -> Workload | None:
-        return self._workload(self.console_name)
+        return self._workload(self.console_name) if self.console_name else None
 
     def _workload(self, name: str) -> Workload | None:
         return find_workload({c: self.snapshot.items(c) for c in WORKLOAD_COLLECTIONS}, name)
@@ -164,7 +173,9 @@ class Installation:
         secrets it is read from (`resources`); None without a registry."""
         from registry_doctor.doctor.registryconfig import resolve
 
-        return resolve(self.snapshot, self.registry) if self.registry else None
+        if self.registry is None:
+            return None
+        return resolve(self.snapshot, self.registry, self.image, self.owner)
 
     def store(self) -> StoreVolume | None:
         """The volume holding the filesystem driver's root directory, classified; None when
@@ -186,6 +197,8 @@ class Installation:
             else f"dc/{self.registry_name}",
             "console": lambda: self.console.ref if self.console else f"dc/{self.console_name}",
             "service": lambda: f"svc/{self.service_name}",
+            "owner": lambda: self.owner or (self.registry.ref if self.registry
+                                            else f"dc/{self.registry_name}"),
         })
 
 

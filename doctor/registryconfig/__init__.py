@@ -18,6 +18,7 @@ from secret s3-keys key secretkey)`; only the S3 probe reads `credentials()`.
 
 from __future__ import annotations
 
+import configparser
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from registry_doctor.doctor.registryconfig.merge import (
 from registry_doctor.doctor.registryconfig.rules import (
     DISTRIBUTION_2,
     OPENSHIFT_3,
+    OPENSHIFT_4,
     REMOTE_DRIVERS,
     S3_DRIVERS,
     Flavour,
@@ -50,6 +52,7 @@ from registry_doctor.doctor.registryconfig.sources import (
     MASKED,
     EnvVar,
     Mount,
+    MountedFile,
     Objects,
     Opaque,
     Problem,
@@ -61,8 +64,8 @@ from registry_doctor.doctor.snapshot import Snapshot
 from registry_doctor.doctor.snapshot.redact import is_secret_setting
 from registry_doctor.doctor.workload import Workload, as_list
 
-__all__ = ["CONFIG_KINDS", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials", "Mount", "Problem",
-           "RegistryConfig", "mount_for", "resolve"]
+__all__ = ["CONFIG_KINDS", "OPENSHIFT4_IMAGE", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials",
+           "Image", "Mount", "Problem", "RegistryConfig", "mount_for", "resolve"]
 
 # The snapshot collections resolution reads: checks using it list these in META.kinds.
 CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "configmaps",
@@ -98,6 +101,12 @@ storage:
     rootdirectory: /var/lib/registry
 """
 OPENSHIFT_IMAGE = Image(OPENSHIFT_3, None, "/config.yml", OPENSHIFT_BUILTIN)
+# OpenShift 4's image registry (openshift/image-registry: its Dockerfile sets
+# REGISTRY_CONFIGURATION_PATH=/config.yml, `images/dockerregistry/config.yml` keeps the storage
+# part of 3.11's). The operator overrides the storage section whole with REGISTRY_STORAGE
+# (cluster-image-registry-operator `pkg/resource/podtemplatespec.go`). Its images are named by
+# release digest, so the platform names this image (doctor.platform.openshift4).
+OPENSHIFT4_IMAGE = Image(OPENSHIFT_4, None, "/config.yml", OPENSHIFT_BUILTIN)
 UPSTREAM_IMAGE = Image(DISTRIBUTION_2, "/etc/docker/registry/config.yml", None, UPSTREAM_BUILTIN)
 CUSTOM_IMAGE = Image(DISTRIBUTION_2, None, None, None)
 # image name (last path component, no tag) -> what it does
@@ -147,6 +156,13 @@ class RegistryConfig:
     resources: list[Resource] = field(default_factory=list)  # configmaps and secrets read
     container: dict[str, Any] = field(default_factory=dict)
     pod_spec: dict[str, Any] = field(default_factory=dict)
+    # The object the configuration is written from, when not `owner` itself (OpenShift 4:
+    # the operator's Config CR writes the Deployment's env).
+    managed_by: str = ""
+    # The AWS shared-credentials file `storage.s3.credentialsconfigpath` names, as mounted
+    # (OpenShift 4.7+: secret image-registry-private-configuration key credentials): read
+    # only by `credentials()`, never shown.
+    credentials_file: MountedFile | None = field(default=None, repr=False)
 
     @property
     def fatal(self) -> list[Problem]:
@@ -172,7 +188,9 @@ class RegistryConfig:
         overrides = sorted(n for n in self.env if n.startswith("REGISTRY_STORAGE"))
         line = f"{self.owner} config file {self.path} ({self.file_origin}; path from " \
                f"{self.path_origin})"
-        return line + (f", overridden by env {', '.join(overrides)}" if overrides else "")
+        line += f", overridden by env {', '.join(overrides)}" if overrides else ""
+        return line + (f" (the operator writes them from {self.managed_by})"
+                       if self.managed_by else "")
 
     @property
     def filesystem_root(self) -> str:
@@ -252,6 +270,8 @@ class RegistryConfig:
             if isinstance(access, Opaque) or isinstance(secret, Opaque):
                 return Credentials(f"{source}, not readable here")
             return Credentials(source, go_text(access), go_text(secret))
+        if self.params.get("credentialsconfigpath") not in (None, ""):
+            return self._credentials_file()
         ids = [self.env[n] for n in ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY") if n in self.env]
         keys = [self.env[n] for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY") if n in self.env]
         if ids and keys and ids[0].value and keys[0].value:
@@ -264,6 +284,29 @@ class RegistryConfig:
         return Credentials("none in the configuration or the container's environment: the "
                            "registry would use ~/.aws/credentials in the pod or the node's "
                            "instance role, which registry-doctor cannot use from here")
+
+    def _credentials_file(self) -> Credentials:
+        """The `[default]` profile of the shared-credentials file the driver is pointed at
+        (aws-sdk-go's format; the operator writes that profile: `pkg/storage/s3/s3.go`)."""
+        path = go_text(self.params.get("credentialsconfigpath"))
+        found = self.credentials_file
+        if found is None:
+            return Credentials(f"credentials file {path}, which no secret or configmap volume "
+                               "provides: not readable here")
+        source = f"credentials file {path} ({found.origin})"
+        if not isinstance(found.text, str):
+            return Credentials(f"{source}, not readable here")
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(found.text)
+        except configparser.Error:
+            return Credentials(f"{source}: not an AWS shared-credentials file")
+        profile = parser["default"] if parser.has_section("default") else {}
+        access, secret = (profile.get(k) for k in ("aws_access_key_id", "aws_secret_access_key"))
+        if not access or not secret:
+            return Credentials(f"{source}: no aws_access_key_id and aws_secret_access_key in "
+                               "its [default] profile")
+        return Credentials(source, access, secret, profile.get("aws_session_token"))
 
 
 def _show(value: Any) -> str:
@@ -281,8 +324,10 @@ def _reads_as_text(value: str) -> bool:
         return True
 
 
-def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
-    """The effective configuration of the registry container of `workload`."""
+def resolve(snapshot: Snapshot, workload: Workload, image: Image | None = None,
+            managed_by: str = "") -> RegistryConfig:
+    """The effective configuration of the registry container of `workload`; `image`: what its
+    image does, when its name does not tell; `managed_by`: the object that writes it."""
     found = workload.main_container(snapshot.config.registry_container)
     if found is None:
         return RegistryConfig(workload.ref, "spec.template.spec.containers", "", DISTRIBUTION_2,
@@ -290,10 +335,10 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
                                          "lists no container")
     index, container = found
     container_field = workload.container_path(container, index)
-    image = str(container.get("image") or "")
-    known = IMAGES.get(image_name(image), CUSTOM_IMAGE)
-    config = RegistryConfig(workload.ref, container_field, image, known.flavour,
-                            container=container, pod_spec=workload.pod_spec)
+    known = image or IMAGES.get(image_name(str(container.get("image") or "")), CUSTOM_IMAGE)
+    config = RegistryConfig(workload.ref, container_field, str(container.get("image") or ""),
+                            known.flavour, container=container, pod_spec=workload.pod_spec,
+                            managed_by=managed_by)
     objects = Objects(workload.namespace, snapshot.items("configmaps"),
                       snapshot.items("registry-secrets"))
     config.env = container_env(container, f"{workload.ref} {container_field}", workload.ref,
@@ -304,8 +349,17 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
             _merge(config, text)
     except Unresolvable as reason:
         config.unresolved = str(reason)
+    config.credentials_file = _credentials_file(config, objects)
     config.resources = [s.resource for s in objects.read.values()]
     return config
+
+
+def _credentials_file(config: RegistryConfig, objects: Objects) -> MountedFile | None:
+    path = config.params.get("credentialsconfigpath")
+    if config.driver not in S3_DRIVERS or not isinstance(path, str) or not path:
+        return None
+    mount = mount_for(config.container, config.container_field, config.pod_spec, path)
+    return read_mounted_file(mount, objects) if mount else None
 
 
 def _config_file(config: RegistryConfig, container: dict[str, Any], pod_spec: dict[str, Any],

@@ -64,6 +64,11 @@ OPENSHIFT_3 = Flavour(
         "ca-central-1",
     }),
     drivers=_DRIVERS, skipverify=False, capitalised=True)
+# OpenShift 4's image registry: distribution 2.x as openshift/image-registry vendors it, with
+# an aws-sdk-go of the same era as Debian's 2.8 (so the same regions) and no `skipverify` (the
+# operator gives the driver a CA bundle instead: spec.storage.s3.trustedCA).
+OPENSHIFT_4 = Flavour(name="the OpenShift 4 image registry", regions=DISTRIBUTION_2.regions,
+                      drivers=_DRIVERS, skipverify=False, capitalised=False)
 
 # Parameters whose values are credentials: never shown, whatever their source.
 

@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from registry_doctor.doctor.config import (
+    CLUSTER_OPERATOR,
     CONSOLE,
     CONSOLE_OAUTH_CLIENT,
     CONSOLE_SECRETS,
+    OPERATOR_CONFIG,
     REGISTRY,
     REGISTRY_SECRETS,
     RunConfig,
@@ -87,7 +89,7 @@ def _registry_and_console(_: Collections, config: RunConfig) -> list[Query]:
     """The registry's and the console's own objects, by name: a namespace such as `default`
     holds others (the router's, with its stats password) that are none of our business."""
     return [Query(namespace=config.namespace, name=n)
-            for n in dict.fromkeys((config.registry_name, config.console_name))]
+            for n in dict.fromkeys((config.registry_name, config.console_name)) if n]
 
 
 def registry_workload(collections: Collections, config: RunConfig) -> Workload | None:
@@ -95,7 +97,8 @@ def registry_workload(collections: Collections, config: RunConfig) -> Workload |
 
 
 def console_workload(collections: Collections, config: RunConfig) -> Workload | None:
-    return find_workload(collections, config.console_name)
+    """None where the platform has no console (an empty name)."""
+    return find_workload(collections, config.console_name) if config.console_name else None
 
 
 def _pods_of(workload: Workload | None, config: RunConfig) -> list[Query]:
@@ -260,6 +263,20 @@ def _names(values: Iterable[object]) -> list[str]:
     return sorted({v for v in values if isinstance(v, str) and v})
 
 
+# OpenShift 4: the image registry operator's singletons (openshift/cluster-image-registry-operator
+# `pkg/defaults/defaults.go`: the Config and ImagePruner named `cluster`, the ClusterOperator
+# `image-registry`), read by name; absent groups (any other platform) mean none.
+OPERATOR_CONFIG_NAME, CLUSTER_OPERATOR_NAME = "cluster", "image-registry"
+
+
+def _operator_config(_: Collections, __: RunConfig) -> list[Query]:
+    return [Query(name=OPERATOR_CONFIG_NAME)]
+
+
+def _cluster_operator(_: Collections, __: RunConfig) -> list[Query]:
+    return [Query(name=CLUSTER_OPERATOR_NAME)]
+
+
 _WORKLOADS = tuple(WORKLOAD_COLLECTIONS)
 
 CATALOGUE: dict[str, Collection] = {c.name: c for c in (
@@ -300,6 +317,15 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("oauthclients", "oauth.openshift.io/v1", "oauthclients", "OAuthClient", False,
                _console_oauth_client, needs=_WORKLOADS, verb="get",
                names=(CONSOLE_OAUTH_CLIENT,)),
+    Collection("registry-operator-config", "imageregistry.operator.openshift.io/v1", "configs",
+               "Config", False, _operator_config, optional_group=True, verb="get",
+               names=(OPERATOR_CONFIG,)),
+    Collection("registry-imagepruner", "imageregistry.operator.openshift.io/v1",
+               "imagepruners", "ImagePruner", False, _operator_config, optional_group=True,
+               verb="get", names=(OPERATOR_CONFIG,)),
+    Collection("registry-clusteroperator", "config.openshift.io/v1", "clusteroperators",
+               "ClusterOperator", False, _cluster_operator, optional_group=True, verb="get",
+               names=(CLUSTER_OPERATOR,)),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.
