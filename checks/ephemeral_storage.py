@@ -26,7 +26,7 @@ META = CheckMeta(
     id="ephemeral-storage",
     title="Registry images survive the registry pod",
     severity=Severity.CRIT,
-    kinds=(*CONFIG_KINDS, "persistentvolumeclaims"),
+    kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "registry-operator-config"),
     description=(
         "Follows the effective configuration (see registry-config) to where images are "
         "written. Remote drivers (s3, gcs, azure, swift, oss) are ok. For the filesystem "
@@ -43,6 +43,16 @@ META = CheckMeta(
         "storage.filesystem.rootdirectory points, or configure a remote driver such as S3. "
         "Images already pushed to an emptyDir are lost with the pod: push them again."
     ),
+    platform_remediation={
+        "openshift4": (
+            "Give the registry persistent storage through the operator's Config CR (a change "
+            "to the Deployment is reverted): a claim in $namespace, `$cli patch $owner --type "
+            "merge -p '{\"spec\":{\"storage\":{\"emptyDir\":null,\"pvc\":{\"claim\":"
+            "\"<claim>\"}}}}'` (ReadWriteMany for more than one replica; ReadWriteOnce only "
+            "with `replicas: 1` and `rolloutStrategy: Recreate`, which the operator enforces), "
+            "or object storage (`spec.storage.s3`). The operator rolls the registry out. "
+            "Images already pushed to an emptyDir are lost with the pod: push them again."),
+    },
 )
 
 def evaluate(ctx: CheckContext) -> Result:
@@ -54,7 +64,7 @@ def evaluate(ctx: CheckContext) -> Result:
     if driver not in (*REMOTE_DRIVERS, "filesystem", "inmemory"):
         cause = config.fatal[0] if config.fatal else "no storage driver"
         raise NotEvaluable(f"cannot tell where images are stored: {cause} (see registry-config)")
-    details = [config.source_line]
+    details = [config.source_line, *ctx.installation.owner_says("storage")]
     resources = [workload.resource, *config.resources]
     if driver in REMOTE_DRIVERS:
         return ctx.result(Status.OK, f"images are kept by the remote {driver} storage driver, "

@@ -46,6 +46,12 @@ META = CheckMeta(
         "changes; after editing a mounted secret or configmap run "
         "`$cli rollout latest $registry -n $namespace`."
     ),
+    platform_remediation={
+        "openshift4": (
+            "The operator writes the registry's configuration from its Config CR: correct "
+            "the setting there (`$cli edit $owner`), not in the Deployment, whose changes it "
+            "reverts; it rolls the registry out."),
+    },
 )
 
 

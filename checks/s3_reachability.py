@@ -41,6 +41,14 @@ META = CheckMeta(
         "$registry -n $namespace REGISTRY_STORAGE_S3_<NAME>=...` for overrides), then "
         "`$cli rollout latest $registry -n $namespace`."
     ),
+    platform_remediation={
+        "openshift4": (
+            "Correct the S3 setting the finding names in the operator's Config CR "
+            "(`$cli edit $owner`: `spec.storage.s3` bucket, region, regionEndpoint, trustedCA), "
+            "or the keys in secret image-registry-private-configuration-user in $namespace "
+            "(REGISTRY_STORAGE_S3_ACCESSKEY, REGISTRY_STORAGE_S3_SECRETKEY), which the operator "
+            "prefers to the cloud credentials it is given; it rolls the registry out."),
+    },
 )
 
 # Probe failure reason -> (what it means, how to fix it); {names} come from the probe data.

@@ -57,7 +57,8 @@ class CheckContext:
         return Result(
             check=self.meta.id, title=self.meta.title, status=status, summary=summary,
             details=tuple(details), resources=tuple(dict.fromkeys(resources)),
-            remediation=(Remediation(self.meta.remediation_for(self.installation.names()),
+            remediation=(Remediation(self.meta.remediation_for(self.installation.names(),
+                                                               self.installation.platform),
                                      self.meta.docs)
                          if status in (Status.WARN, Status.CRIT) else None),
             metrics=metrics or {},

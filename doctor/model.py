@@ -62,7 +62,8 @@ def exit_code_for(statuses: list[Status]) -> int:
 # `explain`): OpenShift 3.x's defaults. A report names the installation it found.
 DEFAULT_NAMES: Mapping[str, str] = MappingProxyType({
     "cli": "oc", "namespace": "default", "registry": "dc/docker-registry",
-    "console": "dc/registry-console", "service": "svc/docker-registry"})
+    "console": "dc/registry-console", "service": "svc/docker-registry",
+    "owner": "dc/docker-registry"})
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,14 @@ class CheckMeta:
     # is `skip`, with `platform_note` (why) in its summary.
     platforms: tuple[str, ...] = ()
     platform_note: str = ""
+    # The remediation on platforms where the fix is made elsewhere, by platform id (OpenShift
+    # 4: through the operator's Config CR, `$owner`, not the Deployment it writes).
+    platform_remediation: dict[str, str] = field(default_factory=dict, hash=False)
 
-    def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES) -> str:
-        return string.Template(self.remediation).substitute(names)
+    def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES,
+                        platform: str = "") -> str:
+        text = self.platform_remediation.get(platform, self.remediation)
+        return string.Template(text).substitute(names)
 
     @property
     def platforms_line(self) -> str:

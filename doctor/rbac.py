@@ -28,6 +28,7 @@ from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.fix.permissions import FIXED_NAMES, permission_rows
 from registry_doctor.doctor.generated import sync
 from registry_doctor.doctor.model import CheckMeta
+from registry_doctor.doctor.platform import AUTO, FALLBACK
 from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, closure
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class Grant:
     verb: str
     names: tuple[str, ...] = ()
     opt_in: str = ""  # a RunConfig flag (chart: checks.optIn) without which it is not needed
+    platforms: tuple[str, ...] = ()  # only on these platforms (chart value `platform`); (): all
 
     @property
     def openshift(self) -> bool:
@@ -89,7 +91,7 @@ def collection_grant(name: str) -> Grant:
         return Grant(_scope(CATALOGUE[LOG_COLLECTIONS[name]]), "", "pods/log", "get")
     collection = CATALOGUE[name]
     return Grant(_scope(collection), collection.group, collection.resource, collection.verb,
-                 collection.names, collection.opt_in)
+                 collection.names, collection.opt_in, collection.platforms)
 
 
 def check_grants(meta: CheckMeta) -> set[Grant]:
@@ -132,10 +134,15 @@ def read_rules(metas: Iterable[CheckMeta], openshift: bool = True,
                config: RunConfig = RunConfig()) -> list[Rule]:
     """The rules that let exactly these checks read what they need, by name where the
     configuration names the objects; OpenShift API groups only when the cluster is
-    OpenShift."""
+    OpenShift; with a platform chosen, only the checks and reads of that platform."""
+    # Unchosen, the platform is what the chart's `platform` value defaults to.
+    platform = config.platform if config.platform != AUTO else \
+        FALLBACK if openshift else "kubernetes"
+    metas = [m for m in metas if not m.platforms or platform in m.platforms]
     return merged((g.scope, g.api_group, g.resource, (g.verb,), object_names(g.names, config))
                   for g in grants_by_check(metas) if (openshift or not g.openshift)
-                  and (not g.opt_in or getattr(config, g.opt_in)))
+                  and (not g.opt_in or getattr(config, g.opt_in))
+                  and (not g.platforms or platform in g.platforms))
 
 
 def row_scope(row: dict[str, Any]) -> str:
@@ -167,9 +174,11 @@ def read_access_text(metas: Iterable[CheckMeta]) -> str:
     """The chart's `files/read-access.yaml`."""
     metas = list(metas)
     document = {
-        "checks": {m.id: {"optIn": m.opt_in or ""} for m in metas},
+        "checks": {m.id: {"optIn": m.opt_in or "", "platforms": list(m.platforms)}
+                   for m in metas},
         "grants": [{"scope": g.scope, "apiGroup": g.api_group, "resource": g.resource,
-                    "verb": g.verb, "names": list(g.names), "optIn": g.opt_in, "checks": ids}
+                    "verb": g.verb, "names": list(g.names), "optIn": g.opt_in,
+                    "platforms": list(g.platforms), "checks": ids}
                    for g, ids in grants_by_check(metas).items()],
     }
     return ("# Generated from the checks' metadata by `python -m registry_doctor.doctor.rbac`: "
@@ -215,6 +224,8 @@ def permissions_table(metas: Iterable[CheckMeta]) -> str:
         group = f"`{grant.api_group}`" if grant.api_group else "core"
         suffix = " (OpenShift only)" if grant.openshift else ""
         when = f" with `checks.optIn.{grant.opt_in}` only" if grant.opt_in else ""
+        when += f" with `platform: {' or '.join(grant.platforms)}` only" \
+            if grant.platforms else ""
         collections = ", ".join(f"`{c}`" for c in _collections_for(grant, metas))
         checks = ", ".join(f"[`{i}`](checks/{i}.md)" for i in ids)
         lines.append(f"| {where[grant.scope]}{when} | {group}{suffix} | "

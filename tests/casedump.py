@@ -7,6 +7,8 @@ A case folder holds `case.yaml` and optional object files and `logs/`:
     remove: [Pod/default/name]    # drop objects of the base (kind/namespace/name, or kind/name)
     config: {namespace: other}    # RunConfig overrides (optional)
     live: true                    # also judge it through the fake API server (default true)
+    api: openshift-4.14           # the fake's version profile there (default openshift-3.11);
+                                  # a base of another platform needs its own (openshift4-*)
     expect:
       status: crit
       summary: "regular expression searched in the summary"
@@ -47,6 +49,13 @@ class Case:
     @property
     def expect(self) -> dict[str, Any]:
         return self.spec["expect"]
+
+    @property
+    def api(self) -> str:
+        """The fake API server's version profile for the live run (tests/kubefake/profiles.py)."""
+        from tests.kubefake.profiles import DEFAULT
+
+        return str(self.spec.get("api", DEFAULT))
 
 
 def discover_cases() -> list[Case]:

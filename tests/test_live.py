@@ -30,7 +30,8 @@ def live_report(api: FakeKubeAPI, tmp_path: Path, checks: list[str] | None = Non
     return engine.run(config, engine.select_checks(checks or [], config=config))
 
 
-@pytest.mark.parametrize("case", LIVE_CASES, ids=[c.id for c in LIVE_CASES])
+@pytest.mark.parametrize(("case", "kube_profile"), [(c, c.api) for c in LIVE_CASES],
+                         ids=[c.id for c in LIVE_CASES])
 def test_case_live(case: Case, fake_api: FakeFactory, tmp_path: Path) -> None:
     api = fake_api(materialize(case, tmp_path / "dump"))
     probes = case.spec.get("config", {}).get("probes", False)  # probes only where a case asks

@@ -43,6 +43,12 @@ REDEPLOY = (
                names=WORKLOADS),
     Permission("", "pods", ("list",), "wait until the old pods are gone"),
 )
+# OpenShift 4: the image registry operator's Config CR, where fixes are made (the operator
+# reverts changes to the Deployment it writes).
+PATCH_OPERATOR_CONFIG = Permission(
+    "imageregistry.operator.openshift.io", "configs", ("get", "patch"),
+    "OpenShift 4: change the registry through the operator's Config CR", cluster_scoped=True,
+    names=(OPERATOR_CONFIG,))
 BACKUPS, LOCK = "backups", "lock"
 # Objects whose names are fixed: registry-doctor's own, and OpenShift 4's image registry
 # operator singletons (doctor.snapshot.kinds).

@@ -14,6 +14,7 @@ Adapters are imported only when chosen, so loading check metadata stays light.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,8 @@ class Platform(Protocol):
     cli: str  # the command its admins use: "oc", "kubectl"
     # The snapshot collections it reads to locate an installation (they drive RBAC).
     collections: tuple[str, ...]
+    # How the docs name its objects in fix texts (CheckMeta.platform_remediation).
+    doc_names: Mapping[str, str]
 
     def detect(self, groups: frozenset[str]) -> str | None:
         """Evidence, from the API groups served, that the cluster is this platform, or None."""
@@ -185,6 +188,22 @@ class Installation:
         config = self.configuration
         mount = config.storage_mount() if config and config.unresolved is None else None
         return classify(self.snapshot, mount) if mount else None
+
+    def owner_says(self, *fields: str) -> list[str]:
+        """Evidence from the owner's spec (OpenShift 4: the operator's Config CR, collection
+        `registry-operator-config`), one line per field: the cause an operator renders into
+        the workload. Empty where the workload owns its configuration."""
+        if not self.owner:
+            return []
+        from registry_doctor.doctor.snapshot.kinds import OPERATOR_CONFIG_NAME
+
+        config = self.snapshot.named("registry-operator-config", OPERATOR_CONFIG_NAME)
+        if config is None:
+            return [f"{self.owner} not found: the operator has no configuration to render"]
+        spec = as_dict(config.get("spec"))
+        return [f"{self.owner} spec.{name}=" + (json.dumps(spec[name], sort_keys=True)
+                                                if name in spec else "(not set)")
+                for name in fields]
 
     def names(self) -> Mapping[str, str]:
         """How fix texts address this installation (`$cli scale $registry -n $namespace`).

@@ -14,6 +14,7 @@ openshift/api `imageregistry/v1/types.go` (the CR).
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from registry_doctor.doctor.platform import Installation, with_names
@@ -35,6 +36,10 @@ class OpenShift4:
     id = "openshift4"
     title = "OpenShift 4 image registry (cluster-image-registry-operator)"
     cli = "oc"
+    # How the docs name its objects in fix texts (a report names the installation found).
+    doc_names = MappingProxyType({
+        "cli": "oc", "namespace": NAMESPACE, "registry": f"deployment/{REGISTRY}",
+        "console": "none", "service": f"svc/{REGISTRY}", "owner": OWNER})
     collections = ("deployments", "registry-pods", "services", "routes", "endpoints",
                    "registry-operator-config", "registry-clusteroperator",
                    "registry-imagepruner")

@@ -75,6 +75,9 @@ class Collection:
     # For "get": the name symbols (doctor.config) of every object the scope may name, so RBAC
     # grants those alone (resourceNames); empty: names the chart cannot know (a volume's).
     names: tuple[str, ...] = ()
+    # The platforms (doctor.platform ids) whose clusters serve it; empty: every platform.
+    # Elsewhere it is not read (and RBAC grants nothing for it).
+    platforms: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -269,12 +272,15 @@ def _names(values: Iterable[object]) -> list[str]:
 OPERATOR_CONFIG_NAME, CLUSTER_OPERATOR_NAME = "cluster", "image-registry"
 
 
-def _operator_config(_: Collections, __: RunConfig) -> list[Query]:
-    return [Query(name=OPERATOR_CONFIG_NAME)]
+OPENSHIFT4 = ("openshift4",)
 
 
-def _cluster_operator(_: Collections, __: RunConfig) -> list[Query]:
-    return [Query(name=CLUSTER_OPERATOR_NAME)]
+def _operator_config(_: Collections, config: RunConfig) -> list[Query]:
+    return [Query(name=OPERATOR_CONFIG_NAME)] if config.platform in OPENSHIFT4 else []
+
+
+def _cluster_operator(_: Collections, config: RunConfig) -> list[Query]:
+    return [Query(name=CLUSTER_OPERATOR_NAME)] if config.platform in OPENSHIFT4 else []
 
 
 _WORKLOADS = tuple(WORKLOAD_COLLECTIONS)
@@ -319,13 +325,13 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
                names=(CONSOLE_OAUTH_CLIENT,)),
     Collection("registry-operator-config", "imageregistry.operator.openshift.io/v1", "configs",
                "Config", False, _operator_config, optional_group=True, verb="get",
-               names=(OPERATOR_CONFIG,)),
+               names=(OPERATOR_CONFIG,), platforms=OPENSHIFT4),
     Collection("registry-imagepruner", "imageregistry.operator.openshift.io/v1",
                "imagepruners", "ImagePruner", False, _operator_config, optional_group=True,
-               verb="get", names=(OPERATOR_CONFIG,)),
+               verb="get", names=(OPERATOR_CONFIG,), platforms=OPENSHIFT4),
     Collection("registry-clusteroperator", "config.openshift.io/v1", "clusteroperators",
                "ClusterOperator", False, _cluster_operator, optional_group=True, verb="get",
-               names=(CLUSTER_OPERATOR,)),
+               names=(CLUSTER_OPERATOR,), platforms=OPENSHIFT4),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.
