@@ -1,0 +1,130 @@
+"""OpenShift 4's registry as its operator renders it: the configuration read from the env the
+operator writes, the S3 keys from its credentials file (4.7+) or env secret references (4.6),
+and the S3 probe signing with them against a real S3 protocol server (moto)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_doctor.doctor import engine
+from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Status
+from registry_doctor.doctor.snapshot import collect
+from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
+from registry_doctor.doctor.snapshot.offline import DumpSource
+from tests.conftest import CLUSTERS
+from tests.s3server import S3Server, moto_server
+
+HEALTHY = CLUSTERS / "openshift4-healthy"
+EXAMPLE_KEYS = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+Obj = dict[str, Any]
+
+
+def objects() -> list[Obj]:
+    dump = load_dump(HEALTHY)
+    assert not dump.problems
+    return copy.deepcopy(dump.objects)
+
+
+def named(found: list[Obj], kind: str, name: str) -> Obj:
+    return next(o for o in found if o["kind"] == kind and o["metadata"]["name"] == name)
+
+
+def container(found: list[Obj]) -> Obj:
+    return named(found, "Deployment", "image-registry")["spec"]["template"]["spec"][
+        "containers"][0]
+
+
+def write(out: Path, found: list[Obj]) -> Path:
+    write_dump(out, {"objects": found}, {}, include_secrets=True)
+    return out
+
+
+def settled(dump: Path, **overrides: Any) -> RunConfig:
+    return engine.settle(RunConfig(from_dir=dump, names_given=frozenset(), **overrides),
+                         DumpSource(dump))
+
+
+def configuration(dump: Path) -> Any:
+    config = settled(dump)
+    snapshot = collect(DumpSource(dump), {"deployments", "configmaps", "registry-secrets"},
+                       config, config.platform)
+    return snapshot.installation().configuration
+
+
+def test_the_configuration_is_the_operators_env_over_the_images_file() -> None:
+    config = configuration(HEALTHY)
+    assert config.unresolved is None and config.driver == "s3"
+    assert config.path == "/config.yml" and config.path_origin == \
+        "REGISTRY_CONFIGURATION_PATH of the image"
+    assert config.params["bucket"] == "ci-ln-4h2k9-image-registry-us-east-1-wkdqjx"
+    assert config.managed_by == "configs.imageregistry.operator.openshift.io/cluster"
+
+
+def test_4_7_keys_come_from_the_credentials_file_and_are_never_shown() -> None:
+    config = configuration(HEALTHY)
+    credentials = config.credentials()
+    assert (credentials.access_key, credentials.secret_key) == EXAMPLE_KEYS
+    assert credentials.source == ("credentials file /var/run/secrets/cloud/credentials (secret "
+                                  "image-registry-private-configuration key credentials)")
+    assert EXAMPLE_KEYS[1] not in repr(config) + repr(credentials)
+
+
+def test_4_6_keys_come_from_env_secret_references(tmp_path: Path) -> None:
+    """Up to 4.6 the secret held REGISTRY_STORAGE_S3_ACCESSKEY/_SECRETKEY, referenced from env
+    (cluster-image-registry-operator release-4.6 `pkg/envvar/envvar.go`)."""
+    found = objects()
+    env = container(found)["env"]
+    env[:] = [e for e in env if e["name"] != "REGISTRY_STORAGE_S3_CREDENTIALSCONFIGPATH"]
+    env += [{"name": f"REGISTRY_STORAGE_S3_{key}", "valueFrom": {"secretKeyRef": {
+        "name": "image-registry-private-configuration", "key": f"REGISTRY_STORAGE_S3_{key}"}}}
+        for key in ("ACCESSKEY", "SECRETKEY")]
+    secret = named(found, "Secret", "image-registry-private-configuration")
+    secret["data"] = {f"REGISTRY_STORAGE_S3_{key}": base64.b64encode(value.encode()).decode()
+                      for key, value in zip(("ACCESSKEY", "SECRETKEY"), EXAMPLE_KEYS,
+                                            strict=True)}
+    credentials = configuration(write(tmp_path / "dump", found)).credentials()
+    assert (credentials.access_key, credentials.secret_key) == EXAMPLE_KEYS
+    assert "REGISTRY_STORAGE_S3_SECRETKEY" in credentials.source
+
+
+@pytest.fixture(scope="module")
+def auth_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Server, tuple]]:
+    """moto checking keys: the registry's user may use S3."""
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as running:
+        keys = running.user_keys("image-registry", allow_s3=True)
+        running.client(keys=keys).create_bucket(Bucket="images")
+        running.enforce_auth()
+        yield running, keys
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["registry-keys", "other-keys"])
+def test_the_probe_signs_with_the_operators_credentials_file(
+        auth_s3: tuple[S3Server, tuple[str, str]], tmp_path: Path, signed: bool) -> None:
+    s3, keys = auth_s3
+    found = objects()
+    env = container(found)["env"]
+    for variable in env:
+        if variable["name"] == "REGISTRY_STORAGE_S3_BUCKET":
+            variable["value"] = "images"
+    env.append({"name": "REGISTRY_STORAGE_S3_REGIONENDPOINT", "value": s3.endpoint})
+    used = keys if signed else EXAMPLE_KEYS
+    credentials = ("[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n"
+                   .format(*used))
+    named(found, "Secret", "image-registry-private-configuration")["data"] = {
+        "credentials": base64.b64encode(credentials.encode()).decode()}
+    dump = write(tmp_path / "dump", found)
+    config = settled(dump, probes=True)
+    [check] = engine.select_checks(["s3-reachability"], config=config)
+    snapshot = collect(DumpSource(dump), set(check.meta.kinds), config, config.platform)
+    probe = engine.run_probes(snapshot, config, {"s3"})["s3"]
+    result = engine.evaluate(check, snapshot, config, {"s3": probe})
+    assert probe.data["credentials"].startswith("credentials file /var/run/secrets/cloud/")
+    assert result.status is (Status.OK if signed else Status.CRIT), result
+    assert used[1] not in str(result) + str(probe.data)
