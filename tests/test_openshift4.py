@@ -5,12 +5,22 @@ and the S3 probe signing with them against a real S3 protocol server (moto)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import datetime
+import ipaddress
+import socket
+import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from registry_doctor.doctor import engine
 from registry_doctor.doctor.config import RunConfig
@@ -128,3 +138,78 @@ def test_the_probe_signs_with_the_operators_credentials_file(
     assert probe.data["credentials"].startswith("credentials file /var/run/secrets/cloud/")
     assert result.status is (Status.OK if signed else Status.CRIT), result
     assert used[1] not in str(result) + str(probe.data)
+
+
+def certificate_pair(tmp_path: Path) -> tuple[bytes, Path, Path]:
+    """A CA (PEM) and a certificate it signed for 127.0.0.1, with its key (files)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "storage CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "s3")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (tmp_path / "tls.crt").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "tls.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return ca.public_bytes(serialization.Encoding.PEM), tmp_path / "tls.crt", \
+        tmp_path / "tls.key"
+
+
+@pytest.fixture
+def private_ca_endpoint(tmp_path: Path) -> Iterator[tuple[int, bytes]]:
+    """A real TLS server whose certificate a private CA signed (as an on-premise S3's is):
+    its port and that CA."""
+    ca, cert, key = certificate_pair(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # the client may hang up on the certificate
+            connection, _ = listener.accept()
+            with connection, context.wrap_socket(connection, server_side=True):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], ca
+    listener.close()
+    thread.join(10)
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trustedCA", "no-trustedCA"])
+def test_the_probe_trusts_the_ca_the_operator_gives_the_registry(
+        private_ca_endpoint: tuple[int, bytes], tmp_path: Path, trusted: bool) -> None:
+    """spec.storage.s3.trustedCA reaches the registry as key storage-ca-bundle.pem of ConfigMap
+    image-registry-certificates (`pkg/resource/caconfig.go`): the probe verifies with it."""
+    port, ca = private_ca_endpoint
+    found = objects()
+    container(found)["env"].append({"name": "REGISTRY_STORAGE_S3_REGIONENDPOINT",
+                                    "value": f"https://127.0.0.1:{port}"})
+    if trusted:
+        named(found, "ConfigMap", "image-registry-certificates")["data"][
+            "storage-ca-bundle.pem"] = ca.decode()
+    dump = write(tmp_path / "dump", found)
+    config = settled(dump, probes=True, probe_timeout=3)
+    snapshot = collect(DumpSource(dump), {"deployments", "configmaps", "registry-secrets"},
+                       config, config.platform)
+    data = engine.run_probes(snapshot, config, {"s3"})["s3"].data
+    tls = next(s for s in data["steps"] if s["step"] == "tls")
+    assert tls["ok"] is trusted, data
+    if trusted:
+        assert data["trusted_ca"] == "configmap image-registry-certificates key " \
+            "storage-ca-bundle.pem"
+    else:
+        assert data["failure"]["reason"] == "tls-verify" and "trusted_ca" not in data

@@ -80,6 +80,9 @@ class Image:
     command_path: str | None  # the path its default command passes
     env_path: str | None  # its REGISTRY_CONFIGURATION_PATH
     builtin: str | None  # the storage part of the file it ships at its default path
+    # A file of CA certificates the registry trusts beyond the system's, when the image adds
+    # what is mounted there to its trust store at start (`update-ca-trust extract`).
+    trusted_ca: str | None = None
 
 
 # openshift/origin images/dockerregistry/config.yml (3.11), storage part.
@@ -106,7 +109,11 @@ OPENSHIFT_IMAGE = Image(OPENSHIFT_3, None, "/config.yml", OPENSHIFT_BUILTIN)
 # part of 3.11's). The operator overrides the storage section whole with REGISTRY_STORAGE
 # (cluster-image-registry-operator `pkg/resource/podtemplatespec.go`). Its images are named by
 # release digest, so the platform names this image (doctor.platform.openshift4).
-OPENSHIFT4_IMAGE = Image(OPENSHIFT_4, None, "/config.yml", OPENSHIFT_BUILTIN)
+# The operator copies the CA of spec.storage.s3.trustedCA (else the cloud config's) into
+# ConfigMap image-registry-certificates, key storage-ca-bundle.pem, mounted over the image's
+# anchors (`pkg/resource/caconfig.go`), which the container's command extracts into its store.
+OPENSHIFT4_IMAGE = Image(OPENSHIFT_4, None, "/config.yml", OPENSHIFT_BUILTIN,
+                         "/etc/pki/ca-trust/source/anchors/storage-ca-bundle.pem")
 UPSTREAM_IMAGE = Image(DISTRIBUTION_2, "/etc/docker/registry/config.yml", None, UPSTREAM_BUILTIN)
 CUSTOM_IMAGE = Image(DISTRIBUTION_2, None, None, None)
 # image name (last path component, no tag) -> what it does
@@ -163,6 +170,8 @@ class RegistryConfig:
     # (OpenShift 4.7+: secret image-registry-private-configuration key credentials): read
     # only by `credentials()`, never shown.
     credentials_file: MountedFile | None = field(default=None, repr=False)
+    # The extra CA certificates the registry trusts for its storage (Image.trusted_ca).
+    trusted_ca: MountedFile | None = None
 
     @property
     def fatal(self) -> list[Problem]:
@@ -350,13 +359,21 @@ def resolve(snapshot: Snapshot, workload: Workload, image: Image | None = None,
     except Unresolvable as reason:
         config.unresolved = str(reason)
     config.credentials_file = _credentials_file(config, objects)
+    config.trusted_ca = _mounted(config, known.trusted_ca, objects)
     config.resources = [s.resource for s in objects.read.values()]
     return config
 
 
 def _credentials_file(config: RegistryConfig, objects: Objects) -> MountedFile | None:
     path = config.params.get("credentialsconfigpath")
-    if config.driver not in S3_DRIVERS or not isinstance(path, str) or not path:
+    if config.driver not in S3_DRIVERS or not isinstance(path, str):
+        return None
+    return _mounted(config, path, objects)
+
+
+def _mounted(config: RegistryConfig, path: str | None, objects: Objects) -> MountedFile | None:
+    """The file at `path` of the registry container, from the volume mounted there."""
+    if not path:
         return None
     mount = mount_for(config.container, config.container_field, config.pod_spec, path)
     return read_mounted_file(mount, objects) if mount else None
