@@ -83,7 +83,9 @@ class CheckContext:
             raise NotEvaluable(
                 f"registry workload {config.registry_name} not found in namespace "
                 f"{config.namespace} (looked for a DeploymentConfig, Deployment and DaemonSet; "
-                "use --namespace/--registry if it lives elsewhere)")
+                "use --namespace/--registry if it lives elsewhere)"
+                + (f"; {self.installation.absent_hint}" if self.installation.absent_hint
+                   else ""))
         return workload
 
     def configuration(self) -> RegistryConfig:

@@ -112,6 +112,8 @@ class Installation:
     # The registry image's defaults (doctor.registryconfig.Image) when its name does not tell
     # them (OpenShift 4 names its images by release digest); None: known from the name.
     image: Image | None = None
+    # Why the registry workload may be absent on this platform, for the checks that need it.
+    absent_hint: str = ""
 
     @cached_property
     def registry(self) -> Workload | None:

@@ -30,6 +30,8 @@ NAMESPACE, REGISTRY = "openshift-image-registry", "image-registry"
 # How `oc` names the CR, in texts and in `oc patch <resource> <name>`.
 OPERATOR_RESOURCE = f"configs.{OPERATOR_GROUP}"
 OWNER = f"{OPERATOR_RESOURCE}/{OPERATOR_CONFIG_NAME}"
+ABSENT = (f"the operator deploys none while {OWNER} is Removed (the bare-metal default) or "
+          "configures no storage: see registry-operator")
 
 
 class OpenShift4:
@@ -56,7 +58,8 @@ class OpenShift4:
         config = snapshot.config
         return Installation(platform=self.id, cli=self.cli, namespace=config.namespace,
                             registry_name=config.registry_name, console_name="",
-                            snapshot=snapshot, owner=OWNER, image=OPENSHIFT4_IMAGE)
+                            snapshot=snapshot, owner=OWNER, image=OPENSHIFT4_IMAGE,
+                            absent_hint=ABSENT)
 
 
 ADAPTER = OpenShift4()
