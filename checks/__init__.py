@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry_doctor.doctor.model import CheckMeta, Severity
+from registry_doctor.doctor.model import CheckMeta, CheckOption, Severity
 
 if TYPE_CHECKING:
     from registry_doctor.doctor.check import Check
@@ -56,5 +56,8 @@ def metadata_json(metas: list[CheckMeta]) -> str:
 def _meta(entry: dict[str, object]) -> CheckMeta:
     values = {f.name: entry[f.name] for f in fields(CheckMeta) if f.name in entry}
     values["severity"] = Severity(values["severity"])
+    values["options"] = tuple(
+        CheckOption(**{k: tuple(v) if isinstance(v, list) else v for k, v in option.items()})
+        for option in values.get("options", ()))
     return CheckMeta(**{name: tuple(value) if isinstance(value, list) else value
                         for name, value in values.items()})

@@ -15,7 +15,7 @@ from registry_doctor.doctor.check import CheckContext
 from registry_doctor.doctor.fix.model import Action
 from registry_doctor.doctor.fix.permissions import PATCH_OPERATOR_CONFIG, PATCH_WORKLOAD, REDEPLOY
 from registry_doctor.doctor.fix.plan import PlanContext, planner
-from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import CheckMeta, CheckOption, Resource, Result, Severity, Status
 from registry_doctor.doctor.quantity import QuantityError, parse_quantity
 from registry_doctor.doctor.workload import Workload, as_dict, as_list
 
@@ -47,6 +47,16 @@ META = CheckMeta(
             "{\"cpu\":\"100m\",\"memory\":\"256Mi\"}}}}'`; the operator rolls the registry "
             "out."),
     },
+    options=(
+        CheckOption("--requests-cpu", "requests_cpu", "CPU request to set.", type="quantity",
+                    default="100m", fix=True),
+        CheckOption("--requests-memory", "requests_memory", "Memory request to set.",
+                    type="quantity", default="256Mi", fix=True),
+        CheckOption("--limits-cpu", "limits_cpu", "Also set this CPU limit.", type="quantity",
+                    fix=True),
+        CheckOption("--limits-memory", "limits_memory", "Also set this memory limit.",
+                    type="quantity", fix=True),
+    ),
 )
 
 BEST_EFFORT, BURSTABLE, GUARANTEED = "BestEffort", "Burstable", "Guaranteed"

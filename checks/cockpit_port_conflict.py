@@ -15,7 +15,7 @@ from registry_doctor.doctor.check import CheckContext
 from registry_doctor.doctor.console import CONSOLE_PLATFORMS, NO_CONSOLE
 from registry_doctor.doctor.findings import Finding, verdict
 from registry_doctor.doctor.fix.planners.console import plan_cockpit_port_conflict as plan  # noqa: F401 (its planner)
-from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import CheckMeta, CheckOption, Resource, Result, Severity, Status
 from registry_doctor.doctor.workload import as_dict, as_list
 
 META = CheckMeta(
@@ -42,6 +42,13 @@ META = CheckMeta(
         "Free the port on the console's node: stop a host Cockpit (`systemctl disable --now "
         "cockpit.socket`) or move the other pod; or keep the console on the pod network "
         "(no hostNetwork/hostPort in $console), as the template deploys it."
+    ),
+    options=(
+        CheckOption("--console-port", "console_port", "Port of Cockpit and the console.",
+                    type="int", default=9090, minimum=1, maximum=65535),
+        CheckOption("--node-pod-scan", "node_pod_scan", "Also look at every pod on the "
+                    "console's nodes (lists the pods of every namespace: needs a cluster-wide "
+                    "pod list).", type="bool", default=False),
     ),
 )
 
@@ -101,10 +108,12 @@ def _neighbours(ctx: CheckContext, console_pods: list[dict[str, Any]], console_b
         where = f"pod {pod['metadata'].get('namespace', '')}/{pod['metadata']['name']} on the " \
                 f"console's node {node} binds host port {port} ({binding})"
         findings.append(
-            Finding(Status.CRIT, f"{where}: the console binds it there too and cannot start")
+            Finding(Status.CRIT, f"{where}: the console binds it there too and cannot start",
+                    (_pod(pod),))
             if console_binds else
             Finding(Status.WARN, f"{where}: no clash while the console listens in its pod "
-                                 "network, but the console cannot take the host port there"))
+                                 "network, but the console cannot take the host port there",
+                    (_pod(pod),)))
     return findings
 
 

@@ -10,8 +10,17 @@ volume under the filesystem driver's root directory.
 from __future__ import annotations
 
 from registry_doctor.doctor.check import CheckContext, NotEvaluable
+from registry_doctor.doctor.events import event_lines, warnings_about
 from registry_doctor.doctor.fix.planners.storage import plan_ephemeral_storage as plan  # noqa: F401 (its planner)
-from registry_doctor.doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import (
+    CheckMeta,
+    CheckOption,
+    MetricKey,
+    Resource,
+    Result,
+    Severity,
+    Status,
+)
 from registry_doctor.doctor.platform.store import POD_LIFETIME, READ_ONLY, StoreVolume, classify
 from registry_doctor.doctor.registryconfig import (
     CONFIG_KINDS,
@@ -26,15 +35,18 @@ META = CheckMeta(
     id="ephemeral-storage",
     title="Registry images survive the registry pod",
     severity=Severity.CRIT,
-    kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "registry-operator-config"),
+    kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "registry-events",
+           "registry-operator-config"),
+    quotes_only=("registry-events",),
     description=(
         "Follows the effective configuration (see registry-config) to where images are "
         "written. Remote drivers (s3, gcs, azure, swift, oss) are ok. For the filesystem "
         "driver, the volume mounted over its root directory decides: none (the container's "
         "own layer), emptyDir or a read-only volume is crit; hostPath is warn (node-local, "
         "needs a privileged pod and write access for UID 1001); a claim is ok when it exists "
-        "and is Bound, crit when it is missing, Pending or Lost; other network volumes are "
-        "ok. The inmemory driver is crit."
+        "and is Bound, crit when it is missing, Pending or Lost, quoting the claim's warning "
+        "events (ProvisioningFailed, FailedBinding); other network volumes are ok. The "
+        "inmemory driver is crit."
     ),
     remediation=(
         "Give the registry persistent storage: `$cli set volume $registry -n $namespace "
@@ -53,6 +65,14 @@ META = CheckMeta(
             "or object storage (`spec.storage.s3`). The operator rolls the registry out. "
             "Images already pushed to an emptyDir are lost with the pod: push them again."),
     },
+    options=(
+        CheckOption("--claim-name", "claim_name", "The claim to use (created with "
+                    "--claim-size when absent).", fix=True),
+        CheckOption("--claim-size", "claim_size", "Create the claim with this size, e.g. 20Gi.",
+                    type="quantity", fix=True),
+        CheckOption("--storage-class", "storage_class", "Storage class of a created claim.",
+                    fix=True),
+    ),
 )
 
 def evaluate(ctx: CheckContext) -> Result:
@@ -143,10 +163,20 @@ def _judge_claim(ctx: CheckContext, workload: Workload, store: StoreVolume,
     details.append(f"persistentvolumeclaim/{name} status.phase={phase}"
                    + (f", spec.volumeName={volume}" if volume else ""))
     if phase != "Bound":
+        details += _claim_events(ctx, name)
         return ctx.failed(f"claim {name} is {phase}, not Bound: the registry pods cannot "
                           "start until a volume binds", details, resources, metrics)
     return ctx.result(Status.OK, f"images are on claim {name} (Bound), which outlives the pod",
                       details, resources, metrics)
+
+
+def _claim_events(ctx: CheckContext, name: str) -> list[str]:
+    """Why the claim does not bind, as the PV controller and provisioners record it."""
+    error = ctx.snapshot.error("registry-events")
+    if error:
+        return [f"events not read ({error}): no claim event quoted"]
+    events = warnings_about(ctx.snapshot.items("registry-events"), "PersistentVolumeClaim", name)
+    return [f"persistentvolumeclaim/{name} event {line}" for line in event_lines(events)]
 
 
 def volume_info(namespace: str, claim: str) -> dict[MetricKey, float]:

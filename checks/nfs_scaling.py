@@ -9,10 +9,9 @@ pins clients to one pod (sessionAffinity ClientIP) and the export uses `no_wdela
 
 from __future__ import annotations
 
-import re
-
 from registry_doctor.doctor.check import CheckContext, NotEvaluable
 from registry_doctor.doctor.fix.planners.storage import plan_nfs_scaling as plan  # noqa: F401 (its planner)
+from registry_doctor.doctor.known_issues import KNOWN_ISSUES, quoted
 from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
 from registry_doctor.doctor.platform.store import (
     CLAIM_MISSING,
@@ -32,12 +31,14 @@ META = CheckMeta(
     title="Scaled registry pods share one store safely",
     severity=Severity.CRIT,
     kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "persistentvolumes", "storageclasses",
-           "services", "registry-pods", "registry-logs", "registry-operator-config"),
+           "services", "registry-pods", "registry-logs", "registry-events",
+           "registry-operator-config"),
     description=(
         "With one pod, only the next rollout matters: a store that attaches to one node under "
-        "a rolling strategy (DeploymentConfig Rolling, Deployment RollingUpdate) is warn, "
-        "since the new pod waits for the volume the old pod holds and stalls on another node "
-        "(fix: the Recreate strategy). With more pods (replicas > 1, or a DaemonSet): remote "
+        "a rolling strategy (DeploymentConfig Rolling, Deployment RollingUpdate) with a "
+        "maxSurge above 0 is warn, since the new pod waits for the volume the old pod holds "
+        "and stalls on another node (fix: the Recreate strategy); maxSurge 0 stops the old "
+        "pod first: ok. With more pods (replicas > 1, or a DaemonSet): remote "
         "storage drivers are shared by design: ok. With the filesystem driver, the volume "
         "under its root directory decides, by what its plugin can do rather than the access "
         "mode its claim declares: none, emptyDir or hostPath (inline or as a PV) gives each pod "
@@ -50,7 +51,11 @@ META = CheckMeta(
         "ClientIP, then ok with a reminder of the no_wdelay export option, which the cluster "
         "cannot show. Push errors of the known signatures (digest invalid, blob upload "
         "unknown/invalid) in the registry pods' recent logs are evidence: crit behind a "
-        "Service that balances each client across the pods, else they turn an ok into a warn."
+        "Service that balances each client across the pods, else they turn an ok into a warn. "
+        "Warning events about the registry's pods that say one could not attach or mount the "
+        "store volume (FailedAttachVolume, its Multi-Attach error; FailedMount naming that "
+        "volume, not another) are crit with more pods, whatever the configuration promised, "
+        "with the event quoted; with one pod they are the stalled rollout's proof."
     ),
     remediation=(
         "Share one store between the pods: a ReadWriteMany claim (`$cli set volume "
@@ -78,13 +83,12 @@ META = CheckMeta(
 )
 
 # Push failures of a scaled registry on a shared store (OpenShift 3.x docs, registry "Known
-# Issues": "Image Push Errors with Scaled Registry Using Shared NFS Volume").
-SIGNATURES = {
-    "digest invalid": re.compile(r"digest invalid|provided digest did not match uploaded "
-                                 r"content", re.IGNORECASE),
-    "blob upload unknown": re.compile(r"blob upload unknown", re.IGNORECASE),
-    "blob upload invalid": re.compile(r"blob upload invalid", re.IGNORECASE),
-}
+# Issues": "Image Push Errors with Scaled Registry Using Shared NFS Volume"), by the name the
+# detail lines count them under.
+PUSH_FAILURES = {"shared-storage-digest": "digest invalid",
+                 "upload-session-lost": "blob upload unknown",
+                 "upload-session-invalid": "blob upload invalid"}
+SIGNATURES = {PUSH_FAILURES[i.id]: i.pattern for i in KNOWN_ISSUES if i.id in PUSH_FAILURES}
 
 
 def evaluate(ctx: CheckContext) -> Result:
@@ -119,6 +123,10 @@ def evaluate(ctx: CheckContext) -> Result:
 def _stalled_rollout(ctx: CheckContext, workload: Workload, sharing: Sharing,
                      details: list[str], resources: list[Resource]) -> Result:
     details += [f"{workload.ref} spec.strategy.type={workload.rolling}", *sharing.evidence]
+    store = ctx.installation.store()
+    if store is not None:  # a rollout that stalled already left these
+        details += _event_lines(store.failure_events(ctx.snapshot,
+                                                     ctx.snapshot.items("registry-events")))
     return ctx.result(Status.WARN, f"{workload.ref} runs 1 pod on {sharing.what}, which "
                       f"attaches to one node, with a {workload.rolling} strategy: the next "
                       "rollout's new pod waits for the volume the old pod holds, and stalls "
@@ -149,6 +157,8 @@ def _judge_volume(ctx: CheckContext, workload: Workload, config: RegistryConfig,
     details += evidence
     store = classify(ctx.snapshot, mount)
     sharing = store.sharing(ctx.snapshot)
+    failures = store.failure_events(ctx.snapshot, ctx.snapshot.items("registry-events"))
+    details += _event_lines(failures)
     if sharing.verdict == EACH_POD_ITS_OWN:
         details += _pod_nodes(ctx)
         return ctx.failed(f"each pod has its own {mount.type} store (volume "
@@ -170,11 +180,36 @@ def _judge_volume(ctx: CheckContext, workload: Workload, config: RegistryConfig,
         return ctx.failed(f"claim {store.claim_name} is {modes}, not ReadWriteMany: more than "
                           "one pod cannot use it (\"cannot use ReadWriteOnce access mode with "
                           "more than one replica\")", details, resources)
+    if failures:
+        return _failing_mounts(ctx, failures, sharing.what or mount.volume_name, details,
+                               resources)
     if sharing.verdict in (SHARED, SHARED_NFS):
         return _judge_shared(ctx, sharing.verdict == SHARED_NFS, sharing.what, details,
                              resources, errors_seen)
     raise NotEvaluable(f"cannot tell whether {mount.type} volume {mount.volume_name} is shared "
                        "between pods")
+
+
+def _failing_mounts(ctx: CheckContext, failures: list[dict], what: str, details: list[str],
+                    resources: list[Resource]) -> Result:
+    """The cluster says what the configuration could not: pods of a scaled registry that
+    cannot attach or mount the store wait in ContainerCreating."""
+    pods = sorted({str(as_dict(e.get("involvedObject")).get("name")) for e in failures})
+    # The most telling event first: a Multi-Attach error, then a failure of the volume itself
+    # (whose last line is the mount's output), before the kubelet's timeout that follows both.
+    first = min(failures, key=lambda e: (0 if "Multi-Attach" in str(e.get("message")) else
+                                         2 if "unmounted volumes=" in str(e.get("message"))
+                                         else 1))
+    cause = str(first.get("message", "")).strip().splitlines()[-1:] or [""]
+    return ctx.failed(f"{len(pods)} registry pod(s) cannot attach or mount {what}: "
+                      f"{first.get('reason')} \"{quoted(cause[0])}\"", details, resources)
+
+
+def _event_lines(events: list[dict]) -> list[str]:
+    return [f"{as_dict(e.get('involvedObject')).get('kind', '').lower()}/"
+            f"{as_dict(e.get('involvedObject')).get('name')} event {e.get('reason')} "
+            f"(x{e.get('count', 1)}, last {e.get('lastTimestamp') or e.get('eventTime')}): "
+            f"{quoted(' '.join(str(e.get('message', '')).split()))}" for e in events]
 
 
 def _judge_shared(ctx: CheckContext, nfs: bool, what: str, details: list[str],

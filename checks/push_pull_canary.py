@@ -15,7 +15,15 @@ from typing import Any
 
 from registry_doctor.doctor.check import CheckContext
 from registry_doctor.doctor.known_issues import find_known_issues, matching_lines
-from registry_doctor.doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import (
+    CheckMeta,
+    CheckOption,
+    MetricKey,
+    Resource,
+    Result,
+    Severity,
+    Status,
+)
 from registry_doctor.doctor.workload import as_dict, as_list
 
 META = CheckMeta(
@@ -43,6 +51,12 @@ META = CheckMeta(
         "credentials, region; NFS export); an image missing through another replica -> give "
         "all replicas one shared store or scale to 1 replica; delete disabled -> set "
         "storage.delete.enabled: true in the registry config."
+    ),
+    options=(
+        CheckOption("--canary", "canary", "Also push and pull a small image through the "
+                    "registry.", type="bool", default=False),
+        CheckOption("--canary-repository", "canary_repository", "Repository the canary "
+                    "pushes into.", default="registry-doctor/canary"),
     ),
 )
 

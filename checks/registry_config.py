@@ -34,9 +34,13 @@ META = CheckMeta(
         "says why the registry stopped (a Go `panic:` other than a runtime error, a "
         "`level=fatal` line or a "
         "`configuration error:`) is crit with that line quoted, whatever the static rules "
-        "found, and even when the configuration cannot be resolved from here. The findings say "
-        "which version's start-up rules were applied, read from the image tag (3.11 for the "
-        "OpenShift images, 2.8 for the others), and when the tag names another version."
+        "found, and even when the configuration cannot be resolved from here. The start-up "
+        "rules are those of the registry's release, read from the image tag (OpenShift 3.8, "
+        "3.9 to 3.11; distribution 2.6, 2.7, 2.8, 3): the S3 regions each build accepts, "
+        "skipverify, the drivers it has (3 has no swift or oss), the S3 storage classes and "
+        "the case of its messages. The findings say which release's rules were applied; a "
+        "tag without a version gets the newest modelled release's, a version without rules of "
+        "its own the nearest's, with a note."
     ),
     remediation=(
         "Fix the field named in the finding in the file it comes from (`$cli edit secret/"
@@ -61,11 +65,6 @@ META = CheckMeta(
 # A runtime panic (`panic: runtime error: ...`) of a registry that was serving is a crash, not a
 # configuration the registry refused (registry-running reports it).
 STARTUP_FAILURE = re.compile(r"^panic: (?!runtime error)|\blevel=fatal\b|^configuration error: ")
-# The image tags whose rules are modelled exactly (doctor/registryconfig/rules.py); other
-# versions are judged by their flavour's modelled version, which the finding says.
-_MODELLED_TAG = {"the OpenShift 3.11 registry": re.compile(r"^v?3\.11(\.|$)"),
-                 "the distribution 2.8 registry": re.compile(r"^v?2\.8(\.|$)")}
-_TAG = re.compile(r":([\w][\w.-]*)$")
 
 
 def evaluate(ctx: CheckContext) -> Result:
@@ -76,8 +75,7 @@ def evaluate(ctx: CheckContext) -> Result:
     resources = [workload.resource, *config.resources]
     if config.unresolved and not stopped:
         raise NotEvaluable(config.unresolved)
-    details = [config.unresolved or config.source_line, _rules_line(config.image,
-                                                                    config.flavour.name),
+    details = [*filter(None, (config.unresolved or config.source_line, config.rules_line)),
                *map(str, config.fatal), *map(str, config.warnings), *stopped]
     if config.fatal:
         return ctx.failed(_first(config.fatal), details, resources)
@@ -89,18 +87,6 @@ def evaluate(ctx: CheckContext) -> Result:
     return ctx.result(Status.OK, f"loads with the {config.driver} storage driver",
                       [*details, *config.settings(), config.describe("storage.delete.enabled")],
                       resources)
-
-
-def _rules_line(image: str, rules: str) -> str:
-    """Which version's start-up rules judged the configuration, read from the image tag."""
-    tag = _TAG.search(image.split("@")[0])
-    modelled = _MODELLED_TAG.get(rules)
-    if tag and modelled and modelled.search(tag.group(1)):
-        return f"start-up rules of {rules} applied (image {image})"
-    told = f"tag {tag.group(1)}" if tag else "no tag"
-    return f"start-up rules of {rules} applied: image {image} ({told}) has no rules of its " \
-        "own modelled here, so those of the newest modelled version were used (its build may " \
-        "differ, e.g. in the S3 regions it knows)"
 
 
 def _first(problems: list[Problem]) -> str:

@@ -14,7 +14,15 @@ from typing import Any
 
 from registry_doctor.doctor.check import CheckContext, NotEvaluable
 from registry_doctor.doctor.fix.planners.storage import plan_s3_reachability as plan  # noqa: F401 (its planner)
-from registry_doctor.doctor.model import CheckMeta, Remediation, Resource, Result, Severity, Status
+from registry_doctor.doctor.model import (
+    CheckMeta,
+    CheckOption,
+    Remediation,
+    Resource,
+    Result,
+    Severity,
+    Status,
+)
 from registry_doctor.doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS
 
 META = CheckMeta(
@@ -49,6 +57,10 @@ META = CheckMeta(
             "(REGISTRY_STORAGE_S3_ACCESSKEY, REGISTRY_STORAGE_S3_SECRETKEY), which the operator "
             "prefers to the cloud credentials it is given; it rolls the registry out."),
     },
+    options=(
+        CheckOption("--s3-write-probe", "s3_write_probe", "Also put and delete one marker "
+                    "object in the bucket.", type="bool", default=False),
+    ),
 )
 
 # Probe failure reason -> (what it means, how to fix it); {names} come from the probe data.

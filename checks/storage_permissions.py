@@ -27,7 +27,7 @@ META = CheckMeta(
     title="Registry store is writable by the registry's user",
     severity=Severity.CRIT,
     kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "persistentvolumes", "storageclasses",
-           "registry-pods", "registry-logs"),
+           "registry-pods", "registry-logs", "registry-namespace"),
     description=(
         "Skips remote storage drivers (S3 and other object stores). For the filesystem "
         "driver: crit when a registry pod's recent log has a `permission denied` or "
@@ -37,7 +37,12 @@ META = CheckMeta(
         "hostPath directory (the kubelet never changes its owner) or a block volume without "
         "fsGroup (a new file system's root belongs to root, mode 0755) is warn for a non-root "
         "user; emptyDir, NFS and other shared file systems, or a root user, are ok, with the "
-        "owner the export or path needs named."
+        "owner the export or path needs named. On OpenShift, a template without runAsUser "
+        "runs under a range SCC (restricted, hostnetwork: what the installer grants the "
+        "registry) with the first UID of its Namespace's openshift.io/sa.scc.uid-range, not "
+        "the image's 1001: on an NFS export or hostPath (inline or as a PV), whose owner the "
+        "kubelet never sets, that is warn, naming the range and the owner to set, unless the "
+        "template asks for a fsGroup or supplementalGroups the path can belong to (ok)."
     ),
     remediation=(
         "Make the store writable by the registry's user (UID 1001 for the 3.x image; the "
@@ -61,7 +66,38 @@ META = CheckMeta(
 # OpenShift 3.x registry images run as this user (their Dockerfile's `USER 1001`).
 OPENSHIFT_REGISTRY_UID = 1001
 _OPENSHIFT_IMAGES = re.compile(r"(origin|ose)-docker-registry")
+OWNED_OUTSIDE = frozenset({"nfs", "hostPath"})  # plugins whose owner the kubelet never sets
+# A push the registry stored: an upload or manifest write answered 201/202 (logrus sorts the
+# fields: http.request.method before http.response.status).
+_WRITTEN = re.compile(r"http\.request\.method=(PUT|PATCH|POST) .*http\.response\.status=20[12]\b")
 _DENIED = re.compile(r"permission denied|read-only file system", re.IGNORECASE)
+
+
+# Bootstrap SCCs whose runAsUser strategy is MustRunAsRange (openshift/origin,
+# pkg/cmd/server/bootstrappolicy/securitycontextconstraints.go): the admission gives a pod
+# that sets no runAsUser the first UID of its namespace's range. `oc adm registry --mount-host`
+# needs privileged, and openshift-ansible grants the registry's service account hostnetwork
+# (roles/openshift_hosted/tasks/registry.yml), so an installer's registry runs from the range.
+RANGE_SCCS = frozenset({"restricted", "hostnetwork", "hostaccess"})
+UID_RANGE = "openshift.io/sa.scc.uid-range"
+_RANGE = re.compile(r"^(\d+)/(\d+)$")  # first UID / block size: "1000000000/10000"
+
+
+@dataclass(frozen=True)
+class UidRange:
+    """The namespace's UID block, as its annotation gives it."""
+
+    namespace: str
+    text: str
+    first: int
+    end: int  # exclusive
+
+    def __contains__(self, uid: object) -> bool:
+        return isinstance(uid, int) and self.first <= uid < self.end
+
+    @property
+    def evidence(self) -> str:
+        return f"namespace/{self.namespace} {UID_RANGE}={self.text}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +107,9 @@ class Identity:
     uid: int | None
     fs_group: int | None
     evidence: tuple[str, ...]
+    # The namespace's range, when the SCC admission assigned (or will assign) the UID from it.
+    assigned_from: UidRange | None = None
+    template_groups: tuple[int, ...] = ()  # GIDs the template itself asks for
 
     @property
     def user(self) -> str:
@@ -113,13 +152,16 @@ def evaluate(ctx: CheckContext) -> Result:
 
 def _judge_volume(ctx: CheckContext, identity: Identity, store: StoreVolume,
                   details: list[str], resources: list[Resource]) -> Result:
+    plugin = store.plugin(ctx.snapshot)
+    if identity.assigned_from is not None and plugin.name in OWNED_OUTSIDE:
+        return _judge_range_uid(ctx, identity, identity.assigned_from, plugin.name, details,
+                                resources)
     if store.type == "hostPath":
         path = as_dict(store.mount.volume.get("hostPath")).get("path")
         return ctx.result(Status.WARN, f"{identity.user} writes to hostPath {path}: the kubelet "
                           "does not change a host directory's owner (fsGroup does not apply), "
                           "so pushes fail unless it was chowned on every node", details,
                           resources)
-    plugin = store.plugin(ctx.snapshot)
     details.append(f"volume plugin {plugin.name} ({plugin.kind}), {plugin.evidence}")
     if plugin.kind == BLOCK and identity.fs_group is None:
         return ctx.result(Status.WARN, f"{identity.user} writes to a {plugin.name} block volume "
@@ -131,6 +173,32 @@ def _judge_volume(ctx: CheckContext, identity: Identity, store: StoreVolume,
     return ctx.result(Status.OK, f"{identity.user} can be expected to write the "
                       f"{plugin.name} store, and no permission errors are logged", details,
                       resources)
+
+
+def _judge_range_uid(ctx: CheckContext, identity: Identity, uid_range: UidRange, plugin: str,
+                     details: list[str], resources: list[Resource]) -> Result:
+    """A UID from the namespace's range on a path whose owner is set on a node or an NFS
+    server: the docs' `chown 1001:root` does not make it writable for that UID."""
+    where = "an NFS export" if plugin == "nfs" else "a hostPath directory"
+    if identity.template_groups:
+        groups = ", ".join(map(str, identity.template_groups))
+        return ctx.result(Status.OK, f"{identity.user} (from namespace {uid_range.namespace}'s "
+                          f"range {uid_range.text}) writes to {where} through group(s) "
+                          f"{groups} its template asks for", [*details, f"the {plugin} path "
+                          f"must belong to one of group(s) {groups} with mode 2770 or 0770, "
+                          "which the cluster cannot show"], resources)
+    written = ctx.installation.log_lines(_WRITTEN)
+    if written:
+        pod, line = written[-1]
+        return ctx.result(Status.OK, f"{identity.user} (from namespace {uid_range.namespace}'s "
+                          f"range {uid_range.text}) writes to {where}: pod/{pod} logs a "
+                          f"completed push", [*details, f"pod/{pod}: {quoted(line)}"], resources)
+    return ctx.result(Status.WARN, f"{identity.user} is assigned from namespace "
+                      f"{uid_range.namespace}'s range {uid_range.text} ({UID_RANGE}), not the "
+                      f"image's UID {OPENSHIFT_REGISTRY_UID}: {where} owned by "
+                      f"{OPENSHIFT_REGISTRY_UID}, as the 3.x docs chown it, is not writable by "
+                      "it: pushes fail with permission denied unless the path was given to this "
+                      "UID (no push is logged yet to show it was)", details, resources)
 
 
 def _ok_summary(identity: Identity, config: RegistryConfig, store: StoreVolume | None) -> str:
@@ -157,22 +225,80 @@ def _identity(ctx: CheckContext, config: RegistryConfig) -> Identity:
         if pod else None
     if scc:
         evidence.append(f"{where} openshift.io/scc={scc}: the SCC admission set its user")
-    uid = _integer(as_dict(container.get("securityContext")).get("runAsUser"))
-    if uid is not None:
-        evidence.append(f"{where} container {name} securityContext.runAsUser={uid}")
-    elif (uid := _integer(pod_context.get("runAsUser"))) is not None:
-        evidence.append(f"{where} securityContext.runAsUser={uid}")
-    elif _OPENSHIFT_IMAGES.search(config.image or ""):
+    uid = _run_as_user(container, pod_context, where, evidence)
+    uid_range = _uid_range(ctx)
+    assigned = _assigned_from(config, pod, uid, uid_range, evidence)
+    if uid is None and assigned is not None:
+        uid = assigned.first
+    elif uid is None and _OPENSHIFT_IMAGES.search(config.image or ""):
         uid = OPENSHIFT_REGISTRY_UID
         evidence.append(f"no runAsUser: image {config.image} runs as UID {uid} (its USER)")
-    else:
+    elif uid is None:
         evidence.append(f"no runAsUser, and image {config.image} is not one whose user is known")
     fs_group = _integer(pod_context.get("fsGroup"))
     groups = tuple(g for g in map(_integer, as_list(pod_context.get("supplementalGroups")))
                    if g is not None)
     shown = "none" if fs_group is None else fs_group
     evidence.append(f"{where} securityContext fsGroup={shown}, supplementalGroups={list(groups)}")
-    return Identity(uid, fs_group, tuple(evidence))
+    template = as_dict(config.pod_spec.get("securityContext"))
+    template_groups = tuple(g for g in map(_integer, [template.get("fsGroup"),
+                                                      *as_list(template.get(
+                                                          "supplementalGroups"))])
+                            if g is not None)
+    return Identity(uid, fs_group, tuple(evidence), assigned, template_groups)
+
+
+def _run_as_user(container: dict[str, Any], pod_context: dict[str, Any], where: str,
+                 evidence: list[str]) -> int | None:
+    uid = _integer(as_dict(container.get("securityContext")).get("runAsUser"))
+    if uid is not None:
+        evidence.append(f"{where} container {container.get('name')} "
+                        f"securityContext.runAsUser={uid}")
+    elif (uid := _integer(pod_context.get("runAsUser"))) is not None:
+        evidence.append(f"{where} securityContext.runAsUser={uid}")
+    return uid
+
+
+def _assigned_from(config: RegistryConfig, pod: dict[str, Any] | None, uid: int | None,
+                   uid_range: UidRange | None, evidence: list[str]) -> UidRange | None:
+    """The namespace's range when the UID comes (or will come) from it: the template sets no
+    runAsUser, and the admitted pod's UID is in the range, or no pod is there to show it and
+    the template asks for nothing a range SCC refuses (privileged)."""
+    if uid_range is None or _template_uid(config) is not None:
+        return None
+    if pod is not None and uid in uid_range:
+        evidence.append(f"{uid_range.evidence}: the template sets no runAsUser, so the SCC "
+                        f"assigned UID {uid} from the namespace's range, not the image's user")
+        return uid_range
+    privileged = as_dict(config.container.get("securityContext")).get("privileged") is True
+    if pod is None and not privileged:
+        evidence.append(f"no registry pod to read its user from; {uid_range.evidence}: without "
+                        f"runAsUser in the template, the SCCs {', '.join(sorted(RANGE_SCCS))} "
+                        f"assign UID {uid_range.first}, not the image's user (anyuid or "
+                        "privileged would keep the image's)")
+        return uid_range
+    return None
+
+
+def _template_uid(config: RegistryConfig) -> int | None:
+    for context in (config.container, config.pod_spec):
+        uid = _integer(as_dict(context.get("securityContext")).get("runAsUser"))
+        if uid is not None:
+            return uid
+    return None
+
+
+def _uid_range(ctx: CheckContext) -> UidRange | None:
+    """The registry namespace's UID range (OpenShift), None elsewhere or when unreadable."""
+    for namespace in ctx.snapshot.items("registry-namespace"):
+        metadata = as_dict(namespace.get("metadata"))
+        text = as_dict(metadata.get("annotations")).get(UID_RANGE)
+        found = _RANGE.match(text.strip()) if isinstance(text, str) else None
+        if found:
+            first = int(found[1])
+            return UidRange(str(metadata.get("name")), text.strip(), first,
+                            first + int(found[2]))
+    return None
 
 
 def _integer(value: Any) -> int | None:
@@ -193,12 +319,19 @@ def _fix(ctx: CheckContext, identity: Identity, config: RegistryConfig,
         return f"fix: make {config.filesystem_root} in the image owned by UID {uid}, or mount " \
             "a volume there (see ephemeral-storage)"
     nfs = _nfs_export(ctx, store)
+    group = " (or chgrp it to a supplementalGroups GID with mode 2770)"
+    if identity.assigned_from is not None:
+        group = (" (or keep its owner and grant a group: `chgrp <gid> <path> && chmod 2770 "
+                 "<path>` with that GID in the template's securityContext.supplementalGroups, "
+                 "or as its fsGroup, which the process joins though the kubelet does not chown "
+                 "NFS or hostPath; the SCC must allow the GID)")
     if nfs:
         return f"fix: on the NFS server, {owner.replace('<path>', nfs[1])} for export " \
-            f"{nfs[0]}:{nfs[1]} (or chgrp it to a supplementalGroups GID with mode 2770)"
+            f"{nfs[0]}:{nfs[1]}{group.replace('<path>', nfs[1])}"
     if store.type == "hostPath":
         path = str(as_dict(store.mount.volume.get("hostPath")).get("path"))
-        return f"fix: on every node that runs the registry, {owner.replace('<path>', path)}"
+        return f"fix: on every node that runs the registry, {owner.replace('<path>', path)}" \
+            + (group.replace("<path>", path) if identity.assigned_from else "")
     if store.type == "emptyDir":
         return "fix: an emptyDir is writable by every user: check what else is mounted there"
     return f"fix: set the pod's securityContext.fsGroup (e.g. {uid}), or {owner} on the " \

@@ -15,7 +15,7 @@ import typer
 
 from registry_doctor.doctor import __version__
 from registry_doctor.doctor.config import RunConfig
-from registry_doctor.doctor.model import EXIT_USAGE
+from registry_doctor.doctor.model import EXIT_USAGE, CheckOption
 
 app = typer.Typer(
     name="registry-doctor",
@@ -72,10 +72,6 @@ Console = Annotated[str | None, typer.Option(
     "OpenShift 3.x).")]
 ConsoleOAuthClient = Annotated[str, typer.Option(
     "--console-oauth-client", help="The console's OAuthClient: the only one read and fixed.")]
-ConsoleHosts = Annotated[list[str], typer.Option(
-    "--console-host", help="oauth-redirect fix: a host whose https URL may be registered with "
-    "the console's OAuthClient (repeatable; none: the fix is left to a person).",
-    show_default=False)]
 RegistrySecrets = Annotated[list[str], typer.Option(
     "--registry-secret", help="A Secret of the registry a fix may change (repeatable; "
     "replaces the default list; --registry-secret= alone: none).")]
@@ -100,22 +96,6 @@ LogTail = Annotated[int, typer.Option("--log-tail", min=0, help="Log lines read 
 NodeLocal = Annotated[bool, typer.Option(
     "--node-local", help="Also inspect this host: who holds the console port, "
     "local certificate folder.")]
-NodePodScan = Annotated[bool, typer.Option(
-    "--node-pod-scan", help="cockpit-port-conflict: also look at every pod on the console's "
-    "nodes (lists the pods of every namespace: needs a cluster-wide pod list).")]
-ConsolePort = Annotated[int, typer.Option("--console-port", min=1, max=65535,
-                                          help="Port of Cockpit and the console.")]
-CertDir = Annotated[Path | None, typer.Option(
-    "--cert-dir", help="A local Cockpit ws-certs.d folder to judge.", show_default=False)]
-S3WriteProbe = Annotated[bool, typer.Option(
-    "--s3-write-probe", help="Also put and delete one marker object in the bucket.")]
-Canary = Annotated[bool, typer.Option(
-    "--canary", help="Also push and pull a small image through the registry.")]
-CanaryRepository = Annotated[str, typer.Option(
-    "--canary-repository", help="Repository the canary pushes into.")]
-OAuthProbe = Annotated[bool, typer.Option(
-    "--oauth-probe", help="Also ask the OAuth server to authorize the console's redirect URI "
-    "(shows in the master log).")]
 RolloutTimeout = Annotated[float, typer.Option(
     "--rollout-timeout", min=1, help="How long a redeploy may take, in seconds.")]
 Yes = Annotated[bool, typer.Option("--yes", help="Apply (default: only print the plan).")]
@@ -164,6 +144,84 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# The run options `check` and `serve` share (both shells over one engine), then the options
+# each check brings in its metadata (CheckMeta.options).
+_SHARED: list[tuple[str, object, object]] = [
+    ("checks", CheckIds, []),
+    ("skip", SkipIds, []),
+    ("from_dir", FromDir, None),
+    ("probes", Probes, None),
+    ("kubeconfig", Kubeconfig, None),
+    ("context", Context, None),
+    ("platform", PlatformId, "auto"),
+    ("namespace", Namespace, None),
+    ("registry", Registry, None),
+    ("console", Console, None),
+    ("console_oauth_client", ConsoleOAuthClient, RunConfig.console_oauth_client),
+    ("timeout", Timeout, 30.0),
+    ("probe_timeout", ProbeTimeout, 5.0),
+    ("log_tail", LogTail, 500),
+    ("node_local", NodeLocal, False),
+    ("config_file", ConfigFile, None),
+]
+# Shared by `check` only: what a fix may touch.
+_FIX_SCOPE: list[tuple[str, object, object]] = [
+    ("registry_secret", RegistrySecrets, list(RunConfig.registry_secrets)),
+    ("console_secret", ConsoleSecrets, list(RunConfig.console_secrets)),
+]
+
+
+def _check_options() -> list[tuple[CheckOption, tuple[str, ...]]]:
+    """Every check's options, once each, with the checks that declare them; from the checks'
+    generated metadata (light: no check module is imported)."""
+    from registry_doctor.checks import all_metas
+
+    found: dict[str, tuple[CheckOption, tuple[str, ...]]] = {}
+    for meta in all_metas():
+        for option in meta.options:
+            owners = found[option.flag][1] if option.flag in found else ()
+            found[option.flag] = (option, (*owners, meta.id))
+    return list(found.values())
+
+
+def _check_option_parameter(option: CheckOption,
+                            owners: tuple[str, ...]) -> tuple[str, object, object]:
+    python_type: object = {"bool": bool, "int": int, "path": Path, "list": list[str]}.get(
+        option.type, str)
+    settings: dict[str, object] = {"help": f"{', '.join(owners)}: {option.help}",
+                                   "show_default": option.default not in (None, (), False)}
+    if option.type == "int":
+        settings.update(min=option.minimum, max=option.maximum)
+    default = list(option.default or ()) if option.type == "list" else option.default
+    if default is None:
+        python_type = python_type | None  # type: ignore[operator]
+    return option.setting, Annotated[python_type, typer.Option(option.flag, **settings)], default
+
+
+def _run_options(*, fixes: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the shared run options and the checks' options (with `fixes`, also
+    the fix options and the fix scope) as keyword parameters, passed in its `**options`."""
+    import inspect
+
+    def extend(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p.replace(kind=p.KEYWORD_ONLY) for p in signature.parameters.values()
+               if p.kind is not p.VAR_KEYWORD]
+        def parameters(added: list[tuple[str, object, object]]) -> list[inspect.Parameter]:
+            return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                      annotation=annotation)
+                    for name, annotation, default in added]
+
+        checks = [_check_option_parameter(o, owners) for o, owners in _check_options()
+                  if fixes or not o.fix]
+        command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*parameters(_SHARED), *own,
+                        *parameters([*(_FIX_SCOPE if fixes else []), *checks])])
+        return command
+
+    return extend
+
+
 @app.callback()
 def main_options(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
@@ -173,33 +231,9 @@ def main_options(
 
 
 @app.command()
+@_run_options(fixes=True)
 def check(
-    checks: CheckIds = [],  # noqa: B006 - typer needs a list default
-    skip: SkipIds = [],  # noqa: B006
     output: Output = "table",
-    from_dir: FromDir = None,
-    probes: Probes = None,
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    platform: PlatformId = "auto",
-    namespace: Namespace = None,
-    registry: Registry = None,
-    console: Console = None,
-    console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
-    console_host: ConsoleHosts = [],  # noqa: B006
-    registry_secret: RegistrySecrets = list(RunConfig.registry_secrets),  # noqa: B006
-    console_secret: ConsoleSecrets = list(RunConfig.console_secrets),  # noqa: B006
-    timeout: Timeout = 30.0,
-    probe_timeout: ProbeTimeout = 5.0,
-    log_tail: LogTail = 500,
-    node_local: NodeLocal = False,
-    node_pod_scan: NodePodScan = False,
-    console_port: ConsolePort = 9090,
-    cert_dir: CertDir = None,
-    s3_write_probe: S3WriteProbe = False,
-    canary: Canary = False,
-    canary_repository: CanaryRepository = "registry-doctor/canary",
-    oauth_probe: OAuthProbe = False,
     fix: Annotated[bool, typer.Option(
         "--fix", help="Plan fixes for what fails and print the plan (nothing is changed).")
     ] = False,
@@ -214,25 +248,6 @@ def check(
     dry_run: Annotated[str, typer.Option(
         "--dry-run", help="With --fix: none, client (the plan), or server: also send the "
         "planned writes with dryRun=All where the server supports it.")] = "none",
-    claim_name: Annotated[str | None, typer.Option(
-        "--claim-name", help="ephemeral-storage: the claim to use (created with "
-        "--claim-size when absent).", show_default=False)] = None,
-    claim_size: Annotated[str | None, typer.Option(
-        "--claim-size", help="ephemeral-storage: create the claim with this size, e.g. 20Gi.",
-        show_default=False)] = None,
-    storage_class: Annotated[str | None, typer.Option(
-        "--storage-class", help="ephemeral-storage: storage class of a created claim.",
-        show_default=False)] = None,
-    requests_cpu: Annotated[str, typer.Option(
-        "--requests-cpu", help="besteffort-qos: cpu request to set.")] = "100m",
-    requests_memory: Annotated[str, typer.Option(
-        "--requests-memory", help="besteffort-qos: memory request to set.")] = "256Mi",
-    limits_cpu: Annotated[str | None, typer.Option(
-        "--limits-cpu", help="besteffort-qos: also set this cpu limit.", show_default=False)
-    ] = None,
-    limits_memory: Annotated[str | None, typer.Option(
-        "--limits-memory", help="besteffort-qos: also set this memory limit.",
-        show_default=False)] = None,
     cooldown: Annotated[str, typer.Option(
         "--cooldown", help="Do not change (write or redeploy) an object a run changed again "
         "within this time (e.g. 1h, 30m, 0).")] = "1h",
@@ -241,32 +256,30 @@ def check(
         "--exit-policy", help="With --fix: what the exit code reports. checks: the verdicts "
         "(0 ok, 1 warn, 2 crit, 3 unknown); fix, for cron jobs: 0 unless a fix failed (2) or "
         "nothing could be judged (3) (docs/cron.md).")] = "checks",
-    config_file: ConfigFile = None,
     textfile: Textfile = None,
+    **options: object,
 ) -> None:
     """Run the checks and print a report. Exit code: 0 ok, 1 warn, 2 crit, 3 unknown.
 
     With --fix, plan fixes for what fails; with --fix --yes, apply them (docs/remediation.md).
     """
     _check_output(output)
-    config = _with_acknowledgements(_run_config(locals()), config_file)
-    options = None
+    config = _with_acknowledgements(_run_config(options), options["config_file"])
+    fix_options = None
     if exit_policy not in ("checks", "fix"):
         _usage_error(f"--exit-policy {exit_policy}: choose checks or fix")
     if fix or yes or fix_only or dry_run != "none" or exit_policy != "checks":
-        options = _fix_options(
-            from_dir=from_dir, fix=fix or bool(fix_only), yes=yes, dry_run=dry_run,
-            allow_disruptive=allow_disruptive, only=tuple(fix_only), claim_name=claim_name,
-            claim_size=claim_size, storage_class=storage_class, requests_cpu=requests_cpu,
-            requests_memory=requests_memory, limits_cpu=limits_cpu, limits_memory=limits_memory,
-            cooldown=cooldown, rollout_timeout=rollout_timeout)
-    raise typer.Exit(_run_and_print(config, checks, skip, output, options, exit_policy,
-                                    textfile))
+        fix_options = _fix_options(
+            fix=fix or bool(fix_only), yes=yes, dry_run=dry_run,
+            allow_disruptive=allow_disruptive, only=tuple(fix_only), cooldown=cooldown,
+            rollout_timeout=rollout_timeout, **options)
+    raise typer.Exit(_run_and_print(config, options["checks"], options["skip"], output,
+                                    fix_options, exit_policy, textfile))
 
 
 # Command parameters named after their flag where the RunConfig field name is longer.
 _CONFIG_FIELDS = {"registry": "registry_name", "console": "console_name",
-                  "log_tail": "log_tail_lines", "console_host": "console_hosts",
+                  "log_tail": "log_tail_lines",
                   "registry_secret": "registry_secrets", "console_secret": "console_secrets"}
 
 
@@ -316,7 +329,11 @@ def _with_acknowledgements(config, path: Path | None):  # RunConfig -> RunConfig
 
 
 def _fix_options(*, from_dir: Path | None, fix: bool, yes: bool, dry_run: str,
-                 cooldown: str, **values: object):  # -> doctor.fix.model.FixOptions
+                 cooldown: str, allow_disruptive: bool, only: tuple[str, ...],
+                 rollout_timeout: float, **options: object):  # -> FixOptions
+    """The fix settings: the fix flags, and the checks' fix options (their metadata)."""
+    from dataclasses import fields
+
     from registry_doctor.doctor.fix.model import FixOptions
     from registry_doctor.doctor.quantity import QuantityError, parse_quantity
 
@@ -330,16 +347,21 @@ def _fix_options(*, from_dir: Path | None, fix: bool, yes: bool, dry_run: str,
         flag = "--yes" if yes else "--dry-run=server"
         _usage_error(f"{flag}: a dump (--from-dir) cannot be changed; drop {flag} to print "
                      "the plan, or run against the cluster to apply it")
-    for flag in ("requests_cpu", "requests_memory", "limits_cpu", "limits_memory",
-                 "claim_size"):
-        if values[flag] is not None:
+    settable = {f.name for f in fields(FixOptions)}
+    for option, _ in _check_options():
+        value = options[option.setting]
+        if option.type == "quantity" and value is not None:
             try:
-                parse_quantity(values[flag])
+                parse_quantity(str(value))
             except QuantityError:
-                _usage_error(f"--{flag.replace('_', '-')} {values[flag]}: not a Kubernetes "
-                             "quantity (e.g. 100m, 256Mi, 20Gi)")
+                _usage_error(f"{option.flag} {value}: not a Kubernetes quantity (e.g. 100m, "
+                             "256Mi, 20Gi)")
     return FixOptions(apply=yes, server_dry_run=dry_run == "server",
-                      cooldown_seconds=_seconds(cooldown, "--cooldown"), **values)
+                      cooldown_seconds=_seconds(cooldown, "--cooldown"),
+                      allow_disruptive=allow_disruptive, only=only,
+                      rollout_timeout=rollout_timeout,
+                      **{o.setting: options[o.setting] for o, _ in _check_options()
+                         if o.setting in settable})
 
 
 def _seconds(text: str, flag: str) -> float:
@@ -450,38 +472,17 @@ def _select_checks(checks: list[str], skip: list[str], config: object) -> list:
 
 
 @app.command()
+@_run_options(fixes=False)
 def serve(
     listen: Annotated[str, typer.Option(
         "--listen", help="Address of the metrics endpoint, HOST:PORT.")] = "0.0.0.0:9709",
     interval: Annotated[str, typer.Option(
         "--interval", help="Time between runs, e.g. 60s, 5m, 1h.")] = "60s",
-    checks: CheckIds = [],  # noqa: B006 - typer needs a list default
-    skip: SkipIds = [],  # noqa: B006
-    from_dir: FromDir = None,
-    probes: Probes = None,
-    kubeconfig: Kubeconfig = None,
-    context: Context = None,
-    platform: PlatformId = "auto",
-    namespace: Namespace = None,
-    registry: Registry = None,
-    console: Console = None,
-    console_oauth_client: ConsoleOAuthClient = "cockpit-oauth-client",
-    timeout: Timeout = 30.0,
-    probe_timeout: ProbeTimeout = 5.0,
-    log_tail: LogTail = 500,
-    node_local: NodeLocal = False,
-    node_pod_scan: NodePodScan = False,
-    console_port: ConsolePort = 9090,
-    cert_dir: CertDir = None,
-    s3_write_probe: S3WriteProbe = False,
-    canary: Canary = False,
-    canary_repository: CanaryRepository = "registry-doctor/canary",
-    oauth_probe: OAuthProbe = False,
-    config_file: ConfigFile = None,
+    **options: object,
 ) -> None:
     """Run the checks every --interval and serve the last report as Prometheus metrics
     (/metrics, /healthz, /readyz; docs/exporter.md). Stops cleanly on SIGTERM."""
-    config = _with_acknowledgements(_run_config(locals()), config_file)
+    config = _with_acknowledgements(_run_config(options), options["config_file"])
     from registry_doctor.exporter import daemon
 
     try:
@@ -489,7 +490,7 @@ def serve(
         seconds = daemon.parse_interval(interval)
     except ValueError as error:
         _usage_error(str(error))
-    selected = _select_checks(checks, skip, config)
+    selected = _select_checks(options["checks"], options["skip"], config)
     _check_credentials(config)
     raise typer.Exit(daemon.serve(config, selected, host, port, seconds))
 
@@ -633,7 +634,6 @@ def snapshot(
     from registry_doctor.doctor import engine
     from registry_doctor.doctor.config import RunConfig
     from registry_doctor.doctor.kube import KubeConfigError, KubeError
-    from registry_doctor.doctor.snapshot import collect
     from registry_doctor.doctor.snapshot.dump import write_dump
     from registry_doctor.doctor.snapshot.kinds import known_collections
 
@@ -647,13 +647,12 @@ def snapshot(
         # Without --check, everything the catalogue knows: a dump is for later questions too.
         wanted = ({k for c in engine.select_checks(checks, (), config) for k in c.meta.kinds}
                   if checks else known_collections())
-        source = engine.open_source(config)
-        config = engine.settle(config, source)
-        snap = collect(source, wanted, config, config.platform)
+        snap = engine.snapshot(config, wanted)
         # A collection that could not be read is left out, not written as an empty list: the
         # dump must not say "there are none" where the cluster did not answer.
         collected = {k: v for k, v in snap.collections.items() if k not in snap.errors}
-        written = write_dump(out, collected, snap.logs, include_secrets)
+        written = write_dump(out, collected, snap.logs, include_secrets,
+                             snap.previous_logs)
     except (engine.UsageError, KubeConfigError) as error:
         _usage_error(str(error))
     except KubeError as error:

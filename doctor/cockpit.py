@@ -10,6 +10,17 @@ Which file Cockpit serves and what it does with it depend on its version:
 Both take the alphabetically last candidate (plain byte order), pair the key with the FIRST
 certificate and take each next one as the issuer of the one before; when they do not chain,
 every intermediate is dropped and the server certificate goes out alone.
+
+The console image starts through its launcher (cockpit-project/cockpit 195,
+`pkg/kubernetes/standalone/src/cockpit-kube-launch/main.go`): `remotectl certificate
+/var/run/secrets/ws-certs.d/tls.crt /var/run/secrets/ws-certs.d/tls.key` first writes both
+files, each followed by a newline, into `/etc/cockpit/ws-certs.d/tls.cert` (named after the
+first file, `src/ws/remotectl-certificate.c`), which fails silently when that folder is a
+read-only volume; then `remotectl certificate --ensure` generates 0-self-signed.cert when no
+*.cert is there. cockpit-ws then logs the file it loaded, `Using certificate: PATH`
+(`src/ws/main.c`): the console image prints `INFO: cockpit-ws: Using certificate: PATH` on
+stderr (`src/common/cockpitlog.c` without a journal), Cockpit 287 prints it only with
+G_MESSAGES_DEBUG=cockpit-ws.
 """
 
 from __future__ import annotations
@@ -27,13 +38,19 @@ SPLIT_KEY_SINCE = 211
 DEFAULT_SELF_SIGNED = "0-self-signed.cert"
 EXPIRY_WARNING = timedelta(days=30)
 CERT_DIR = "/etc/cockpit/ws-certs.d"
+Hosts = str | Sequence[str] | None  # the names browsers reach the server at
+LAUNCHER_PAIR_DIR = "/var/run/secrets/ws-certs.d"
+LAUNCHER_PAIR = ("tls.crt", "tls.key")
+LAUNCHER_COMBINED = "tls.cert"  # remotectl names the combined file after the first one
 _TAG = re.compile(r"^v?(\d+)(?:\.\d+)*$")
+_USING_CERTIFICATE = re.compile(r"Using certificate: (\S+)")
 
 
 @dataclass(frozen=True)
 class CockpitVersion:
     number: int | None  # None: the console image, whose exact Cockpit (<= 195) is unknown
     description: str
+    launcher: bool = True  # started by cockpit/kubernetes' cockpit-kube-launch (see above)
 
     @property
     def split_key(self) -> bool:
@@ -42,6 +59,13 @@ class CockpitVersion:
     @property
     def suffixes(self) -> tuple[str, ...]:
         return (".cert", ".crt") if self.split_key else (".cert",)
+
+    @property
+    def tls_pair_folder(self) -> str:
+        """Where this Cockpit takes a `kubernetes.io/tls` secret's tls.crt and tls.key from:
+        the console image's launcher combines them from LAUNCHER_PAIR_DIR; a Cockpit >= 211
+        started otherwise reads them in CERT_DIR."""
+        return LAUNCHER_PAIR_DIR if self.launcher else CERT_DIR
 
     @property
     def reads(self) -> str:
@@ -60,12 +84,22 @@ def version_of_image(image: str) -> CockpitVersion:
     number = _TAG.match(tag)
     if name in ("ws", "cockpit-ws", "kubernetes") and number and "cockpit" in repository:
         version = int(number.group(1))
-        return CockpitVersion(version, f"{image} runs Cockpit {version}")
+        return CockpitVersion(version, f"{image} runs Cockpit {version}",
+                              launcher=name == "kubernetes")
     if name == "kubernetes" and "cockpit" in repository:
         return CockpitVersion(None, f"{image} is the cockpit/kubernetes console image "
                                     "(Cockpit <= 195)")
     return CockpitVersion(None, f"{image} taken for the registry console image (Cockpit <= 195, "
                                 "built from cockpit/kubernetes)")
+
+
+def logged_certificate(log: str) -> tuple[str, str] | None:
+    """The certificate cockpit-ws last said it loaded, and that log line."""
+    for line in reversed(log.splitlines()):
+        found = _USING_CERTIFICATE.search(line)
+        if found:
+            return found.group(1), line.strip()
+    return None
 
 
 @dataclass(frozen=True)
@@ -93,7 +127,7 @@ def served_chain(files: Mapping[str, PemFile], version: CockpitVersion
     return tuple(files[chosen].certificates) if chosen else ()
 
 
-def judge_directory(files: Mapping[str, PemFile], version: CockpitVersion, host: str | None,
+def judge_directory(files: Mapping[str, PemFile], version: CockpitVersion, hosts: Hosts,
                     now: datetime, writable: bool) -> list[Finding]:
     """What Cockpit `version` makes of a ws-certs.d folder holding `files`."""
     choice = choose(files, version)
@@ -122,7 +156,7 @@ def judge_directory(files: Mapping[str, PemFile], version: CockpitVersion, host:
         pairing, owner = _key_pairing(pem.certificates, key, chosen)
         findings.append(pairing)
         server = owner or server
-    findings += judge_chain(pem.certificates, now, None if default else host, chosen,
+    findings += judge_chain(pem.certificates, now, None if default else hosts, chosen,
                             note_self_signed=not default, server=server)
     return findings
 
@@ -202,11 +236,11 @@ def _key_pairing(certificates: Sequence[Certificate], key: PrivateKeyInfo,
     return Finding(Status.OK, f"{where}: the key belongs to the first certificate"), owner
 
 
-def judge_chain(certificates: Sequence[Certificate], now: datetime, host: str | None,
+def judge_chain(certificates: Sequence[Certificate], now: datetime, hosts: Hosts,
                 where: str, note_self_signed: bool = True,
                 server: Certificate | None = None) -> list[Finding]:
     """Order, completeness, validity dates and names of a chain that should start with the
-    server certificate (`server`, when the key showed it elsewhere)."""
+    server certificate (`server`, when the key showed it elsewhere), for each of `hosts`."""
     findings = _order(certificates, where)
     leaf = server or certificates[0]
     top = certificates[-1]
@@ -225,8 +259,8 @@ def judge_chain(certificates: Sequence[Certificate], now: datetime, host: str | 
                                            f"{top.issuer} (the clients' trusted root)"))
     for cert in certificates:
         findings += _dates(cert, now, where)
-    if host:
-        findings.append(_covers(leaf, host, where))
+    hosts = [hosts] if isinstance(hosts, str) else list(hosts or ())
+    findings += [_covers(leaf, host, where) for host in hosts]
     return findings
 
 

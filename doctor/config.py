@@ -70,7 +70,8 @@ class RunConfig:
         (templates/_helpers.tpl, objectNames), into `resourceNames`."""
         return {REGISTRY: (self.registry_name,), CONSOLE: (self.console_name,),
                 REGISTRY_SECRETS: self.registry_secrets, CONSOLE_SECRETS: self.console_secrets,
-                CONSOLE_OAUTH_CLIENT: (self.console_oauth_client,)}
+                CONSOLE_OAUTH_CLIENT: (self.console_oauth_client,),
+                REGISTRY_NAMESPACE: (self.namespace,)}
 
 
 # Name symbols: objects RBAC grants by name, named by configuration.
@@ -79,12 +80,14 @@ REGISTRY_SECRETS, CONSOLE_SECRETS = "registrySecrets", "consoleSecrets"
 CONSOLE_OAUTH_CLIENT = "consoleOAuthClient"
 # Fixed names (doctor.fix.permissions.FIXED_NAMES): OpenShift 4's operator singletons.
 OPERATOR_CONFIG, CLUSTER_OPERATOR = "operatorConfig", "clusterOperator"
+REGISTRY_NAMESPACE = "registryNamespace"  # the Namespace object itself (its SCC ranges)
 # The flag and the chart value that name each symbol's objects.
 NAME_SETTINGS = {REGISTRY: ("--registry", "registry.name"),
                  CONSOLE: ("--console", "registry.console"),
                  REGISTRY_SECRETS: ("--registry-secret", "registry.secrets"),
                  CONSOLE_SECRETS: ("--console-secret", "registry.consoleSecrets"),
-                 CONSOLE_OAUTH_CLIENT: ("--console-oauth-client", "registry.consoleOAuthClient")}
+                 CONSOLE_OAUTH_CLIENT: ("--console-oauth-client", "registry.consoleOAuthClient"),
+                 REGISTRY_NAMESPACE: ("--namespace", "registry.namespace")}
 
 
 def setting(symbol: str) -> str:

@@ -32,6 +32,8 @@ def meta_block(meta: CheckMeta) -> str:
         f"- **Reads:** {', '.join(f'`{k}`' for k in meta.kinds)}",
         f"- **Live probes:** {probes}{opt_in}",
         f"- **Platforms:** {meta.platforms_line}",
+        *(f"- **Option** `{o.line.partition(':')[0]}`:{o.line.partition(':')[2]}"
+          for o in meta.options),
         "",
         meta.description,
         "",

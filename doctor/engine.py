@@ -40,7 +40,8 @@ class UsageError(ValueError):
 def select_checks(include: Sequence[str] = (), exclude: Sequence[str] = (),
                   config: RunConfig | None = None) -> list[Check]:
     """The checks to run: `include` (default: all, opt-in ones when their flag is set)
-    minus `exclude`."""
+    minus `exclude`. Excluding all of them is a usage error: a run of no check would exit
+    3, "nothing could be judged", which Nagios and cron read as a cluster they cannot see."""
     checks = all_checks()
     unknown = sorted((set(include) | set(exclude)) - set(checks))
     if unknown:
@@ -49,7 +50,12 @@ def select_checks(include: Sequence[str] = (), exclude: Sequence[str] = (),
     config = config or RunConfig()
     chosen = [checks[i] for i in dict.fromkeys(include)] if include else [
         c for c in checks.values() if not c.meta.opt_in or getattr(config, c.meta.opt_in)]
-    return [c for c in chosen if c.meta.id not in set(exclude)]
+    selected = [c for c in chosen if c.meta.id not in set(exclude)]
+    if not selected:
+        among = "every check --check names" if include else "every check that runs by default"
+        raise UsageError(f"no check left to run: --skip {', '.join(sorted(set(exclude)))} "
+                         f"removes {among}")
+    return selected
 
 
 def open_source(config: RunConfig) -> Source:
@@ -94,6 +100,13 @@ def inspect(config: RunConfig, checks: Sequence[Check], source: Source | None = 
         collection_errors=dict(snapshot.errors),
         source_failure="; ".join(dict.fromkeys(snapshot.source_failures.values())) or None,
     ), snapshot
+
+
+def snapshot(config: RunConfig, wanted: Iterable[str]) -> Snapshot:
+    """The collections `wanted`, read as a run reads them (`registry-doctor snapshot`)."""
+    source = open_source(config)
+    config = settle(config, source)
+    return collect(source, wanted, config, config.platform)
 
 
 def settle(config: RunConfig, source: Source) -> RunConfig:
@@ -163,8 +176,8 @@ def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
     if check.meta.platforms and snapshot.platform not in check.meta.platforms:
         return ctx.result(Status.SKIP, f"does not apply to platform {snapshot.platform}: "
                           f"{check.meta.platform_note}")
-    causes = [snapshot.errors[k] for k in check.meta.kinds
-              if k in snapshot.errors and k not in LOG_COLLECTIONS]
+    causes = [snapshot.errors[k] for k in check.meta.kinds if k in snapshot.errors
+              and k not in LOG_COLLECTIONS and k not in check.meta.quotes_only]
     if causes:
         return ctx.result(Status.UNKNOWN, "; ".join(dict.fromkeys(causes)))
     try:

@@ -191,7 +191,8 @@ def _load_configuration(kubeconfig: Path | None, context: str | None) -> tuple[A
             config.load_incluster_config(client_configuration=configuration)
             return configuration, "in-cluster"
         if kubeconfig is not None and not kubeconfig.is_file():
-            raise KubeConfigError(f"--kubeconfig {kubeconfig}: no such file")
+            problem = "a directory, not a file" if kubeconfig.is_dir() else "no such file"
+            raise KubeConfigError(f"--kubeconfig {kubeconfig}: {problem}")
         path = str(kubeconfig) if kubeconfig else None
         if context is not None:
             _require_context(path, context, where)

@@ -67,6 +67,32 @@ DEFAULT_NAMES: Mapping[str, str] = MappingProxyType({
 
 
 @dataclass(frozen=True)
+class CheckOption:
+    """A command-line option a check brings: `check` offers it, and `serve` too unless it only
+    shapes a fix. The CLI builds its options from these (doctor/cli.py), so a check's settings
+    live with the check."""
+
+    flag: str  # "--claim-name"
+    # The field it sets: of RunConfig (doctor.config), or of FixOptions when `fix`.
+    setting: str
+    help: str
+    # str, bool, int, path, list (repeatable), quantity (a Kubernetes quantity, e.g. 256Mi)
+    type: str = "str"
+    default: Any = None
+    fix: bool = False  # read only by the check's fix planner (`check --fix`)
+    minimum: int | None = None  # for int
+    maximum: int | None = None
+
+    @property
+    def line(self) -> str:
+        """`--claim-size QUANTITY` (fix only): what it does, for `explain` and the docs."""
+        value = "" if self.type == "bool" else f" {self.type.upper()}"
+        default = "" if self.default in (None, (), False) else f" (default: {self.default})"
+        return (f"{self.flag}{value}{' (with --fix)' if self.fix else ''}: "
+                f"{self.help}{default}")
+
+
+@dataclass(frozen=True)
 class CheckMeta:
     """Everything about a check except its logic; rendered by `list`, `explain` and the docs."""
 
@@ -88,6 +114,10 @@ class CheckMeta:
     # The remediation on platforms where the fix is made elsewhere, by platform id (OpenShift
     # 4: through the operator's Config CR, `$owner`, not the Deployment it writes).
     platform_remediation: dict[str, str] = field(default_factory=dict, hash=False)
+    options: tuple[CheckOption, ...] = ()  # its command-line options
+    # Collections among `kinds` read only to quote (e.g. events): when one cannot be read, the
+    # check still judges and says what it could not quote, instead of being unknown.
+    quotes_only: tuple[str, ...] = ()
 
     def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES,
                         platform: str = "") -> str:
@@ -243,6 +273,13 @@ class Report:
     @property
     def exit_code(self) -> int:
         return exit_code_for([r.status for r in self.results])
+
+    @property
+    def input_problems(self) -> list[str]:
+        """What of the source could not be read (a dump's files, each `file: reason`): the
+        verdicts were reached without it, so every output format says so."""
+        problems = self.source.get("problems")
+        return [str(p) for p in problems] if isinstance(problems, list) else []
 
     def result(self, check_id: str) -> Result | None:
         return next((r for r in self.results if r.check == check_id), None)

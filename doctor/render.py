@@ -58,6 +58,11 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text.replace("\t", " "))
 
 
+def one_line(text: str) -> str:
+    """`printable`, its line breaks shown escaped: one item, one line."""
+    return printable(text).replace("\n", "\\n")
+
+
 def _fill(text: str, first: str, rest: str) -> list[str]:
     """`text` wrapped to the terminal, every line of it indented."""
     return textwrap.wrap(printable(text), terminal_width(), initial_indent=first,
@@ -67,7 +72,7 @@ def _fill(text: str, first: str, rest: str) -> list[str]:
 def render_table(report: Report, color: bool) -> str:
     width = max((len(r.check) for r in report.results), default=5)
     lines = [*_fill(_source_line(report), "", "  "), ""]
-    for problem in report.source.get("problems", []):
+    for problem in report.input_problems:
         lines += _fill(f"input problem: {problem}", "", "  ")
     indent = " " * 10
     for result in report.results:
@@ -155,7 +160,10 @@ def meta_document(meta: CheckMeta) -> dict[str, Any]:
     """A check's metadata for `list -o json` and `explain -o json`."""
     return {"id": meta.id, "title": meta.title, "severity": meta.severity.value,
             "reads": list(meta.kinds), "probes": list(meta.probes), "optIn": meta.opt_in,
-            "platforms": list(meta.platforms), "description": meta.description,
+            "platforms": list(meta.platforms),
+            "options": [{"flag": o.flag, "help": o.help, "fix": o.fix, "default": o.default}
+                        for o in meta.options],
+            "description": meta.description,
             "remediation": meta.remediation_for(), "docs": meta.docs}
 
 
@@ -176,6 +184,7 @@ def render_explain(meta: CheckMeta) -> str:
         *_fill(f"reads: {', '.join(meta.kinds)}", "", "  "),
         *_fill(f"live probes: {probes}", "", "  "),
         *_fill(f"platforms: {meta.platforms_line}", "", "  "),
+        *(line for o in meta.options for line in _fill(f"option {o.line}", "", "  ")),
         "",
         *_fill(meta.description, "", ""),
         "",

@@ -58,7 +58,29 @@ def served_hosts(route: dict[str, Any] | None) -> list[str]:
     return list(dict.fromkeys(a.host for a in answers if a.admitted and a.host))
 
 
+def refusals(route: dict[str, Any] | None) -> list[Admission]:
+    """The routers' refusals, when no router serves the route: why it is unreachable."""
+    answers = admissions(as_dict(route))
+    if any(a.admitted for a in answers):
+        return []
+    return [a for a in answers if a.admitted is False]
+
+
+def describe_refusal(route: dict[str, Any], refusal: Admission) -> str:
+    """The refusal as its route's status records it, quoted."""
+    said = ": ".join(p for p in (refusal.reason, refusal.message) if p) or "no reason given"
+    return (f"route {as_dict(route.get('metadata')).get('name')}: router {refusal.router} "
+            f"refused host {refusal.host or requested_host(route)} (status.ingress Admitted "
+            f"False, {said})")
+
+
 def termination(route: dict[str, Any] | None) -> str | None:
     """`edge`, `passthrough`, `reencrypt`, or None for a plain-HTTP route."""
     value = as_dict(as_dict(as_dict(route).get("spec")).get("tls")).get("termination")
     return value.lower() if isinstance(value, str) and value else None
+
+
+def destination_ca(route: dict[str, Any] | None) -> str | None:
+    """The CA a reencrypt route's router verifies its backend with, when one is given."""
+    value = as_dict(as_dict(as_dict(route).get("spec")).get("tls")).get("destinationCACertificate")
+    return value if isinstance(value, str) and value.strip() else None

@@ -66,10 +66,16 @@ class Workload:
     @property
     def rolling(self) -> str | None:
         """The rolling strategy's type (new pods start before old ones stop), with the API's
-        default when unset; None for Recreate, OnDelete or a DaemonSet."""
+        default when unset; None for Recreate, OnDelete, a DaemonSet, or a rolling strategy
+        whose maxSurge comes to 0 pods: that one stops old pods first (maxUnavailable, which
+        the API then makes at least 1)."""
         default = {"DeploymentConfig": "Rolling", "Deployment": "RollingUpdate"}.get(self.kind)
-        kind = as_dict(self.spec.get("strategy")).get("type") or default
-        return kind if kind in ("Rolling", "RollingUpdate") and default else None
+        strategy = as_dict(self.spec.get("strategy"))
+        kind = strategy.get("type") or default
+        if kind not in ("Rolling", "RollingUpdate") or not default:
+            return None
+        params = as_dict(strategy.get("rollingParams" if kind == "Rolling" else "rollingUpdate"))
+        return kind if _surge(params.get("maxSurge"), self.replicas or 1) > 0 else None
 
     @property
     def pod_spec(self) -> dict[str, Any]:
@@ -104,6 +110,18 @@ class Workload:
                  if isinstance(value, str | int)]
         terms.extend(filter(None, (_expression_term(e) for e in expressions)))
         return ",".join(terms) or None
+
+
+def _surge(value: Any, replicas: int) -> int:
+    """maxSurge in pods: an integer, or a percentage of the replicas rounded up; unset or
+    unreadable is the API's default, 25% (k8s.io/apimachinery intstr
+    GetScaledValueFromIntOrPercent, called with roundUp for maxSurge by both the Deployment
+    controller and OpenShift's Rolling deployer)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    readable = isinstance(value, str) and value.endswith("%") and value[:-1].isdigit()
+    percent = int(value[:-1]) if readable else 25
+    return -(-percent * replicas // 100)  # rounded up
 
 
 def _expression_term(expression: Any) -> str | None:

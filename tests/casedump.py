@@ -1,7 +1,8 @@
 """Fixture cases: a cluster dump (a base under fixtures/clusters plus the case's own objects)
 and the verdict a check must reach on it.
 
-A case folder holds `case.yaml` and optional object files and `logs/`:
+A case folder holds `case.yaml` and optional object files, `logs/` and previous containers'
+logs in `oc adm inspect`'s layout (`namespaces/<ns>/pods/<pod>/<c>/<c>/logs/previous.log`):
 
     base: healthy                 # start from tests/fixtures/clusters/healthy (optional)
     remove: [Pod/default/name]    # drop objects of the base (kind/namespace/name, or kind/name)
@@ -13,6 +14,7 @@ A case folder holds `case.yaml` and optional object files and `logs/`:
       status: crit
       summary: "regular expression searched in the summary"
       details: ["text that some detail line contains", ...]
+      resources: [Pod/monitoring/name, ...]   # Kind/namespace/name the result must list
       plan:                       # when the check has a planner and fails: what it plans,
         - scale-to-one dc/docker-registry in default   # each action's name and target
         - choose-claim            # (a manual step has no target); [] when it plans nothing
@@ -86,11 +88,13 @@ def case_dump(case: Case) -> Dump:
             found, problems = parse_documents(path.read_text(), path.name)
             assert not problems, problems
             objects.update((_identity(o), o) for o in found)
-    return Dump(objects=list(objects.values()), logs={**dump.logs, **overlay.logs})
+    return Dump(objects=list(objects.values()), logs={**dump.logs, **overlay.logs},
+                previous_logs={**dump.previous_logs, **overlay.previous_logs})
 
 
 def materialize(case: Case, out: Path) -> Path:
     """Write the case's merged dump to `out`, where --from-dir and the fake API can read it."""
     dump = case_dump(case)
-    write_dump(out, {"objects": dump.objects}, dump.logs, include_secrets=True)
+    write_dump(out, {"objects": dump.objects}, dump.logs, include_secrets=True,
+               previous_logs=dump.previous_logs)
     return out

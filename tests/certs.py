@@ -171,6 +171,8 @@ def _fixture_cases() -> dict[str, tuple[str, dict[str, bytes]]]:
                               + self_signed.key_pem()}),
         "tls-secret": ("`oc create secret tls`: tls.crt and tls.key",
                        {"tls.crt": chain, "tls.key": leaf.key_pem()}),
+        "launcher-pair": ("`oc create secret tls`, for the console image's launcher",
+                          {"tls.crt": chain, "tls.key": leaf.key_pem()}),
         "cockpit-287-split": ("the split layout of Cockpit >= 211",
                               {"console.crt": chain, "console.key": leaf.key_pem()}),
     }

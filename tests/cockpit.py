@@ -49,12 +49,15 @@ def ensure_check(root: Path) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def cockpit_ws(root: Path) -> Iterator[tuple[subprocess.Popen, int]]:
-    """cockpit-ws serving <root>'s certificates on 127.0.0.1; RuntimeError (with its output)
-    when it exits instead of listening."""
+def cockpit_ws(root: Path, debug: bool = False) -> Iterator[tuple[subprocess.Popen, int]]:
+    """cockpit-ws serving <root>'s certificates on 127.0.0.1, its output in
+    <root>/cockpit-ws.log (`debug`: with G_MESSAGES_DEBUG=cockpit-ws, which Cockpit 287 needs
+    to log the certificate it loaded); RuntimeError (with its output) when it exits instead of
+    listening."""
     port = free_port()
+    env = {**cockpit_env(root), **({"G_MESSAGES_DEBUG": "cockpit-ws"} if debug else {})}
     with server([str(COCKPIT_WS), "-p", str(port), "-a", "127.0.0.1"], port,
-                root / "cockpit-ws.log", env=cockpit_env(root), ready_timeout=20) as process:
+                root / "cockpit-ws.log", env=env, ready_timeout=20) as process:
         yield process, port
 
 

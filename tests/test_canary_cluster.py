@@ -307,6 +307,19 @@ def test_route_without_tls_is_plain_http_and_headless_service_is_skipped() -> No
                        "endpoints probed"]
 
 
+def test_a_route_is_probed_at_the_hosts_its_routers_admitted() -> None:
+    served = route("docker-registry-default.apps.example.com", "edge")
+    served["status"] = {"ingress": [
+        {"host": "registry.apps.example.com", "routerName": "default",
+         "conditions": [{"type": "Admitted", "status": "True"}]},
+        {"host": "registry.internal.example.com", "routerName": "sharded",
+         "conditions": [{"type": "Admitted", "status": "False",
+                         "reason": "HostAlreadyClaimed"}]}]}
+    targets, _ = cluster_targets(snapshot_of([service(5000, cluster_ip="None"), served]),
+                                 RunConfig())
+    assert [str(t.address) for t in targets] == ["https://registry.apps.example.com:443"]
+
+
 def test_no_service_or_no_port_cannot_be_probed() -> None:
     with pytest.raises(ProbeError, match="service docker-registry not found in namespace "
                                          "default: nothing to push to"):

@@ -41,6 +41,9 @@ def assert_verdict(report: Report, case: Case) -> None:
         assert re.search(expect["summary"], result.summary), f"{case.id}: got {shown}"
     for wanted in expect.get("details", []):
         assert any(wanted in d for d in result.details), f"{case.id}: no '{wanted}' in {shown}"
+    refs = [r.ref() for r in result.resources]
+    for wanted in expect.get("resources", []):
+        assert wanted in refs, f"{case.id}: no resource {wanted} in {refs}"
 
 
 def planned(action: Action) -> str:

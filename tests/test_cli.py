@@ -93,6 +93,16 @@ def test_usage_errors_exit_64_with_one_line(args: tuple[str, ...]) -> None:
     assert run.stderr.strip().count("\n") == 0 and run.stderr.startswith("registry-doctor: ")
 
 
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_skipping_every_selected_check_is_a_usage_error_not_an_unknown_run(command: str) -> None:
+    """Exit 3 means "nothing could be judged" to Nagios and cron: a run that selected nothing
+    must not page as if the cluster were unreadable."""
+    run = cli(command, "--from-dir", str(CLUSTERS / "healthy"), "--check", "besteffort-qos",
+              "--check", "nfs-scaling", "--skip", "nfs-scaling", "--skip", "besteffort-qos")
+    assert_one_usage_line(run, "no check left to run: --skip besteffort-qos, nfs-scaling "
+                               "removes every check --check names")
+
+
 def kubeconfig_for(path: Path, server: str, contexts: tuple[str, ...] = ("x",)) -> Path:
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config",
@@ -151,12 +161,13 @@ def test_an_unusable_kubeconfig_is_one_usage_error(tmp_path: Path, command: str,
     (("--context", "nope"), "--context nope: no such context in {kubeconfig} (its contexts: "
                             "x, y)"),
     (("--kubeconfig", "{absent}"), "--kubeconfig {absent}: no such file"),
+    (("--kubeconfig", "{folder}"), "--kubeconfig {folder}: a directory, not a file"),
 ])
 def test_a_wrong_context_or_kubeconfig_path_is_one_usage_error(
         tmp_path: Path, args: tuple[str, str], message: str) -> None:
     kubeconfig = kubeconfig_for(tmp_path / "kubeconfig", f"https://u:pw-123@127.0.0.1:{free_port()}",
                                 ("x", "y"))
-    names = {"kubeconfig": kubeconfig, "absent": tmp_path / "absent"}
+    names = {"kubeconfig": kubeconfig, "absent": tmp_path / "absent", "folder": tmp_path}
     flags = [a.format(**names) for a in args]
     if "--kubeconfig" not in flags:
         flags += ["--kubeconfig", str(kubeconfig)]
@@ -247,11 +258,51 @@ def test_list_and_explain_render_metadata() -> None:
     assert explained.returncode == 0 and "severity when failing: crit" in explained.stdout
 
 
+def test_check_and_serve_share_one_option_set_and_take_each_checks_options_from_its_metadata(
+) -> None:
+    from typer.main import get_command
+
+    from registry_doctor.checks import all_metas
+    from registry_doctor.doctor.cli import app
+
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    flags = {name: {opt for p in commands[name].params for opt in p.opts}
+             for name in ("check", "serve")}
+    shared = {"--check", "--skip", "--from-dir", "--kubeconfig", "--context", "--platform",
+              "--namespace", "--registry", "--console", "--timeout", "--log-tail", "--config"}
+    assert shared <= flags["check"] & flags["serve"]
+    options = [o for meta in all_metas() for o in meta.options]
+    assert options, "the checks declare options"
+    for option in options:
+        assert option.flag in flags["check"]
+        # serve never fixes: a fix option would be accepted and then ignored
+        assert (option.flag in flags["serve"]) is not option.fix
+    assert cli("check", "--claim-size", "lots", "--fix", "--from-dir",
+               str(CLUSTERS / "broken")).stderr.strip() == (
+        "registry-doctor: --claim-size lots: not a Kubernetes quantity (e.g. 100m, 256Mi, 20Gi)")
+def test_snapshot_keeps_previous_containers_logs_where_oc_adm_inspect_puts_them(
+        tmp_path: Path) -> None:
+    from tests.casedump import discover_cases, materialize
+
+    case = next(c for c in discover_cases() if c.id == "registry-running/restarts-previous-log-s3")
+    out = tmp_path / "out"
+    run = cli("snapshot", "--from-dir", str(materialize(case, tmp_path / "case")), "--out",
+              str(out), "--check", "registry-running")
+    assert run.returncode == 0, run.stderr
+    previous = out / "namespaces/default/pods/docker-registry-3-7kq2x/registry/registry/logs"
+    assert "AccessDenied: Access Denied" in (previous / "previous.log").read_text()
+    again = cli("check", "--from-dir", str(out), "-o", "json", "--check", "registry-running")
+    [result] = json.loads(again.stdout)["results"]
+    assert result["status"] == "warn"
+    assert any("previous container's log (registry)" in d and "AccessDenied" in d
+               for d in result["details"])
+
+
 OPENSHIFT4_BROKEN = {  # what each check makes of the broken OpenShift 4 fixture
     "besteffort-qos": "crit", "ephemeral-storage": "crit", "nfs-scaling": "crit",
     "registry-config": "ok", "registry-running": "ok", "registry-operator": "ok",
     "s3-reachability": "skip", "storage-permissions": "ok", "cert-chain-order": "skip",
-    "cockpit-port-conflict": "skip", "oauth-redirect": "skip"}
+    "cockpit-port-conflict": "skip", "oauth-redirect": "skip", "console-running": "skip"}
 CONSOLE_SKIP = "does not apply to platform openshift4: the registry console (Cockpit) is " \
     "part of OpenShift 3.x only"
 
@@ -270,7 +321,8 @@ def assert_openshift4_report(run: subprocess.CompletedProcess[str]) -> None:
     statuses = {r["check"]: r["status"] for r in report["results"]}
     assert statuses == OPENSHIFT4_BROKEN
     for result in report["results"]:
-        if result["check"] in ("cert-chain-order", "cockpit-port-conflict", "oauth-redirect"):
+        if result["check"] in ("cert-chain-order", "cockpit-port-conflict", "oauth-redirect",
+                               "console-running"):
             assert result["summary"] == CONSOLE_SKIP
     fix = next(r for r in report["results"] if r["check"] == "besteffort-qos")["remediation"]
     assert "oc patch configs.imageregistry.operator.openshift.io/cluster --type merge" \

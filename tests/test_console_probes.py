@@ -204,6 +204,39 @@ def test_authorize_probe_reads_the_oauth_servers_answer(
                             "https%3A%2F%2Fregistry-console-default") for r in master.requests)
 
 
+SERVED_HOST = "registry-console-default.apps2.example.com"
+
+
+def _served_elsewhere(url: str, registered: list[str]) -> Any:
+    """The provider at `url`, the OAuthClient listing `registered`, and the console route
+    admitted by a router with its own subdomain (ROUTER_OVERRIDE_HOSTNAME=true): it serves
+    SERVED_HOST, not spec.host."""
+    def edit(obj: dict[str, Any]) -> None:
+        _provider(url)(obj)
+        if obj["kind"] == "OAuthClient":
+            obj["redirectURIs"] = registered
+        if (obj["kind"], obj["metadata"]["name"]) == ("Route", "registry-console"):
+            obj["status"] = {"ingress": [{"host": SERVED_HOST, "routerName": "router",
+                                          "conditions": [{"type": "Admitted",
+                                                          "status": "True"}]}]}
+    return edit
+
+
+@pytest.mark.parametrize(("registered", "status", "answer"), [
+    ([CONSOLE_URL], Status.CRIT, "answered HTTP 400 invalid_request"),  # spec.host: stale
+    ([f"https://{SERVED_HOST}"], Status.OK, "answered HTTP 302"),
+])
+def test_authorize_probe_asks_with_the_host_the_router_serves(
+        tmp_path: Path, registered: list[str], status: Status, answer: str) -> None:
+    with oauth_server(tmp_path) as master:
+        master.clients["cockpit-oauth-client"] = registered
+        dump = console_dump(tmp_path / "dump", edit=_served_elsewhere(master.url, registered))
+        result = _check("oauth-redirect", dump, probes=True, oauth_probe=True)
+    assert result.status is status, _shown(result)
+    assert any(f"redirect_uri https://{SERVED_HOST}/ {answer}" in d for d in result.details), \
+        _shown(result)
+
+
 def test_unknown_client_on_the_server_is_crit(tmp_path: Path) -> None:
     with oauth_server(tmp_path) as master:
         dump = console_dump(tmp_path / "dump", edit=_provider(master.url))

@@ -17,7 +17,7 @@ import pytest
 from registry_doctor.checks import all_checks
 from registry_doctor.doctor import engine
 from registry_doctor.doctor.config import RunConfig
-from registry_doctor.doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump, previous_log_path, write_dump
 from registry_doctor.doctor.snapshot.dumpindex import DumpIndex
 from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_TAIL_BYTES, Query
 from registry_doctor.doctor.snapshot.offline import DumpSource
@@ -198,3 +198,40 @@ def test_a_process_reading_many_dumps_keeps_only_the_last_few(tmp_path: Path) ->
         DumpIndex(tmp_path / str(number))
     assert len(dumpindex._FOLDERS) == dumpindex.MAX_CACHED_FOLDERS
     assert (tmp_path / "5").resolve() in dumpindex._FOLDERS
+
+
+def test_previous_logs_are_read_where_oc_adm_inspect_saves_them(tmp_path: Path) -> None:
+    """namespaces/<ns>/pods/<pod>/<container>/<container>/logs/previous.log, its kubelet
+    timestamps removed, bounded as a current tail; the lazy and the full reading agree."""
+    shutil.copytree(CLUSTERS / "healthy", tmp_path / "dump")
+    folder = tmp_path / "dump" / "namespaces" / "default" / "pods" / "docker-registry-3-7kq2x"
+    logs = folder / "registry" / "registry" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "previous.log").write_text("".join(
+        f"2019-06-03T09:38:{i % 60:02d}.204377812Z line {i} {'x' * 100}\n" for i in range(2000)))
+    (logs / "current.log").write_text("2019-06-03T09:39:00.000000000Z not a previous log\n")
+    lazy = DumpSource(tmp_path / "dump")
+    full = DumpSource(tmp_path / "dump", load_dump(tmp_path / "dump"))
+    for lines in (1, 10, 1000):
+        tail = lazy.previous_log("default", "docker-registry-3-7kq2x", "registry", lines, 10)
+        assert tail == full.previous_log("default", "docker-registry-3-7kq2x", "registry",
+                                         lines, 10)
+        assert tail is not None and tail.startswith(f"line {2000 - lines} ")
+        assert len(tail.encode()) <= LOG_TAIL_BYTES
+    for source in (lazy, full):  # no previous instance: none, as the API answers
+        assert source.previous_log("default", "docker-registry-3-7kq2x", "other", 10, 10) \
+            is None
+        assert source.previous_log("default", "registry-console-2-q8xvd", "registry-console",
+                                   10, 10) is None
+
+
+def test_a_written_previous_log_hides_secrets_and_reads_back(tmp_path: Path) -> None:
+    line = ('level=error err="Get https://admin:hunter2pass@s3.example.com/b: AccessDenied: '
+            'Access Denied" REGISTRY_STORAGE_S3_SECRETKEY=wJalrXUtnFEMIK7MDENGbPxRfiCY')
+    key = ("default", "docker-registry-3-7kq2x", "registry")
+    write_dump(tmp_path / "dump", {}, {}, previous_logs={key: line + "\n"})
+    written = (tmp_path / "dump" / previous_log_path(*key)).read_text()
+    assert "hunter2pass" not in written and "wJalrXUtnFEMIK7MDENGbPxRfiCY" not in written
+    assert "AccessDenied: Access Denied" in written
+    assert load_dump(tmp_path / "dump").previous_logs == {key: written}
+    assert DumpSource(tmp_path / "dump").previous_log(*key, 10, 10) == written.rstrip("\n")

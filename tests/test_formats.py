@@ -15,6 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from registry_doctor.checks import all_checks
 from registry_doctor.doctor.model import Report, Resource, Result, Status
 from registry_doctor.doctor.render import render
 from tests.conftest import CLUSTERS, REPO
@@ -32,6 +33,10 @@ def cli(*args: str, env: dict[str, str] | None = None,
                                **(env or {})})
 
 
+# The checks a run selects without opt-ins.
+DEFAULT_CHECKS = sum(not check.meta.opt_in for check in all_checks().values())
+
+
 def broken(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return cli("check", "--from-dir", str(CLUSTERS / "broken"), *args, **kwargs)
 
@@ -42,9 +47,10 @@ def test_junit_has_one_testcase_per_check() -> None:
     suites = ET.fromstring(run.stdout)
     [suite] = suites.findall("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert len(cases) == int(suite.get("tests")) == 10
-    # 5 crit and the warn of registry-running fail; s3-reachability skips
-    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "0", "1")
+    assert len(cases) == int(suite.get("tests")) == DEFAULT_CHECKS
+    # 5 crit and the warn of registry-running fail; s3-reachability and registry-operator
+    # (OpenShift 4 only) skip
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "0", "2")
     failure = cases["besteffort-qos"].find("failure")
     assert failure.get("type") == "crit"
     assert failure.get("message").startswith("2 of 2 registry pods run BestEffort")
@@ -102,7 +108,8 @@ def test_nagios_status_line_and_performance_data() -> None:
     # 'label'=value[UOM];[warn];[crit];[min];[max], space separated (plugin guidelines)
     for item in perfdata.split(" "):
         assert re.fullmatch(r"[a-z_]+=[0-9.]+s?;;;0;[0-9]*", item), item
-    assert "crit=5;;;0;10" in perfdata and "ok=3;;;0;10" in perfdata
+    # ok: cockpit-port-conflict, console-running, registry-config, storage-permissions
+    assert f"crit=5;;;0;{DEFAULT_CHECKS}" in perfdata and f"ok=4;;;0;{DEFAULT_CHECKS}" in perfdata
     assert rest[0].startswith("CRIT: besteffort-qos: 2 of 2 registry pods")
     assert all("|" not in line for line in rest)  # a | would start perfdata there
 
@@ -152,7 +159,7 @@ def test_textfile_in_a_missing_folder_is_reported_not_a_traceback(tmp_path: Path
 
 def test_list_and_explain_as_json() -> None:
     listed = json.loads(cli("list", "-o", "json").stdout)
-    assert {"id", "title", "severity", "reads", "probes", "optIn", "platforms",
+    assert {"id", "title", "severity", "reads", "probes", "optIn", "platforms", "options",
             "description", "remediation", "docs"} == set(listed[0])
     explained = json.loads(cli("explain", "besteffort-qos", "-o", "json").stdout)
     assert explained == next(c for c in listed if c["id"] == "besteffort-qos")
@@ -200,3 +207,46 @@ def test_odd_evidence_reaches_an_ascii_terminal_without_a_traceback(tmp_path: Pa
     assert all(len(line) <= 70 for line in utf8.stdout.splitlines()), utf8.stdout
     explained = cli("explain", "besteffort-qos", env={"COLUMNS": "50"})
     assert all(len(line) <= 50 for line in explained.stdout.splitlines())
+
+
+# Files of a --from-dir dump that could not be read: the verdicts were reached without them.
+PROBLEMS = ("bad.yaml: not valid YAML at line 2 (cannot parse)",
+            "odd\nname|x.json: cannot read: Permission denied")
+
+
+def report_with_problems(*results: Result) -> Report:
+    return Report("2026-01-01T00:00:00+00:00",
+                  {"type": "dump", "path": "/d", "namespace": "default", "registry": "r",
+                   "problems": list(PROBLEMS)}, results)
+
+
+def test_every_tool_format_carries_the_input_problems_in_its_own_idiom(tmp_path: Path) -> None:
+    judged = report_with_problems(Result("besteffort-qos", "t", Status.CRIT, "crit"))
+    shown = ["bad.yaml: not valid YAML at line 2 (cannot parse)",
+             "odd\\nname/x.json: cannot read: Permission denied"]  # one line, no perfdata `|`
+
+    nagios = render(judged, "nagios").splitlines()
+    assert nagios[0].startswith("REGISTRY-DOCTOR CRITICAL - 1 crit, 2 input problems | ")
+    assert [f"INPUT PROBLEM: {p}" for p in shown] == nagios[1:3]
+    blind = report_with_problems(Result("besteffort-qos", "t", Status.UNKNOWN, "not read"))
+    assert render(blind, "nagios").startswith("REGISTRY-DOCTOR UNKNOWN - 1 unknown, 2 input ")
+
+    suite = ET.fromstring(render(judged, "junit")).find("testsuite")
+    assert suite.find("system-err").text.splitlines() == [
+        f"input problem: {p}" for p in ("bad.yaml: not valid YAML at line 2 (cannot parse)",
+                                        "odd\\nname|x.json: cannot read: Permission denied")]
+
+    document = json.loads(render(judged, "sarif"))
+    jsonschema.validate(document, SARIF_SCHEMA)
+    [invocation] = document["runs"][0]["invocations"]
+    assert [(n["level"], n["message"]["text"]) for n in
+            invocation["toolExecutionNotifications"]] == [("warning", p) for p in PROBLEMS]
+
+    textfile = render(judged, "prometheus")
+    assert [line for line in textfile.splitlines() if "input problem" in line] == [
+        f"# registry-doctor input problem: {p}" for p in
+        ("bad.yaml: not valid YAML at line 2 (cannot parse)",
+         "odd\\nname|x.json: cannot read: Permission denied")]
+    done = subprocess.run([find_tool("promtool"), "check", "metrics"], input=textfile,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -836,3 +836,63 @@ def test_find_tool_when_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match=r"scripts/fetch-kube-tools\.sh"):
         find_tool("kubectl")
+
+
+def restarted_pod(name: str, terminated: dict[str, Any] | None) -> dict[str, Any]:
+    """A one-container pod; with `terminated`, its container's last termination."""
+    status: dict[str, Any] = {"name": "registry", "ready": True,
+                              "restartCount": 1 if terminated else 0,
+                              "state": {"running": {"startedAt": "2019-06-03T09:00:00Z"}}}
+    if terminated is not None:
+        status["lastState"] = {"terminated": terminated}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"containers": [{"name": "registry", "image": "registry:2"}]},
+            "status": {"phase": "Running", "containerStatuses": [status]}}
+
+
+PREVIOUS_PODS = [
+    restarted_pod("crashed", {"containerID": "docker://0a1b", "exitCode": 2, "reason": "Error"}),
+    # The kubelet wants the terminated instance's containerID: without it, no previous log.
+    restarted_pod("no-id", {"exitCode": 137, "reason": "OOMKilled"}),
+    restarted_pod("fresh", None),
+]
+
+
+@pytest.fixture
+def previous_api() -> Iterator[FakeKubeAPI]:
+    with FakeKubeAPI(PREVIOUS_PODS, logs={("default", "crashed"): "now\n"},
+                     previous_logs={("default", "crashed", "registry"):
+                                    "one\ntwo\npanic: boom\n"}) as api:
+        yield api
+
+
+def test_kubectl_logs_previous(previous_api: FakeKubeAPI, tmp_path: Path) -> None:
+    kubectl = Kubectl(find_tool("kubectl"), previous_api.write_kubeconfig(tmp_path / "kc"),
+                      tmp_path / "home")
+    assert kubectl("logs", "crashed", "--previous", "--tail", "1").stdout == "panic: boom\n"
+    assert kubectl("logs", "crashed").stdout == "now\n"
+    for pod in ("fresh", "no-id"):
+        result = kubectl("logs", pod, "--previous", check=False)
+        assert result.returncode == 1
+        assert result.stderr.strip() == ("Error from server (BadRequest): previous terminated "
+                                         f'container "registry" in pod "{pod}" not found')
+
+
+def test_python_client_previous_pod_log(previous_api: FakeKubeAPI, tmp_path: Path) -> None:
+    configuration = Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(previous_api.write_kubeconfig(tmp_path / "kc")),
+        client_configuration=configuration)
+    with ApiClient(configuration) as api_client:
+        core = kubernetes.client.CoreV1Api(api_client)
+        assert core.read_namespaced_pod_log("crashed", "default", previous=True,
+                                            container="registry", limit_bytes=3) == "one"
+        with pytest.raises(ApiException) as caught:
+            core.read_namespaced_pod_log("fresh", "default", previous=True)
+        assert (caught.value.status, status_of(caught.value)["reason"]) == (400, "BadRequest")
+    # The API server parses the flag as strconv.ParseBool does.
+    path = "/api/v1/namespaces/default/pods/crashed/log"
+    assert requests.get(f"{previous_api.url}{path}?previous=yes", timeout=30).status_code == 400
+    assert requests.get(f"{previous_api.url}{path}?previous=1", timeout=30).text == \
+        "one\ntwo\npanic: boom\n"

@@ -14,6 +14,7 @@ from registry_doctor.doctor import __version__, engine
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.fix.plan import planner_reads
 from registry_doctor.doctor.model import Report, Status
+from registry_doctor.doctor.snapshot.kinds import LOG_TAIL_BYTES
 from tests.casedump import Case, discover_cases, materialize
 from tests.conftest import CLUSTERS
 from tests.kubefake import FakeKubeAPI
@@ -78,6 +79,18 @@ def test_every_request_names_registry_doctor_and_its_version(fake_api: FakeFacto
     agents = {r.user_agent for r in api.requests}
     assert agents == {f"registry-doctor/{__version__} ({sys.platform}; "
                       f"python {platform.python_version()})"}
+
+
+def test_events_a_check_only_quotes_do_not_cost_it_its_verdict(fake_api: FakeFactory,
+                                                                tmp_path: Path) -> None:
+    """ephemeral-storage judges the claim from the claim; its events only explain it."""
+    [case] = [c for c in LIVE_CASES if c.id == "ephemeral-storage/claim-pending"]
+    api = fake_api(materialize(case, tmp_path / "dump"))
+    api.forbid("events", "list")
+    result = live_report(api, tmp_path, ["ephemeral-storage"]).result("ephemeral-storage")
+    assert result.status is Status.CRIT, result.summary
+    assert any(d.startswith("events not read (") and "forbidden" in d and
+               d.endswith("no claim event quoted") for d in result.details), result.details
 
 
 @pytest.mark.parametrize("fault", ["500", "reset"])
@@ -153,3 +166,39 @@ def test_missing_openshift_api_groups_mean_no_deploymentconfigs(tmp_path: Path) 
     result = report.result("besteffort-qos")
     assert result.status is Status.CRIT
     assert "deployment/docker-registry" in result.summary
+
+
+def test_previous_logs_are_read_for_restarted_containers_only(fake_api: FakeFactory,
+                                                              tmp_path: Path) -> None:
+    case = next(c for c in LIVE_CASES if c.id == "registry-running/restarts-previous-log-s3")
+    api = fake_api(materialize(case, tmp_path / "dump"))
+    config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False)
+    checks = engine.select_checks(["registry-running", "console-running"], config=config)
+    _, snapshot = engine.inspect(config, checks)
+    previous = [r for r in api.requests if r.resource == "pods/log"
+                and r.query.get("previous") == "true"]
+    # The restarted registry pod's container only: the console pod never restarted.
+    assert [(r.name, r.query) for r in previous] == [
+        ("docker-registry-3-7kq2x", {"container": "registry", "previous": "true",
+                                     "tailLines": str(config.log_tail_lines),
+                                     "limitBytes": str(LOG_TAIL_BYTES)})]
+    assert [r.status for r in previous] == [200]
+    [(key, text)] = snapshot.previous_logs.items()
+    assert key == ("default", "docker-registry-3-7kq2x", "registry")
+    assert text.splitlines()[2].startswith('time="2019-06-03T09:38:31.204Z" level=error')
+
+
+def test_a_restarted_container_without_a_previous_log_is_no_error(fake_api: FakeFactory,
+                                                                   tmp_path: Path) -> None:
+    """The kubelet's 400 for a previous instance it did not keep is a fact, not lost evidence."""
+    case = next(c for c in LIVE_CASES if c.id == "console-running/oom-restarts")
+    api = fake_api(materialize(case, tmp_path / "dump"))
+    config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False)
+    pod = next(o for o in api.objects("pods") if o["metadata"]["name"] ==
+               "registry-console-2-q8xvd")
+    del pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["containerID"]
+    api.put_object(pod)
+    _, snapshot = engine.inspect(config, engine.select_checks(["console-running"],
+                                                              config=config))
+    assert [r.status for r in api.requests if r.query.get("previous") == "true"] == [400]
+    assert snapshot.previous_logs == {} and "console-logs" not in snapshot.errors

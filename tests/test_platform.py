@@ -18,6 +18,7 @@ from registry_doctor.doctor.platform import ADAPTERS, adapter, choose
 from registry_doctor.doctor.snapshot import CollectError
 from registry_doctor.doctor.snapshot.kinds import known_collections
 from registry_doctor.doctor.snapshot.offline import DumpSource
+from registry_doctor.doctor.workload import Workload
 from tests.workloads import registry_dc, snapshot_of
 
 
@@ -169,3 +170,60 @@ def test_volume_plugins_are_classified_by_their_driver_name(name: str, kind: str
     from registry_doctor.doctor.platform.store import plugin_kind
 
     assert plugin_kind(name) == kind
+
+
+@pytest.mark.parametrize(("kind", "strategy", "replicas", "rolling"), [
+    ("DeploymentConfig", {}, 1, "Rolling"),  # the API's default: Rolling, maxSurge 25%
+    ("DeploymentConfig", {"type": "Rolling", "rollingParams": {"maxSurge": 0}}, 1, None),
+    ("DeploymentConfig", {"type": "Recreate"}, 1, None),
+    ("Deployment", {"rollingUpdate": {"maxSurge": "0%", "maxUnavailable": 1}}, 1, None),
+    ("Deployment", {"rollingUpdate": {"maxSurge": "10%"}}, 1, "RollingUpdate"),  # rounds up
+    ("Deployment", {"rollingUpdate": {"maxSurge": "10%"}}, 0, "RollingUpdate"),
+    ("Deployment", {"rollingUpdate": {"maxSurge": 1}}, 1, "RollingUpdate"),
+    ("Deployment", {"rollingUpdate": {"maxSurge": "x"}}, 1, "RollingUpdate"),  # default 25%
+])
+def test_a_rolling_strategy_counts_only_when_it_starts_new_pods_before_old_ones_stop(
+        kind: str, strategy: dict[str, Any], replicas: int, rolling: str | None) -> None:
+    spec = {"replicas": replicas, **({"strategy": strategy} if strategy else {})}
+    workload = Workload(kind, "dc", {"metadata": {"name": "docker-registry"}, "spec": spec})
+    assert workload.rolling == rolling
+
+
+def claimed_volume_plugin(volume_spec: dict[str, Any],
+                          provisioner: str = "kubernetes.io/no-provisioner") -> tuple[str, str]:
+    """(kind, name) of the plugin found for a claim bound to a PV of `volume_spec`."""
+    from registry_doctor.doctor.platform.store import StoreVolume
+    from registry_doctor.doctor.registryconfig.sources import Mount
+
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "registry-claim", "namespace": "default"},
+             "spec": {"volumeName": "pv-1", "storageClassName": "standard"}}
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-1"},
+              "spec": volume_spec}
+    storage_class = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                     "metadata": {"name": "standard"}, "provisioner": provisioner}
+    mount = Mount("registry-storage", {"name": "registry-storage", "persistentVolumeClaim": {
+        "claimName": "registry-claim"}}, "/registry", "", "volumeMounts[registry-storage]")
+    plugin = StoreVolume(mount, "registry-claim", claim).plugin(
+        snapshot_of(claim, volume, storage_class))
+    return plugin.kind, plugin.name
+
+
+# Fields of a PersistentVolume's spec that are not its source, some newer than this code
+# (volumeAttributesClassName: Kubernetes 1.29), in the alphabetical order `kubectl get -o
+# yaml` writes them: before a source such as vsphereVolume, or with no source at all.
+NOT_SOURCES = {"accessModes": ["ReadWriteMany"], "capacity": {"storage": "20Gi"},
+               "claimRef": {"name": "registry-claim"}, "mountOptions": ["hard"],
+               "nodeAffinity": {"required": {}}, "persistentVolumeReclaimPolicy": "Retain",
+               "storageClassName": "standard", "volumeAttributesClassName": "gold",
+               "volumeMode": "Filesystem", "x-vendorSetting": True}
+
+
+@pytest.mark.parametrize("field", sorted(NOT_SOURCES))
+def test_a_persistent_volume_field_that_is_not_a_source_is_never_taken_for_its_plugin(
+        field: str) -> None:
+    spec = {field: NOT_SOURCES[field], "vsphereVolume": {"volumePath": "[ds] registry.vmdk"}}
+    assert claimed_volume_plugin(spec) == ("block", "vsphereVolume")
+    assert claimed_volume_plugin({field: NOT_SOURCES[field]}, "kubernetes.io/aws-ebs") == (
+        "block", "kubernetes.io/aws-ebs")  # no source: the class's provisioner decides
+    assert claimed_volume_plugin({field: NOT_SOURCES[field]})[0] == "unknown"

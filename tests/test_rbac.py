@@ -29,7 +29,7 @@ from registry_doctor.doctor.kube import KubeClient
 from registry_doctor.doctor.model import CheckMeta, Severity
 from registry_doctor.doctor.rbac import CLUSTER, NAMESPACE, Grant, Rule, read_rules, write_rules
 from registry_doctor.doctor.snapshot import collect
-from registry_doctor.doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
 from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, Query
 from registry_doctor.doctor.snapshot.live import LiveSource
 from registry_doctor.doctor.snapshot.offline import DumpSource
@@ -138,9 +138,28 @@ def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> 
     seen = {c.name for c, _ in source.queries}
     if dump.name == "healthy":  # registry, console, claims: every scope yields a query
         expected = {n for n, c in CATALOGUE.items() if not c.platforms}  # 3.x's
-        assert seen == expected, sorted(expected - seen)
+        assert seen == expected - DEPLOYMENT_ONLY, sorted(expected - DEPLOYMENT_ONLY - seen)
     if dump.name == "openshift4-healthy":  # and the operator's singletons
         assert {n for n, c in CATALOGUE.items() if c.platforms} <= seen
+
+
+# Read only for a registry run by a Deployment: the healthy cluster's is a DeploymentConfig.
+DEPLOYMENT_ONLY = {"registry-replicasets"}
+
+
+def healthy_as_deployment(folder: Path) -> Path:
+    """The healthy cluster with its registry run by a Deployment, written as a dump."""
+    dump = load_dump(CLUSTERS / "healthy")
+    write_dump(folder, {"objects": as_deployment(dump.objects)}, dump.logs, True)
+    return folder
+
+
+def test_a_deployment_registry_reads_its_replica_sets_by_its_selector(tmp_path: Path) -> None:
+    source = RecordingSource(healthy_as_deployment(tmp_path / "dump"))
+    collect(source, set(CATALOGUE), RunConfig(from_dir=tmp_path / "dump"))
+    queried = [(c, q) for c, q in source.queries if c.name in DEPLOYMENT_ONLY]
+    assert [(c.verb, q.namespace, q.label_selector) for c, q in queried] == [
+        ("list", "default", "docker-registry=default")]
 
 
 # the rendered chart against doctor.rbac
@@ -264,29 +283,36 @@ def allows(rules: list[Rule], grant: Grant) -> bool:
 UNUSED_ON_OPENSHIFT4 = [Rule(CLUSTER, "", "persistentvolumes", ("get",)),
                         Rule(CLUSTER, "storage.k8s.io", "storageclasses", ("get",)),
                         Rule(NAMESPACE, "", "replicationcontrollers", ("list",))]
+AS_DEPLOYMENT = "healthy, run by a Deployment"
 
 
-@pytest.mark.parametrize(("base", "platform", "kube_profile", "unused_expected"), [
-    ("healthy", "openshift3", "openshift-3.11", []),
-    ("openshift4-healthy", "openshift4", "openshift-4.14", UNUSED_ON_OPENSHIFT4)],
+# A registry run by a DeploymentConfig and one run by a Deployment (its ReplicaSets) on 3.x;
+# the operator's on OpenShift 4.
+@pytest.mark.parametrize(("bases", "platform", "kube_profile", "unused_expected"), [
+    (("healthy", AS_DEPLOYMENT), "openshift3", "openshift-3.11", []),
+    (("openshift4-healthy",), "openshift4", "openshift-4.14", UNUSED_ON_OPENSHIFT4)],
     ids=["openshift3", "openshift4"])
 def test_a_live_run_needs_every_granted_permission_and_no_other(
-        fake_api: FakeFactory, tmp_path: Path, base: str, platform: str,
+        fake_api: FakeFactory, tmp_path: Path, bases: tuple[str, ...], platform: str,
         unused_expected: list[Rule]) -> None:
-    api = fake_api(CLUSTERS / base)
-    config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / "kubeconfig"), probes=False,
-                       canary=True, node_pod_scan=True, platform=platform,
-                       names_given=frozenset())
     manifests = render(tmp_path, {"platform": platform,
                                   "checks": {"optIn": {"canary": True, "node_pod_scan": True}}})
-    namespace = engine.settle(config, LiveSource(KubeClient(config.kubeconfig))).namespace
-    api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
-    report = engine.run(config, engine.select_checks(config=config))
-    assert report.source["platform"] == platform
-    assert {r.check for r in report.results} == set(all_checks())
-    assert [r.path for r in api.requests if r.status == 403] == []
+    used: set[Grant] = set()
+    for index, base in enumerate(bases):
+        dump = healthy_as_deployment(tmp_path / "deployment") if base == AS_DEPLOYMENT \
+            else CLUSTERS / base
+        api = fake_api(dump)
+        config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / f"kubeconfig-{index}"),
+                           probes=False, canary=True, node_pod_scan=True, platform=platform,
+                           names_given=frozenset())
+        namespace = engine.settle(config, LiveSource(KubeClient(config.kubeconfig))).namespace
+        api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
+        report = engine.run(config, engine.select_checks(config=config))
+        assert report.source["platform"] == platform
+        assert {r.check for r in report.results} == set(all_checks())
+        assert [r.path for r in api.requests if r.status == 403] == []
+        used |= {request_grant(r, namespace) for r in api.requests if r.resource}
     rules = rendered_rules(manifests)
-    used = {request_grant(r, namespace) for r in api.requests if r.resource}
     assert [g for g in used if not allows(rules, g)] == [], "the chart would forbid these"
     unused = [r for r in rules if not any(allows([r], g) for g in used)]
     assert unused == unused_expected, "granted but never used"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from registry_doctor.doctor.registryconfig import RegistryConfig, resolve
+from registry_doctor.doctor.registryconfig.rules import OPENSHIFT_RULES, UPSTREAM_RULES, rules_for
 from registry_doctor.doctor.snapshot.dump import redact_secret
 from tests.workloads import (
     OPENSHIFT_IMAGE,
@@ -217,17 +219,50 @@ def test_credentials_from_the_container_environment() -> None:
 
 
 def test_openshift_fork_rules_differ_from_upstream() -> None:
-    """The 3.11 fork lists 17 regions, has no skipverify and capitalises its messages."""
-    text = ("version: 0.1\nstorage:\n  delete: {enabled: true}\n  s3:\n    region: eu-north-1\n"
+    """The 3.11 fork lists 17 regions, has no skipverify and capitalises its messages; 2.8
+    knows the 18 regions of its vendored AWS SDK, cn-northwest-1 among them."""
+    text = ("version: 0.1\nstorage:\n  delete: {enabled: true}\n  s3:\n    region: cn-northwest-1\n"
             "    bucket: images\n    skipverify: maybe\n")
     fork = resolved(registry_dc(OPENSHIFT_IMAGE), secret("registry-config", {"config.yml": text}))
     upstream = resolved(registry_dc(UPSTREAM_IMAGE),
                         secret("registry-config", {"config.yml": text}))
     assert [p.field for p in fork.fatal] == ["storage.s3.region"]
-    assert '"Invalid region provided: eu-north-1"' in str(fork.fatal[0])
+    assert '"Invalid region provided: cn-northwest-1"' in str(fork.fatal[0])
     assert [p.field for p in fork.warnings] == ["storage.s3.skipverify"]
     assert [p.field for p in upstream.fatal] == ["storage.s3.skipverify"]
     assert '"the skipVerify parameter should be a boolean"' in str(upstream.fatal[0])
+
+
+@pytest.mark.parametrize(("image", "rules", "says"), [
+    ("registry.access.redhat.com/openshift3/ose-docker-registry:v3.11.272",
+     "the OpenShift 3.11 registry", "applied (image"),
+    ("docker.io/openshift/origin-docker-registry:v3.10", "the OpenShift 3.10 registry",
+     "applied (image"),
+    ("docker.io/openshift/origin-docker-registry:v1.5.1", "the OpenShift 3.8 registry",
+     "runs 1.5, which has no rules of its own modelled here"),
+    ("docker.io/openshift/origin-docker-registry@sha256:" + "0" * 64,
+     "the OpenShift 3.11 registry", "(a digest) does not say which version it runs"),
+    ("docker.io/openshift/origin-docker-registry", "the OpenShift 3.11 registry", "(no tag)"),
+    ("registry:2.7.1", "the distribution 2.7 registry", "applied (image"),
+    ("registry:2.5.2", "the distribution 2.6 registry", "runs 2.5"),
+    ("registry:3.0.0-rc.1", "the distribution 3.0 registry", "applied (image"),
+    ("localhost:5000/library/registry:3.1", "the distribution 3.1 registry", "applied (image"),
+    ("registry:latest", "the distribution 3 registry", "(tag latest) does not say"),
+])
+def test_the_tag_picks_the_rules_of_its_release(image: str, rules: str, says: str) -> None:
+    family = OPENSHIFT_RULES if "docker-registry" in image else UPSTREAM_RULES
+    flavour, line = rules_for(image, family)
+    assert flavour.name == rules and line.startswith(f"start-up rules of {rules}") \
+        and says in line, line
+
+
+def test_a_custom_image_gets_the_newest_rules_whatever_its_tag() -> None:
+    config = resolved(registry_dc("quay.example.com/ops/my-registry:2.6"),
+                      secret("registry-config", {"config.yml": "version: 0.1\nstorage:\n"
+                                                 "  delete: {enabled: true}\n  swift: {}\n"}))
+    assert config.flavour.name == "the distribution 3 registry"
+    assert "is not a known registry image" in config.rules_line
+    assert [p.field for p in config.fatal] == ["storage.swift"]
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,13 +1,14 @@
 """JUnit XML: one testcase per check, the de-facto schema CI systems read (Jenkins' junit
 plugin, GitLab's `artifacts:reports:junit`): failure for warn and crit, error for unknown,
-skipped for skip; an acknowledged finding passes and says so in system-out."""
+skipped for skip; an acknowledged finding passes and says so in system-out. Input that could
+not be read (a dump's unreadable files) is the suite's system-err."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
 from registry_doctor.doctor.model import Report, Result, Status
-from registry_doctor.doctor.render import printable
+from registry_doctor.doctor.render import one_line, printable
 
 _SUITE = "registry-doctor"
 
@@ -22,6 +23,9 @@ def render_junit(report: Report) -> str:
     suite = ET.SubElement(suites, "testsuite", name=_SUITE, timestamp=report.generated, **totals)
     for result in report.results:
         _testcase(suite, result)
+    if report.input_problems:  # what the verdicts were reached without
+        ET.SubElement(suite, "system-err").text = "\n".join(
+            f"input problem: {one_line(problem)}" for problem in report.input_problems)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 

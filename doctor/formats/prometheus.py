@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from registry_doctor.doctor.model import Report
+from registry_doctor.doctor.render import one_line
 
 # Families about the exporter's own loop: a one-shot run has no loop to describe.
 _LOOP_ONLY = ("registry_doctor_runs", "registry_doctor_run_errors",
@@ -38,7 +39,16 @@ def render_textfile(report: Report, source: str | None = None) -> str:
     collector = ReportCollector(lambda: state, severities)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_OneShot(collector, source))
-    return generate_latest(registry).decode("utf-8")
+    return _problem_comments(report) + generate_latest(registry).decode("utf-8")
+
+
+def _problem_comments(report: Report) -> str:
+    """Input that could not be read, as comment lines: no metric family counts it, and a
+    comment (text exposition format: `#` not followed by HELP or TYPE) is read by whoever
+    opens the file and ignored by the parser."""
+    return "".join(f"# registry-doctor input problem: "
+                   f"{one_line(problem)}\n"
+                   for problem in report.input_problems)
 
 
 class _OneShot:

@@ -1,6 +1,7 @@
 """SARIF 2.1.0 (OASIS Static Analysis Results Interchange Format): one rule per check with
 its docs link, one result per check with the objects as logical locations. An acknowledged
-finding carries an accepted external suppression, which code-scanning tools hide by default."""
+finding carries an accepted external suppression, which code-scanning tools hide by default.
+Input that could not be read is a tool execution notification of the run's invocation."""
 
 from __future__ import annotations
 
@@ -39,11 +40,19 @@ def render_sarif(report: Report) -> str:
         "tool": {"driver": {"name": "registry-doctor", "version": __version__,
                             "rules": rules}},
         "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code,
-                         "endTimeUtc": report.generated}],
+                         "endTimeUtc": report.generated, **_notifications(report)}],
         "results": [_result(r, rule_index.get(r.check)) for r in report.results],
     }
     document = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
     return json.dumps(document, indent=2) + "\n"
+
+
+def _notifications(report: Report) -> dict[str, Any]:
+    """Input that could not be read (a dump's unreadable files): a condition of the run, not
+    a result, which SARIF 3.20.21 carries as toolExecutionNotifications."""
+    return {"toolExecutionNotifications": [
+        {"level": "warning", "message": {"text": problem}} for problem in report.input_problems
+    ]} if report.input_problems else {}
 
 
 def _help_uri(docs: str) -> dict[str, str]:

@@ -48,9 +48,14 @@ FILE_DRIVERS = frozenset({
     "openshift-storage.cephfs.csi.ceph.com", "nfs.csi.k8s.io", "kubernetes.io/glusterfs",
     "kubernetes.io/azure-file", "kubernetes.io/cephfs"})
 BLOCK, FILE, NODE, UNKNOWN_PLUGIN = "block", "file", "node", "unknown"
-# PersistentVolume spec fields that are not its volume source.
-_PV_FIELDS = frozenset({"accessModes", "capacity", "claimRef", "persistentVolumeReclaimPolicy",
-                        "storageClassName", "volumeMode", "mountOptions", "nodeAffinity"})
+# A PersistentVolume's volume sources: the fields of PersistentVolumeSource (Kubernetes API
+# reference, core/v1 PersistentVolumeSpec). Every other spec field (accessModes, claimRef,
+# volumeMode, volumeAttributesClassName, any added later) is not a source.
+PV_SOURCES = frozenset({
+    "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "csi", "fc",
+    "flexVolume", "flocker", "gcePersistentDisk", "glusterfs", "hostPath", "iscsi", "local",
+    "nfs", "photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",
+    "vsphereVolume"})
 
 # Whether the registry's pods can share the store.
 EACH_POD_ITS_OWN = "each-pod-its-own"  # emptyDir, ephemeral, hostPath
@@ -59,6 +64,13 @@ CLAIM_MISSING = "claim-missing"
 SHARED = "shared"  # shared, not over NFS
 SHARED_NFS = "shared-nfs"  # shared over NFS: needs client affinity and no_wdelay
 UNKNOWN = "unknown"
+
+# Event reasons of a pod that cannot get a volume: the attach/detach controller's
+# FailedAttachVolume (its "Multi-Attach error for volume ...") and the kubelet's FailedMount
+# (kubernetes pkg/kubelet/events/event.go, pkg/controller/volume/attachdetach).
+VOLUME_FAILURES = frozenset({"FailedAttachVolume", "FailedMount"})
+_UNMOUNTED = re.compile(r"unmounted volumes=\[([^\]]*)\]")
+_NAMED_VOLUME = re.compile(r'volume "([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,11 @@ def plugin_kind(name: str) -> str:
     return NODE if name in NODE_LOCAL else UNKNOWN_PLUGIN
 
 
+def pv_source(volume_spec: dict[str, Any]) -> str | None:
+    """The PersistentVolume's volume source, or None when it names none that is known."""
+    return next((key for key in volume_spec if key in PV_SOURCES), None)
+
+
 @dataclass(frozen=True)
 class StoreVolume:
     mount: Mount
@@ -109,6 +126,26 @@ class StoreVolume:
         spec, status = as_dict(self.claim.get("spec")), as_dict(self.claim.get("status"))
         return [str(m) for m in as_list(status.get("accessModes") or spec.get("accessModes"))]
 
+    def names(self, snapshot: Snapshot) -> set[str]:
+        """The names events give this volume: the pod's volume name, and for a claim its
+        PersistentVolume's (attach and mount events name the PV)."""
+        names = {self.name}
+        if self.claim is not None:
+            names.add(str(as_dict(self.claim.get("spec")).get("volumeName")))
+        return names
+
+    def failure_events(self, snapshot: Snapshot,
+                       events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Warning events that say a pod could not attach or mount this volume (a
+        Multi-Attach error, a mount timeout), newest first; events about the pod's other
+        volumes (a missing secret) are not the store's."""
+        names = self.names(snapshot)
+        found = [e for e in events if e.get("type") == "Warning"
+                 and e.get("reason") in VOLUME_FAILURES
+                 and names & _volumes_named(str(e.get("message", "")))]
+        return sorted(found, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime")
+                                               or ""), reverse=True)
+
     def plugin(self, snapshot: Snapshot) -> Plugin:
         """The plugin of an inline volume, or of the claim's PersistentVolume (its source, its
         CSI driver), else of the claim's StorageClass provisioner."""
@@ -118,7 +155,7 @@ class StoreVolume:
         volume = snapshot.named("persistentvolumes", str(claim_spec.get("volumeName")))
         volume_spec = as_dict((volume or {}).get("spec"))
         volume_name = as_dict((volume or {}).get("metadata")).get("name")
-        source = next((k for k in volume_spec if k not in _PV_FIELDS), None)
+        source = pv_source(volume_spec)
         driver = as_dict(volume_spec.get("csi")).get("driver")
         if source == "csi" and isinstance(driver, str):
             return Plugin(plugin_kind(driver), f"csi {driver}",
@@ -201,6 +238,17 @@ def classify(snapshot: Snapshot, mount: Mount) -> StoreVolume:
     return StoreVolume(mount, name, snapshot.named("persistentvolumeclaims", name))
 
 
+def _volumes_named(message: str) -> set[str]:
+    """The volumes an attach or mount event is about: the kubelet's list of unmounted volumes
+    (`list of unmounted volumes=[a]` in 3.11, `unmounted volumes=[a], unattached ...` later;
+    its unattached list names every volume of the pod), else each `volume "name"`
+    (`Multi-Attach error for volume "pvc-..."`, `MountVolume.SetUp failed for volume "v"`)."""
+    unmounted = _UNMOUNTED.search(message)
+    if unmounted:
+        return set(re.split(r"[\s,]+", unmounted.group(1).strip())) - {""}
+    return set(_NAMED_VOLUME.findall(message))
+
+
 def _nfs_evidence(snapshot: Snapshot, claim_spec: dict[str, Any]) -> tuple[bool, str]:
     volume = snapshot.named("persistentvolumes", str(claim_spec.get("volumeName")))
     volume_spec = as_dict((volume or {}).get("spec"))
@@ -216,7 +264,7 @@ def _nfs_evidence(snapshot: Snapshot, claim_spec: dict[str, Any]) -> tuple[bool,
     provisioner = (storage_class or {}).get("provisioner")
     if isinstance(provisioner, str) and _nfs_name(provisioner):
         return True, f"storageclass/{class_name} provisioner={provisioner}"
-    source = next((k for k in volume_spec if k not in _PV_FIELDS), "no volume source")
+    source = pv_source(volume_spec) or "no known volume source"
     found = f"persistentvolume/{name} {source}" if volume else \
         f"no persistentvolume {name} in the snapshot"
     return False, f"{found}, storageclass {class_name or 'none'}: not NFS"

@@ -37,6 +37,7 @@ from registry_doctor.doctor.probes.registry_client import (
     same_host_path,
     tls_context,
 )
+from registry_doctor.doctor.routes import served_hosts, termination
 from registry_doctor.doctor.snapshot import Snapshot
 from registry_doctor.doctor.workload import as_dict, as_list
 
@@ -497,16 +498,12 @@ def _service_port(spec: dict[str, Any]) -> dict[str, Any] | None:
 def _route_targets(routes: list[dict[str, Any]], namespace: str) -> list[Target]:
     targets = []
     for route in routes:
-        spec = as_dict(route.get("spec"))
-        host = spec.get("host")
-        if not isinstance(host, str) or not host:
-            continue
-        tls = bool(as_dict(spec.get("tls")).get("termination"))
+        tls = termination(route) is not None
         route_name = route["metadata"]["name"]
-        targets.append(Target("route", Address("https" if tls else "http", host,
-                                               443 if tls else 80),
-                              f"route {route_name} ({host})",
-                              _ref("Route", route_name, namespace), verify_tls=False))
+        # The hosts the routers admitted it at: spec.host may not be served at all.
+        targets += [Target("route", Address("https" if tls else "http", host, 443 if tls else 80),
+                           f"route {route_name} ({host})", _ref("Route", route_name, namespace),
+                           verify_tls=False) for host in served_hosts(route)]
     return targets
 
 

@@ -1,11 +1,12 @@
 """Opt-in live probe (`--oauth-probe`): ask the OAuth server to authorize the console, as a
 browser does on login, without following the redirect.
 
-GET <authorization_endpoint>?client_id=<OPENSHIFT_OAUTH_CLIENT_ID>&redirect_uri=https://<console
-route host>/&response_type=token. A redirect towards login (or a login page) means the client
-and redirect URI were accepted; HTTP 400 `invalid_request` means the redirect URI was refused
-("urls don't validate" in the master log). Nothing is logged in and no secret is sent; the
-request does show up in the master's log, which is why it is opt-in.
+GET <authorization_endpoint>?client_id=<OPENSHIFT_OAUTH_CLIENT_ID>&redirect_uri=https://<the
+first host a router serves the console route at>/&response_type=token. A redirect towards login
+(or a login page) means the client and redirect URI were accepted; HTTP 400 `invalid_request`
+means the redirect URI was refused ("urls don't validate" in the master log). Nothing is logged
+in and no secret is sent; the request does show up in the master's log, which is why it is
+opt-in.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]
     route = route_to(snapshot, config.console_name)
     redirect_uri = console_url(route) if route else None
     if console is None or redirect_uri is None:
-        raise ProbeError("no console route to take the redirect URI from")
+        raise ProbeError("no console route a router serves to take the redirect URI from")
     client_id = console_env(console).get("OPENSHIFT_OAUTH_CLIENT_ID", DEFAULT_OAUTH_CLIENT)
     deadline = time.monotonic() + timeout
     base = master_url(snapshot)

@@ -1,8 +1,10 @@
-"""Live probe: the certificate chain the console route serves.
+"""Live probe: the certificate chain the console route serves, at the first host a router
+admitted it with (doctor.routes: status.ingress, not spec.host).
 
-The route is TLS passthrough, so the router hands the handshake to Cockpit in the console pod:
-what comes back is exactly the chain Cockpit made of its certificate file. Nothing is verified
-here; the chain is judged by the cert-chain-order check like the files it came from.
+Through a passthrough route the router hands the handshake to Cockpit in the console pod: what
+comes back is exactly the chain Cockpit made of its certificate file; through edge or reencrypt
+it is the router's. Nothing is verified here; the chain is judged by the cert-chain-order check
+like the files it came from.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ HTTPS_PORT = 443
 def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
     host = route_host(route_to(snapshot, config.console_name))
     if host is None:
-        raise ProbeError(f"no route host for {config.console_name} to connect to")
+        raise ProbeError(f"no host a router serves route {config.console_name} at")
     return served_chain(host, HTTPS_PORT, timeout)
 
 

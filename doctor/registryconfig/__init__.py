@@ -39,13 +39,14 @@ from registry_doctor.doctor.registryconfig.merge import (
     yaml_tag,
 )
 from registry_doctor.doctor.registryconfig.rules import (
-    DISTRIBUTION_2,
-    OPENSHIFT_3,
-    OPENSHIFT_4,
+    OPENSHIFT_4_RULES,
+    OPENSHIFT_RULES,
     REMOTE_DRIVERS,
     S3_DRIVERS,
+    UPSTREAM_RULES,
     Flavour,
     go_text,
+    rules_for,
     storage_problems,
 )
 from registry_doctor.doctor.registryconfig.sources import (
@@ -76,7 +77,7 @@ CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "configmaps",
 class Image:
     """What a known registry image does when the pod does not say."""
 
-    flavour: Flavour
+    rules: tuple[Flavour, ...]  # the releases whose rules are modelled, oldest first
     command_path: str | None  # the path its default command passes
     env_path: str | None  # its REGISTRY_CONFIGURATION_PATH
     builtin: str | None  # the storage part of the file it ships at its default path
@@ -103,7 +104,26 @@ storage:
   filesystem:
     rootdirectory: /var/lib/registry
 """
-OPENSHIFT_IMAGE = Image(OPENSHIFT_3, None, "/config.yml", OPENSHIFT_BUILTIN)
+# The `registry:3` image reads /etc/distribution/config.yml (distribution v3.0.0 Dockerfile:
+# `serve /etc/distribution/config.yml`); distribution-library-image's config-example.yml of
+# the 3.x releases, storage part, enables delete.
+UPSTREAM_3_BUILTIN = """version: 0.1
+storage:
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+  tag:
+    concurrencylimit: 5
+"""
+OPENSHIFT_IMAGE = Image(OPENSHIFT_RULES, None, "/config.yml", OPENSHIFT_BUILTIN)
+UPSTREAM_IMAGE = Image(UPSTREAM_RULES, "/etc/docker/registry/config.yml", None,
+                       UPSTREAM_BUILTIN)
+UPSTREAM_3_IMAGE = Image(UPSTREAM_RULES, "/etc/distribution/config.yml", None,
+                         UPSTREAM_3_BUILTIN)
+CUSTOM_IMAGE = Image(UPSTREAM_RULES, None, None, None)
 # OpenShift 4's image registry (openshift/image-registry: its Dockerfile sets
 # REGISTRY_CONFIGURATION_PATH=/config.yml, `images/dockerregistry/config.yml` keeps the storage
 # part of 3.11's). The operator overrides the storage section whole with REGISTRY_STORAGE
@@ -112,10 +132,8 @@ OPENSHIFT_IMAGE = Image(OPENSHIFT_3, None, "/config.yml", OPENSHIFT_BUILTIN)
 # The operator copies the CA of spec.storage.s3.trustedCA (else the cloud config's) into
 # ConfigMap image-registry-certificates, key storage-ca-bundle.pem, mounted over the image's
 # anchors (`pkg/resource/caconfig.go`), which the container's command extracts into its store.
-OPENSHIFT4_IMAGE = Image(OPENSHIFT_4, None, "/config.yml", OPENSHIFT_BUILTIN,
+OPENSHIFT4_IMAGE = Image(OPENSHIFT_4_RULES, None, "/config.yml", OPENSHIFT_BUILTIN,
                          "/etc/pki/ca-trust/source/anchors/storage-ca-bundle.pem")
-UPSTREAM_IMAGE = Image(DISTRIBUTION_2, "/etc/docker/registry/config.yml", None, UPSTREAM_BUILTIN)
-CUSTOM_IMAGE = Image(DISTRIBUTION_2, None, None, None)
 # image name (last path component, no tag) -> what it does
 IMAGES = {"origin-docker-registry": OPENSHIFT_IMAGE, "ose-docker-registry": OPENSHIFT_IMAGE,
           "registry": UPSTREAM_IMAGE}
@@ -150,6 +168,7 @@ class RegistryConfig:
     container_field: str  # "spec.template.spec.containers[registry]"
     image: str
     flavour: Flavour
+    rules_line: str = ""  # which version's start-up rules apply, and why
     path: str | None = None
     path_origin: str = ""  # how the path was chosen
     file_origin: str = ""  # where the file's text came from, with the volume
@@ -184,7 +203,7 @@ class RegistryConfig:
     @property
     def driver(self) -> str | None:
         """The storage driver, when the configuration names exactly one."""
-        drivers = driver_names(self.storage)
+        drivers = driver_names(self.storage, self.flavour.storage_options)
         return drivers[0] if len(drivers) == 1 and self.unresolved is None else None
 
     @property
@@ -333,20 +352,26 @@ def _reads_as_text(value: str) -> bool:
         return True
 
 
-def resolve(snapshot: Snapshot, workload: Workload, image: Image | None = None,
+def resolve(snapshot: Snapshot, workload: Workload, platform_image: Image | None = None,
             managed_by: str = "") -> RegistryConfig:
-    """The effective configuration of the registry container of `workload`; `image`: what its
-    image does, when its name does not tell; `managed_by`: the object that writes it."""
+    """The effective configuration of the registry container of `workload`; `platform_image`:
+    what its image does, when the platform knows and its name does not tell; `managed_by`: the
+    object that writes it."""
     found = workload.main_container(snapshot.config.registry_container)
     if found is None:
-        return RegistryConfig(workload.ref, "spec.template.spec.containers", "", DISTRIBUTION_2,
+        return RegistryConfig(workload.ref, "spec.template.spec.containers", "",
+                              UPSTREAM_RULES[-1],
                               unresolved=f"{workload.ref} spec.template.spec.containers "
                                          "lists no container")
     index, container = found
     container_field = workload.container_path(container, index)
-    known = image or IMAGES.get(image_name(str(container.get("image") or "")), CUSTOM_IMAGE)
-    config = RegistryConfig(workload.ref, container_field, str(container.get("image") or ""),
-                            known.flavour, container=container, pod_spec=workload.pod_spec,
+    image = str(container.get("image") or "")
+    known = platform_image or IMAGES.get(image_name(image), CUSTOM_IMAGE)
+    flavour, rules_line = _rules(image, known, platform_image is not None)
+    if known is UPSTREAM_IMAGE and flavour.major >= 3:
+        known = UPSTREAM_3_IMAGE
+    config = RegistryConfig(workload.ref, container_field, image, flavour, rules_line,
+                            container=container, pod_spec=workload.pod_spec,
                             managed_by=managed_by)
     objects = Objects(workload.namespace, snapshot.items("configmaps"),
                       snapshot.items("registry-secrets"))
@@ -377,6 +402,21 @@ def _mounted(config: RegistryConfig, path: str | None, objects: Objects) -> Moun
         return None
     mount = mount_for(config.container, config.container_field, config.pod_spec, path)
     return read_mounted_file(mount, objects) if mount else None
+
+
+def _rules(image: str, known: Image, platforms: bool = False) -> tuple[Flavour, str]:
+    """The start-up rules of the release the image's tag names; for an image that is not a
+    known registry image its tag says nothing about the distribution inside: the newest. The
+    image a platform names (`platforms`) has the rules of that platform's registry."""
+    if platforms:
+        return known.rules[-1], (f"start-up rules of {known.rules[-1].name} applied: the "
+                                 f"platform's registry image ({image or '(none)'})")
+    if known is not CUSTOM_IMAGE:
+        return rules_for(image, known.rules)
+    newest = known.rules[-1]
+    return newest, (f"start-up rules of {newest.name} applied: image {image or '(none)'} is "
+                    "not a known registry image, so its tag does not say which registry "
+                    "version it runs; those of the newest modelled version were used")
 
 
 def _config_file(config: RegistryConfig, container: dict[str, Any], pod_spec: dict[str, Any],
@@ -529,7 +569,8 @@ def _merge(config: RegistryConfig, text: str) -> None:
                                        f"{config.path} ({config.file_origin}): the registry "
                                        f"refuses to start (\"{refusal}\"); it must be 0.1"))
     problems: list[Problem] = []
-    storage = storage_from_yaml(document.get("storage"), problems)
+    storage = storage_from_yaml(document.get("storage"), problems,
+                                config.flavour.storage_options)
     storage = apply_env(storage, config.env.values(), config.origins, problems)
     config.storage = storage
     config.problems += problems

@@ -89,11 +89,14 @@ def yaml_error(error: yaml.YAMLError, secret: bool) -> str:
     return " ".join(filter(None, [f'"{problem}"' if problem else "", where])) or "unparsable"
 
 
-def driver_names(storage: dict[str, Any] | None) -> list[str]:
-    return sorted(str(k) for k in storage or {} if k not in STORAGE_OPTIONS)
+def driver_names(storage: dict[str, Any] | None,
+                 options: frozenset[str] = STORAGE_OPTIONS) -> list[str]:
+    """The sections of `storage` that are not options of the registry release (`options`)."""
+    return sorted(str(k) for k in storage or {} if k not in options)
 
 
-def storage_from_yaml(value: Any, problems: list[Problem]) -> dict[str, Any] | None:
+def storage_from_yaml(value: Any, problems: list[Problem],
+                      options: frozenset[str] = STORAGE_OPTIONS) -> dict[str, Any] | None:
     """`configuration.Storage.UnmarshalYAML`: a map of sections, or a bare driver name."""
     if value is None:
         return None
@@ -106,7 +109,7 @@ def storage_from_yaml(value: Any, problems: list[Problem]) -> dict[str, Any] | N
                                         "configuration (\"cannot unmarshal !!map into string\")"))
                 return None
             storage[str(key)] = None if section is None else Params(section)
-        drivers = driver_names(storage)
+        drivers = driver_names(storage, options)
         if len(drivers) > 1:
             problems.append(Problem(True, "storage", "the storage section names more than one "
                                     "driver: the registry "

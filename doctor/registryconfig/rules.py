@@ -1,27 +1,39 @@
 """What the registry does with its storage section at start-up: the errors it dies on and the
 settings it runs with but should not.
 
-Two rule sets ("flavours"): upstream distribution 2.8 (proven against Debian's docker-registry
-2.8.2 in tests/test_registryconfig_real.py) and the OpenShift 3.11 fork, which vendors an older
-distribution: a fixed list of 17 S3 regions, no `skipverify`, capitalised messages
-(openshift/image-registry release-3.11, its vendored distribution `s3-aws/s3.go`). The fork's
-rules are not proven against a running binary here; docs/checks/registry-config.md lists the
-differences.
+One rule set ("flavour") per registry build whose start-up rules differ, read from the
+sources of each release (the S3 regions a build accepts, the drivers it has, its parameters
+and the case of its messages):
+
+- OpenShift's fork, openshift/image-registry release-3.8 to release-3.11, its vendored
+  distribution `registry/storage/driver/s3-aws/s3.go` (a fixed list of S3 regions: 16 in 3.8,
+  17 with eu-west-3 from 3.9; no `skipverify`; capitalised messages) and the drivers
+  `pkg/cmd/dockerregistry/dockerregistry.go` imports. Earlier OpenShift registries were built
+  inside openshift/origin and are not modelled: the nearest modelled version's rules apply.
+- upstream distribution/distribution by release tag: 2.6 (13 regions in s3.go, no
+  `skipverify`), 2.7 and 2.8 (the regions of the AWS SDK they vendor, aws-sdk-go 1.15.11 in
+  vendor.conf: 18; `skipverify`; 2.8 lower-cases its messages) and 3.x (aws-sdk-go 1.55.5 in
+  go.mod: 37 regions; the `oss` and `swift` drivers removed; more S3 storage classes).
+
+The 2.8 rules are proven against Debian's docker-registry 2.8.2 in
+tests/test_registryconfig_real.py; Debian links its own, newer aws-sdk-go, so its build knows
+more regions than the `registry:2.8` image, and the corpus uses only regions both agree on.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from registry_doctor.doctor.registryconfig.merge import Params, driver_names
+from registry_doctor.doctor.registryconfig.merge import STORAGE_OPTIONS, Params, driver_names
 from registry_doctor.doctor.registryconfig.sources import Opaque, Problem
 from registry_doctor.doctor.snapshot.redact import is_secret_setting
 
 REMOTE_DRIVERS = frozenset({"s3", "s3aws", "gcs", "azure", "swift", "oss"})
 S3_DRIVERS = frozenset({"s3", "s3aws"})
+_STORAGE_CLASSES = ("NONE", "STANDARD", "REDUCED_REDUNDANCY")
 
 
 @dataclass(frozen=True)
@@ -31,44 +43,130 @@ class Flavour:
     drivers: frozenset[str]
     skipverify: bool  # knows the s3 `skipverify` parameter
     capitalised: bool  # its start-up errors begin with a capital letter
+    storage_classes: tuple[str, ...] = _STORAGE_CLASSES
+    versions: tuple[tuple[int, int], ...] = ()  # the (major, minor) releases it models
+    label: str = ""  # "the OpenShift {} registry": named after the version it judges
+    storage_options: frozenset[str] = STORAGE_OPTIONS  # storage sections that are no driver
 
     def says(self, message: str, capitalise: bool = True) -> str:
         """The registry's own message, as this flavour prints it."""
         text = message[0].upper() + message[1:] if self.capitalised and capitalise else message
         return f'"{text}"'
 
+    @property
+    def major(self) -> int:
+        return self.versions[0][0] if self.versions else 0
+
+    def named(self, version: tuple[int, int]) -> Flavour:
+        return replace(self, name=self.label.format(f"{version[0]}.{version[1]}"))
+
 
 _DRIVERS = frozenset({"filesystem", "inmemory", *REMOTE_DRIVERS})
+_OPENSHIFT, _UPSTREAM = "the OpenShift {} registry", "the distribution {} registry"
+# The regions of the AWS SDK distribution 2.7 and 2.8 vendor (aws-sdk-go 1.15.11,
+# aws/endpoints/defaults.go: partitions aws, aws-cn, aws-us-gov).
+_SDK_1_15_REGIONS = frozenset({
+    "ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
+    "ca-central-1", "cn-north-1", "cn-northwest-1", "eu-central-1", "eu-west-1", "eu-west-2",
+    "eu-west-3", "sa-east-1", "us-east-1", "us-east-2", "us-gov-west-1", "us-west-1",
+    "us-west-2"})
+# distribution 2.6's own list (s3-aws/s3.go init).
+_DISTRIBUTION_2_6_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1",
+    "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2", "sa-east-1",
+    "cn-north-1", "us-gov-west-1"})
+_OPENSHIFT_3_8_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
+    "eu-central-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1",
+    "ap-northeast-2", "sa-east-1", "cn-north-1", "us-gov-west-1", "ca-central-1"})
 
-# distribution 2.8 takes its regions from the AWS SDK it is built with. These are the ones
-# Debian's docker-registry 2.8.2 (aws-sdk-go 1.44.133) accepts, measured one by one; other
-# builds know the regions of their own SDK.
+DISTRIBUTION_2_6 = Flavour(
+    name="the distribution 2.6 registry", regions=_DISTRIBUTION_2_6_REGIONS, drivers=_DRIVERS,
+    skipverify=False, capitalised=True, versions=((2, 6),), label=_UPSTREAM)
+DISTRIBUTION_2_7 = Flavour(
+    name="the distribution 2.7 registry", regions=_SDK_1_15_REGIONS, drivers=_DRIVERS,
+    skipverify=True, capitalised=True, versions=((2, 7),), label=_UPSTREAM)
 DISTRIBUTION_2 = Flavour(
-    name="the distribution 2.8 registry",
+    name="the distribution 2.8 registry", regions=_SDK_1_15_REGIONS, drivers=_DRIVERS,
+    skipverify=True, capitalised=False, versions=((2, 8),), label=_UPSTREAM)
+# distribution 3.0 and 3.1 vendor aws-sdk-go 1.55.5 (go.mod): these are its partitions' regions.
+DISTRIBUTION_3 = Flavour(
+    name="the distribution 3 registry",
     regions=frozenset({
         "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-        "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ca-central-1",
-        "cn-north-1", "cn-northwest-1", "eu-central-1", "eu-north-1", "eu-south-1",
-        "eu-west-1", "eu-west-2", "eu-west-3", "me-central-1", "me-south-1", "sa-east-1",
-        "us-east-1", "us-east-2", "us-gov-east-1", "us-gov-west-1", "us-iso-east-1",
-        "us-iso-west-1", "us-isob-east-1", "us-west-1", "us-west-2",
+        "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+        "ap-southeast-4", "ca-central-1", "ca-west-1", "cn-north-1", "cn-northwest-1",
+        "eu-central-1", "eu-central-2", "eu-isoe-west-1", "eu-north-1", "eu-south-1",
+        "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1",
+        "me-south-1", "sa-east-1", "us-east-1", "us-east-2", "us-gov-east-1", "us-gov-west-1",
+        "us-iso-east-1", "us-iso-west-1", "us-isob-east-1", "us-west-1", "us-west-2",
     }),
-    drivers=_DRIVERS, skipverify=True, capitalised=False)
+    # cmd/registry/main.go of v3.0.0 imports no oss or swift driver: they were removed.
+    drivers=_DRIVERS - {"oss", "swift"}, skipverify=True, capitalised=False,
+    storage_classes=(*_STORAGE_CLASSES, "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                     "OUTPOSTS", "GLACIER_IR"),
+    versions=((3, 0), (3, 1)), label=_UPSTREAM,
+    # configuration.go v3.0.0 Storage.Type: `tag` (its concurrencylimit) is an option; to 2.x
+    # it is a second driver.
+    storage_options=STORAGE_OPTIONS | {"tag"})
 
+OPENSHIFT_3_8 = Flavour(
+    name="the OpenShift 3.8 registry", regions=_OPENSHIFT_3_8_REGIONS, drivers=_DRIVERS,
+    skipverify=False, capitalised=True, versions=((3, 8),), label=_OPENSHIFT)
 OPENSHIFT_3 = Flavour(
-    name="the OpenShift 3.11 registry",
-    regions=frozenset({
-        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2",
-        "eu-west-3", "eu-central-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
-        "ap-northeast-1", "ap-northeast-2", "sa-east-1", "cn-north-1", "us-gov-west-1",
-        "ca-central-1",
-    }),
-    drivers=_DRIVERS, skipverify=False, capitalised=True)
-# OpenShift 4's image registry: distribution 2.x as openshift/image-registry vendors it, with
-# an aws-sdk-go of the same era as Debian's 2.8 (so the same regions) and no `skipverify` (the
-# operator gives the driver a CA bundle instead: spec.storage.s3.trustedCA).
-OPENSHIFT_4 = Flavour(name="the OpenShift 4 image registry", regions=DISTRIBUTION_2.regions,
-                      drivers=_DRIVERS, skipverify=False, capitalised=False)
+    name="the OpenShift 3.11 registry", regions=_OPENSHIFT_3_8_REGIONS | {"eu-west-3"},
+    drivers=_DRIVERS, skipverify=False, capitalised=True,
+    versions=((3, 9), (3, 10), (3, 11)), label=_OPENSHIFT)
+
+# Each image's modelled releases, oldest first: the last is the newest.
+OPENSHIFT_RULES = (OPENSHIFT_3_8, OPENSHIFT_3)
+UPSTREAM_RULES = (DISTRIBUTION_2_6, DISTRIBUTION_2_7, DISTRIBUTION_2, DISTRIBUTION_3)
+# OpenShift 4's image registry (openshift/image-registry, release-4.x): distribution as the
+# fork vendors it with a current aws-sdk-go (the regions of distribution 3's), every driver
+# the operator configures (swift and oss included) and no `skipverify` (the operator gives the
+# driver a CA bundle instead: spec.storage.s3.trustedCA). Its images are named by release
+# digest, so no tag names a version: one rule set, which the platform names.
+OPENSHIFT_4 = Flavour(name="the OpenShift 4 image registry", regions=DISTRIBUTION_3.regions,
+                      drivers=_DRIVERS, skipverify=False, capitalised=False,
+                      storage_classes=DISTRIBUTION_3.storage_classes, versions=((4, 0),),
+                      label="the OpenShift {} image registry")
+OPENSHIFT_4_RULES = (OPENSHIFT_4,)
+_VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:[.-]|$)")
+
+
+def rules_for(image: str, family: Sequence[Flavour]) -> tuple[Flavour, str]:
+    """The flavour whose rules judge `image` (by its tag), and the detail line that says which
+    version's rules were applied and why."""
+    reference = image.split("@")[0]
+    name_part = reference.rsplit("/", 1)[-1]
+    tag = name_part.split(":", 1)[1] if ":" in name_part else None
+    newest = family[-1]
+    found = _VERSION.match(tag) if tag else None
+    if found is None:
+        told = f"tag {tag}" if tag else ("a digest" if "@" in image else "no tag")
+        return newest, (f"start-up rules of {newest.name} applied: image {image} ({told}) "
+                        "does not say which version it runs, so those of the newest modelled "
+                        "version were used")
+    major = int(found[1])
+    if found[2] is None:  # `registry:2` follows the newest release of its major version
+        line = [f for f in family if any(v[0] == major for v in f.versions)]
+        if line:
+            return line[-1], (f"start-up rules of {line[-1].name} applied: image {image} "
+                              f"(tag {tag}) follows the newest {major}.x release")
+        version = (major, 0)
+    else:
+        version = (major, int(found[2]))
+    exact = next((f for f in family if version in f.versions), None)
+    if exact is not None:
+        flavour = exact.named(version)
+        return flavour, f"start-up rules of {flavour.name} applied (image {image})"
+    nearest = min(family, key=lambda f: min(abs((v[0] - version[0]) * 100 + v[1] - version[1])
+                                            for v in f.versions))
+    return nearest, (f"start-up rules of {nearest.name} applied: image {image} (tag {tag}) "
+                     f"runs {version[0]}.{version[1]}, which has no rules of its own modelled "
+                     "here, so those of the nearest modelled version were used (its build "
+                     "may differ, e.g. in the S3 regions it knows)")
+
 
 # Parameters whose values are credentials: never shown, whatever their source.
 
@@ -80,7 +178,6 @@ _S3_INTEGERS = {
     "multipartcopymaxconcurrency": (1, 2**63 - 1),
     "multipartcopythresholdsize": (0, 5 * GIB),
 }
-_STORAGE_CLASSES = ("NONE", "STANDARD", "REDUCED_REDUNDANCY")
 _OBJECT_ACLS = ("private", "public-read", "public-read-write", "authenticated-read",
                 "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control")
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
@@ -108,7 +205,7 @@ def go_text(value: Any) -> str:
 
 def storage_problems(storage: dict[str, Any] | None, flavour: Flavour,
                      describer: Describer) -> list[Problem]:
-    drivers = driver_names(storage)
+    drivers = driver_names(storage, flavour.storage_options)
     if not drivers:
         return [Problem(True, "storage", "the storage section names no driver: the registry "
                         "refuses to "
@@ -231,11 +328,11 @@ class _S3Rules:
 
     def storage_class(self) -> None:
         value = self._value("storageclass")
-        if value is not None and (not isinstance(value, str)
-                                  or value.upper() not in _STORAGE_CLASSES):
+        classes = self.flavour.storage_classes
+        if value is not None and (not isinstance(value, str) or value.upper() not in classes):
             self._fatal("storageclass", f"{self._shown('storageclass')} is not one of "
-                        f"{', '.join(_STORAGE_CLASSES)}", "the storageclass parameter must be "
-                        f"one of [{' '.join(_STORAGE_CLASSES)}], {self._text('storageclass')} "
+                        f"{', '.join(classes)}", "the storageclass parameter must be "
+                        f"one of [{' '.join(classes)}], {self._text('storageclass')} "
                         "invalid")
 
     def object_acl(self) -> None:

@@ -23,7 +23,7 @@ from registry_doctor.doctor.snapshot.kinds import (
     closure,
     known_collections,
 )
-from registry_doctor.doctor.workload import Workload, as_dict
+from registry_doctor.doctor.workload import Workload, as_dict, as_list
 
 if TYPE_CHECKING:
     from registry_doctor.doctor.platform import Installation
@@ -60,6 +60,9 @@ class Source(Protocol):
         """The API groups the cluster serves (a dump: those of the objects it holds), from
         which the platform is recognised before anything is collected; raises CollectError."""
         ...
+    def previous_log(self, namespace: str, pod: str, container: str, tail_lines: int,
+                     timeout: float) -> str | None:
+        """The log tail of the container's previous instance; None when it has none."""
 
 
 @dataclass
@@ -72,6 +75,8 @@ class Snapshot:
     # with any is blind, not a judgement of the cluster (the exporter keeps its last report).
     source_failures: dict[str, str] = field(default_factory=dict)
     logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> tail
+    # (namespace, pod, container) -> the tail of a restarted container's previous instance
+    previous_logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # unreadable input, e.g. dump files
     # Set on a reader's view (`for_reader`): the collections it may read, and who it is.
     readable: frozenset[str] | None = None
@@ -121,6 +126,7 @@ class _LogRead:
 
     collection: str  # "registry-logs" or "console-logs"
     pod: tuple[str, str]  # namespace, name
+    previous: str | None = None  # a container: the tail of its previous instance
 
 
 def collect(source: Source, wanted: Iterable[str], config: RunConfig,
@@ -212,21 +218,48 @@ def _raise_for_failed_needs(collection: Collection, snapshot: Snapshot) -> None:
 
 def _read_logs(source: Source, snapshot: Snapshot, log_collection: str, pods_collection: str,
                deadline: float, pool: ThreadPoolExecutor) -> dict[Future, _LogRead]:
-    """One bounded tail per running pod."""
-    running = [_pod_key(p, snapshot.config) for p in snapshot.items(pods_collection)
-               if as_dict(p.get("status")).get("phase") == "Running"]
-    return {pool.submit(source.pod_log, namespace, name, snapshot.config.log_tail_lines,
-                        max(deadline - time.monotonic(), 0.1)):
-            _LogRead(log_collection, (namespace, name)) for namespace, name in running}
+    """One bounded tail per running pod, and one per restarted container of its previous
+    instance: a crash's cause is in the log of the container that crashed."""
+    pods = snapshot.items(pods_collection)
+    reads = [_LogRead(log_collection, _pod_key(p, snapshot.config)) for p in pods
+             if as_dict(p.get("status")).get("phase") == "Running"]
+    reads += [_LogRead(log_collection, _pod_key(p, snapshot.config), container)
+              for p in pods for container in restarted_containers(p)]
+    tail = snapshot.config.log_tail_lines
+    return {(pool.submit(source.pod_log, *read.pod, tail, max(deadline - time.monotonic(), 0.1))
+             if read.previous is None else
+             pool.submit(source.previous_log, *read.pod, read.previous, tail,
+                         max(deadline - time.monotonic(), 0.1))): read for read in reads}
+
+
+def restarted_containers(pod: dict[str, Any]) -> list[str]:
+    """Containers of a pod that ran before: a last termination, or waiting in
+    CrashLoopBackOff. Only these have a previous instance whose log can be read."""
+    names = []
+    for status in as_list(as_dict(pod.get("status")).get("containerStatuses")):
+        status = as_dict(status)
+        crash_loop = as_dict(as_dict(status.get("state")).get("waiting")).get("reason") \
+            == "CrashLoopBackOff"
+        if isinstance(status.get("name"), str) and (
+                crash_loop or as_dict(status.get("lastState")).get("terminated")):
+            names.append(status["name"])
+    return names
 
 
 def _store_log(snapshot: Snapshot, read: _LogRead, future: Future,
                lost: dict[str, list[str]]) -> None:
     """A failure is recorded, but it is evidence lost, not fatal."""
     try:
-        snapshot.logs[read.pod] = future.result()
+        text = future.result()
     except CollectError as error:
-        lost.setdefault(read.collection, []).append(f"{read.pod[1]}: {error}")
+        what = read.pod[1] if read.previous is None else \
+            f"{read.pod[1]} previous container {read.previous}"
+        lost.setdefault(read.collection, []).append(f"{what}: {error}")
+        return
+    if read.previous is None:
+        snapshot.logs[read.pod] = text
+    elif text is not None:
+        snapshot.previous_logs[(*read.pod, read.previous)] = text
 
 
 def _pod_key(pod: dict[str, Any], config: RunConfig) -> tuple[str, str]:

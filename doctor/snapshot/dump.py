@@ -3,7 +3,8 @@ must-gather write them.
 
 A dump is every `*.yaml`, `*.yml` and `*.json` file below a folder, each holding one object, a
 multi-document YAML stream or a `List`. Pod logs may sit beside them as
-`logs/<namespace>/<pod>.log`. A file that does not parse is reported and skipped; the rest of
+`logs/<namespace>/<pod>.log`, and a restarted container's previous log where `oc adm inspect`
+puts it (`previous_log_key`). A file that does not parse is reported and skipped; the rest of
 the dump still loads.
 """
 
@@ -13,6 +14,7 @@ import errno
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ ALIAS_SLACK = 10_000  # values beyond the file's length that aliases may add
 class Dump:
     objects: list[dict[str, Any]] = field(default_factory=list)
     logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> text
+    # (namespace, pod, container) -> the log of the container's previous instance
+    previous_logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # "file: what is wrong"
 
 
@@ -186,6 +190,32 @@ def dump_files(root: Path) -> list[tuple[Path, str]]:
     return sorted(found, key=lambda file: file[1].split("/"))
 
 
+PREVIOUS_LOG = "previous.log"
+# `oc adm inspect` asks for timestamps (PodLogOptions.Timestamps): each line starts with one.
+TIMESTAMP_BYTES = len("2019-06-03T09:38:31.204377812+00:00 ")  # the longest one
+_LOG_TIMESTAMP = re.compile(rb"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) ")
+
+
+def previous_log_key(relative: str) -> tuple[str, str, str] | None:
+    """(namespace, pod, container) of a previous container's log in the layout `oc adm
+    inspect` writes: namespaces/<ns>/pods/<pod>/<container>/<container>/logs/previous.log
+    (openshift/oc pkg/cli/admin/inspect/pod.go, gatherContainerLogs)."""
+    parts = relative.split("/")
+    if len(parts) >= 8 and parts[-8] == "namespaces" and parts[-6] == "pods" \
+            and parts[-4] == parts[-3] and parts[-2:] == ["logs", PREVIOUS_LOG]:
+        return parts[-7], parts[-5], parts[-4]
+    return None
+
+
+def previous_log_path(namespace: str, pod: str, container: str) -> str:
+    return f"namespaces/{namespace}/pods/{pod}/{container}/{container}/logs/{PREVIOUS_LOG}"
+
+
+def without_timestamps(data: bytes) -> bytes:
+    """A log as the API serves it without `timestamps=true`."""
+    return _LOG_TIMESTAMP.sub(b"", data)
+
+
 def load_dump(root: Path) -> Dump:
     dump = Dump()
     for path, relative in dump_files(root):
@@ -200,6 +230,10 @@ def load_dump(root: Path) -> Dump:
             text = _read_text(path, relative, dump.problems, errors="replace")
             if text is not None:
                 dump.logs[(path.parent.name, path.stem)] = text
+        elif (key := previous_log_key(relative)) is not None:
+            text = _read_text(path, relative, dump.problems, errors="replace")
+            if text is not None:
+                dump.previous_logs[key] = without_timestamps(text.encode()).decode()
     return dump
 
 
@@ -222,8 +256,10 @@ def _one_line(error: Exception) -> str:
 
 
 def write_dump(out: Path, collections: dict[str, list[dict[str, Any]]],
-               logs: dict[tuple[str, str], str], include_secrets: bool = False) -> list[Path]:
-    """Write collections as `<collection>.yaml` Lists (readable by `load_dump`) plus logs.
+               logs: dict[tuple[str, str], str], include_secrets: bool = False,
+               previous_logs: dict[tuple[str, str, str], str] | None = None) -> list[Path]:
+    """Write collections as `<collection>.yaml` Lists (readable by `load_dump`) plus logs,
+    previous containers' logs in `oc adm inspect`'s layout.
     Secret values are redacted unless `include_secrets`; then only the owner can read the
     folder and the files (0700, 0600)."""
     _make_folder(out, include_secrets)
@@ -240,6 +276,13 @@ def write_dump(out: Path, collections: dict[str, list[dict[str, Any]]],
         path = out / "logs" / namespace / f"{pod}.log"
         _make_folder(path.parent.parent, include_secrets)
         _make_folder(path.parent, include_secrets)
+        _write(path, text, include_secrets)
+        written.append(path)
+    for (namespace, pod, container), text in sorted((previous_logs or {}).items()):
+        text = text if include_secrets else redact_text(text)
+        path = out / previous_log_path(namespace, pod, container)
+        for folder in reversed(path.relative_to(out).parents[:-1]):
+            _make_folder(out / folder, include_secrets)
         _write(path, text, include_secrets)
         written.append(path)
     return written

@@ -26,6 +26,7 @@ from registry_doctor.doctor.snapshot.dump import (
     dump_files,
     parse_documents,
     parse_object,
+    previous_log_key,
 )
 from registry_doctor.doctor.snapshot.scan import (
     INDEXED_FIELDS,
@@ -125,18 +126,24 @@ class DumpIndex:
         known = _FOLDERS.get(root.resolve(), {})
         self.files: list[DumpFile] = []
         self.logs: dict[tuple[str, str], Path] = {}  # (namespace, pod) -> log file
+        # (namespace, pod, container) -> its previous instance's log file
+        self.previous_logs: dict[tuple[str, str, str], Path] = {}
         for path, relative in dump_files(root):
             if path.suffix in OBJECT_SUFFIXES:
                 self.files.append(_current(path, relative, known.get(relative)))
             elif path.suffix == ".log" and len(path.parts) >= 3 \
                     and path.parent.parent.name == "logs":
-                self._add_log(path, relative)
+                if self._readable_log(path, relative):
+                    self.logs[(path.parent.name, path.stem)] = path
+            elif (key := previous_log_key(relative)) is not None \
+                    and self._readable_log(path, relative):
+                self.previous_logs[key] = path
         _FOLDERS.pop(root.resolve(), None)  # the newest last: the oldest goes first
         _FOLDERS[root.resolve()] = {f.relative: f for f in self.files}
         while len(_FOLDERS) > MAX_CACHED_FOLDERS:
             del _FOLDERS[next(iter(_FOLDERS))]
 
-    def _add_log(self, path: Path, relative: str) -> None:
+    def _readable_log(self, path: Path, relative: str) -> bool:
         """Logs are read at their tail when asked; one too big for the full parse is skipped
         here as there, with the same problem, so both readings judge alike."""
         try:
@@ -144,12 +151,11 @@ class DumpIndex:
         except OSError as error:
             self.files.append(_unreadable(path, relative, (0, 0, 0),
                                           f"cannot read: {error.strerror}"))
-            return
+            return False
         if too_big:
             self.files.append(_unreadable(path, relative, (0, 0, 0),
                                           f"larger than {MAX_FILE_BYTES // 2**20} MiB, skipped"))
-        else:
-            self.logs[(path.parent.name, path.stem)] = path
+        return not too_big
 
     def objects(self, want: Want) -> Iterator[dict[str, Any]]:
         """Every object of `want.kind` the full parse would give that `want` admits (and

@@ -18,6 +18,7 @@ from registry_doctor.doctor.config import (
     CONSOLE_SECRETS,
     OPERATOR_CONFIG,
     REGISTRY,
+    REGISTRY_NAMESPACE,
     REGISTRY_SECRETS,
     RunConfig,
 )
@@ -208,14 +209,45 @@ def _registry_service_endpoints(_: Collections, config: RunConfig) -> list[Query
 DC_LABEL = "openshift.io/deployment-config.name"  # set by the DC controller on its RCs
 
 
-def _registry_replication_controllers(collections: Collections,
-                                      config: RunConfig) -> list[Query]:
-    """The registry DeploymentConfig's deployments (one RC each), by the label its controller
-    sets on them; nothing for a Deployment or DaemonSet."""
-    workload = registry_workload(collections, config)
+def _replication_controllers_of(workload: Workload | None, config: RunConfig) -> list[Query]:
+    """A DeploymentConfig's deployments (one RC each), by the label its controller sets on
+    them; nothing for a Deployment or DaemonSet."""
     if workload is None or workload.kind != "DeploymentConfig":
         return []
     return [Query(namespace=config.namespace, label_selector=f"{DC_LABEL}={workload.name}")]
+
+
+def _registry_replication_controllers(collections: Collections,
+                                      config: RunConfig) -> list[Query]:
+    return _replication_controllers_of(registry_workload(collections, config), config)
+
+
+def _console_replication_controllers(collections: Collections,
+                                     config: RunConfig) -> list[Query]:
+    return _replication_controllers_of(console_workload(collections, config), config)
+
+
+REVISION = "deployment.kubernetes.io/revision"  # set by the Deployment controller on its RSs
+
+
+def _registry_replica_sets(collections: Collections, config: RunConfig) -> list[Query]:
+    """A registry Deployment's ReplicaSets, by the Deployment's own pod selector (every RS of
+    the Deployment carries the template's labels plus pod-template-hash); nothing for a
+    DeploymentConfig or DaemonSet."""
+    workload = registry_workload(collections, config)
+    if workload is None or workload.kind != "Deployment":
+        return []
+    return _pods_of(workload, config)
+
+
+def newest_replica_set(replica_sets: Iterable[dict]) -> dict | None:
+    """The Deployment's newest ReplicaSet: the highest `deployment.kubernetes.io/revision`
+    (Kubernetes pkg/controller/deployment/util/deployment_util.go sets it on each new RS)."""
+    def revision(rs: dict) -> int:
+        text = as_dict(as_dict(rs.get("metadata")).get("annotations")).get(REVISION)
+        return int(text) if isinstance(text, str) and text.isdigit() else -1
+
+    return max(replica_sets, key=revision, default=None)
 
 
 def latest_replication_controller(controllers: Iterable[dict]) -> dict | None:
@@ -229,26 +261,62 @@ def latest_replication_controller(controllers: Iterable[dict]) -> dict | None:
     return max(controllers, key=version, default=None)
 
 
-def _registry_events(collections: Collections, config: RunConfig) -> list[Query]:
-    """Events about the registry's own objects, one field selector per object: its pods, its
-    workload, its latest RC and its claims. Events about one object are few (the recorder
-    aggregates repeats into a count, the API server expires them after --event-ttl), so each
-    answer is bounded without listing the namespace's events, which in `default` include
-    every other tenant's."""
-    workload = registry_workload(collections, config)
+def _events_about(workload: Workload | None, subjects: Iterable[tuple[str, object]],
+                  config: RunConfig) -> list[Query]:
+    """Events about a workload and `subjects` (kind, name), one field selector per object.
+    Events about one object are few (the recorder aggregates repeats into a count, the API
+    server expires them after --event-ttl), so each answer is bounded without listing the
+    namespace's events, which in `default` include every other tenant's."""
     if workload is None:
         return []
-    latest = latest_replication_controller(collections.get("registry-replicationcontrollers", ()))
-    subjects = [(workload.kind, workload.name),
-                *(("Pod", as_dict(p.get("metadata")).get("name"))
-                  for p in collections.get("registry-pods", ())),
-                *([("ReplicationController", as_dict(latest.get("metadata")).get("name"))]
-                  if latest else []),
-                *(("PersistentVolumeClaim", c) for c in registry_claim_names(collections,
-                                                                              config))]
     return [Query(namespace=config.namespace,
                   field_selector=f"involvedObject.kind={kind},involvedObject.name={name}")
-            for kind, name in dict.fromkeys(subjects) if isinstance(name, str) and name]
+            for kind, name in dict.fromkeys([(workload.kind, workload.name), *subjects])
+            if isinstance(name, str) and name]
+
+
+def _controller_subjects(pods: Iterable[dict], controllers: Iterable[dict],
+                         replica_sets: Iterable[dict] = ()) -> list[tuple[str, object]]:
+    """The pods and the latest RC (DeploymentConfig) or newest RS (Deployment): where the
+    events that explain a rollout are."""
+    latest_rc = latest_replication_controller(controllers)
+    newest_rs = newest_replica_set(replica_sets)
+    return [*(("Pod", as_dict(p.get("metadata")).get("name")) for p in pods),
+            *([("ReplicationController", as_dict(latest_rc.get("metadata")).get("name"))]
+              if latest_rc else []),
+            *([("ReplicaSet", as_dict(newest_rs.get("metadata")).get("name"))]
+              if newest_rs else [])]
+
+
+def _registry_events(collections: Collections, config: RunConfig) -> list[Query]:
+    """Events about the registry's own objects: its workload, pods, latest RC or newest RS
+    and claims."""
+    subjects = _controller_subjects(collections.get("registry-pods", ()),
+                                    collections.get("registry-replicationcontrollers", ()),
+                                    collections.get("registry-replicasets", ()))
+    claims = [("PersistentVolumeClaim", c) for c in registry_claim_names(collections, config)]
+    return _events_about(registry_workload(collections, config), subjects + claims, config)
+
+
+def _console_events(collections: Collections, config: RunConfig) -> list[Query]:
+    """Events about the console's workload, pods and latest RC (the console is a
+    DeploymentConfig of OpenShift 3.x)."""
+    subjects = _controller_subjects(collections.get("console-pods", ()),
+                                    collections.get("console-replicationcontrollers", ()))
+    return _events_about(console_workload(collections, config), subjects, config)
+
+
+def _console_service_endpoints(_: Collections, config: RunConfig) -> list[Query]:
+    """The Endpoints object of the console Service (same name as the console); none where the
+    platform has no console (an empty name would list every Endpoints of the namespace)."""
+    return [Query(namespace=config.namespace, name=config.console_name)] \
+        if config.console_name else []
+
+
+def _registry_namespace(_: Collections, config: RunConfig) -> list[Query]:
+    """The registry's Namespace, by name: on OpenShift its annotations hold the UID range the
+    SCC admission assigns pods from (openshift.io/sa.scc.uid-range)."""
+    return [Query(name=config.namespace)]
 
 
 def _console_node_pods(collections: Collections, config: RunConfig) -> list[Query]:
@@ -301,7 +369,8 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
                "ReplicationController", True, _registry_replication_controllers,
                needs=_WORKLOADS),
     Collection("registry-events", "v1", "events", "Event", True, _registry_events,
-               needs=(*_WORKLOADS, "registry-pods", "registry-replicationcontrollers")),
+               needs=(*_WORKLOADS, "registry-pods", "registry-replicationcontrollers",
+                      "registry-replicasets")),
     Collection("limitranges", "v1", "limitranges", "LimitRange", True, _in_namespace),
     Collection("configmaps", "v1", "configmaps", "ConfigMap", True, _in_namespace),
     Collection("console-secrets", "v1", "secrets", "Secret", True, _console_secrets,
@@ -332,6 +401,17 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("registry-clusteroperator", "config.openshift.io/v1", "clusteroperators",
                "ClusterOperator", False, _cluster_operator, optional_group=True, verb="get",
                names=(CLUSTER_OPERATOR,), platforms=OPENSHIFT4),
+    Collection("registry-namespace", "v1", "namespaces", "Namespace", False,
+               _registry_namespace, verb="get", names=(REGISTRY_NAMESPACE,)),
+    Collection("registry-replicasets", "apps/v1", "replicasets", "ReplicaSet", True,
+               _registry_replica_sets, needs=_WORKLOADS),
+    Collection("console-replicationcontrollers", "v1", "replicationcontrollers",
+               "ReplicationController", True, _console_replication_controllers,
+               needs=_WORKLOADS),
+    Collection("console-events", "v1", "events", "Event", True, _console_events,
+               needs=(*_WORKLOADS, "console-pods", "console-replicationcontrollers")),
+    Collection("console-endpoints", "v1", "endpoints", "Endpoints", True,
+               _console_service_endpoints, verb="get", names=(CONSOLE,)),
 )}
 
 # Pod logs are read per pod (bounded tail) after the pods themselves.

@@ -9,6 +9,8 @@ from registry_doctor.doctor.kube import KubeClient, KubeError, Target, api_path
 from registry_doctor.doctor.snapshot import CollectError
 from registry_doctor.doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
 
+NO_PREVIOUS = "previous terminated container"
+
 
 class LiveSource:
     def __init__(self, client: KubeClient) -> None:
@@ -43,16 +45,34 @@ class LiveSource:
         return _objects(answer, collection, target)
 
     def pod_log(self, namespace: str, pod: str, tail_lines: int, timeout: float) -> str:
-        target = Target("get", "pods/log", namespace, pod)
         try:
-            return self.client.request(
-                "GET", api_path("v1", "pods", namespace, pod, "log"), target, timeout=timeout,
-                # The kubelet counts limitBytes from the start of the tail: a tail of long
-                # lines loses its newest ones, but the memory stays bounded.
-                query={"tailLines": str(tail_lines), "limitBytes": str(LOG_TAIL_BYTES)},
-                raw=True)
+            return self._log(namespace, pod, tail_lines, timeout, {})
         except KubeError as error:
             raise CollectError(str(error)) from None
+
+    def previous_log(self, namespace: str, pod: str, container: str, tail_lines: int,
+                     timeout: float) -> str | None:
+        try:
+            return self._log(namespace, pod, tail_lines, timeout,
+                             {"container": container, "previous": "true"})
+        except KubeError as error:
+            # The kubelet answers 400 `previous terminated container "c" in pod "p" not
+            # found` when the runtime kept no previous instance (kubernetes
+            # pkg/kubelet/kubelet_pods.go validateContainerLogStatus, pkg/kubelet/server/
+            # server.go getContainerLogs): a fact, not a failure.
+            if error.status == 400 and NO_PREVIOUS in str(error):
+                return None
+            raise CollectError(str(error)) from None
+
+    def _log(self, namespace: str, pod: str, tail_lines: int, timeout: float,
+             options: dict[str, str]) -> str:
+        target = Target("get", "pods/log", namespace, pod)
+        return self.client.request(
+            "GET", api_path("v1", "pods", namespace, pod, "log"), target, timeout=timeout,
+            # The kubelet counts limitBytes from the start of the tail: a tail of long lines
+            # loses its newest ones, but the memory stays bounded.
+            query={**options, "tailLines": str(tail_lines), "limitBytes": str(LOG_TAIL_BYTES)},
+            raw=True)
 
 
     def api_groups(self, timeout: float) -> frozenset[str]:

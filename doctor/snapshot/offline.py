@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from registry_doctor.doctor.snapshot import CollectError
-from registry_doctor.doctor.snapshot.dump import Dump
+from registry_doctor.doctor.snapshot.dump import TIMESTAMP_BYTES, Dump, without_timestamps
 from registry_doctor.doctor.snapshot.dumpindex import DumpIndex, Want
 from registry_doctor.doctor.snapshot.kinds import LOG_TAIL_BYTES, Collection, Query
 from registry_doctor.doctor.snapshot.scan import INDEXED_FIELDS
@@ -58,14 +58,34 @@ class DumpSource:
             data = None if path is None else _read_tail(path, tail_lines)
         if data is None:
             raise CollectError(f"no log for pod {namespace}/{pod} in the dump")
-        # Read as the API server's log endpoint is read: a stray byte does not hide the rest.
-        return "\n".join(data.decode("utf-8", "replace").splitlines())
+        return _as_served(data)
 
+    def previous_log(self, namespace: str, pod: str, container: str, tail_lines: int,
+                     timeout: float) -> str | None:
+        """A dump without the previous instance's log has none, as the API answers when the
+        runtime kept none."""
+        key = (namespace, pod, container)
+        if self.index is None:
+            text = self.dump.previous_logs.get(key)
+            data = None if text is None else _tail(io.BytesIO(text.encode()), tail_lines)
+        else:
+            # The file's lines carry timestamps the answer has not: read enough for the
+            # bound to apply to the lines without them.
+            path = self.index.previous_logs.get(key)
+            data = None if path is None else _read_tail(
+                path, tail_lines, LOG_TAIL_BYTES + TIMESTAMP_BYTES * max(tail_lines, 0))
+            data = None if data is None else without_timestamps(data)[:LOG_TAIL_BYTES]
+        return None if data is None else _as_served(data)
 
     def api_groups(self, timeout: float) -> frozenset[str]:
         objects = self.dump.objects if self.index is None else self.index.one_of_each_kind()
         versions = (o.get("apiVersion") for o in objects)
         return frozenset(v.rpartition("/")[0] for v in versions if isinstance(v, str))
+
+
+def _as_served(data: bytes) -> str:
+    """Read as the API server's log endpoint is read: a stray byte does not hide the rest."""
+    return "\n".join(data.decode("utf-8", "replace").splitlines())
 
 
 def _want(collection: Collection, query: Query) -> Want:
@@ -80,21 +100,21 @@ def _want(collection: Collection, query: Query) -> Want:
     return Want(collection.kind, namespace, asked)
 
 
-def _read_tail(path: Path, lines: int) -> bytes | None:
+def _read_tail(path: Path, lines: int, limit: int = LOG_TAIL_BYTES) -> bytes | None:
     try:
         with path.open("rb") as stream:
-            return _tail(stream, lines)
+            return _tail(stream, lines, limit)
     except OSError:
         return None
 
 
-def _tail(stream: BinaryIO, lines: int) -> bytes:
-    """The last `lines` lines, then at most LOG_TAIL_BYTES of them: what the kubelet answers
+def _tail(stream: BinaryIO, lines: int, limit: int = LOG_TAIL_BYTES) -> bytes:
+    """The last `lines` lines, then at most `limit` bytes of them: what the kubelet answers
     to tailLines and limitBytes. Read from the end a block at a time, so memory stays bounded
     whatever the log's size."""
     end = stream.seek(0, os.SEEK_END)
     stream.seek(end if lines <= 0 else _start_of_last_lines(stream, end, lines))
-    return stream.read(LOG_TAIL_BYTES)
+    return stream.read(limit)
 
 
 def _start_of_last_lines(stream: BinaryIO, end: int, lines: int) -> int:

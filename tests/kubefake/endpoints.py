@@ -56,8 +56,10 @@ class DeploymentRequestRecord:
 class Endpoints:
     def __init__(self, store: ObjectStore, logs: Mapping[tuple[str, str], str],
                  authorizer: Authorizer, deployment_requests: list[DeploymentRequestRecord],
-                 deployer: Deployer) -> None:
+                 deployer: Deployer,
+                 previous_logs: Mapping[tuple[str, str, str], str] | None = None) -> None:
         self.store, self.logs, self.authorizer = store, logs, authorizer
+        self.previous_logs = previous_logs or {}
         self.deployment_requests = deployment_requests
         self.deployer = deployer
 
@@ -164,8 +166,12 @@ class Endpoints:
 
     def _pod_log(self, query: Mapping[str, str], target: Target) -> Response:
         pod = self.store.get(PODS, target.namespace, target.name)
-        _check_container(pod, query.get("container", ""))
-        text = self.logs.get((target.namespace, target.name), "")
+        container = _check_container(pod, query.get("container", ""))
+        if _boolean(query, "previous"):
+            _check_previous(pod, container)
+            text = self.previous_logs.get((target.namespace, target.name, container), "")
+        else:
+            text = self.logs.get((target.namespace, target.name), "")
         if "tailLines" in query:
             tail = _integer(query, "tailLines")
             text = "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""
@@ -289,8 +295,9 @@ def _integer(query: Mapping[str, str], name: str) -> int:
     return int(value)
 
 
-def _check_container(pod: Obj, container: str) -> None:
-    """The container checks of the pod log REST (pkg/registry/core/pod/strategy.go)."""
+def _check_container(pod: Obj, container: str) -> str:
+    """The container checks of the pod log REST (pkg/registry/core/pod/strategy.go); the
+    container the log is read from."""
     spec, name = pod.get("spec") or {}, pod["metadata"]["name"]
     names = [c.get("name") for c in spec.get("containers") or []]
     if container and container not in names + [c.get("name")
@@ -299,3 +306,33 @@ def _check_container(pod: Obj, container: str) -> None:
     if not container and len(names) > 1:
         raise errors.bad_request(f"a container name must be specified for pod {name}, "
                                  f"choose one of: [{' '.join(names)}]")
+    return container or str(names[0] if names else "")
+
+
+def _check_previous(pod: Obj, container: str) -> None:
+    """The kubelet's answer without a previous instance (pkg/kubelet/kubelet_pods.go
+    validateContainerLogStatus: no lastState.terminated with a containerID), which its server
+    writes as 400 (pkg/kubelet/server/server.go getContainerLogs) and the API server passes
+    on as a BadRequest Status."""
+    statuses = [*((pod.get("status") or {}).get("containerStatuses") or []),
+                *((pod.get("status") or {}).get("initContainerStatuses") or [])]
+    status = next((s for s in statuses if isinstance(s, dict) and s.get("name") == container),
+                  None)
+    name = pod["metadata"]["name"]
+    if status is None:
+        raise errors.bad_request(f"container \"{container}\" in pod \"{name}\" is not "
+                                 "available")
+    terminated = ((status.get("lastState") or {}).get("terminated") or {})
+    if not terminated.get("containerID"):
+        raise errors.bad_request(f"previous terminated container \"{container}\" in pod "
+                                 f"\"{name}\" not found")
+
+
+def _boolean(query: Mapping[str, str], name: str) -> bool:
+    """A boolean query parameter as the API server converts it (strconv.ParseBool)."""
+    value = query.get(name, "false")
+    if value not in ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false",
+                     "False"):
+        raise errors.bad_request(f"{name}: Invalid value: \"{value}\": strconv.ParseBool: "
+                                 f"parsing \"{value}\": invalid syntax")
+    return value in ("1", "t", "T", "TRUE", "true", "True")

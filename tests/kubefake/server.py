@@ -76,7 +76,8 @@ class FakeKubeAPI:
 
     def __init__(self, objects: Iterable[Obj] = (),
                  logs: Mapping[tuple[str, str], str] | None = None,
-                 user: str = "system:admin", api_profile: str = DEFAULT) -> None:
+                 user: str = "system:admin", api_profile: str = DEFAULT,
+                 previous_logs: Mapping[tuple[str, str, str], str] | None = None) -> None:
         self.profile: Profile = profile(api_profile)
         self._store = ObjectStore(self.profile)
         self.unserved: list[Obj] = []  # given objects whose kind the fake does not serve
@@ -94,7 +95,8 @@ class FakeKubeAPI:
         # Rollouts: set `deployer.outcomes` to the phases the next rollouts end in.
         self.deployer = Deployer(self._store)
         self._endpoints = Endpoints(self._store, self._logs, self._authorizer,
-                                    self.deployment_requests, self.deployer)
+                                    self.deployment_requests, self.deployer,
+                                    dict(previous_logs or {}))
         self._requests: list[RequestRecord] = []
         self._faults: list[_Fault] = []
         self._latency = 0.0
@@ -107,11 +109,12 @@ class FakeKubeAPI:
     @classmethod
     def from_dump(cls, path: Path, user: str = "system:admin",
                   api_profile: str = DEFAULT) -> FakeKubeAPI:
-        """A fake serving a cluster dump: its objects and `logs/<namespace>/<pod>.log`."""
+        """A fake serving a cluster dump: its objects, `logs/<namespace>/<pod>.log` and the
+        previous containers' logs."""
         dump = load_dump(Path(path))
         if dump.problems:
             raise ValueError(f"dump {path} does not load cleanly: {'; '.join(dump.problems)}")
-        return cls(dump.objects, dump.logs, user, api_profile)
+        return cls(dump.objects, dump.logs, user, api_profile, dump.previous_logs)
 
     # lifecycle
 

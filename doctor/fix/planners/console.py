@@ -13,7 +13,7 @@ from typing import Any
 
 from registry_doctor.doctor.cockpit import CERT_DIR
 from registry_doctor.doctor.config import CONSOLE_OAUTH_CLIENT, CONSOLE_SECRETS
-from registry_doctor.doctor.console import DEFAULT_OAUTH_CLIENT, route_host
+from registry_doctor.doctor.console import DEFAULT_OAUTH_CLIENT, RESTORE_ROUTE, route_host
 from registry_doctor.doctor.fix.model import Action, Permission
 from registry_doctor.doctor.fix.pemtext import Segment, decoded, segments
 from registry_doctor.doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
@@ -137,11 +137,17 @@ def plan_oauth_redirect(ctx: PlanContext) -> list[Action]:
     """Register the console's URL with its OAuth client (keeping the URIs there), and drop a
     trailing slash from COCKPIT_KUBE_URL (then redeploy the console). The client is the one
     configured (--console-oauth-client), never one the console's env names; the URL only on a
-    configured console host (--console-host): both are enforced by doctor.fix.scope."""
+    configured console host (--console-host): both are enforced by doctor.fix.scope. When the
+    route is the cause (missing, refused by its router, a termination Cockpit cannot work
+    behind), the steps to restore it, and no OAuthClient change."""
     console = ctx.console()
     if console is None:
         return []
     env = console_env(console)
+    route_problems = ctx.findings(RESTORE_ROUTE)
+    if route_problems:
+        return [ctx.manual("restore-route", f"restore the route of {console.ref}",
+                           route_problems)]
     kube_url = env.get("COCKPIT_KUBE_URL", "")
     route = ctx.snapshot.named("routes", console.name)
     url = _route_url(route) or kube_url.rstrip("/")

@@ -161,7 +161,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $fixed := (.Files.Get "files/write-access.yaml" | fromYaml).fixedNames -}}
 {{- toJson (merge (dict "registry" (list $r.name) "console" (list $r.console)
      "registrySecrets" $r.secrets "consoleSecrets" $r.consoleSecrets
-     "consoleOAuthClient" (list .Values.registry.consoleOAuthClient)) $fixed) -}}
+     "consoleOAuthClient" (list .Values.registry.consoleOAuthClient)
+     "registryNamespace" (list $r.namespace)) $fixed) -}}
 {{- end -}}
 
 {{/* The key of a rule: "apiGroup|resource|name,name" (no names: every object). Symbols that
