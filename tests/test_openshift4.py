@@ -11,6 +11,8 @@ import datetime
 import ipaddress
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +215,19 @@ def test_the_probe_trusts_the_ca_the_operator_gives_the_registry(
             "storage-ca-bundle.pem"
     else:
         assert data["failure"]["reason"] == "tls-verify" and "trusted_ca" not in data
+
+
+HTTP_SECRET = "9f2c1d0e8b7a6c5d4e3f2a1b0c9d8e7f"  # of the Config's spec.httpSecret and the env's
+
+
+def test_a_snapshot_never_holds_the_registrys_secrets(tmp_path: Path) -> None:
+    """The Config keeps the registry's HTTP secret in plain text; the credentials file holds
+    the S3 keys: neither reaches a snapshot."""
+    run = subprocess.run([sys.executable, "-m", "registry_doctor.doctor.cli", "snapshot",
+                          "--from-dir", str(HEALTHY), "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert "httpSecret: <redacted by registry-doctor>" in written
+    for secret in (HTTP_SECRET, *EXAMPLE_KEYS):
+        assert secret not in written + run.stdout + run.stderr
