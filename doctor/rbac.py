@@ -135,9 +135,7 @@ def read_rules(metas: Iterable[CheckMeta], openshift: bool = True,
     """The rules that let exactly these checks read what they need, by name where the
     configuration names the objects; OpenShift API groups only when the cluster is
     OpenShift; with a platform chosen, only the checks and reads of that platform."""
-    # Unchosen, the platform is what the chart's `platform` value defaults to.
-    platform = config.platform if config.platform != AUTO else \
-        FALLBACK if openshift else "kubernetes"
+    platform = _chart_platform(config.platform, openshift)
     metas = [m for m in metas if not m.platforms or platform in m.platforms]
     return merged((g.scope, g.api_group, g.resource, (g.verb,), object_names(g.names, config))
                   for g in grants_by_check(metas) if (openshift or not g.openshift)
@@ -150,13 +148,15 @@ def row_scope(row: dict[str, Any]) -> str:
 
 
 def write_rows(rows: Iterable[dict[str, Any]], check_ids: Iterable[str], openshift: bool = True,
-               disruptive: bool = False) -> list[dict[str, Any]]:
+               disruptive: bool = False, platform: str = AUTO) -> list[dict[str, Any]]:
     """The rows of `permission_rows` an applying run of these checks may need: their planners'
-    (OpenShift-only ones on OpenShift, disruptive-only ones with --allow-disruptive) and the
-    machinery's, which only a run with something to fix needs."""
+    (OpenShift-only ones on OpenShift, disruptive-only ones with --allow-disruptive, those of
+    one platform there) and the machinery's, which only a run with something to fix needs."""
     ids = set(check_ids)
+    platform = _chart_platform(platform, openshift)
     usable = [r for r in rows if (openshift or not r["openshiftOnly"])
-              and (disruptive or not r["disruptiveOnly"])]
+              and (disruptive or not r["disruptiveOnly"])
+              and (not r.get("platforms") or platform in r["platforms"])]
     if not any(r["neededBy"] in ids for r in usable):
         return []
     return [r for r in usable if r["neededBy"] in ids or r["neededBy"] == MACHINERY]
@@ -167,7 +167,12 @@ def write_rules(rows: Iterable[dict[str, Any]], check_ids: Iterable[str], opensh
     """The remediation Role and ClusterRole rules: doctor.rbac.write_rows, merged."""
     return merged((row_scope(r), r["apiGroup"], r["resource"], r["verbs"],
                    object_names(r["names"], config))
-                  for r in write_rows(rows, check_ids, openshift, disruptive))
+                  for r in write_rows(rows, check_ids, openshift, disruptive, config.platform))
+
+
+def _chart_platform(platform: str, openshift: bool) -> str:
+    """The platform chosen; unchosen, what the chart's `platform` value defaults to."""
+    return platform if platform != AUTO else FALLBACK if openshift else "kubernetes"
 
 
 def read_access_text(metas: Iterable[CheckMeta]) -> str:
@@ -249,6 +254,9 @@ def write_permissions_table(checks: Sequence[Check]) -> str:
         when = [c for c, key in (("OpenShift", "openshiftOnly"),
                                  ("`allowDisruptive`", "disruptiveOnly"))
                 if all(r[key] for r in rows)]
+        platforms = sorted({p for r in rows for p in r.get("platforms", ())})
+        if platforms and all(r.get("platforms") for r in rows):
+            when.append(f"`platform: {' or '.join(platforms)}`")
         needed = sorted({r["neededBy"] for r in rows})
         by = ", ".join(n if n == MACHINERY else f"[`{n}`](checks/{n}.md)" for n in needed)
         why = "; ".join(dict.fromkeys(r["why"] for r in rows))

@@ -48,7 +48,7 @@ REDEPLOY = (
 PATCH_OPERATOR_CONFIG = Permission(
     "imageregistry.operator.openshift.io", "configs", ("get", "patch"),
     "OpenShift 4: change the registry through the operator's Config CR", cluster_scoped=True,
-    names=(OPERATOR_CONFIG,))
+    names=(OPERATOR_CONFIG,), platforms=("openshift4",))
 BACKUPS, LOCK = "backups", "lock"
 # Objects whose names are fixed: registry-doctor's own, and OpenShift 4's image registry
 # operator singletons (doctor.snapshot.kinds).

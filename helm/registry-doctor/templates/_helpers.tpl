@@ -218,7 +218,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $usable := list -}}
 {{- $fixing := false -}}
 {{- range ($root.Files.Get "files/write-access.yaml" | fromYaml).rows -}}
-{{- if and (or (include "registry-doctor.openshift" $root) (not .openshiftOnly)) (or $root.Values.remediation.allowDisruptive (not .disruptiveOnly)) -}}
+{{- if and (or (include "registry-doctor.openshift" $root) (not .openshiftOnly)) (or $root.Values.remediation.allowDisruptive (not .disruptiveOnly)) (or (not .platforms) (has $root.Values.platform .platforms)) -}}
 {{- $usable = append $usable . -}}
 {{- if has .neededBy $enabled }}{{ $fixing = true }}{{ end -}}
 {{- end -}}
