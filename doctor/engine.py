@@ -174,6 +174,9 @@ def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
     ctx = CheckContext(check.meta, snapshot.for_reader(f"check {check.meta.id}",
                                                        check.meta.kinds), config, probes)
     if check.meta.platforms and snapshot.platform not in check.meta.platforms:
+        if snapshot.source_failures:  # unreadable, the platform is a guess: no reason to skip
+            return ctx.result(Status.UNKNOWN,
+                              "; ".join(dict.fromkeys(snapshot.source_failures.values())))
         return ctx.result(Status.SKIP, f"does not apply to platform {snapshot.platform}: "
                           f"{check.meta.platform_note}")
     causes = [snapshot.errors[k] for k in check.meta.kinds if k in snapshot.errors

@@ -77,8 +77,11 @@ class Collection:
     # grants those alone (resourceNames); empty: names the chart cannot know (a volume's).
     names: tuple[str, ...] = ()
     # The platforms (doctor.platform ids) whose clusters serve it; empty: every platform.
-    # Elsewhere it is not read (and RBAC grants nothing for it).
+    # Elsewhere it is not collected at all (and RBAC grants nothing for it).
     platforms: tuple[str, ...] = ()
+
+    def serves(self, platform: str) -> bool:
+        return not self.platforms or platform in self.platforms
 
     @property
     def group(self) -> str:
@@ -343,12 +346,12 @@ OPERATOR_CONFIG_NAME, CLUSTER_OPERATOR_NAME = "cluster", "image-registry"
 OPENSHIFT4 = ("openshift4",)
 
 
-def _operator_config(_: Collections, config: RunConfig) -> list[Query]:
-    return [Query(name=OPERATOR_CONFIG_NAME)] if config.platform in OPENSHIFT4 else []
+def _operator_config(_: Collections, __: RunConfig) -> list[Query]:
+    return [Query(name=OPERATOR_CONFIG_NAME)]
 
 
-def _cluster_operator(_: Collections, config: RunConfig) -> list[Query]:
-    return [Query(name=CLUSTER_OPERATOR_NAME)] if config.platform in OPENSHIFT4 else []
+def _cluster_operator(_: Collections, __: RunConfig) -> list[Query]:
+    return [Query(name=CLUSTER_OPERATOR_NAME)]
 
 
 _WORKLOADS = tuple(WORKLOAD_COLLECTIONS)
