@@ -27,7 +27,7 @@ from registry_doctor.doctor.model import Report, Result, Status
 from registry_doctor.doctor.platform import adapter, choose
 from registry_doctor.doctor.probes import ProbeError, probe_function, selected_probes
 from registry_doctor.doctor.snapshot import Snapshot, Source, collect
-from registry_doctor.doctor.snapshot.kinds import LOG_COLLECTIONS
+from registry_doctor.doctor.snapshot.kinds import LOG_COLLECTIONS, closure
 from registry_doctor.doctor.snapshot.redact import redact_result
 
 log = logging.getLogger(__name__)
@@ -179,8 +179,11 @@ def evaluate(check: Check, snapshot: Snapshot, config: RunConfig,
                               "; ".join(dict.fromkeys(snapshot.source_failures.values())))
         return ctx.result(Status.SKIP, f"does not apply to platform {snapshot.platform}: "
                           f"{check.meta.platform_note}")
-    causes = [snapshot.errors[k] for k in check.meta.kinds if k in snapshot.errors
+    failed = [k for k in check.meta.kinds if k in snapshot.errors
               and k not in LOG_COLLECTIONS and k not in check.meta.quotes_only]
+    # What a failed collection's scope depended on failing first is the root cause.
+    roots = [d for k in failed for d in sorted(closure({k}) - {k}) if d in snapshot.errors]
+    causes = [snapshot.errors[k] for k in (*roots, *failed)]
     if causes:
         return ctx.result(Status.UNKNOWN, "; ".join(dict.fromkeys(causes)))
     try:

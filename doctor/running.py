@@ -27,6 +27,7 @@ WARNING_REASONS = ("FailedMount", "FailedAttachVolume", "FailedScheduling", "Fai
 LOG_LINES_PER_ISSUE = 2  # the newest lines of each known issue in one log
 RECENT = timedelta(hours=1)  # kube-apiserver's default --event-ttl
 REPEATED = 3  # restarts
+RESTARTS_WINDOW = timedelta(days=1)  # a pod this young restarted that often: repeatedly
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def judge(ctx: CheckContext, subject: Subject) -> Result:
     for pod in pods:
         name = as_dict(pod.get("metadata")).get("name", "?")
         ready = _ready(pod)
-        if ready and not _recent_restarts(pod, reference):
+        if ready and not _recent_restarts(pod, reference, events.get(("Pod", name), [])):
             continue
         (unready if not ready else restarting).append(name)
         resources.append(Resource("Pod", name, workload.namespace))
@@ -133,17 +134,24 @@ def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return [as_dict(c) for c in as_list(as_dict(pod.get("status")).get("containerStatuses"))]
 
 
-def _recent_restarts(pod: dict[str, Any], reference: datetime | None) -> bool:
+def _recent_restarts(pod: dict[str, Any], reference: datetime | None,
+                     events: list[dict[str, Any]]) -> bool:
     """Restarted REPEATED times or more, the last one ending within RECENT of the newest
-    event: without events about the workload, nothing happened within the event TTL."""
+    event, and the restarts themselves recent: the kubelet backs off restarting it (a BackOff
+    event), or the pod is younger than a day. restartCount counts the pod's whole life: five
+    restarts over a month and one this hour is an isolated restart. Without events about the
+    workload, nothing happened within the event TTL."""
     if reference is None:
         return False
+    started = rfc3339(as_dict(pod.get("status")).get("startTime"))
+    backing_off = any(e.get("reason") == "BackOff" for e in events)
+    young = started is not None and reference - started <= RESTARTS_WINDOW
     for status in _containers(pod):
         count = status.get("restartCount")
         finished = rfc3339(as_dict(as_dict(status.get("lastState")).get("terminated"))
-                         .get("finishedAt"))
+                           .get("finishedAt"))
         if isinstance(count, int) and count >= REPEATED and finished is not None \
-                and reference - finished <= RECENT:
+                and reference - finished <= RECENT and (backing_off or young):
             return True
     return False
 
