@@ -13,7 +13,7 @@ from typing import Any
 
 from registry_doctor.doctor.check import CheckContext
 from registry_doctor.doctor.fix.model import Action
-from registry_doctor.doctor.fix.permissions import PATCH_WORKLOAD, REDEPLOY
+from registry_doctor.doctor.fix.permissions import PATCH_OPERATOR_CONFIG, PATCH_WORKLOAD, REDEPLOY
 from registry_doctor.doctor.fix.plan import PlanContext, planner
 from registry_doctor.doctor.model import CheckMeta, CheckOption, Resource, Result, Severity, Status
 from registry_doctor.doctor.quantity import QuantityError, parse_quantity
@@ -23,7 +23,8 @@ META = CheckMeta(
     id="besteffort-qos",
     title="Registry pods have compute resource requests",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "registry-pods", "limitranges"),
+    kinds=("deploymentconfigs", "deployments", "daemonsets", "registry-pods", "limitranges",
+           "registry-operator-config"),
     description=(
         "The registry pod's QoS class, read from the running pods' status.qosClass, or, when "
         "no registry pod runs, computed from the pod template exactly as Kubernetes does "
@@ -37,6 +38,15 @@ META = CheckMeta(
         "`$cli set resources $registry -n $namespace --requests=cpu=100m,memory=256Mi` "
         "(a new deployment follows). Add limits too if the node is shared with noisy workloads."
     ),
+    platform_remediation={
+        "openshift4": (
+            "The operator's Config CR sets the registry's resources: `spec.resources` replaces "
+            "its default requests (100m CPU, 256Mi memory) whole, so `resources: {}` gives "
+            "BestEffort pods. Set requests there (a change to the Deployment is reverted): "
+            "`$cli patch $owner --type merge -p '{\"spec\":{\"resources\":{\"requests\":"
+            "{\"cpu\":\"100m\",\"memory\":\"256Mi\"}}}}'`; the operator rolls the registry "
+            "out."),
+    },
     options=(
         CheckOption("--requests-cpu", "requests_cpu", "CPU request to set.", type="quantity",
                     default="100m", fix=True),
@@ -58,6 +68,7 @@ def evaluate(ctx: CheckContext) -> Result:
     running = [p for p in ctx.installation.pods()
                if as_dict(p.get("status")).get("phase") == "Running"]
     template_class, template_details = template_qos(workload, ctx.snapshot.items("limitranges"))
+    template_details += ctx.installation.owner_says("resources")  # what the operator renders
     if running:
         return _judge_running(ctx, workload, running, template_class, template_details)
     return _judge_template(ctx, workload, template_class, template_details)
@@ -193,16 +204,20 @@ def _show(values: dict[str, Any]) -> str:
     return ", ".join(f"{name}={text}" for name, (_, text) in sorted(values.items())) or "none"
 
 
-@planner(*PATCH_WORKLOAD, *REDEPLOY)
+@planner(*PATCH_WORKLOAD, *REDEPLOY, PATCH_OPERATOR_CONFIG, reads=("registry-operator-config",))
 def plan(ctx: PlanContext) -> list[Action]:
     """Requests (and limits, when asked) on the registry container, then a redeploy; only the
-    redeploy when the template already holds them and the running pods predate it."""
+    redeploy when the template already holds them and the running pods predate it. Where an
+    operator owns the configuration: its spec.resources, which it renders into the
+    Deployment (and rolls out itself)."""
     workload = ctx.registry()
     found = workload.main_container(ctx.config.registry_container) if workload else None
     if workload is None or found is None:
         return []
     template_class, _ = template_qos(workload, ctx.snapshot.items("limitranges"))
     if template_class != BEST_EFFORT:
+        if ctx.operated:  # the operator rolls out what it rendered
+            return []
         return [ctx.redeploy(workload, "redeploy", f"redeploy {workload.ref}: its template "
                              f"already gives {template_class} pods, the running ones predate it")]
     index, container = found
@@ -210,6 +225,13 @@ def plan(ctx: PlanContext) -> list[Action]:
     wanted = {"requests": {"cpu": options.requests_cpu, "memory": options.requests_memory},
               "limits": {k: v for k, v in (("cpu", options.limits_cpu),
                                            ("memory", options.limits_memory)) if v}}
+    shown = "; ".join(f"{field} " + ", ".join(f"{k}={v}" for k, v in values.items())
+                      for field, values in wanted.items() if values)
+    if ctx.operated:
+        return [ctx.configure({"resources": {f: v for f, v in wanted.items() if v}},
+                              "set-resources", f"set {shown} in {ctx.installation.owner} "
+                              "spec.resources (it replaces the operator's default requests "
+                              "whole)")]
     after = copy.deepcopy(workload.obj)
     target = after["spec"]["template"]["spec"]["containers"][index]
     resources = as_dict(target.get("resources"))
@@ -217,8 +239,6 @@ def plan(ctx: PlanContext) -> list[Action]:
         if values:
             resources[field] = {**as_dict(resources.get(field)), **values}
     target["resources"] = resources
-    shown = "; ".join(f"{field} " + ", ".join(f"{k}={v}" for k, v in values.items())
-                      for field, values in wanted.items() if values)
     return [ctx.patch(workload.obj, after, "set-resources",
                       f"set {shown} on {workload.ref} container "
                       f"{container.get('name', index)}", redeploy=workload)]

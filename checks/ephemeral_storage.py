@@ -35,7 +35,8 @@ META = CheckMeta(
     id="ephemeral-storage",
     title="Registry images survive the registry pod",
     severity=Severity.CRIT,
-    kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "registry-events"),
+    kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "registry-events",
+           "registry-operator-config"),
     quotes_only=("registry-events",),
     description=(
         "Follows the effective configuration (see registry-config) to where images are "
@@ -53,6 +54,16 @@ META = CheckMeta(
         "storage.filesystem.rootdirectory points, or configure a remote driver such as S3. "
         "Images already pushed to an emptyDir are lost with the pod: push them again."
     ),
+    platform_remediation={
+        "openshift4": (
+            "Give the registry persistent storage through the operator's Config CR (a change "
+            "to the Deployment is reverted): a claim in $namespace, `$cli patch $owner --type "
+            "merge -p '{\"spec\":{\"storage\":{\"emptyDir\":null,\"pvc\":{\"claim\":"
+            "\"<claim>\"}}}}'` (ReadWriteMany for more than one replica; ReadWriteOnce only "
+            "with `replicas: 1` and `rolloutStrategy: Recreate`, which the operator enforces), "
+            "or object storage (`spec.storage.s3`). The operator rolls the registry out. "
+            "Images already pushed to an emptyDir are lost with the pod: push them again."),
+    },
     options=(
         CheckOption("--claim-name", "claim_name", "The claim to use (created with "
                     "--claim-size when absent).", fix=True),
@@ -72,7 +83,7 @@ def evaluate(ctx: CheckContext) -> Result:
     if driver not in (*REMOTE_DRIVERS, "filesystem", "inmemory"):
         cause = config.fatal[0] if config.fatal else "no storage driver"
         raise NotEvaluable(f"cannot tell where images are stored: {cause} (see registry-config)")
-    details = [config.source_line]
+    details = [config.source_line, *ctx.installation.owner_says("storage")]
     resources = [workload.resource, *config.resources]
     if driver in REMOTE_DRIVERS:
         return ctx.result(Status.OK, f"images are kept by the remote {driver} storage driver, "

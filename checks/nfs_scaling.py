@@ -31,7 +31,8 @@ META = CheckMeta(
     title="Scaled registry pods share one store safely",
     severity=Severity.CRIT,
     kinds=(*CONFIG_KINDS, "persistentvolumeclaims", "persistentvolumes", "storageclasses",
-           "services", "registry-pods", "registry-logs", "registry-events"),
+           "services", "registry-pods", "registry-logs", "registry-events",
+           "registry-operator-config"),
     description=(
         "With one pod, only the next rollout matters: a store that attaches to one node under "
         "a rolling strategy (DeploymentConfig Rolling, Deployment RollingUpdate) with a "
@@ -67,6 +68,17 @@ META = CheckMeta(
         "'[{\"op\":\"replace\",\"path\":\"/spec/strategy\",\"value\":{\"type\":"
         "\"Recreate\"}}]'`)."
     ),
+    platform_remediation={
+        "openshift4": (
+            "Through the operator's Config CR (a change to the Deployment or Service is "
+            "reverted): share one store, a ReadWriteMany claim (`$cli patch $owner --type merge "
+            "-p '{\"spec\":{\"storage\":{\"emptyDir\":null,\"pvc\":{\"claim\":"
+            "\"<rwx-claim>\"}}}}'`) or object storage; or run one replica (`$cli patch $owner "
+            "--type merge -p '{\"spec\":{\"replicas\":1}}'`). A volume that attaches to one "
+            "node needs one replica and the Recreate strategy: `$cli patch $owner --type merge "
+            "-p '{\"spec\":{\"replicas\":1,\"rolloutStrategy\":\"Recreate\"}}'`. On NFS, "
+            "export the share with no_wdelay."),
+    },
 )
 
 # Push failures of a scaled registry on a shared store (OpenShift 3.x docs, registry "Known
@@ -81,7 +93,7 @@ SIGNATURES = {PUSH_FAILURES[i.id]: i.pattern for i in KNOWN_ISSUES if i.id in PU
 def evaluate(ctx: CheckContext) -> Result:
     workload = ctx.registry()
     pods, count_line = _pod_count(workload)
-    details = [count_line]
+    details = [count_line, *ctx.installation.owner_says("replicas", "rolloutStrategy")]
     resources = [workload.resource]
     if pods is not None and pods <= 1:
         stalled = stalled_rollout(ctx.installation)

@@ -50,6 +50,12 @@ META = CheckMeta(
         "editing a mounted secret or configmap run "
         "`$cli $rollout $registry -n $namespace`."
     ),
+    platform_remediation={
+        "openshift4": (
+            "The operator writes the registry's configuration from its Config CR: correct "
+            "the setting there (`$cli edit $owner`), not in the Deployment, whose changes it "
+            "reverts; it rolls the registry out."),
+    },
 )
 
 

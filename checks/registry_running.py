@@ -58,6 +58,14 @@ META = CheckMeta(
         "pod's log and redeploy once the cause is fixed: "
         "`$cli rollout latest $registry -n $namespace`."
     ),
+    platform_remediation={
+        "openshift4": (
+            "Follow the cause named for each pod and the check that owns it; the operator's "
+            "own view: `$cli get clusteroperator image-registry -o yaml` and "
+            "`$cli get $owner -o yaml` (status.conditions; see registry-operator). Watch the "
+            "rollout: `$cli get pods -n $namespace -w`, `$cli describe $registry -n "
+            "$namespace`."),
+    },
 )
 
 # Log lines that say why the registry stops or fails, in the order their causes are named.

@@ -49,6 +49,14 @@ META = CheckMeta(
         "$registry -n $namespace REGISTRY_STORAGE_S3_<NAME>=...` for overrides), then "
         "`$cli $rollout $registry -n $namespace`."
     ),
+    platform_remediation={
+        "openshift4": (
+            "Correct the S3 setting the finding names in the operator's Config CR "
+            "(`$cli edit $owner`: `spec.storage.s3` bucket, region, regionEndpoint, trustedCA), "
+            "or the keys in secret image-registry-private-configuration-user in $namespace "
+            "(REGISTRY_STORAGE_S3_ACCESSKEY, REGISTRY_STORAGE_S3_SECRETKEY), which the operator "
+            "prefers to the cloud credentials it is given; it rolls the registry out."),
+    },
     options=(
         CheckOption("--s3-write-probe", "s3_write_probe", "Also put and delete one marker "
                     "object in the bucket.", type="bool", default=False),

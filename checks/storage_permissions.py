@@ -52,6 +52,14 @@ META = CheckMeta(
         "'{\"spec\":{\"template\":{\"spec\":{\"securityContext\":{\"fsGroup\":1001}}}}}'`). "
         "Then restart the registry pods (`$cli $rollout $registry -n $namespace`)."
     ),
+    platform_remediation={
+        "openshift4": (
+            "Make the store writable by the registry's user (the finding names the UID): on "
+            "the NFS server, `chown` and `chmod 0770` the export; the operator owns the "
+            "Deployment, so a pod fsGroup cannot be set there. Then delete the registry pods "
+            "(`$cli delete pods -n $namespace -l docker-registry=default`): the Deployment "
+            "recreates them."),
+    },
 )
 
 # OpenShift 3.x registry images run as this user (their Dockerfile's `USER 1001`).

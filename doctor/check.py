@@ -57,7 +57,8 @@ class CheckContext:
         return Result(
             check=self.meta.id, title=self.meta.title, status=status, summary=summary,
             details=tuple(details), resources=tuple(dict.fromkeys(resources)),
-            remediation=(Remediation(self.meta.remediation_for(self.installation.names()),
+            remediation=(Remediation(self.meta.remediation_for(self.installation.names(),
+                                                               self.installation.platform),
                                      self.meta.docs)
                          if status in (Status.WARN, Status.CRIT) else None),
             metrics=metrics or {},
@@ -85,7 +86,9 @@ class CheckContext:
             raise NotEvaluable(
                 f"registry workload {config.registry_name} not found in namespace "
                 f"{config.namespace} (looked for a DeploymentConfig, Deployment and DaemonSet; "
-                "use --namespace/--registry if it lives elsewhere)")
+                "use --namespace/--registry if it lives elsewhere)"
+                + (f"; {self.installation.absent_hint}" if self.installation.absent_hint
+                   else ""))
         return workload
 
     def configuration(self) -> RegistryConfig:

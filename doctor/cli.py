@@ -56,16 +56,16 @@ Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.",
                                              show_default=False)]
 PlatformId = Annotated[str, typer.Option(
-    "--platform", help="The platform the registry runs on: auto (detect it), openshift3 or "
-    "kubernetes.")]
+    "--platform", help="The platform the registry runs on: auto (detect it), openshift3, "
+    "openshift4 or kubernetes (docs/platforms.md).")]
 Namespace = Annotated[str | None, typer.Option(
     "--namespace", "-n", show_default=False,
     help="Namespace of the registry and console (default: the platform's, e.g. default on "
-    "OpenShift 3.x).")]
+    "OpenShift 3.x, openshift-image-registry on OpenShift 4).")]
 Registry = Annotated[str | None, typer.Option(
     "--registry", show_default=False,
     help="Name of the registry workload (default: the platform's, e.g. docker-registry on "
-    "OpenShift 3.x).")]
+    "OpenShift 3.x, image-registry on OpenShift 4).")]
 Console = Annotated[str | None, typer.Option(
     "--console", show_default=False,
     help="Name of the console workload (default: the platform's, e.g. registry-console on "

@@ -88,6 +88,8 @@ class RunConfig:
 REGISTRY, CONSOLE = "registry", "console"
 REGISTRY_SECRETS, CONSOLE_SECRETS = "registrySecrets", "consoleSecrets"
 CONSOLE_OAUTH_CLIENT = "consoleOAuthClient"
+# Fixed names (doctor.fix.permissions.FIXED_NAMES): OpenShift 4's operator singletons.
+OPERATOR_CONFIG, CLUSTER_OPERATOR = "operatorConfig", "clusterOperator"
 REGISTRY_NAMESPACE = "registryNamespace"  # the Namespace object itself (its SCC ranges)
 # The flag and the chart value that name each symbol's objects.
 NAME_SETTINGS = {REGISTRY: ("--registry", "registry.name"),

@@ -19,6 +19,8 @@ END = "<!-- end of generated block -->"
 
 
 def meta_block(meta: CheckMeta) -> str:
+    from registry_doctor.doctor.platform import adapter
+
     probes = ", ".join(f"`{p}`" for p in meta.probes) or "none"
     opt_in = f"\n- **Opt-in:** runs only with `--{meta.opt_in.replace('_', '-')}`" \
         if meta.opt_in else ""
@@ -36,6 +38,9 @@ def meta_block(meta: CheckMeta) -> str:
         meta.description,
         "",
         f"**Remediation:** {meta.remediation_for()}",
+        *(f"\n**Remediation on {platform}:** "
+          f"{meta.remediation_for(adapter(platform).doc_names, platform)}"
+          for platform in sorted(meta.platform_remediation)),
         END,
     ])
 

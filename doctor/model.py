@@ -65,7 +65,8 @@ DEFAULT_NAMES: Mapping[str, str] = MappingProxyType({
     "console": "dc/registry-console", "service": "svc/docker-registry",
     "rollout": "rollout latest",
     "use_claim": "oc set volume dc/docker-registry -n default --add --name=registry-storage "
-                 "-t pvc --claim-name=<claim> --overwrite"})
+                 "-t pvc --claim-name=<claim> --overwrite",
+    "owner": "dc/docker-registry"})
 
 
 @dataclass(frozen=True)
@@ -113,13 +114,18 @@ class CheckMeta:
     # is `skip`, with `platform_note` (why) in its summary.
     platforms: tuple[str, ...] = ()
     platform_note: str = ""
+    # The remediation on platforms where the fix is made elsewhere, by platform id (OpenShift
+    # 4: through the operator's Config CR, `$owner`, not the Deployment it writes).
+    platform_remediation: dict[str, str] = field(default_factory=dict, hash=False)
     options: tuple[CheckOption, ...] = ()  # its command-line options
     # Collections among `kinds` read only to quote (e.g. events): when one cannot be read, the
     # check still judges and says what it could not quote, instead of being unknown.
     quotes_only: tuple[str, ...] = ()
 
-    def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES) -> str:
-        return string.Template(self.remediation).substitute(names)
+    def remediation_for(self, names: Mapping[str, str] = DEFAULT_NAMES,
+                        platform: str = "") -> str:
+        text = self.platform_remediation.get(platform, self.remediation)
+        return string.Template(text).substitute(names)
 
     @property
     def platforms_line(self) -> str:

@@ -28,6 +28,7 @@ from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.fix.permissions import FIXED_NAMES, permission_rows
 from registry_doctor.doctor.generated import sync
 from registry_doctor.doctor.model import CheckMeta
+from registry_doctor.doctor.platform import AUTO, FALLBACK
 from registry_doctor.doctor.probes import PROBE_API_READS
 from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, closure
 
@@ -62,6 +63,7 @@ class Grant:
     verb: str
     names: tuple[str, ...] = ()
     opt_in: str = ""  # a RunConfig flag (chart: checks.optIn) without which it is not needed
+    platforms: tuple[str, ...] = ()  # only on these platforms (chart value `platform`); (): all
 
     @property
     def openshift(self) -> bool:
@@ -90,7 +92,7 @@ def collection_grant(name: str) -> Grant:
         return Grant(_scope(CATALOGUE[LOG_COLLECTIONS[name]]), "", "pods/log", "get")
     collection = CATALOGUE[name]
     return Grant(_scope(collection), collection.group, collection.resource, collection.verb,
-                 collection.names, collection.opt_in)
+                 collection.names, collection.opt_in, collection.platforms)
 
 
 def check_grants(meta: CheckMeta) -> set[Grant]:
@@ -136,10 +138,13 @@ def read_rules(metas: Iterable[CheckMeta], openshift: bool = True,
                config: RunConfig = RunConfig()) -> list[Rule]:
     """The rules that let exactly these checks read what they need, by name where the
     configuration names the objects; OpenShift API groups only when the cluster is
-    OpenShift."""
+    OpenShift; with a platform chosen, only the checks and reads of that platform."""
+    platform = _chart_platform(config.platform, openshift)
+    metas = [m for m in metas if not m.platforms or platform in m.platforms]
     return merged((g.scope, g.api_group, g.resource, (g.verb,), object_names(g.names, config))
                   for g in grants_by_check(metas) if (openshift or not g.openshift)
-                  and (not g.opt_in or getattr(config, g.opt_in)))
+                  and (not g.opt_in or getattr(config, g.opt_in))
+                  and (not g.platforms or platform in g.platforms))
 
 
 def row_scope(row: dict[str, Any]) -> str:
@@ -147,13 +152,15 @@ def row_scope(row: dict[str, Any]) -> str:
 
 
 def write_rows(rows: Iterable[dict[str, Any]], check_ids: Iterable[str], openshift: bool = True,
-               disruptive: bool = False) -> list[dict[str, Any]]:
+               disruptive: bool = False, platform: str = AUTO) -> list[dict[str, Any]]:
     """The rows of `permission_rows` an applying run of these checks may need: their planners'
-    (OpenShift-only ones on OpenShift, disruptive-only ones with --allow-disruptive) and the
-    machinery's, which only a run with something to fix needs."""
+    (OpenShift-only ones on OpenShift, disruptive-only ones with --allow-disruptive, those of
+    one platform there) and the machinery's, which only a run with something to fix needs."""
     ids = set(check_ids)
+    platform = _chart_platform(platform, openshift)
     usable = [r for r in rows if (openshift or not r["openshiftOnly"])
-              and (disruptive or not r["disruptiveOnly"])]
+              and (disruptive or not r["disruptiveOnly"])
+              and (not r.get("platforms") or platform in r["platforms"])]
     if not any(r["neededBy"] in ids for r in usable):
         return []
     return [r for r in usable if r["neededBy"] in ids or r["neededBy"] == MACHINERY]
@@ -164,16 +171,23 @@ def write_rules(rows: Iterable[dict[str, Any]], check_ids: Iterable[str], opensh
     """The remediation Role and ClusterRole rules: doctor.rbac.write_rows, merged."""
     return merged((row_scope(r), r["apiGroup"], r["resource"], r["verbs"],
                    object_names(r["names"], config))
-                  for r in write_rows(rows, check_ids, openshift, disruptive))
+                  for r in write_rows(rows, check_ids, openshift, disruptive, config.platform))
+
+
+def _chart_platform(platform: str, openshift: bool) -> str:
+    """The platform chosen; unchosen, what the chart's `platform` value defaults to."""
+    return platform if platform != AUTO else FALLBACK if openshift else "kubernetes"
 
 
 def read_access_text(metas: Iterable[CheckMeta]) -> str:
     """The chart's `files/read-access.yaml`."""
     metas = list(metas)
     document = {
-        "checks": {m.id: {"optIn": m.opt_in or ""} for m in metas},
+        "checks": {m.id: {"optIn": m.opt_in or "", "platforms": list(m.platforms)}
+                   for m in metas},
         "grants": [{"scope": g.scope, "apiGroup": g.api_group, "resource": g.resource,
-                    "verb": g.verb, "names": list(g.names), "optIn": g.opt_in, "checks": ids}
+                    "verb": g.verb, "names": list(g.names), "optIn": g.opt_in,
+                    "platforms": list(g.platforms), "checks": ids}
                    for g, ids in grants_by_check(metas).items()],
     }
     return ("# Generated from the checks' metadata by `python -m registry_doctor.doctor.rbac`: "
@@ -219,6 +233,8 @@ def permissions_table(metas: Iterable[CheckMeta]) -> str:
         group = f"`{grant.api_group}`" if grant.api_group else "core"
         suffix = " (OpenShift only)" if grant.openshift else ""
         when = f" with `checks.optIn.{grant.opt_in}` only" if grant.opt_in else ""
+        when += f" with `platform: {' or '.join(grant.platforms)}` only" \
+            if grant.platforms else ""
         collections = ", ".join(f"`{c}`" for c in _collections_for(grant, metas))
         checks = ", ".join(f"[`{i}`](checks/{i}.md)" for i in ids)
         lines.append(f"| {where[grant.scope]}{when} | {group}{suffix} | "
@@ -242,6 +258,9 @@ def write_permissions_table(checks: Sequence[Check]) -> str:
         when = [c for c, key in (("OpenShift", "openshiftOnly"),
                                  ("`allowDisruptive`", "disruptiveOnly"))
                 if all(r[key] for r in rows)]
+        platforms = sorted({p for r in rows for p in r.get("platforms", ())})
+        if platforms and all(r.get("platforms") for r in rows):
+            when.append(f"`platform: {' or '.join(platforms)}`")
         needed = sorted({r["neededBy"] for r in rows})
         by = ", ".join(n if n == MACHINERY else f"[`{n}`](checks/{n}.md)" for n in needed)
         why = "; ".join(dict.fromkeys(r["why"] for r in rows))

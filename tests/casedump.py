@@ -6,9 +6,11 @@ logs in `oc adm inspect`'s layout (`namespaces/<ns>/pods/<pod>/<c>/<c>/logs/prev
 
     base: healthy                 # start from tests/fixtures/clusters/healthy (optional)
     platform: kubernetes          # the platform it is (default openshift3): the live twin's API
+                                  # is that platform's (PROFILE_OF_PLATFORM) unless `api` says
     remove: [Pod/default/name]    # drop objects of the base (kind/namespace/name, or kind/name)
     config: {namespace: other}    # RunConfig overrides (optional)
     live: true                    # also judge it through the fake API server (default true)
+    api: openshift-4.14           # the fake's version profile there (default: the platform's)
     expect:
       status: crit
       summary: "regular expression searched in the summary"
@@ -59,6 +61,18 @@ class Case:
     @property
     def expect(self) -> dict[str, Any]:
         return self.spec["expect"]
+
+    @property
+    def api(self) -> str:
+        """The fake API server's version profile for the live run (tests/kubefake/profiles.py):
+        the case's `api`, else its platform's."""
+        return str(self.spec.get("api") or PROFILE_OF_PLATFORM[self.spec.get("platform",
+                                                                              "openshift3")])
+
+
+# The API each platform's cases are judged through live (tests/kubefake/profiles.py).
+PROFILE_OF_PLATFORM = {"openshift3": "openshift-3.11", "openshift4": "openshift-4.14",
+                       "kubernetes": "kubernetes-1.33"}
 
 
 def discover_cases() -> list[Case]:

@@ -25,6 +25,12 @@ EVERYTHING: dict[str, Any] = {
     "acknowledge": [{"check": "besteffort-qos", "reason": "requests come in January",
                      "until": "2999-01-31", "object": {"name": "docker-registry"}}],
 }
+# Plain Kubernetes, with the 3.x names (that platform has none of its own to default to).
+ON_KUBERNETES: dict[str, Any] = {
+    "platform": "kubernetes",
+    "registry": {"namespace": "default", "name": "docker-registry", "console": "registry-console",
+                 "secrets": ["registry-certificates", "registry-certs", "registry-config"],
+                 "consoleSecrets": ["console-secret"]}}
 OPENSHIFT_3_11 = "v1.11.0"  # the Kubernetes of OpenShift 3.11
 KUBERNETES = "v1.35.0"
 

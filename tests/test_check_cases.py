@@ -17,6 +17,7 @@ from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.fix.model import DENIED, Action, FixOptions
 from registry_doctor.doctor.fix.plan import make_plan, planner_reads
 from registry_doctor.doctor.model import Report, Status
+from registry_doctor.doctor.platform import NAME_FIELDS
 from registry_doctor.doctor.snapshot import Snapshot
 from tests.casedump import Case, discover_cases, materialize
 
@@ -24,7 +25,10 @@ CASES = discover_cases()
 
 
 def case_config(case: Case, **overrides: object) -> RunConfig:
-    return RunConfig(**{**case.spec.get("config", {}), **overrides})
+    """The case's settings; the names it does not give, the platform gives (as with the CLI)."""
+    settings = case.spec.get("config", {})
+    return RunConfig(**{**settings, **overrides},
+                     names_given=frozenset(k for k in settings if k in NAME_FIELDS))
 
 
 def assert_verdict(report: Report, case: Case) -> None:

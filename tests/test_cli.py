@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -45,10 +46,11 @@ def test_platform_is_chosen_with_a_flag_and_an_unknown_one_is_a_usage_error() ->
             "besteffort-qos")
     chosen = cli(*args, "--platform", "openshift3")
     assert json.loads(chosen.stdout)["source"]["platform"] == "openshift3"
-    unknown = cli(*args, "--platform", "openshift4")
+    unknown = cli(*args, "--platform", "nomad")
     assert_clean(unknown)
     assert unknown.returncode == 64
-    assert "--platform openshift4: choose from auto, openshift3" in unknown.stderr
+    assert "--platform nomad: choose from auto, openshift4, openshift3, kubernetes" \
+        in unknown.stderr
 
 
 def test_healthy_dump_exits_zero() -> None:
@@ -349,3 +351,51 @@ def test_several_registries_are_one_usage_error_naming_them(tmp_path: Path) -> N
                           "registry): name one with --registry NAME -n NAMESPACE")
     named = cli("check", "--from-dir", str(tmp_path), "-n", "mirror", "-o", "json")
     assert json.loads(named.stdout)["source"]["namespace"] == "mirror"
+
+
+OPENSHIFT4_BROKEN = {  # what each check makes of the broken OpenShift 4 fixture
+    "besteffort-qos": "crit", "ephemeral-storage": "crit", "nfs-scaling": "crit",
+    "registry-config": "ok", "registry-running": "ok", "registry-operator": "ok",
+    "s3-reachability": "skip", "storage-permissions": "ok", "cert-chain-order": "skip",
+    "cockpit-port-conflict": "skip", "oauth-redirect": "skip", "console-running": "skip",
+    "http-secret": "ok", "ingress-body-size": "skip", "storage-capacity": "skip",
+    # the fixture's serving certificate (service CA's, image-registry-tls) is redacted
+    "registry-tls": "unknown"}
+CONSOLE_SKIP = "does not apply to platform openshift4: the registry console (Cockpit) is " \
+    "part of OpenShift 3.x only"
+
+
+def assert_openshift4_report(run: subprocess.CompletedProcess[str]) -> None:
+    """Every check judged as on OpenShift 4, the console's skipped with their reason, and no
+    secret of the fixture in the output (its HTTP secret is the Config's and the env's)."""
+    assert_clean(run)
+    report = json.loads(run.stdout)
+    jsonschema.validate(report, SCHEMA)
+    source = report["source"]
+    assert (source["platform"], source["platform_evidence"], source["namespace"],
+            source["registry"]) == ("openshift4", "the cluster serves "
+                                    "imageregistry.operator.openshift.io",
+                                    "openshift-image-registry", "image-registry")
+    statuses = {r["check"]: r["status"] for r in report["results"]}
+    assert statuses == OPENSHIFT4_BROKEN
+    for result in report["results"]:
+        if result["check"] in ("cert-chain-order", "cockpit-port-conflict", "oauth-redirect",
+                               "console-running"):
+            assert result["summary"] == CONSOLE_SKIP
+    fix = next(r for r in report["results"] if r["check"] == "besteffort-qos")["remediation"]
+    assert "oc patch configs.imageregistry.operator.openshift.io/cluster --type merge" \
+        in fix["summary"]
+    assert "9f2c1d0e8b7a6c5d4e3f2a1b0c9d8e7f" not in run.stdout + run.stderr
+
+
+def test_check_recognises_openshift4_in_a_dump() -> None:
+    assert_openshift4_report(cli("check", "--from-dir", str(CLUSTERS / "openshift4-broken"),
+                                 "-o", "json"))
+
+
+@pytest.mark.parametrize("kube_profile", ["openshift-4.14"])
+def test_check_recognises_openshift4_on_a_cluster(fake_api: Any, tmp_path: Path) -> None:
+    api = fake_api(CLUSTERS / "openshift4-broken")
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+    assert_openshift4_report(cli("check", "--kubeconfig", str(kubeconfig), "--no-probes",
+                                 "-o", "json"))

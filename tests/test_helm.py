@@ -31,6 +31,7 @@ from tests.helmchart import (
     CHART,
     EVERYTHING,
     KUBERNETES,
+    ON_KUBERNETES,
     OPENSHIFT_3_11,
     RELEASE_NAMESPACE,
     container_args,
@@ -43,7 +44,7 @@ from tests.kubefake import FakeKubeAPI
 from tests.packaging import package_data, package_folders
 from tests.tools import find_tool
 
-PLAIN_KUBERNETES = {**EVERYTHING, "openshift": False}
+PLAIN_KUBERNETES = {**EVERYTHING, **ON_KUBERNETES}
 RENDERS = {  # name -> (values, Kubernetes version)
     "default": ({}, KUBERNETES),
     "everything-openshift-3.11": (EVERYTHING, OPENSHIFT_3_11),
@@ -276,6 +277,9 @@ def test_packaged_chart_holds_the_rules_and_renders_the_same(home: Path, tmp_pat
     ({"checks": {"only": ["no-such-check"]}}, 'unknown check id "no-such-check"'),
     ({"checks": {"optIn": {"s3_write_probe": True}}}, 'unknown opt-in "s3_write_probe"'),
     ({"serviceAccount": {"create": False}}, "serviceAccount.name: name an existing"),
+    ({"platform": "openshift5"}, "/platform"),
+    ({"platform": "kubernetes"}, "registry.namespace: name the registry's namespace "
+     "(platform kubernetes has no default)"),
 ], ids=lambda v: v if isinstance(v, str) else "-".join(v))
 def test_bad_values_fail_with_a_message_naming_the_field(values: dict[str, Any], message: str,
                                                          tmp_path: Path) -> None:
@@ -350,7 +354,8 @@ def test_notes_say_how_to_see_results(home: Path, tmp_path: Path) -> None:
     readers = sorted({i for g, ids in rbac.grants_by_check(
         c.meta for c in all_checks().values()).items() if g.resource == "secrets" for i in ids})
     running = [c.meta.id for c in engine.select_checks(exclude=readers,
-                                                       config=RunConfig(canary=True))]
+                                                       config=RunConfig(canary=True))
+               if not c.meta.platforms or "openshift3" in c.meta.platforms]  # the default
     assert f"Checks: {', '.join(running)}\n" in notes
     if readers:
         assert f"Skipped: {', '.join(readers)} (rbac.readSecrets=false skips" in notes
@@ -396,3 +401,24 @@ def test_dockerfile_copies_everything_the_package_is_built_from(tmp_path: Path) 
     user = re.search(r"^USER (\S+)$", dockerfile, re.M)
     # Numeric and not root: the kubelet can verify runAsNonRoot without /etc/passwd.
     assert user and user.group(1).isdigit() and int(user.group(1)) > 0
+
+
+def test_platform_openshift4_renders_the_operators_registry_for_the_cli(tmp_path: Path) -> None:
+    """The chart's `platform` becomes --platform with the platform's names, which the CLI
+    accepts; the remediation CronJob may patch the operator's Config by name only."""
+    manifests = render(tmp_path, {"platform": "openshift4", "remediation": {"enabled": True}})
+    args = container_args(manifests, "Deployment")
+    options = parse(args)
+    assert (options["platform"], options["namespace"], options["registry"],
+            options["console"]) == ("openshift4", "openshift-image-registry", "image-registry",
+                                    None)
+    write = find(manifests, "ClusterRole", "-write")
+    assert {"apiGroups": ["imageregistry.operator.openshift.io"], "resources": ["configs"],
+            "resourceNames": ["cluster"], "verbs": ["get", "patch"]} in write["rules"]
+    secrets = [a for a in container_args(manifests, "CronJob") if a.startswith("--registry-")]
+    assert secrets == ["--registry-secret=image-registry-private-configuration",
+                       "--registry-secret=image-registry-tls"]
+    # Only there: on OpenShift 3.x the Config does not exist and nothing may patch it.
+    elsewhere = find(render(tmp_path, {"remediation": {"enabled": True}}), "ClusterRole", "-write")
+    assert not [r for r in elsewhere["rules"]
+                if r["apiGroups"] == ["imageregistry.operator.openshift.io"]]

@@ -22,7 +22,7 @@ from registry_doctor.doctor.snapshot.dump import load_dump
 from tests.kubefake import FakeKubeAPI
 from tests.kubefake.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from tests.kubefake.profiles import PROFILES
-from tests.kubefake.pytest_plugin import EVERY_PROFILE
+from tests.kubefake.pytest_plugin import ALL_PROFILES
 from tests.kubefake.selectors import (
     SelectorError,
     parse_field_selector,
@@ -202,7 +202,7 @@ def test_kubectl_strategic_merge_patch_merges_containers_by_name(api: FakeKubeAP
     assert container["image"] == "docker.io/openshift/origin-docker-registry:v3.11"
 
 
-@EVERY_PROFILE
+@ALL_PROFILES
 def test_kubectl_create_apply_and_delete(api: FakeKubeAPI, kubectl: Kubectl,
                                          tmp_path: Path) -> None:
     manifest = tmp_path / "configmap.yaml"
@@ -532,10 +532,15 @@ GROUPS = {
     "kubernetes-1.33": ({"coordination.k8s.io"}, {"apps.openshift.io", "route.openshift.io",
                                                   "oauth.openshift.io"},
                         {"batch": "batch/v1", "events.k8s.io": "events.k8s.io/v1"}),
+    "openshift-4.14": ({"apps.openshift.io", "route.openshift.io", "oauth.openshift.io",
+                        "imageregistry.operator.openshift.io", "config.openshift.io",
+                        "coordination.k8s.io"}, set(),
+                       {"batch": "batch/v1", "imageregistry.operator.openshift.io":
+                        "imageregistry.operator.openshift.io/v1"}),
 }
 
 
-@EVERY_PROFILE
+@ALL_PROFILES
 def test_each_profile_serves_its_groups_and_versions(api: FakeKubeAPI, kube_profile: str) -> None:
     served, absent, versions = GROUPS[kube_profile]
     groups = {g["name"]: g for g in requests.get(f"{api.url}/apis", timeout=10).json()["groups"]}
@@ -547,7 +552,7 @@ def test_each_profile_serves_its_groups_and_versions(api: FakeKubeAPI, kube_prof
     assert version == dict(PROFILES[kube_profile].version)
 
 
-@EVERY_PROFILE
+@ALL_PROFILES
 def test_dry_run_is_honoured_only_where_the_server_knows_it(api: FakeKubeAPI) -> None:
     """Before Kubernetes 1.12 the handlers never read dryRun: the write is applied. The
     OpenAPI document is where a client can see that first."""

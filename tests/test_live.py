@@ -21,8 +21,6 @@ from tests.kubefake import FakeKubeAPI
 from tests.test_check_cases import assert_plan, assert_verdict, case_config
 
 LIVE_CASES = [c for c in discover_cases() if c.spec.get("live", True)]
-# The API a case's platform serves (tests/kubefake/profiles.py); OpenShift 3.11 by default.
-PROFILE_OF_PLATFORM = {"openshift3": "openshift-3.11", "kubernetes": "kubernetes-1.33"}
 FakeFactory = Callable[[Path], FakeKubeAPI]
 
 
@@ -33,9 +31,8 @@ def live_report(api: FakeKubeAPI, tmp_path: Path, checks: list[str] | None = Non
     return engine.run(config, engine.select_checks(checks or [], config=config))
 
 
-@pytest.mark.parametrize(("case", "kube_profile"), [
-    pytest.param(c, PROFILE_OF_PLATFORM[c.spec.get("platform", "openshift3")], id=c.id)
-    for c in LIVE_CASES])
+@pytest.mark.parametrize(("case", "kube_profile"), [(c, c.api) for c in LIVE_CASES],
+                         ids=[c.id for c in LIVE_CASES])
 def test_case_live(case: Case, fake_api: FakeFactory, tmp_path: Path) -> None:
     api = fake_api(materialize(case, tmp_path / "dump"))
     probes = case.spec.get("config", {}).get("probes", False)  # probes only where a case asks

@@ -120,10 +120,10 @@ def test_the_installation_finds_the_service_by_name_else_by_its_selector() -> No
 def test_fix_texts_name_the_installation_as_oc_does() -> None:
     names = snapshot_of(as_deployment(registry_dc(), "registry:2")).installation().names()
     assert {k: names[k] for k in ("cli", "namespace", "registry", "console", "service",
-                                  "rollout")} == {
+                                  "rollout", "owner")} == {
         "cli": "oc", "namespace": "default", "registry": "deployment/docker-registry",
         "console": "dc/registry-console", "service": "svc/docker-registry",
-        "rollout": "rollout restart"}
+        "rollout": "rollout restart", "owner": "deployment/docker-registry"}
     assert names["use_claim"].startswith("oc set volume deployment/docker-registry -n default")
 
 
@@ -156,7 +156,8 @@ def test_fix_texts_in_a_report_name_the_installation_found_not_the_3x_defaults()
 
 def test_every_remediation_names_objects_only_through_the_installation() -> None:
     names = {"cli": "CLI", "namespace": "NS", "registry": "REG", "console": "CON",
-             "service": "SVC", "rollout": "ROLLOUT", "use_claim": "USE-CLAIM"}
+             "service": "SVC", "rollout": "ROLLOUT", "use_claim": "USE-CLAIM",
+             "owner": "OWNER"}
     for check in all_checks().values():
         text = check.meta.remediation_for(names)  # an unknown $name or a lone $ raises
         for default in ("-n default", "dc/docker-registry", "dc/registry-console",

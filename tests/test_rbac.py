@@ -25,15 +25,17 @@ from registry_doctor.doctor.fix import flow
 from registry_doctor.doctor.fix.cluster import CRASH_ENV, CRASH_EXIT_CODE
 from registry_doctor.doctor.fix.model import FixOptions
 from registry_doctor.doctor.fix.permissions import permission_rows
+from registry_doctor.doctor.kube import KubeClient
 from registry_doctor.doctor.model import CheckMeta, Severity
 from registry_doctor.doctor.rbac import CLUSTER, NAMESPACE, Grant, Rule, read_rules, write_rules
 from registry_doctor.doctor.snapshot import collect
-from registry_doctor.doctor.snapshot.dump import load_dump
+from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
 from registry_doctor.doctor.snapshot.kinds import CATALOGUE, LOG_COLLECTIONS, Collection, Query
+from registry_doctor.doctor.snapshot.live import LiveSource
 from registry_doctor.doctor.snapshot.offline import DumpSource
 from tests.conftest import CLUSTERS, REPO
 from tests.fixcluster import BROKEN, as_deployment, broken, expire_lock, on_nfs
-from tests.helmchart import CHART, container_args, render, rendered_rules
+from tests.helmchart import CHART, ON_KUBERNETES, container_args, render, rendered_rules
 from tests.kubefake import FakeKubeAPI
 
 FakeFactory = Callable[[Path], FakeKubeAPI]
@@ -119,11 +121,14 @@ class RecordingSource(DumpSource):
 
 
 @pytest.mark.parametrize("dump", [CLUSTERS / "healthy", CLUSTERS / "broken",
-                                  REPO / "tests" / "fixtures" / "kubefake"],
-                         ids=["healthy", "broken", "kubefake"])
+                                  REPO / "tests" / "fixtures" / "kubefake",
+                                  CLUSTERS / "openshift4-healthy"],
+                         ids=["healthy", "broken", "kubefake", "openshift4-healthy"])
 def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> None:
     source = RecordingSource(dump)
-    collect(source, set(CATALOGUE), RunConfig(from_dir=dump, node_pod_scan=True))
+    config = engine.settle(RunConfig(from_dir=dump, node_pod_scan=True, names_given=frozenset()),
+                           source)
+    collect(source, set(CATALOGUE), config, config.platform)
     assert source.queries
     for collection, query in source.queries:
         verb = "get" if query.name else "list"
@@ -133,7 +138,17 @@ def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> 
     seen = {c.name for c, _ in source.queries}
     if dump.name == "healthy":  # registry, console, claims: every scope yields a query but
         # the one of a Deployment's ReplicaSets (the registry is a DeploymentConfig)
-        assert seen | {"registry-replicasets"} == set(CATALOGUE), sorted(set(CATALOGUE) - seen)
+        expected = {n for n, c in CATALOGUE.items() if not c.platforms}  # 3.x's
+        assert seen | {"registry-replicasets"} == expected, sorted(expected - seen)
+    if dump.name == "openshift4-healthy":  # and the operator's singletons
+        assert {n for n, c in CATALOGUE.items() if c.platforms} <= seen
+
+
+def healthy_as_deployment(folder: Path) -> Path:
+    """The healthy cluster with its registry run by a Deployment, written as a dump."""
+    dump = load_dump(CLUSTERS / "healthy")
+    write_dump(folder, {"objects": as_deployment(dump.objects)}, dump.logs, True)
+    return folder
 
 
 def test_a_deployments_replica_sets_are_listed_by_its_own_selector() -> None:
@@ -152,7 +167,7 @@ SELECTIONS = {
     "only": ({"checks": {"only": ["besteffort-qos"]}}, selected(["besteffort-qos"]), True),
     "skip": ({"checks": {"skip": ["besteffort-qos"], "optIn": {"canary": True}}},
              selected(skip=["besteffort-qos"], canary=True), True),
-    "kubernetes": ({"openshift": False, "checks": {"optIn": {"canary": True}}},
+    "kubernetes": ({**ON_KUBERNETES, "checks": {"optIn": {"canary": True}}},
                    selected(canary=True), False),
 }
 
@@ -199,7 +214,7 @@ SYNTHETIC = [
 
 @pytest.mark.parametrize("values, expected_ids, openshift", [
     ({}, ["console-cert", "port-owner", "storage", "oauth"], True),
-    ({"openshift": False}, ["console-cert", "port-owner", "storage", "oauth"], False),
+    (ON_KUBERNETES, ["console-cert", "port-owner", "storage", "oauth"], False),
     ({"checks": {"optIn": {"s3_write_probe": True}}},
      ["console-cert", "port-owner", "storage", "oauth", "s3-write"], True),
     ({"rbac": {"readSecrets": False}, "checks": {"optIn": {"s3_write_probe": True}}},
@@ -259,47 +274,60 @@ def allows(rules: list[Rule], grant: Grant) -> bool:
                and (not r.names or set(grant.names) & set(r.names)) for r in rules)
 
 
-# The chart's registry names for each platform's healthy fixture: (dump, API profile, values).
-LIVE_PLATFORMS = {
-    "openshift3": (CLUSTERS / "healthy", "openshift-3.11", {}),
-    # The twuni chart's Secret holds REGISTRY_HTTP_SECRET: granted by name like any other.
-    "kubernetes": (CLUSTERS / "kubernetes-healthy", "kubernetes-1.33",
-                   {"registry": {"namespace": "registry", "secrets": ["docker-registry-secret"]}}),
-}
+# Grants a run on the OpenShift 4 fixture does not use, for want of the objects they read:
+# its S3 store has no claim (so no PersistentVolume or StorageClass), and a Deployment has no
+# ReplicationControllers (a DeploymentConfig's registry would).
+UNUSED_ON_OPENSHIFT4 = [Rule(CLUSTER, "", "persistentvolumes", ("get",)),
+                        Rule(CLUSTER, "storage.k8s.io", "storageclasses", ("get",)),
+                        Rule(NAMESPACE, "", "replicationcontrollers", ("list",))]
+# The chart's values naming the twuni chart's registry; its Secret holds REGISTRY_HTTP_SECRET
+# and the S3 keys, granted by name like any other.
+# On plain Kubernetes the registry is a Deployment: no ReplicationControllers to list.
+UNUSED_ON_KUBERNETES = [Rule(NAMESPACE, "", "replicationcontrollers", ("list",))]
+ON_KUBERNETES_VALUES = {"registry": {"namespace": "registry", "name": "docker-registry",
+                                     "secrets": ["docker-registry-secret"]}}
 
 
-def test_a_live_run_needs_every_granted_permission_and_no_other(tmp_path: Path) -> None:
-    """Each platform's run needs nothing the chart does not grant, and every grant is needed
-    on some platform (a Deployment's ReplicaSets on plain Kubernetes, routes on OpenShift)."""
-    used, rules = set(), []
-    for platform, (dump, profile, values) in LIVE_PLATFORMS.items():
-        api = FakeKubeAPI.from_dump(dump, api_profile=profile).start()
-        try:
-            registry = values.get("registry", {})
-            config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / f"{platform}.kube"),
-                               probes=False, canary=True, node_pod_scan=True,
-                               namespace=registry.get("namespace", "default"),
-                               registry_secrets=tuple(registry.get(
-                                   "secrets", RunConfig.registry_secrets)))
-            manifests = render(tmp_path, {**values, "checks": {
-                "optIn": {"canary": True, "node_pod_scan": True}}})
-            api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
-            report = engine.run(config, engine.select_checks(config=config))
-        finally:
-            api.stop()
+@pytest.mark.parametrize(("dumps", "platform", "kube_profile", "values", "unused_expected"), [
+    # A registry run by a DeploymentConfig and one run by a Deployment (its ReplicaSets) on 3.x.
+    ((CLUSTERS / "healthy", None), "openshift3", "openshift-3.11", {}, []),
+    ((CLUSTERS / "openshift4-healthy",), "openshift4", "openshift-4.14", {},
+     UNUSED_ON_OPENSHIFT4),
+    ((CLUSTERS / "kubernetes-healthy",), "kubernetes", "kubernetes-1.33", ON_KUBERNETES_VALUES,
+     UNUSED_ON_KUBERNETES)], ids=["openshift3", "openshift4", "kubernetes"])
+def test_a_live_run_needs_every_granted_permission_and_no_other(
+        fake_api: FakeFactory, tmp_path: Path, dumps: tuple[Path | None, ...], platform: str,
+        values: dict[str, Any], unused_expected: list[Rule]) -> None:
+    manifests = render(tmp_path, {**values, "platform": platform,
+                                  "checks": {"optIn": {"canary": True, "node_pod_scan": True}}})
+    registry = values.get("registry", {})
+    given = {k: registry[v] for k, v in (("namespace", "namespace"), ("registry_name", "name"))
+             if v in registry}
+    used: set[Grant] = set()
+    for index, dump in enumerate(dumps):
+        api = fake_api(dump or healthy_as_deployment(tmp_path / "deployment"))
+        config = RunConfig(kubeconfig=api.write_kubeconfig(tmp_path / f"kubeconfig-{index}"),
+                           probes=False, canary=True, node_pod_scan=True, platform=platform,
+                           names_given=frozenset(given), **given,
+                           registry_secrets=tuple(registry.get("secrets",
+                                                               RunConfig.registry_secrets)))
+        namespace = engine.settle(config, LiveSource(KubeClient(config.kubeconfig))).namespace
+        api.restrict_to(manifests, "registry-doctor", "rd-registry-doctor")  # the exporter's
+        report = engine.run(config, engine.select_checks(config=config))
+        assert report.source["platform"] == platform
         assert {r.check for r in report.results} == set(all_checks())
-        assert [r.path for r in api.requests if r.status == 403] == [], platform
-        rules = rendered_rules(manifests)
-        grants = {request_grant(r, config.namespace) for r in api.requests if r.resource}
-        assert [g for g in grants if not allows(rules, g)] == [], "the chart would forbid these"
-        used |= grants
+        assert [r.path for r in api.requests if r.status == 403] == []
+        used |= {request_grant(r, namespace) for r in api.requests if r.resource}
+    rules = rendered_rules(manifests)
+    assert [g for g in used if not allows(rules, g)] == [], "the chart would forbid these"
     unused = [r for r in rules if not any(allows([r], g) for g in used)]
-    assert unused == [], "granted but never used"
+    assert unused == unused_expected, "granted but never used"
 
 
 def test_the_generated_file_lists_every_check_with_its_opt_in() -> None:
     document = yaml.safe_load(rbac.READ_ACCESS_FILE.read_text())
-    assert document["checks"] == {i: {"optIn": c.meta.opt_in or ""}
+    assert document["checks"] == {i: {"optIn": c.meta.opt_in or "",
+                                      "platforms": list(c.meta.platforms)}
                                   for i, c in all_checks().items()}
 
 
@@ -317,8 +345,8 @@ def fixing(values: dict[str, Any]) -> dict[str, Any]:
 WRITE_SELECTIONS = {  # name -> (values, the checks the CronJob runs, openshift, disruptive)
     "default": ({}, selected(), True, False),
     "disruptive": ({"remediation": {"allowDisruptive": True}}, selected(), True, True),
-    "kubernetes": ({"openshift": False, "remediation": {"allowDisruptive": True}}, selected(),
-                   False, True),
+    "kubernetes": ({**ON_KUBERNETES, "remediation": {"allowDisruptive": True}},
+                   [m for m in selected() if not m.platforms], False, True),
     "only": ({"checks": {"only": ["besteffort-qos"]}}, selected(["besteffort-qos"]), True,
              False),
     "skip": ({"checks": {"skip": ["oauth-redirect", "nfs-scaling"]}},
@@ -466,3 +494,23 @@ def test_applied_fixes_need_every_granted_write_and_no_other(fake_cluster: Any,
     missing = [f"{r} {verb}" for r in writes for verb in r.verbs
                if not any(allows([r], g) for g in used if g.verb == verb)]
     assert missing == [], f"granted for writing but never used: {missing}"
+
+
+def test_platform_openshift4_watches_the_operators_registry_with_its_reads(
+        tmp_path: Path) -> None:
+    """The chart's `platform` names the operator's registry and grants what the checks of
+    OpenShift 4 read (the operator's singletons by name), not the console's."""
+    manifests = render(tmp_path, {"platform": "openshift4"})
+    args = container_args(manifests, "Deployment")
+    assert {"--platform=openshift4", "--namespace=openshift-image-registry",
+            "--registry=image-registry"} <= set(args)
+    assert not [a for a in args if a.startswith("--console=")]
+    config = RunConfig(platform="openshift4", namespace="openshift-image-registry",
+                       registry_name="image-registry", console_name="",
+                       registry_secrets=("image-registry-private-configuration",
+                                         "image-registry-tls"), console_secrets=())
+    rules = rendered_rules(manifests)
+    assert rules == read_rules(selected(), True, config)
+    assert Rule(CLUSTER, "imageregistry.operator.openshift.io", "configs", ("get",),
+                ("cluster",)) in rules
+    assert not [r for r in rules if r.api_group == "oauth.openshift.io"]

@@ -80,6 +80,8 @@ class Permission:
     # (resourceNames). Never on create without a name, nor list, which resourceNames cannot
     # restrict.
     names: tuple[str, ...] = ()
+    # The platforms (doctor.platform ids) where it is of use; empty: every platform it serves.
+    platforms: tuple[str, ...] = ()
 
     @property
     def openshift_only(self) -> bool:
@@ -88,7 +90,8 @@ class Permission:
     def to_dict(self) -> dict[str, Any]:
         return {"apiGroup": self.group, "resource": self.resource, "verbs": list(self.verbs),
                 "clusterScoped": self.cluster_scoped, "openshiftOnly": self.openshift_only,
-                "disruptiveOnly": self.disruptive, "names": list(self.names), "why": self.why}
+                "disruptiveOnly": self.disruptive, "names": list(self.names),
+                "platforms": list(self.platforms), "why": self.why}
 
 
 @dataclass(frozen=True)

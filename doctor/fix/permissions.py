@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry_doctor.doctor.config import CONSOLE, REGISTRY
+from registry_doctor.doctor.config import CLUSTER_OPERATOR, CONSOLE, OPERATOR_CONFIG, REGISTRY
 from registry_doctor.doctor.fix.journal import SECRET_NAME
 from registry_doctor.doctor.fix.lease import LEASE_NAME
 from registry_doctor.doctor.fix.model import Permission
 from registry_doctor.doctor.generated import sync
+from registry_doctor.doctor.snapshot.kinds import CLUSTER_OPERATOR_NAME, OPERATOR_CONFIG_NAME
 
 if TYPE_CHECKING:
     from registry_doctor.doctor.check import Check
@@ -42,8 +43,17 @@ REDEPLOY = (
                names=WORKLOADS),
     Permission("", "pods", ("list",), "wait until the old pods are gone"),
 )
+# OpenShift 4: the image registry operator's Config CR, where fixes are made (the operator
+# reverts changes to the Deployment it writes).
+PATCH_OPERATOR_CONFIG = Permission(
+    "imageregistry.operator.openshift.io", "configs", ("get", "patch"),
+    "OpenShift 4: change the registry through the operator's Config CR", cluster_scoped=True,
+    names=(OPERATOR_CONFIG,), platforms=("openshift4",))
 BACKUPS, LOCK = "backups", "lock"
-FIXED_NAMES = {BACKUPS: (SECRET_NAME,), LOCK: (LEASE_NAME,)}  # registry-doctor's own objects
+# Objects whose names are fixed: registry-doctor's own, and OpenShift 4's image registry
+# operator singletons (doctor.snapshot.kinds).
+FIXED_NAMES = {BACKUPS: (SECRET_NAME,), LOCK: (LEASE_NAME,),
+               OPERATOR_CONFIG: (OPERATOR_CONFIG_NAME,), CLUSTER_OPERATOR: (CLUSTER_OPERATOR_NAME,)}
 # The run lock: one of these, as the server has coordination.k8s.io/v1 or not (doctor/fix/lease.py).
 LOCKS = (
     Permission("coordination.k8s.io", "leases", ("get", "update"),

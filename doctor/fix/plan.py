@@ -10,6 +10,7 @@ are derived.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -35,7 +36,8 @@ from registry_doctor.doctor.fix.scope import Managed, confine, refused_message
 from registry_doctor.doctor.model import Remediation, Report, Result, Status
 from registry_doctor.doctor.platform import adapter
 from registry_doctor.doctor.snapshot import Snapshot
-from registry_doctor.doctor.workload import Workload
+from registry_doctor.doctor.snapshot.kinds import OPERATOR_CONFIG_NAME
+from registry_doctor.doctor.workload import Workload, as_dict
 
 if TYPE_CHECKING:
     from registry_doctor.doctor.check import Check
@@ -97,6 +99,28 @@ class PlanContext:
         return Action(self.check, name, summary, REDEPLOY, ref, SAFE, ref, notes=tuple(notes),
                       optional=optional)
 
+    @property
+    def operated(self) -> bool:
+        """An operator owns the registry's configuration (OpenShift 4): fixes are lowered to
+        its Config CR (`configure`), never the workload it writes and would revert."""
+        return bool(self.installation.owner)
+
+    def configure(self, spec: dict[str, Any], name: str, summary: str, *, risk: str = SAFE,
+                  notes: Iterable[str] = (), targets: Iterable[str] = ()) -> Action:
+        """An intent lowered for an operated registry: `spec` merged into the operator's
+        Config CR spec as a JSON merge patch (RFC 7386: None removes a field). The operator
+        rolls the registry out: no redeploy of ours."""
+        owner = self.installation.owner
+        config = self.snapshot.named("registry-operator-config", OPERATOR_CONFIG_NAME)
+        if config is None:
+            return self.manual(name, summary, [
+                f"{owner} was not found: set spec {spec} there with `oc patch "
+                f"{owner.replace('/', ' ')} --type merge`"])
+        after = copy.deepcopy(config)
+        after["spec"] = merge_patch(as_dict(after.get("spec")), spec)
+        return self.patch(config, after, name, summary, risk=risk, targets=targets,
+                          notes=[*notes, f"the operator rolls the registry out from {owner}"])
+
     def refused(self, name: str, target: dict[str, Any], summary: str, named_by: str) -> Action:
         """A change the planner will not propose: its target is outside the configured set
         (doctor.fix.scope says why)."""
@@ -109,6 +133,19 @@ class PlanContext:
                target: dict[str, Any] | None = None) -> Action:
         return Action(self.check, name, summary, MANUAL, ObjectRef.of(target) if target else None,
                       steps=tuple(steps), state=MANUAL_STEPS)
+
+
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`target` with `patch` applied as RFC 7386 says (what `oc patch --type merge` sends)."""
+    merged = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            merged[key] = merge_patch(as_dict(merged.get(key)), value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _ref(workload: Workload | None) -> ObjectRef | None:

@@ -27,10 +27,12 @@ from registry_doctor.doctor.fix.model import (
     ObjectRef,
 )
 from registry_doctor.doctor.fix.patch import MISSING
+from registry_doctor.doctor.snapshot.kinds import OPERATOR_CONFIG_NAME
 from registry_doctor.doctor.workload import WORKLOAD_COLLECTIONS
 
 WORKLOAD_KINDS = frozenset(kind for kind, _ in WORKLOAD_COLLECTIONS.values())
 OAUTH_CLIENT = "OAuthClient"
+OPERATOR_CONFIG = "Config"  # OpenShift 4: configs.imageregistry.operator.openshift.io
 REDIRECT_URIS = "redirectURIs"
 
 
@@ -48,7 +50,8 @@ class Allowed:
 
 @dataclass(frozen=True)
 class Managed:
-    """The objects fixes may change, all in `namespace` but the cluster-scoped OAuthClient."""
+    """The objects fixes may change, all in `namespace` but the cluster-scoped OAuthClient and
+    OpenShift 4 operator Config."""
 
     namespace: str
     kinds: dict[str, tuple[Allowed, ...]]
@@ -67,6 +70,9 @@ class Managed:
             "PersistentVolumeClaim": (Allowed((claim,), "--claim-name, default <registry>-claim"),),
             OAUTH_CLIENT: (Allowed((config.console_oauth_client,),
                                    setting(symbols.CONSOLE_OAUTH_CLIENT)),),
+            # Where OpenShift 4's fixes are made: the operator's one Config, cluster-scoped.
+            OPERATOR_CONFIG: (Allowed((OPERATOR_CONFIG_NAME,), "the image registry operator's "
+                                      "configuration, OpenShift 4"),),
         }, tuple(config.console_hosts))
 
     def refusal(self, ref: ObjectRef) -> str | None:

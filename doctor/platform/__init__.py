@@ -14,6 +14,7 @@ Adapters are imported only when chosen, so loading check metadata stays light.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -32,14 +33,17 @@ if TYPE_CHECKING:
     from registry_doctor.doctor.config import RunConfig
     from registry_doctor.doctor.fix.model import Action
     from registry_doctor.doctor.platform.store import StoreVolume
-    from registry_doctor.doctor.registryconfig import RegistryConfig
+    from registry_doctor.doctor.registryconfig import Image, RegistryConfig
     from registry_doctor.doctor.snapshot import Snapshot, Source
 
 # platform id -> adapter module in this package, in the order `auto` tries them: the most
 # specific first (OpenShift 4 serves every group OpenShift 3 does); plain Kubernetes last, the
 # fallback that recognises any cluster serving no OpenShift group.
-ADAPTERS: dict[str, str] = {"openshift3": "openshift3", "kubernetes": "kubernetes"}
+ADAPTERS: dict[str, str] = {"openshift4": "openshift4", "openshift3": "openshift3",
+                            "kubernetes": "kubernetes"}
 AUTO = "auto"
+# What `auto` judges a cluster as when nothing platform-specific is found.
+FALLBACK = "openshift3"
 # The run settings that name where the registry is; each platform has its own defaults.
 NAME_FIELDS = ("namespace", "registry_name", "console_name")
 
@@ -55,6 +59,8 @@ class Platform(Protocol):
     cli: str  # the command its admins use: "oc", "kubectl"
     # The snapshot collections it reads to locate an installation (they drive RBAC).
     collections: tuple[str, ...]
+    # How the docs name its objects in fix texts (CheckMeta.platform_remediation).
+    doc_names: Mapping[str, str]
 
     def detect(self, groups: frozenset[str]) -> str | None:
         """Evidence, from the API groups served, that the cluster is this platform, or None."""
@@ -87,7 +93,7 @@ def choose(requested: str, source: Source, timeout: float) -> tuple[str, str]:
     if requested != AUTO:
         adapter(requested)
         return requested, "--platform " + requested
-    fallback = next(iter(ADAPTERS))  # a cluster that does not answer: the oldest platform
+    fallback = FALLBACK
     try:
         groups = source.api_groups(timeout)
     except CollectError as error:  # the collection will say so too, object by object
@@ -123,10 +129,19 @@ class Installation:
     cli: str
     namespace: str
     registry_name: str  # the name it is looked up by (--registry)
-    console_name: str  # (--console)
+    console_name: str  # (--console); "": the platform has no console
     snapshot: Snapshot = field(repr=False, compare=False)
     # How the platform's CLI names the registry's kind when it is not found (`dc/NAME`).
     workload_short: str = "dc"
+    # The object that owns the registry's configuration, as the platform's CLI names it, when
+    # it is not the workload (OpenShift 4: the operator's Config, which writes the workload),
+    # and what a fix patches there: "" on platforms whose workload is its own.
+    owner: str = ""
+    # The registry image's defaults (doctor.registryconfig.Image) when its name does not tell
+    # them (OpenShift 4 names its images by release digest); None: known from the name.
+    image: Image | None = None
+    # Why the registry workload may be absent on this platform, for the checks that need it.
+    absent_hint: str = ""
 
     @cached_property
     def registry(self) -> Workload | None:
@@ -136,7 +151,7 @@ class Installation:
 
     @cached_property
     def console(self) -> Workload | None:
-        return self._workload(self.console_name)
+        return self._workload(self.console_name) if self.console_name else None
 
     def _workload(self, name: str) -> Workload | None:
         return find_workload({c: self.snapshot.items(c) for c in WORKLOAD_COLLECTIONS}, name)
@@ -204,7 +219,9 @@ class Installation:
         secrets it is read from (`resources`); None without a registry."""
         from registry_doctor.doctor.registryconfig import resolve
 
-        return resolve(self.snapshot, self.registry) if self.registry else None
+        if self.registry is None:
+            return None
+        return resolve(self.snapshot, self.registry, self.image, self.owner)
 
     def store(self) -> StoreVolume | None:
         """The volume holding the filesystem driver's root directory, classified; None when
@@ -214,6 +231,22 @@ class Installation:
         config = self.configuration
         mount = config.storage_mount() if config and config.unresolved is None else None
         return classify(self.snapshot, mount) if mount else None
+
+    def owner_says(self, *fields: str) -> list[str]:
+        """Evidence from the owner's spec (OpenShift 4: the operator's Config CR, collection
+        `registry-operator-config`), one line per field: the cause an operator renders into
+        the workload. Empty where the workload owns its configuration."""
+        if not self.owner:
+            return []
+        from registry_doctor.doctor.snapshot.kinds import OPERATOR_CONFIG_NAME
+
+        config = self.snapshot.named("registry-operator-config", OPERATOR_CONFIG_NAME)
+        if config is None:
+            return [f"{self.owner} not found: the operator has no configuration to render"]
+        spec = as_dict(config.get("spec"))
+        return [f"{self.owner} spec.{name}=" + (json.dumps(spec[name], sort_keys=True)
+                                                if name in spec else "(not set)")
+                for name in fields]
 
     def names(self) -> Mapping[str, str]:
         """How fix texts address this installation (`$cli scale $registry -n $namespace`).
@@ -228,6 +261,8 @@ class Installation:
             "service": lambda: f"svc/{self.service_name}",
             "rollout": self._rollout,
             "use_claim": self._use_claim,
+            "owner": lambda: self.owner or (self.registry.ref if self.registry
+                                            else f"{self.workload_short}/{self.registry_name}"),
         })
 
     def _rollout(self) -> str:

@@ -90,6 +90,8 @@ class Kubernetes:
         return f"no OpenShift API group served ({', '.join(OPENSHIFT_GROUPS)})"
 
     def settle(self, config: RunConfig, source: Source) -> RunConfig:
+        # No registry console here: an empty name matches no workload and reads nothing.
+        config = with_names(config, {"console_name": ""})
         given = config.names_given
         if given is None or {"namespace", "registry_name"} <= given:
             return config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from registry_doctor.doctor.model import DEFAULT_NAMES
 from registry_doctor.doctor.platform import Installation, with_names
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class OpenShift3:
     id = "openshift3"
     title = "OpenShift 3.x integrated registry"
     cli = "oc"
+    doc_names = DEFAULT_NAMES
     collections = ("deploymentconfigs", "deployments", "daemonsets", "registry-pods",
                    "services", "routes", "endpoints", "console-pods")
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +51,11 @@ class Target:
     verify: bool  # verify the endpoint's TLS certificate
     v4auth: bool
     prefix: str  # the key prefix of rootdirectory, as the s3 driver computes it
+    # CA certificates (PEM) the registry trusts beyond the system's, and where they come from
+    # (OpenShift 4: spec.storage.s3.trustedCA, as the operator mounts it).
+    extra_ca: str | None = None
+    extra_ca_source: str = ""
+    bundle: str = ""  # while probing: the CA file verifying it (the system's, plus extra_ca)
 
     @classmethod
     def of(cls, config: RegistryConfig) -> Target:
@@ -58,10 +66,13 @@ class Target:
             endpoint = f"{'https' if secure else 'http'}://{endpoint}"
         skip = config.flavour.skipverify and _flag(params.get("skipverify"), False)
         root = go_text(params.get("rootdirectory") or "")
+        trusted = config.trusted_ca
+        extra = trusted.text if trusted and isinstance(trusted.text, str) else None
         return cls(bucket=go_text(params.get("bucket")), region=go_text(params.get("region")),
                    endpoint=endpoint, secure=secure, verify=not skip,
                    v4auth=_flag(params.get("v4auth"), True),
-                   prefix=(root.rstrip("/") + "/").lstrip("/"))
+                   prefix=(root.rstrip("/") + "/").lstrip("/"), extra_ca=extra,
+                   extra_ca_source=trusted.origin if extra and trusted else "")
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -100,6 +111,14 @@ class Probe:
     bucket_region: str | None = None
 
     def run(self) -> dict[str, Any]:
+        with _ca_bundle(self.target.extra_ca) as bundle:
+            self.target.bundle = bundle
+            data = self._run()
+        if self.target.extra_ca:
+            data["trusted_ca"] = self.target.extra_ca_source
+        return data
+
+    def _run(self) -> dict[str, Any]:
         self.deadline = time.monotonic() + self.timeout
         session = _session(self.credentials, self.target.region)
         endpoint = self.target.endpoint or _client(session, self.target, 1.0).meta.endpoint_url
@@ -113,7 +132,7 @@ class Probe:
             with connection:
                 if parts.scheme == "https":
                     self._step("tls", lambda t: _handshake(connection, host, t,
-                                                           self.target.verify))
+                                                           self.target))
             self._step("credentials", lambda t: self._require_credentials())
             self._s3_steps(session)
         except StepFailed as failed:
@@ -226,14 +245,23 @@ def _client(session: Any, target: Target, timeout: float) -> Any:
                     retries={"total_max_attempts": 1}, signature_version=signature,
                     s3={"addressing_style": "path" if target.endpoint else "auto"})
     return session.client("s3", endpoint_url=target.endpoint, use_ssl=target.secure,
-                          verify=_ca_bundle() if target.verify else False, config=config)
+                          verify=target.bundle if target.verify else False, config=config)
 
 
-def _ca_bundle() -> str:
-    """The CA bundle botocore verifies with, so the TLS step and the S3 calls agree."""
+@contextmanager
+def _ca_bundle(extra: str | None) -> Iterator[str]:
+    """The CA bundle botocore verifies with, so the TLS step and the S3 calls agree: the
+    system's, plus the registry's own CAs (a temporary file, removed after the probe)."""
     from botocore.httpsession import get_cert_path
 
-    return os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)
+    system = os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)
+    if not extra:
+        yield system
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", prefix="registry-doctor-ca-") as file:
+        file.write(Path(system).read_text() + "\n" + extra)
+        file.flush()
+        yield file.name
 
 
 def _resolve(host: str, port: int, timeout: float) -> list[str]:
@@ -259,9 +287,9 @@ def _connect(addresses: list[str], port: int, timeout: float) -> socket.socket:
         raise _socket_failure(error, f"{addresses[0]}:{port}", timeout) from None
 
 
-def _handshake(connection: socket.socket, host: str, timeout: float, verify: bool) -> None:
-    context = ssl.create_default_context(cafile=_ca_bundle())
-    if not verify:
+def _handshake(connection: socket.socket, host: str, timeout: float, target: Target) -> None:
+    context = ssl.create_default_context(cafile=target.bundle)
+    if not target.verify:
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     connection.settimeout(timeout)
     try:

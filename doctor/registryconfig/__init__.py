@@ -18,6 +18,7 @@ from secret s3-keys key secretkey)`; only the S3 probe reads `credentials()`.
 
 from __future__ import annotations
 
+import configparser
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from registry_doctor.doctor.registryconfig.merge import (
     yaml_tag,
 )
 from registry_doctor.doctor.registryconfig.rules import (
+    OPENSHIFT_4_RULES,
     OPENSHIFT_RULES,
     REMOTE_DRIVERS,
     S3_DRIVERS,
@@ -51,6 +53,7 @@ from registry_doctor.doctor.registryconfig.sources import (
     MASKED,
     EnvVar,
     Mount,
+    MountedFile,
     Objects,
     Opaque,
     Problem,
@@ -62,8 +65,8 @@ from registry_doctor.doctor.snapshot import Snapshot
 from registry_doctor.doctor.snapshot.redact import is_secret_setting
 from registry_doctor.doctor.workload import Workload, as_list
 
-__all__ = ["CONFIG_KINDS", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials", "Mount", "Problem",
-           "RegistryConfig", "mount_for", "resolve"]
+__all__ = ["CONFIG_KINDS", "OPENSHIFT4_IMAGE", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials",
+           "Image", "Mount", "Problem", "RegistryConfig", "mount_for", "resolve"]
 
 # The snapshot collections resolution reads: checks using it list these in META.kinds.
 CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "configmaps",
@@ -78,6 +81,9 @@ class Image:
     command_path: str | None  # the path its default command passes
     env_path: str | None  # its REGISTRY_CONFIGURATION_PATH
     builtin: str | None  # the storage part of the file it ships at its default path
+    # A file of CA certificates the registry trusts beyond the system's, when the image adds
+    # what is mounted there to its trust store at start (`update-ca-trust extract`).
+    trusted_ca: str | None = None
 
 
 # openshift/origin images/dockerregistry/config.yml (3.11), storage part.
@@ -118,6 +124,16 @@ UPSTREAM_IMAGE = Image(UPSTREAM_RULES, "/etc/docker/registry/config.yml", None,
 UPSTREAM_3_IMAGE = Image(UPSTREAM_RULES, "/etc/distribution/config.yml", None,
                          UPSTREAM_3_BUILTIN)
 CUSTOM_IMAGE = Image(UPSTREAM_RULES, None, None, None)
+# OpenShift 4's image registry (openshift/image-registry: its Dockerfile sets
+# REGISTRY_CONFIGURATION_PATH=/config.yml, `images/dockerregistry/config.yml` keeps the storage
+# part of 3.11's). The operator overrides the storage section whole with REGISTRY_STORAGE
+# (cluster-image-registry-operator `pkg/resource/podtemplatespec.go`). Its images are named by
+# release digest, so the platform names this image (doctor.platform.openshift4).
+# The operator copies the CA of spec.storage.s3.trustedCA (else the cloud config's) into
+# ConfigMap image-registry-certificates, key storage-ca-bundle.pem, mounted over the image's
+# anchors (`pkg/resource/caconfig.go`), which the container's command extracts into its store.
+OPENSHIFT4_IMAGE = Image(OPENSHIFT_4_RULES, None, "/config.yml", OPENSHIFT_BUILTIN,
+                         "/etc/pki/ca-trust/source/anchors/storage-ca-bundle.pem")
 # image name (last path component, no tag) -> what it does
 IMAGES = {"origin-docker-registry": OPENSHIFT_IMAGE, "ose-docker-registry": OPENSHIFT_IMAGE,
           "registry": UPSTREAM_IMAGE}
@@ -169,6 +185,15 @@ class RegistryConfig:
     # Where the effective http.secret comes from (never its value); None: unset or empty,
     # so each registry process makes a random one (distribution registry/handlers/app.go).
     http_secret: str | None = None
+    # The object the configuration is written from, when not `owner` itself (OpenShift 4:
+    # the operator's Config CR writes the Deployment's env).
+    managed_by: str = ""
+    # The AWS shared-credentials file `storage.s3.credentialsconfigpath` names, as mounted
+    # (OpenShift 4.7+: secret image-registry-private-configuration key credentials): read
+    # only by `credentials()`, never shown.
+    credentials_file: MountedFile | None = field(default=None, repr=False)
+    # The extra CA certificates the registry trusts for its storage (Image.trusted_ca).
+    trusted_ca: MountedFile | None = None
 
     @property
     def fatal(self) -> list[Problem]:
@@ -194,7 +219,9 @@ class RegistryConfig:
         overrides = sorted(n for n in self.env if n.startswith("REGISTRY_STORAGE"))
         line = f"{self.owner} config file {self.path} ({self.file_origin}; path from " \
                f"{self.path_origin})"
-        return line + (f", overridden by env {', '.join(overrides)}" if overrides else "")
+        line += f", overridden by env {', '.join(overrides)}" if overrides else ""
+        return line + (f" (the operator writes them from {self.managed_by})"
+                       if self.managed_by else "")
 
     @property
     def filesystem_root(self) -> str:
@@ -274,6 +301,8 @@ class RegistryConfig:
             if isinstance(access, Opaque) or isinstance(secret, Opaque):
                 return Credentials(f"{source}, not readable here")
             return Credentials(source, go_text(access), go_text(secret))
+        if self.params.get("credentialsconfigpath") not in (None, ""):
+            return self._credentials_file()
         ids = [self.env[n] for n in ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY") if n in self.env]
         keys = [self.env[n] for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY") if n in self.env]
         if ids and keys and ids[0].value and keys[0].value:
@@ -286,6 +315,29 @@ class RegistryConfig:
         return Credentials("none in the configuration or the container's environment: the "
                            "registry would use ~/.aws/credentials in the pod or the node's "
                            "instance role, which registry-doctor cannot use from here")
+
+    def _credentials_file(self) -> Credentials:
+        """The `[default]` profile of the shared-credentials file the driver is pointed at
+        (aws-sdk-go's format; the operator writes that profile: `pkg/storage/s3/s3.go`)."""
+        path = go_text(self.params.get("credentialsconfigpath"))
+        found = self.credentials_file
+        if found is None:
+            return Credentials(f"credentials file {path}, which no secret or configmap volume "
+                               "provides: not readable here")
+        source = f"credentials file {path} ({found.origin})"
+        if not isinstance(found.text, str):
+            return Credentials(f"{source}, not readable here")
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(found.text)
+        except configparser.Error:
+            return Credentials(f"{source}: not an AWS shared-credentials file")
+        profile = parser["default"] if parser.has_section("default") else {}
+        access, secret = (profile.get(k) for k in ("aws_access_key_id", "aws_secret_access_key"))
+        if not access or not secret:
+            return Credentials(f"{source}: no aws_access_key_id and aws_secret_access_key in "
+                               "its [default] profile")
+        return Credentials(source, access, secret, profile.get("aws_session_token"))
 
 
 def _show(value: Any) -> str:
@@ -303,8 +355,11 @@ def _reads_as_text(value: str) -> bool:
         return True
 
 
-def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
-    """The effective configuration of the registry container of `workload`."""
+def resolve(snapshot: Snapshot, workload: Workload, platform_image: Image | None = None,
+            managed_by: str = "") -> RegistryConfig:
+    """The effective configuration of the registry container of `workload`; `platform_image`:
+    what its image does, when the platform knows and its name does not tell; `managed_by`: the
+    object that writes it."""
     found = workload.main_container(snapshot.config.registry_container)
     if found is None:
         return RegistryConfig(workload.ref, "spec.template.spec.containers", "",
@@ -314,12 +369,13 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
     index, container = found
     container_field = workload.container_path(container, index)
     image = str(container.get("image") or "")
-    known = IMAGES.get(image_name(image), CUSTOM_IMAGE)
-    flavour, rules_line = _rules(image, known)
+    known = platform_image or IMAGES.get(image_name(image), CUSTOM_IMAGE)
+    flavour, rules_line = _rules(image, known, platform_image is not None)
     if known is UPSTREAM_IMAGE and flavour.major >= 3:
         known = UPSTREAM_3_IMAGE
     config = RegistryConfig(workload.ref, container_field, image, flavour, rules_line,
-                            container=container, pod_spec=workload.pod_spec)
+                            container=container, pod_spec=workload.pod_spec,
+                            managed_by=managed_by)
     objects = Objects(workload.namespace, snapshot.items("configmaps"),
                       snapshot.items("registry-secrets"))
     config.env = container_env(container, f"{workload.ref} {container_field}", workload.ref,
@@ -330,13 +386,34 @@ def resolve(snapshot: Snapshot, workload: Workload) -> RegistryConfig:
             _merge(config, text)
     except Unresolvable as reason:
         config.unresolved = str(reason)
+    config.credentials_file = _credentials_file(config, objects)
+    config.trusted_ca = _mounted(config, known.trusted_ca, objects)
     config.resources = [s.resource for s in objects.read.values()]
     return config
 
 
-def _rules(image: str, known: Image) -> tuple[Flavour, str]:
+def _credentials_file(config: RegistryConfig, objects: Objects) -> MountedFile | None:
+    path = config.params.get("credentialsconfigpath")
+    if config.driver not in S3_DRIVERS or not isinstance(path, str):
+        return None
+    return _mounted(config, path, objects)
+
+
+def _mounted(config: RegistryConfig, path: str | None, objects: Objects) -> MountedFile | None:
+    """The file at `path` of the registry container, from the volume mounted there."""
+    if not path:
+        return None
+    mount = mount_for(config.container, config.container_field, config.pod_spec, path)
+    return read_mounted_file(mount, objects) if mount else None
+
+
+def _rules(image: str, known: Image, platforms: bool = False) -> tuple[Flavour, str]:
     """The start-up rules of the release the image's tag names; for an image that is not a
-    known registry image its tag says nothing about the distribution inside: the newest."""
+    known registry image its tag says nothing about the distribution inside: the newest. The
+    image a platform names (`platforms`) has the rules of that platform's registry."""
+    if platforms:
+        return known.rules[-1], (f"start-up rules of {known.rules[-1].name} applied: the "
+                                 f"platform's registry image ({image or '(none)'})")
     if known is not CUSTOM_IMAGE:
         return rules_for(image, known.rules)
     newest = known.rules[-1]

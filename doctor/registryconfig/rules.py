@@ -121,6 +121,16 @@ OPENSHIFT_3 = Flavour(
 # Each image's modelled releases, oldest first: the last is the newest.
 OPENSHIFT_RULES = (OPENSHIFT_3_8, OPENSHIFT_3)
 UPSTREAM_RULES = (DISTRIBUTION_2_6, DISTRIBUTION_2_7, DISTRIBUTION_2, DISTRIBUTION_3)
+# OpenShift 4's image registry (openshift/image-registry, release-4.x): distribution as the
+# fork vendors it with a current aws-sdk-go (the regions of distribution 3's), every driver
+# the operator configures (swift and oss included) and no `skipverify` (the operator gives the
+# driver a CA bundle instead: spec.storage.s3.trustedCA). Its images are named by release
+# digest, so no tag names a version: one rule set, which the platform names.
+OPENSHIFT_4 = Flavour(name="the OpenShift 4 image registry", regions=DISTRIBUTION_3.regions,
+                      drivers=_DRIVERS, skipverify=False, capitalised=False,
+                      storage_classes=DISTRIBUTION_3.storage_classes, versions=((4, 0),),
+                      label="the OpenShift {} image registry")
+OPENSHIFT_4_RULES = (OPENSHIFT_4,)
 _VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:[.-]|$)")
 
 

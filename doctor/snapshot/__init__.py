@@ -141,7 +141,7 @@ def collect(source: Source, wanted: Iterable[str], config: RunConfig,
     snapshot = Snapshot(config=config, source=source.describe(), platform=platform)
     deadline = time.monotonic() + config.timeout if deadline is None else deadline
     names = closure(set(wanted))
-    pending = {n for n in names if n in CATALOGUE}
+    pending = {n for n in names if n in CATALOGUE and CATALOGUE[n].serves(platform)}
     logs_of = {pods: logs for logs, pods in LOG_COLLECTIONS.items() if logs in names}
     running: dict[Future, str | _LogRead] = {}
     lost_logs: dict[str, list[str]] = {}

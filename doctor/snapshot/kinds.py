@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from registry_doctor.doctor.config import (
+    CLUSTER_OPERATOR,
     CONSOLE,
     CONSOLE_OAUTH_CLIENT,
     CONSOLE_SECRETS,
+    OPERATOR_CONFIG,
     REGISTRY,
     REGISTRY_NAMESPACE,
     REGISTRY_SECRETS,
@@ -74,6 +76,12 @@ class Collection:
     # For "get": the name symbols (doctor.config) of every object the scope may name, so RBAC
     # grants those alone (resourceNames); empty: names the chart cannot know (a volume's).
     names: tuple[str, ...] = ()
+    # The platforms (doctor.platform ids) whose clusters serve it; empty: every platform.
+    # Elsewhere it is not collected at all (and RBAC grants nothing for it).
+    platforms: tuple[str, ...] = ()
+
+    def serves(self, platform: str) -> bool:
+        return not self.platforms or platform in self.platforms
 
     @property
     def group(self) -> str:
@@ -88,7 +96,7 @@ def _registry_and_console(_: Collections, config: RunConfig) -> list[Query]:
     """The registry's and the console's own objects, by name: a namespace such as `default`
     holds others (the router's, with its stats password) that are none of our business."""
     return [Query(namespace=config.namespace, name=n)
-            for n in dict.fromkeys((config.registry_name, config.console_name))]
+            for n in dict.fromkeys((config.registry_name, config.console_name)) if n]
 
 
 def registry_workload(collections: Collections, config: RunConfig) -> Workload | None:
@@ -96,7 +104,8 @@ def registry_workload(collections: Collections, config: RunConfig) -> Workload |
 
 
 def console_workload(collections: Collections, config: RunConfig) -> Workload | None:
-    return find_workload(collections, config.console_name)
+    """None where the platform has no console (an empty name)."""
+    return find_workload(collections, config.console_name) if config.console_name else None
 
 
 def _pods_of(workload: Workload | None, config: RunConfig) -> list[Query]:
@@ -301,8 +310,10 @@ def _console_events(collections: Collections, config: RunConfig) -> list[Query]:
 
 
 def _console_service_endpoints(_: Collections, config: RunConfig) -> list[Query]:
-    """The Endpoints object of the console Service (same name as the console)."""
-    return [Query(namespace=config.namespace, name=config.console_name)]
+    """The Endpoints object of the console Service (same name as the console); none where the
+    platform has no console (an empty name would list every Endpoints of the namespace)."""
+    return [Query(namespace=config.namespace, name=config.console_name)] \
+        if config.console_name else []
 
 
 def _registry_namespace(_: Collections, config: RunConfig) -> list[Query]:
@@ -324,6 +335,23 @@ def _names(values: Iterable[object]) -> list[str]:
     """The distinct non-empty strings among field values, sorted; a dump may hold lists or
     mappings there, which are not names (and not hashable)."""
     return sorted({v for v in values if isinstance(v, str) and v})
+
+
+# OpenShift 4: the image registry operator's singletons (openshift/cluster-image-registry-operator
+# `pkg/defaults/defaults.go`: the Config and ImagePruner named `cluster`, the ClusterOperator
+# `image-registry`), read by name; absent groups (any other platform) mean none.
+OPERATOR_CONFIG_NAME, CLUSTER_OPERATOR_NAME = "cluster", "image-registry"
+
+
+OPENSHIFT4 = ("openshift4",)
+
+
+def _operator_config(_: Collections, __: RunConfig) -> list[Query]:
+    return [Query(name=OPERATOR_CONFIG_NAME)]
+
+
+def _cluster_operator(_: Collections, __: RunConfig) -> list[Query]:
+    return [Query(name=CLUSTER_OPERATOR_NAME)]
 
 
 _WORKLOADS = tuple(WORKLOAD_COLLECTIONS)
@@ -367,6 +395,15 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
     Collection("oauthclients", "oauth.openshift.io/v1", "oauthclients", "OAuthClient", False,
                _console_oauth_client, needs=_WORKLOADS, verb="get",
                names=(CONSOLE_OAUTH_CLIENT,)),
+    Collection("registry-operator-config", "imageregistry.operator.openshift.io/v1", "configs",
+               "Config", False, _operator_config, optional_group=True, verb="get",
+               names=(OPERATOR_CONFIG,), platforms=OPENSHIFT4),
+    Collection("registry-imagepruner", "imageregistry.operator.openshift.io/v1",
+               "imagepruners", "ImagePruner", False, _operator_config, optional_group=True,
+               verb="get", names=(OPERATOR_CONFIG,), platforms=OPENSHIFT4),
+    Collection("registry-clusteroperator", "config.openshift.io/v1", "clusteroperators",
+               "ClusterOperator", False, _cluster_operator, optional_group=True, verb="get",
+               names=(CLUSTER_OPERATOR,), platforms=OPENSHIFT4),
     Collection("registry-namespace", "v1", "namespaces", "Namespace", False,
                _registry_namespace, verb="get", names=(REGISTRY_NAMESPACE,)),
     Collection("registry-replicasets", "apps/v1", "replicasets", "ReplicaSet", True,

@@ -72,6 +72,9 @@ _SECRET_PAIR = re.compile(  # a key starts at a word boundary and is bounded: li
     r"""(?P<quote>["']?)(?P<value>(?:(?:Bearer|Basic)\s+)?[^\s"',;&}]+)""")
 
 
+OPERATOR_GROUP = "imageregistry.operator.openshift.io/"
+
+
 def is_redacted(value: object) -> bool:
     return value == REDACTED
 
@@ -89,6 +92,11 @@ def redact(obj: dict[str, Any], mark: bool = True) -> dict[str, Any]:
         changed |= _redact_fields(redacted, ("secret", "additionalSecrets"))
     elif obj.get("kind") == "ConfigMap":
         changed |= _redact_configmap(redacted)
+    elif str(obj.get("apiVersion", "")).startswith(OPERATOR_GROUP) \
+            and isinstance(redacted.get("spec"), dict):
+        # OpenShift 4's registry Config holds the registry's HTTP secret in plain text
+        # (openshift/api imageregistry/v1 `spec.httpSecret`).
+        changed |= _redact_fields(redacted["spec"], ("httpSecret",))
     walked = _walk(redacted)
     if not (changed or walked != redacted):
         return obj

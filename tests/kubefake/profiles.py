@@ -7,6 +7,10 @@
   create.go, update.go, patch.go before 1.12 read only `timeout` and `includeUninitialized`),
   so a write sent with `?dryRun=All` is applied. Its OpenAPI document lists no `dryRun`
   parameter, which is how a client finds out (kubectl's DryRunVerifier did the same).
+- `openshift-4.14`: OpenShift 4.14, Kubernetes 1.27: the OpenShift groups of 3.x (4.14 still
+  serves DeploymentConfigs) plus the image registry operator's CRDs and ClusterOperators;
+  Lease as coordination.k8s.io/v1, CronJob as batch/v1 (the versions 1.33 serves too),
+  server-side dry run.
 - `kubernetes-1.33`: a current Kubernetes without OpenShift groups: Lease as
   coordination.k8s.io/v1, CronJob as batch/v1, server-side dry run (GA since 1.19).
 
@@ -20,7 +24,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .resources import CORE, KUBERNETES_1_11, KUBERNETES_1_33, OPENSHIFT, ResourceType, by_name
+from .resources import (
+    CORE,
+    KUBERNETES_1_11,
+    KUBERNETES_1_33,
+    OPENSHIFT,
+    OPENSHIFT_4,
+    ResourceType,
+    by_name,
+)
 
 DEFAULT = "openshift-3.11"
 
@@ -88,7 +100,14 @@ KUBERNETES_1_33_PROFILE = Profile(
      "platform": "linux/amd64"},
     CORE + KUBERNETES_1_33, dry_run=True, openapi_title="Kubernetes",
     openapi_version="v1.33.1")
-PROFILES = {p.name: p for p in (OPENSHIFT_3_11, KUBERNETES_1_33_PROFILE)}
+OPENSHIFT_4_14 = Profile(
+    "openshift-4.14",
+    {"major": "1", "minor": "27", "gitVersion": "v1.27.6+f67aeb3", "gitCommit": "f67aeb3",
+     "gitTreeState": "clean", "buildDate": "2023-10-12T07:42:49Z", "goVersion": "go1.20.10",
+     "compiler": "gc", "platform": "linux/amd64"},
+    CORE + OPENSHIFT + KUBERNETES_1_33 + OPENSHIFT_4, dry_run=True,
+    openapi_title="Kubernetes", openapi_version="v1.27.6+f67aeb3")
+PROFILES = {p.name: p for p in (OPENSHIFT_3_11, KUBERNETES_1_33_PROFILE, OPENSHIFT_4_14)}
 
 
 def profile(name: str) -> Profile:

@@ -152,7 +152,18 @@ KUBERNETES_1_33: tuple[ResourceType, ...] = (
     ResourceType("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",),
                  has_status=True),
 )
-ALL_RESOURCES = CORE + OPENSHIFT + KUBERNETES_1_11 + KUBERNETES_1_33
+# OpenShift 4's operator-run registry (openshift/api `imageregistry/v1`: Config and ImagePruner,
+# both cluster-scoped CRDs) and the cluster version operator's ClusterOperator (openshift/api
+# `config/v1`, cluster-scoped, short name `co`).
+OPENSHIFT_4: tuple[ResourceType, ...] = (
+    ResourceType("imageregistry.operator.openshift.io", "v1", "configs", "Config", False,
+                 has_status=True, custom=True),
+    ResourceType("imageregistry.operator.openshift.io", "v1", "imagepruners", "ImagePruner",
+                 False, has_status=True, custom=True),
+    ResourceType("config.openshift.io", "v1", "clusteroperators", "ClusterOperator", False,
+                 ("co",), has_status=True, custom=True),
+)
+ALL_RESOURCES = CORE + OPENSHIFT + KUBERNETES_1_11 + KUBERNETES_1_33 + OPENSHIFT_4
 
 
 def by_name(name: str, resources: tuple[ResourceType, ...] = ALL_RESOURCES) -> ResourceType:

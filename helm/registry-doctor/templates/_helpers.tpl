@@ -91,7 +91,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $enabled := list -}}
 {{- range $id := $known -}}
 {{- $optIn := (get $access.checks $id).optIn -}}
-{{- $default := or (not $optIn) (get $.Values.checks.optIn $optIn) -}}
+{{- $platforms := (get $access.checks $id).platforms -}}
+{{- $default := and (or (not $optIn) (get $.Values.checks.optIn $optIn)) (or (not $platforms) (has $.Values.platform $platforms)) -}}
 {{- $selected := ternary (has $id $.Values.checks.only) $default (gt (len $.Values.checks.only) 0) -}}
 {{- if and $selected (not (has $id (include "registry-doctor.skipped" $ | fromJsonArray))) -}}
 {{- $enabled = append $enabled $id -}}
@@ -123,12 +124,44 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* What each name symbol of the generated files stands for (doctor.config
      RunConfig.object_names, and files/write-access.yaml's fixedNames), as JSON. */}}
-{{- define "registry-doctor.objectNames" -}}
+{{/* The registry's names: the values given, else the platform's (values.yaml, `platform`).
+     As JSON: namespace, name, console, secrets, consoleSecrets. */}}
+{{- define "registry-doctor.names" -}}
+{{- $defaults := dict
+  "openshift3" (dict "namespace" "default" "name" "docker-registry" "console" "registry-console"
+                     "secrets" (list "registry-certificates" "registry-certs" "registry-config")
+                     "consoleSecrets" (list "console-secret"))
+  "openshift4" (dict "namespace" "openshift-image-registry" "name" "image-registry" "console" ""
+                     "secrets" (list "image-registry-private-configuration" "image-registry-tls")
+                     "consoleSecrets" (list))
+  "kubernetes" (dict "namespace" "" "name" "" "console" "" "secrets" (list)
+                     "consoleSecrets" (list)) -}}
+{{- $platform := get $defaults .Values.platform -}}
 {{- $r := .Values.registry -}}
+{{- $names := dict -}}
+{{- range $key := list "namespace" "name" "console" -}}
+{{- $_ := set $names $key (get $r $key | default (get $platform $key)) -}}
+{{- end -}}
+{{- range $key := list "secrets" "consoleSecrets" -}}
+{{- $_ := set $names $key (ternary (get $platform $key) (get $r $key) (kindIs "invalid" (get $r $key))) -}}
+{{- end -}}
+{{- if not $names.namespace -}}
+{{- fail (printf "registry.namespace: name the registry's namespace (platform %s has no default)" .Values.platform) -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end -}}
+
+{{/* The cluster serves OpenShift's API groups: "true" or "". */}}
+{{- define "registry-doctor.openshift" -}}
+{{- if has .Values.platform (list "openshift3" "openshift4") }}true{{ end -}}
+{{- end -}}
+
+{{- define "registry-doctor.objectNames" -}}
+{{- $r := include "registry-doctor.names" . | fromJson -}}
 {{- $fixed := (.Files.Get "files/write-access.yaml" | fromYaml).fixedNames -}}
 {{- toJson (merge (dict "registry" (list $r.name) "console" (list $r.console)
      "registrySecrets" $r.secrets "consoleSecrets" $r.consoleSecrets
-     "consoleOAuthClient" (list $r.consoleOAuthClient)
+     "consoleOAuthClient" (list .Values.registry.consoleOAuthClient)
      "registryNamespace" (list $r.namespace)) $fixed) -}}
 {{- end -}}
 
@@ -157,7 +190,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $known := include "registry-doctor.objectNames" $root | fromJson -}}
 {{- $verbs := dict -}}
 {{- range (include "registry-doctor.access" $root | fromYaml).grants -}}
-{{- $wanted := and (eq .scope $scope) (or $root.Values.openshift (not (hasSuffix ".openshift.io" .apiGroup))) -}}
+{{- $openshift := include "registry-doctor.openshift" $root -}}
+{{- $onPlatform := or (not .platforms) (has $root.Values.platform .platforms) -}}
+{{- $wanted := and (eq .scope $scope) (or $openshift (not (hasSuffix ".openshift.io" .apiGroup))) $onPlatform -}}
 {{- $optedIn := or (not .optIn) (get $root.Values.checks.optIn .optIn) -}}
 {{- $needed := false -}}
 {{- range .checks -}}
@@ -183,7 +218,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $usable := list -}}
 {{- $fixing := false -}}
 {{- range ($root.Files.Get "files/write-access.yaml" | fromYaml).rows -}}
-{{- if and (or $root.Values.openshift (not .openshiftOnly)) (or $root.Values.remediation.allowDisruptive (not .disruptiveOnly)) -}}
+{{- if and (or (include "registry-doctor.openshift" $root) (not .openshiftOnly)) (or $root.Values.remediation.allowDisruptive (not .disruptiveOnly)) (or (not .platforms) (has $root.Values.platform .platforms)) -}}
 {{- $usable = append $usable . -}}
 {{- if has .neededBy $enabled }}{{ $fixing = true }}{{ end -}}
 {{- end -}}
@@ -215,9 +250,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* `check`/`serve` flags shared by the exporter and the remediation CronJob. */}}
 {{- define "registry-doctor.checkArgs" -}}
-- --namespace={{ .Values.registry.namespace }}
-- --registry={{ .Values.registry.name }}
-- --console={{ .Values.registry.console }}
+{{- $names := include "registry-doctor.names" . | fromJson -}}
+- --platform={{ .Values.platform }}
+- --namespace={{ $names.namespace }}
+{{- with $names.name }}
+- --registry={{ . }}
+{{- end }}
+{{- with $names.console }}
+- --console={{ . }}
+{{- end }}
 - --console-oauth-client={{ .Values.registry.consoleOAuthClient }}
 - --timeout={{ .Values.checks.timeout }}
 - --probe-timeout={{ .Values.checks.probeTimeout }}
