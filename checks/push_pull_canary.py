@@ -73,7 +73,7 @@ class Finding:
 
 
 def evaluate(ctx: CheckContext) -> Result:
-    probe = ctx.probe("canary")
+    probe = ctx.probe("canary", dict)
     if probe is None:
         return ctx.result(Status.SKIP, "live probes are off: the canary needs a live registry "
                           "(`check --canary` against a cluster, or `registry-doctor canary "

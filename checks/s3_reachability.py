@@ -127,7 +127,7 @@ def evaluate(ctx: CheckContext) -> Result:
     if config.fatal:
         raise NotEvaluable(f"the registry would not start: {config.fatal[0]} (see "
                            "registry-config)")
-    probe = ctx.probe("s3")
+    probe = ctx.probe("s3", dict)
     if probe is None:
         status = Status.WARN if s3 else Status.OK
         return ctx.result(status, f"S3 settings {'need attention' if s3 else 'are valid'}; "
