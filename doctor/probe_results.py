@@ -127,3 +127,39 @@ class PortHolders:
     holders: tuple[Holder, ...]
     hidden: bool  # some processes' sockets could not be read (not root)
     ping: dict[str, str]  # scheme -> "cockpit" or what answered /ping instead
+
+
+@dataclass(frozen=True)
+class S3Step:
+    """s3: one step of reaching the bucket, and how long it took."""
+
+    step: str  # dns, connect, tls, credentials, head-bucket, list, put, delete
+    ok: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class S3Failure:
+    """s3: the step that failed, why (a reason of checks/s3_reachability.py FAILURES, or
+    no-credentials) and what was said, secrets scrubbed."""
+
+    step: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class S3Reach:
+    """s3: the registry's bucket reached the way the registry would, step by step."""
+
+    endpoint: str
+    bucket: str
+    region: str
+    prefix: str
+    credentials: str  # where the keys come from, never the keys
+    verify_tls: bool
+    bucket_region: str | None  # what S3 says, from x-amz-bucket-region
+    steps: tuple[S3Step, ...]
+    failure: S3Failure | None
+    write_probe: bool
+    trusted_ca: str | None = None  # where the extra CA trusted for the endpoint comes from
