@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from registry_doctor.doctor.model import Resource
 from registry_doctor.doctor.pem import PemFile
 
 
@@ -163,3 +164,67 @@ class S3Reach:
     failure: S3Failure | None
     write_probe: bool
     trusted_ca: str | None = None  # where the extra CA trusted for the endpoint comes from
+
+
+@dataclass(frozen=True)
+class PhaseOutcome:
+    """canary: one phase (connect, auth, push, pull, delete) through one target."""
+
+    ok: bool
+    seconds: float | None  # None: the deadline passed during the phase
+
+
+@dataclass(frozen=True)
+class CanaryFailure:
+    """canary: the first failure through one target."""
+
+    kind: str  # auth, read-only, server-error, rejected, unreachable, timeout, ...
+    phase: str
+    message: str
+    evidence: str  # the registry's own words (error body), searched for known issues
+
+
+@dataclass(frozen=True)
+class CanaryTarget:
+    """canary: what happened through one target (the Service, a route host, an endpoint,
+    a URL)."""
+
+    kind: str  # service, route, endpoint or url: the bounded `target` label of metrics
+    name: str  # for people: "endpoint 10.128.0.12 (pod docker-registry-3-7kq2x)"
+    address: str
+    resource: Resource | None  # the object behind the target
+    auth: str  # how the canary authenticated: anonymous, basic, bearer token ...
+    manifest_type: str | None
+    manifest: str | None  # the pushed manifest's digest
+    phases: dict[str, PhaseOutcome]  # in the order they ran
+    failure: CanaryFailure | None
+    delete: str  # deleted, disabled, "denied: ...", "failed: ...", not attempted, ...
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CrossRead:
+    """canary: an image pushed through one target, read through another."""
+
+    written_via: str
+    read_via: str
+    ok: bool
+    kind: str | None = None  # why it failed, as CanaryFailure.kind
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class CanaryRun:
+    """canary: a small image pushed, read back, read across and deleted through every
+    target."""
+
+    repository: str
+    tag: str
+    reads: int
+    targets: tuple[CanaryTarget, ...]
+    cross_reads: tuple[CrossRead, ...]
+    # per target kind and phase: ok when every target of that kind succeeded, the slowest time
+    phases: dict[str, dict[str, PhaseOutcome]]
+    in_cluster: bool = True  # False: cluster and pod addresses may be unreachable from here
+    credentials: str | None = None  # whose credentials a run in a cluster pushed with
+    skipped: tuple[str, ...] = ()  # addresses not tried, and why
