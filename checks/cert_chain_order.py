@@ -43,6 +43,7 @@ from registry_doctor.doctor.model import (
     Status,
 )
 from registry_doctor.doctor.pem import Certificate, PemFile, certificate_from_der, read_pem_file
+from registry_doctor.doctor.probe_results import CertDirFiles, ServedChain
 from registry_doctor.doctor.routes import refusals, served_hosts, termination
 from registry_doctor.doctor.workload import Workload
 
@@ -187,22 +188,22 @@ def _local_folder(ctx: CheckContext, version: CockpitVersion, hosts: list[str],
                   now: datetime, expiries: Expiries) -> list[Finding]:
     if ctx.config.cert_dir is None:
         return []
-    observed = ctx.probe("console-cert-dir")
+    observed = ctx.probe("console-cert-dir", CertDirFiles)
     where = f"--cert-dir {ctx.config.cert_dir}"
     if observed is None:
         return [Finding(Status.OK, f"{where} not read: probes are off (--no-probes)")]
     if observed.error:
         return [Finding(Status.UNKNOWN, f"{where}: {observed.error}")]
     data = observed.data
-    findings = [Finding(Status.UNKNOWN, f"{where}: cannot read {u}") for u in data["unreadable"]]
-    _note_expiry(expiries, ROLE_LOCAL_COCKPIT, served_chain(data["files"], version))
-    return findings + _prefixed(where, judge_directory(data["files"], version, hosts, now,
-                                                       data["writable"]))
+    findings = [Finding(Status.UNKNOWN, f"{where}: cannot read {u}") for u in data.unreadable]
+    _note_expiry(expiries, ROLE_LOCAL_COCKPIT, served_chain(data.files, version))
+    return findings + _prefixed(where, judge_directory(data.files, version, hosts, now,
+                                                       data.writable))
 
 
 def _served(ctx: CheckContext, route: dict | None, now: datetime,
             expected: Certificate | None, expiries: Expiries) -> list[Finding]:
-    observed = ctx.probe("console-route-tls")
+    observed = ctx.probe("console-route-tls", ServedChain)
     if observed is None:
         return []
     if observed.error:
@@ -211,16 +212,16 @@ def _served(ctx: CheckContext, route: dict | None, now: datetime,
     how = termination(route)
     by = "Cockpit, through the passthrough route" if how == "passthrough" else \
         f"the router ({how or 'no'} TLS termination), not Cockpit"
-    where = f"https://{data['host']}/ (served by {by})"
-    if "handshake_error" in data:
+    where = f"https://{data.host}/ (served by {by})"
+    if data.handshake_error is not None:
         return [Finding(Status.CRIT, f"{where}: the TLS handshake fails: "
-                                     f"{data['handshake_error']}")]
+                                     f"{data.handshake_error}")]
     chain: list[Certificate] = [c for c in (certificate_from_der(der, position) for position, der
-                                            in enumerate(data["chain"], 1)) if c is not None]
+                                            in enumerate(data.chain, 1)) if c is not None]
     if not chain:
         return [Finding(Status.CRIT, f"{where}: no readable certificate was served")]
     _note_expiry(expiries, ROLE_CONSOLE_ROUTE, chain)
-    findings = judge_chain(chain, now, data["host"], where)
+    findings = judge_chain(chain, now, data.host, where)
     if expected is not None and how == "passthrough" and \
             chain[0].fingerprint != expected.fingerprint:
         findings.append(Finding(Status.WARN, f"{where}: serves {chain[0].label}, not "

@@ -9,6 +9,7 @@ console."
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from registry_doctor.doctor.check import CheckContext
@@ -16,6 +17,7 @@ from registry_doctor.doctor.console import CONSOLE_PLATFORMS, NO_CONSOLE
 from registry_doctor.doctor.findings import Finding, verdict
 from registry_doctor.doctor.fix.planners.console import plan_cockpit_port_conflict as plan  # noqa: F401 (its planner)
 from registry_doctor.doctor.model import CheckMeta, CheckOption, Resource, Result, Severity, Status
+from registry_doctor.doctor.probe_results import Holder, PortHolders
 from registry_doctor.doctor.workload import as_dict, as_list
 
 META = CheckMeta(
@@ -154,24 +156,24 @@ def _unschedulable(pods: list[dict[str, Any]]) -> list[Finding]:
 
 def _this_host(ctx: CheckContext, pods: list[dict[str, Any]], console_binds: bool,
                port: int) -> list[Finding]:
-    observed = ctx.probe("console-port")
+    observed = ctx.probe("console-port", PortHolders)
     if observed is None:
         return []
     if observed.error:
         return [Finding(Status.UNKNOWN, f"this host: {observed.error}")]
     data = observed.data
-    if not data["listeners"]:
+    if not data.listeners:
         return [Finding(Status.OK, f"this host: nothing listens on port {port}")]
     console_uids = {p["metadata"].get("uid") for p in pods}
-    holders = data["holders"]
+    holders = data.holders
     if holders and all(h.pod_uid in console_uids for h in holders):
         return [Finding(Status.OK, f"this host: port {port} is held by the console itself "
                                    f"({_holders(holders)})")]
-    addresses = ", ".join(sorted({s.address for s in data["listeners"]}))
+    addresses = ", ".join(sorted({s.address for s in data.listeners}))
     who = _holders(holders) if holders else (
         "a process this user cannot see (run as root, or with hostPID in a pod)"
-        if data["hidden"] else "no process visible from here (another PID namespace)")
-    cockpit = _cockpit_evidence(holders, data["ping"])
+        if data.hidden else "no process visible from here (another PID namespace)")
+    cockpit = _cockpit_evidence(holders, data.ping)
     text = f"this host: port {port} ({addresses}) is held by {who}; {cockpit}"
     if console_binds:
         return [Finding(Status.CRIT, f"{text}: the console binds this port on its node and "
@@ -180,11 +182,11 @@ def _this_host(ctx: CheckContext, pods: list[dict[str, Any]], console_binds: boo
                                  "network, but the port is not free for it on this host")]
 
 
-def _holders(holders: list[Any]) -> str:
+def _holders(holders: Sequence[Holder]) -> str:
     return ", ".join(f"pid {h.pid} ({h.command})" for h in holders)
 
 
-def _cockpit_evidence(holders: list[Any], ping: dict[str, str]) -> str:
+def _cockpit_evidence(holders: Sequence[Holder], ping: dict[str, str]) -> str:
     answered = " and ".join(scheme.upper() for scheme, answer in ping.items()
                             if answer == "cockpit")
     why = [f"answers /ping over {answered} as Cockpit"] if answered else []

@@ -33,6 +33,7 @@ from registry_doctor.doctor.findings import Finding, verdict
 from registry_doctor.doctor.fix.planners.console import plan_oauth_redirect as plan  # noqa: F401 (its planner)
 from registry_doctor.doctor.model import CheckMeta, CheckOption, Resource, Result, Severity, Status
 from registry_doctor.doctor.oauth import UrlError, match_redirect, parse_url
+from registry_doctor.doctor.probe_results import AuthorizeAnswer, OAuthMetadata
 from registry_doctor.doctor.routes import (
     admissions,
     describe_refusal,
@@ -108,12 +109,13 @@ def evaluate(ctx: CheckContext) -> Result:
     elif urls:
         client = ctx.snapshot.named("oauthclients", client_id)
         for position, url in enumerate(urls):  # one probe: of the first host
-            authorize = ctx.probe("console-oauth-authorize") if position == 0 else None
+            authorize = ctx.probe("console-oauth-authorize", AuthorizeAnswer) \
+                if position == 0 else None
             findings += _redirect(client, client_id, url, authorize,
                                   ctx.config.probes_enabled and position == 0)
         findings += _origins(env, console, urls[0])
     url = urls[0] if urls else None
-    findings += _provider(env, console, ctx.probe("console-oauth"))
+    findings += _provider(env, console, ctx.probe("console-oauth", OAuthMetadata))
     findings += _registry_host(ctx, env, console, resources)
     return verdict(ctx, findings, f"OAuthClient {client_id} accepts {url} and the console's "
                                   "OAuth settings agree", resources)
@@ -244,7 +246,7 @@ def _reencrypt(route: dict[str, Any], console: Workload, snapshot: Snapshot,
 
 
 def _redirect(client: dict[str, Any] | None, client_id: str, url: str,
-              authorize: ProbeResult | None, probes_on: bool) -> list[Finding]:
+              authorize: ProbeResult[AuthorizeAnswer] | None, probes_on: bool) -> list[Finding]:
     if client is None:
         return [Finding(Status.CRIT, f"OAuthClient {client_id} (the console's "
                                      "OPENSHIFT_OAUTH_CLIENT_ID) does not exist: the OAuth server "
@@ -280,7 +282,7 @@ def _is_url(text: str) -> bool:
     return bool(text)
 
 
-def _authorize_answer(observed: ProbeResult | None, static: Finding,
+def _authorize_answer(observed: ProbeResult[AuthorizeAnswer] | None, static: Finding,
                       probes_on: bool) -> list[Finding]:
     if observed is None:
         return [Finding(Status.OK, "the OAuth server itself was not asked (add --oauth-probe)")] \
@@ -288,18 +290,18 @@ def _authorize_answer(observed: ProbeResult | None, static: Finding,
     if observed.error:
         return [Finding(Status.OK, f"the OAuth server could not be asked: {observed.error}")]
     data = observed.data
-    said = f"GET {data['endpoint']} with redirect_uri {data['redirect_uri']} answered HTTP " \
-           f"{data['status']}"
-    error = data.get("error")
-    if data["status"] == 400 and error in ("invalid_request", "unauthorized_client"):
+    said = f"GET {data.endpoint} with redirect_uri {data.redirect_uri} answered HTTP " \
+           f"{data.status}"
+    error = data.error
+    if data.status == 400 and error in ("invalid_request", "unauthorized_client"):
         return [Finding(Status.CRIT, f"the OAuth server refuses the console's login: {said} "
-                                     f"{error}: {data.get('error_description') or ''}".rstrip())]
-    location = data.get("location") or ""
-    if 300 <= data["status"] < 400 and location.startswith(data["redirect_uri"]) and \
+                                     f"{error}: {data.error_description or ''}".rstrip())]
+    location = data.location or ""
+    if 300 <= data.status < 400 and location.startswith(data.redirect_uri) and \
             "error=" in location:
         return [Finding(Status.WARN, f"the OAuth server accepted the redirect but sends back an "
                                      f"error: {said} to {location}")]
-    if 300 <= data["status"] < 400 or data["status"] == 200:
+    if 300 <= data.status < 400 or data.status == 200:
         where = urlsplit(location).path if location else "a login page"
         agreed = "" if static.status is Status.OK else \
             " (it accepts what the OAuthClient as read here seems not to)"
@@ -324,7 +326,7 @@ def _origins(env: dict[str, str], console: Workload, url: str) -> list[Finding]:
 
 
 def _provider(env: dict[str, str], console: Workload,
-              metadata: ProbeResult | None) -> list[Finding]:
+              metadata: ProbeResult[OAuthMetadata] | None) -> list[Finding]:
     provider = env.get("OPENSHIFT_OAUTH_PROVIDER_URL")
     where = f"{console.ref} env OPENSHIFT_OAUTH_PROVIDER_URL"
     if not provider:
@@ -338,14 +340,14 @@ def _provider(env: dict[str, str], console: Workload,
     if metadata.error:
         return [Finding(Status.OK, f"{where} is {provider}; OAuth metadata not read: "
                                    f"{metadata.error}")]
-    issuer = metadata.data.get("issuer")
+    issuer = metadata.data.issuer
     if not issuer:
-        return [Finding(Status.OK, f"{where} is {provider}; {metadata.data['url']} answered "
-                                   f"HTTP {metadata.data['status']} without an issuer")]
+        return [Finding(Status.OK, f"{where} is {provider}; {metadata.data.url} answered "
+                                   f"HTTP {metadata.data.status} without an issuer")]
     if issuer.rstrip("/") == provider.rstrip("/"):
         return [Finding(Status.OK, f"{where} is the OAuth issuer {issuer}")]
     return [Finding(Status.WARN, f"{where} is {provider}, but the master's OAuth issuer is "
-                                 f"{issuer} ({metadata.data['url']}): browsers may not reach "
+                                 f"{issuer} ({metadata.data.url}): browsers may not reach "
                                  f"the login there; fix: `oc set env {console.ref} -n "
                                  f"{console.namespace} OPENSHIFT_OAUTH_PROVIDER_URL={issuer}`")]
 

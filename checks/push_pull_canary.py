@@ -9,9 +9,8 @@ storage show. Opt-in (`check --canary`): it writes to the registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from registry_doctor.doctor.check import CheckContext
 from registry_doctor.doctor.known_issues import find_known_issues, matching_lines
@@ -24,7 +23,7 @@ from registry_doctor.doctor.model import (
     Severity,
     Status,
 )
-from registry_doctor.doctor.workload import as_dict, as_list
+from registry_doctor.doctor.probe_results import CanaryFailure, CanaryRun, CanaryTarget, CrossRead
 
 META = CheckMeta(
     id="push-pull-canary",
@@ -67,13 +66,13 @@ _RANK = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARN: 2, Status.CRIT: 3}
 class Finding:
     status: Status
     text: str
-    targets: list[dict[str, Any]]
+    targets: list[CanaryTarget]
     evidence: str = ""  # the registry's own words, searched for known issues
     lines: tuple[str, ...] = ()  # further detail lines
 
 
 def evaluate(ctx: CheckContext) -> Result:
-    probe = ctx.probe("canary")
+    probe = ctx.probe("canary", CanaryRun)
     if probe is None:
         return ctx.result(Status.SKIP, "live probes are off: the canary needs a live registry "
                           "(`check --canary` against a cluster, or `registry-doctor canary "
@@ -83,15 +82,15 @@ def evaluate(ctx: CheckContext) -> Result:
     return judge(ctx, probe.data)
 
 
-def judge(ctx: CheckContext, data: dict[str, Any]) -> Result:
-    targets = [as_dict(t) for t in as_list(data.get("targets"))]
+def judge(ctx: CheckContext, data: CanaryRun) -> Result:
+    targets = list(data.targets)
     resources = [r for t in targets if (r := _resource(t)) is not None]
-    skipped = [str(s) for s in as_list(data.get("skipped"))]
+    skipped = list(data.skipped)
     if not targets:
         return ctx.result(Status.UNKNOWN, "no address to push to", skipped, resources)
     # Split storage first: among equally severe findings it names the pods and the cause.
-    findings = _split_store(as_list(data.get("cross_reads")), targets)
-    findings += _failures(targets, bool(data.get("in_cluster", True)))
+    findings = _split_store(data.cross_reads, targets)
+    findings += _failures(targets, data.in_cluster)
     findings += _delete_findings(targets)
     findings.sort(key=lambda f: -_RANK[f.status])
     # The summary tells the worst finding; the details list them all when there are several.
@@ -99,11 +98,11 @@ def judge(ctx: CheckContext, data: dict[str, Any]) -> Result:
                ((_line(f), *f.lines) if len(findings) > 1 else f.lines)]
     details += _known_issue_details(ctx, [f for f in findings if f.status is Status.CRIT])
     details += [_timing(t) for t in targets]
-    details += [str(n) for t in targets for n in as_list(t.get("notes"))] + skipped
+    details += [n for t in targets for n in t.notes] + skipped
     details = list(dict.fromkeys(details))
     if not findings:
         return ctx.result(Status.OK, f"pushed, read back and deleted a canary image in "
-                          f"{data.get('repository')} through {_phrase(targets)}", details,
+                          f"{data.repository} through {_phrase(targets)}", details,
                           resources, phase_metrics(data))
     worst = findings[0]
     others = len(findings) - 1
@@ -111,55 +110,53 @@ def judge(ctx: CheckContext, data: dict[str, Any]) -> Result:
     return ctx.result(worst.status, worst.text + more, details, resources, phase_metrics(data))
 
 
-def phase_metrics(data: dict[str, Any]) -> dict[MetricKey, float]:
+def phase_metrics(data: CanaryRun) -> dict[MetricKey, float]:
     """Per target kind (service, route, endpoint, url) and phase: success and the slowest
     duration, for the exporter. Bounded labels only: no repository, pod or address."""
     metrics: dict[MetricKey, float] = {}
-    for target, phases in as_dict(data.get("phases")).items():
-        for phase, observed in as_dict(phases).items():
-            labels = (("target", str(target)), ("phase", str(phase)))
-            observed = as_dict(observed)
-            metrics[("canary_phase_success", labels)] = 1.0 if observed.get("ok") else 0.0
-            seconds = observed.get("seconds")
-            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-                metrics[("canary_phase_duration_seconds", labels)] = float(seconds)
+    for target, phases in data.phases.items():
+        for phase, observed in phases.items():
+            labels = (("target", target), ("phase", phase))
+            metrics[("canary_phase_success", labels)] = 1.0 if observed.ok else 0.0
+            if observed.seconds is not None:
+                metrics[("canary_phase_duration_seconds", labels)] = float(observed.seconds)
     return metrics
 
 
-def _failures(targets: list[dict[str, Any]], in_cluster: bool) -> list[Finding]:
+def _failures(targets: list[CanaryTarget], in_cluster: bool) -> list[Finding]:
     """One finding per distinct failure; the targets that share it are named together."""
-    service_ok = any(t.get("target") == "service" and not t.get("failure") for t in targets)
+    service_ok = any(t.kind == "service" and t.failure is None for t in targets)
     grouped: dict[tuple[Status, str], Finding] = {}
     for target in targets:
-        failure = as_dict(target.get("failure"))
-        if not failure:
+        failure = target.failure
+        if failure is None:
             continue
         status = _status(target, failure, in_cluster, service_ok)
         text = _failure_text(failure, status, in_cluster)
         finding = grouped.setdefault((status, text), Finding(
-            status, text, [], str(failure.get("evidence", ""))))
+            status, text, [], failure.evidence))
         finding.targets.append(target)
     return [Finding(f.status, f"through {_names(f.targets)}: {f.text}", f.targets, f.evidence)
             for f in grouped.values()]
 
 
-def _status(target: dict[str, Any], failure: dict[str, Any], in_cluster: bool,
+def _status(target: CanaryTarget, failure: CanaryFailure, in_cluster: bool,
             service_ok: bool) -> Status:
-    kind, cls = target.get("target"), failure.get("class")
+    kind, cls = target.kind, failure.kind
     if cls == "auth":
         return Status.UNKNOWN  # the canary was not let in: nothing proven either way
     if cls == "read-only":
         return Status.WARN  # deliberate maintenance mode; pulls still work
     if not in_cluster and kind in ("service", "endpoint") and cls in ("unreachable", "timeout") \
-            and failure.get("phase") == "connect":
+            and failure.phase == "connect":
         return Status.UNKNOWN  # cluster and pod IPs are reachable only inside the cluster
     if kind == "route" and service_ok:
         return Status.WARN  # in-cluster clients work; the route seen from inside may differ
     return Status.CRIT
 
 
-def _failure_text(failure: dict[str, Any], status: Status, in_cluster: bool) -> str:
-    phase, cls, message = failure.get("phase"), failure.get("class"), failure.get("message")
+def _failure_text(failure: CanaryFailure, status: Status, in_cluster: bool) -> str:
+    phase, cls, message = failure.phase, failure.kind, failure.message
     if cls == "read-only":
         return (f"pushes refused, the registry is in read-only maintenance mode "
                 f"(storage.maintenance.readonly.enabled): {message}")
@@ -171,33 +168,34 @@ def _failure_text(failure: dict[str, Any], status: Status, in_cluster: bool) -> 
     return f"{phase} failed ({cls}): {message}"
 
 
-def _split_store(cross_reads: list[Any], targets: list[dict[str, Any]]) -> list[Finding]:
-    failed = [as_dict(c) for c in cross_reads if not as_dict(c).get("ok")]
+def _split_store(cross_reads: Sequence[CrossRead], targets: list[CanaryTarget]
+                 ) -> list[Finding]:
+    failed = [c for c in cross_reads if not c.ok]
     if not failed:
         return []
-    involved = {str(c.get(k)) for c in failed for k in ("written_via", "read_via")}
+    involved = {name for c in failed for name in (c.written_via, c.read_via)}
     return [Finding(
         Status.CRIT,
         f"{len(failed)} of {len(cross_reads)} reads of an image pushed through another target "
         "failed: the registry replicas do not serve the same images (each has its own "
         "storage?); pulls succeed or fail depending on the pod that answers",
-        [t for t in targets if t.get("name") in involved],
-        " ".join(str(c.get("message")) for c in failed),
-        tuple(f"pushed through {c.get('written_via')}, read through {c.get('read_via')}: "
-              f"{c.get('message')}" for c in failed))]
+        [t for t in targets if t.name in involved],
+        " ".join(str(c.message) for c in failed),
+        tuple(f"pushed through {c.written_via}, read through {c.read_via}: "
+              f"{c.message}" for c in failed))]
 
 
-def _delete_findings(targets: list[dict[str, Any]]) -> list[Finding]:
-    disabled = [t for t in targets if t.get("delete") == "disabled"]
-    failed = [t for t in targets if str(t.get("delete", "")).startswith(("denied", "failed"))]
+def _delete_findings(targets: list[CanaryTarget]) -> list[Finding]:
+    disabled = [t for t in targets if t.delete == "disabled"]
+    failed = [t for t in targets if t.delete.startswith(("denied", "failed"))]
     findings = []
     if disabled:
         findings.append(Finding(Status.WARN, (
             f"through {_names(disabled)}: the registry does not allow delete "
             "(storage.delete.enabled is not true): the canary image stays and image pruning "
             "fails too (`error deleting blob ... operation unsupported`)"), disabled))
-    findings += [Finding(Status.WARN, f"through {t.get('name')}: could not delete the canary "
-                         f"image: {t.get('delete')}", [t]) for t in failed]
+    findings += [Finding(Status.WARN, f"through {t.name}: could not delete the canary "
+                         f"image: {t.delete}", [t]) for t in failed]
     return findings
 
 
@@ -223,33 +221,30 @@ def _line(finding: Finding) -> str:
     return f"{finding.status.value}: {finding.text}"
 
 
-def _timing(target: dict[str, Any]) -> str:
+def _timing(target: CanaryTarget) -> str:
     phases = ", ".join(
-        f"{phase} {'ok' if as_dict(o).get('ok') else 'FAILED'}"
-        + (f" {o['seconds']:.3f}s" if isinstance(as_dict(o).get("seconds"), float) else "")
-        for phase, o in as_dict(target.get("phases")).items())
-    image = (f"; {target.get('manifest_type')} manifest {target.get('manifest')}"
-             if target.get("manifest") else "")
-    address = str(target.get("address"))
-    where = "" if address in str(target.get("name")) else f" at {address}"
-    return (f"{target.get('name')}{where} (auth: {target.get('auth')}): "
-            f"{phases or 'no phase ran'}; delete: {target.get('delete')}{image}")
+        f"{phase} {'ok' if o.ok else 'FAILED'}"
+        + (f" {o.seconds:.3f}s" if o.seconds is not None else "")
+        for phase, o in target.phases.items())
+    image = (f"; {target.manifest_type} manifest {target.manifest}"
+             if target.manifest else "")
+    where = "" if target.address in target.name else f" at {target.address}"
+    return (f"{target.name}{where} (auth: {target.auth}): "
+            f"{phases or 'no phase ran'}; delete: {target.delete}{image}")
 
 
-def _names(targets: Iterable[dict[str, Any]]) -> str:
-    return ", ".join(str(t.get("name")) for t in targets)
+def _names(targets: Iterable[CanaryTarget]) -> str:
+    return ", ".join(t.name for t in targets)
 
 
-def _phrase(targets: list[dict[str, Any]]) -> str:
-    endpoints = [t for t in targets if t.get("target") == "endpoint"]
-    named = [str(t.get("name")) for t in targets if t.get("target") != "endpoint"]
+def _phrase(targets: list[CanaryTarget]) -> str:
+    endpoints = [t for t in targets if t.kind == "endpoint"]
+    named = [t.name for t in targets if t.kind != "endpoint"]
     if endpoints:
         named.append(f"{len(endpoints)} endpoint{'s' if len(endpoints) > 1 else ''}")
     return ", ".join(named)
 
 
-def _resource(target: dict[str, Any]) -> Resource | None:
-    resource = as_dict(target.get("resource"))
-    if not resource.get("kind") or not resource.get("name"):
-        return None
-    return Resource(str(resource["kind"]), str(resource["name"]), resource.get("namespace"))
+def _resource(target: CanaryTarget) -> Resource | None:
+    resource = target.resource
+    return resource if resource is not None and resource.kind and resource.name else None

@@ -17,6 +17,7 @@ from registry_doctor.doctor.check import CheckContext, ProbeResult
 from registry_doctor.doctor.findings import Finding, verdict
 from registry_doctor.doctor.model import CheckMeta, MetricKey, Resource, Result, Severity, Status
 from registry_doctor.doctor.pem import Certificate, certificate_from_der, read_pem_file
+from registry_doctor.doctor.probe_results import HandshakeTarget, RegistryChains
 from registry_doctor.doctor.registry_tls import (
     ServingTls,
     TlsFile,
@@ -101,7 +102,7 @@ def evaluate(ctx: CheckContext) -> Result:
         findings += _route(route, tls, service)
     metrics: dict[MetricKey, float] = {}
     _note_expiry(metrics, ROLE_REGISTRY, chain)
-    findings += _served(ctx.probe("registry-tls"), tls, now, metrics)
+    findings += _served(ctx.probe("registry-tls", RegistryChains), tls, now, metrics)
     served = "HTTPS with a valid certificate for its names" if tls.https else \
         "plain HTTP (the 3.x default, not a finding)"
     return verdict(ctx, findings, f"{registry.ref} serves {served}, and its routes match it",
@@ -356,7 +357,7 @@ def _reencrypt(route: dict[str, Any], name: str, tls: ServingTls,
                                 "spec.tls.destinationCACertificate to the CA that signed it")
 
 
-def _served(observed: ProbeResult | None, tls: ServingTls, now: datetime,
+def _served(observed: ProbeResult[RegistryChains] | None, tls: ServingTls, now: datetime,
             metrics: dict[MetricKey, float]) -> list[Finding]:
     """What the live handshakes saw: the chain each endpoint really serves."""
     if observed is None:
@@ -365,33 +366,33 @@ def _served(observed: ProbeResult | None, tls: ServingTls, now: datetime,
         return [Finding(Status.OK, f"served chains not checked: {observed.error}")]
     mounted = tls.chain[0] if tls.chain else None
     findings = []
-    for target in observed.data["targets"]:
-        where = f"{target['name']} ({target['host']}:{target['port']}" + (
-            f" at {target['address']})" if target["address"] != target["host"] else ")")
-        if "error" in target:
-            findings.append(Finding(Status.OK, f"{where} not reached from here: "
-                                               f"{target['error']}"))
+    for seen in observed.data.targets:
+        target = seen.target
+        where = f"{target.name} ({target.host}:{target.port}" + (
+            f" at {target.address})" if target.address != target.host else ")")
+        if seen.served is None:
+            findings.append(Finding(Status.OK, f"{where} not reached from here: {seen.error}"))
             continue
-        if "handshake_error" in target:
-            expected = target["kind"] == "route" or tls.https
+        if seen.served.handshake_error is not None:
+            expected = target.kind == "route" or tls.https
             findings.append(Finding(Status.CRIT if expected else Status.OK,
                                     f"{where}: the TLS handshake fails: "
-                                    f"{target['handshake_error']}"))
+                                    f"{seen.served.handshake_error}"))
             continue
         chain = [c for c in (certificate_from_der(der, position) for position, der
-                             in enumerate(target["chain"], 1)) if c is not None]
+                             in enumerate(seen.served.chain, 1)) if c is not None]
         if not chain:
             findings.append(Finding(Status.CRIT, f"{where}: no readable certificate served"))
             continue
         findings += _served_chain(target, where, chain, mounted, now)
-        if target["kind"] == "route":
+        if target.kind == "route":
             _note_expiry(metrics, ROLE_REGISTRY_ROUTE, chain)
         elif mounted is None:
             _note_expiry(metrics, ROLE_REGISTRY, chain)
     return findings
 
 
-def _served_chain(target: dict[str, Any], where: str, chain: list[Certificate],
+def _served_chain(target: HandshakeTarget, where: str, chain: list[Certificate],
                   mounted: Certificate | None, now: datetime) -> list[Finding]:
     leaf = chain[0]
     expiry = min(chain, key=lambda c: c.not_after)
@@ -400,11 +401,11 @@ def _served_chain(target: dict[str, Any], where: str, chain: list[Certificate],
                                    f"({expiry.label} expires)")]
     findings += [d for c in chain for d in _dates(c, now, f"{where} served")
                  if d.status is not Status.OK]
-    if target["kind"] == "route":
-        error = hostname_error(leaf, target["host"])
+    if target.kind == "route":
+        error = hostname_error(leaf, target.host)
         if error:
             findings.append(Finding(Status.CRIT, f"{where}: clients fail with \"{error}\""))
-    if target.get("registry_serves") and mounted is not None and \
+    if target.registry_serves and mounted is not None and \
             leaf.fingerprint != mounted.fingerprint:
         findings.append(Finding(Status.WARN, f"{where} serves {leaf.label}, not {mounted.label} "
                                              "of the mounted secret: the pods predate the secret "

@@ -9,8 +9,7 @@ statically and, when probes run, reaches the bucket as the registry would (docto
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from dataclasses import asdict, replace
 
 from registry_doctor.doctor.check import CheckContext, NotEvaluable
 from registry_doctor.doctor.fix.planners.storage import plan_s3_reachability as plan  # noqa: F401 (its planner)
@@ -23,6 +22,7 @@ from registry_doctor.doctor.model import (
     Severity,
     Status,
 )
+from registry_doctor.doctor.probe_results import S3Reach
 from registry_doctor.doctor.registryconfig import CONFIG_KINDS, S3_DRIVERS
 
 META = CheckMeta(
@@ -127,7 +127,7 @@ def evaluate(ctx: CheckContext) -> Result:
     if config.fatal:
         raise NotEvaluable(f"the registry would not start: {config.fatal[0]} (see "
                            "registry-config)")
-    probe = ctx.probe("s3")
+    probe = ctx.probe("s3", S3Reach)
     if probe is None:
         status = Status.WARN if s3 else Status.OK
         return ctx.result(status, f"S3 settings {'need attention' if s3 else 'are valid'}; "
@@ -140,35 +140,34 @@ def evaluate(ctx: CheckContext) -> Result:
                         metrics)
 
 
-def _judge_probe(ctx: CheckContext, data: dict[str, Any], details: list[str],
+def _judge_probe(ctx: CheckContext, data: S3Reach, details: list[str],
                  resources: list[Resource], warned: bool, metrics: dict[str, float]) -> Result:
-    failure = data.get("failure")
-    names = {**data, "detail": (failure or {}).get("detail", "")}
-    if failure and failure["reason"] == "no-credentials":
-        raise NotEvaluable(f"reached {data['endpoint']} but cannot sign as the registry: "
-                           f"credentials: {data['credentials']}")
+    failure = data.failure
+    names = {**asdict(data), "detail": failure.detail if failure else ""}
+    if failure and failure.reason == "no-credentials":
+        raise NotEvaluable(f"reached {data.endpoint} but cannot sign as the registry: "
+                           f"credentials: {data.credentials}")
     if failure:
-        meaning, fix = FAILURES[failure["reason"]]
-        result = ctx.failed(f"{failure['step']} failed: {meaning.format(**names)}", details,
+        meaning, fix = FAILURES[failure.reason]
+        result = ctx.failed(f"{failure.step} failed: {meaning.format(**names)}", details,
                             resources, metrics)
         return replace(result, remediation=Remediation(fix.format(**names), META.docs))
-    bucket_region = data.get("bucket_region")
-    if bucket_region and bucket_region != data["region"]:
+    if data.bucket_region and data.bucket_region != data.region:
         meaning, fix = FAILURES["region-mismatch"]
-        names["detail"] = f"{data['endpoint']} accepted the requests, AWS S3 would not"
+        names["detail"] = f"{data.endpoint} accepted the requests, AWS S3 would not"
         result = ctx.result(Status.WARN, meaning.format(**names), details, resources, metrics)
         return replace(result, remediation=Remediation(fix.format(**names), META.docs))
-    wrote = " and wrote a marker" if data.get("write_probe") else ""
-    summary = (f"bucket {data['bucket']} at {data['endpoint']} answered{wrote} in "
-               f"{sum(s['seconds'] for s in data['steps']):.2f}s")
+    wrote = " and wrote a marker" if data.write_probe else ""
+    summary = (f"bucket {data.bucket} at {data.endpoint} answered{wrote} in "
+               f"{sum(s.seconds for s in data.steps):.2f}s")
     if warned:
         return ctx.result(Status.WARN, f"{summary}, but S3 settings need attention", details,
                           resources, metrics)
     return ctx.result(Status.OK, summary, details, resources, metrics)
 
 
-def _step_lines(data: dict[str, Any]) -> list[str]:
-    steps = ", ".join(f"{s['step']} {'ok' if s['ok'] else 'FAILED'} {s['seconds']:.3f}s"
-                      for s in data["steps"])
-    return [f"probe of {data['endpoint']} bucket {data['bucket']} prefix "
-            f"'{data['prefix']}' with credentials from {data['credentials']}: {steps}"]
+def _step_lines(data: S3Reach) -> list[str]:
+    steps = ", ".join(f"{s.step} {'ok' if s.ok else 'FAILED'} {s.seconds:.3f}s"
+                      for s in data.steps)
+    return [f"probe of {data.endpoint} bucket {data.bucket} prefix "
+            f"'{data.prefix}' with credentials from {data.credentials}: {steps}"]

@@ -39,7 +39,7 @@ from registry_doctor.doctor.registryconfig import (
     RegistryConfig,
 )
 from registry_doctor.doctor.registryconfig.rules import DISTRIBUTION_2
-from registry_doctor.doctor.volumestats import SAVED_FILE, VolumeStats
+from registry_doctor.doctor.volumestats import SAVED_FILE, VolumeMeasure, VolumeStats
 from registry_doctor.doctor.workload import as_dict, as_list
 
 # The fix, by flavour; the claim is named, and $cli and $namespace as for the installation.
@@ -157,17 +157,17 @@ def _not_a_claim(mount: Mount | None) -> str | None:
 
 def _measured(ctx: CheckContext, claim: str) -> VolumeStats | str:
     """The claim's statistics, or why the check skips (no source)."""
-    probe = ctx.probe("volume-stats")
+    probe = ctx.probe("volume-stats", VolumeMeasure)
     if probe is None:
         return f"usage of claim {claim} not measured: probes are off (--no-probes)"
     if probe.error:
         raise NotEvaluable(f"cannot measure claim {claim}: {probe.error}")
-    if probe.data.get("stats") is None:
-        return (f"usage of claim {claim} not measured: {probe.data.get('unmeasured')} (give "
+    if probe.data.stats is None:
+        return (f"usage of claim {claim} not measured: {probe.data.unmeasured} (give "
                 "--prometheus-url, a Prometheus that scrapes the kubelets, or --node-stats, or "
                 f"save a Prometheus answer in the dump as {SAVED_FILE}: "
                 "docs/checks/storage-capacity.md)")
-    return VolumeStats.from_data(probe.data["stats"])
+    return probe.data.stats
 
 
 def _judge(ctx: CheckContext, config: RegistryConfig, claim: str, stats: VolumeStats,

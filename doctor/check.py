@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import CheckMeta, MetricKey, Remediation, Resource, Result, Status
@@ -33,12 +33,16 @@ class NotApplicable(Exception):
     """Raised inside a check when its subject does not exist here; becomes `skip`."""
 
 
+Observed = TypeVar("Observed")
+
+
 @dataclass(frozen=True)
-class ProbeResult:
-    """What a live probe observed. `error` is set when the probe itself could not run."""
+class ProbeResult(Generic[Observed]):
+    """What a live probe observed: a typed value (doctor/probe_results.py,
+    doctor/volumestats.py), or `error` when the probe itself could not run."""
 
     probe: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Observed | None = None
     error: str | None = None
     duration_seconds: float = 0.0
 
@@ -107,9 +111,14 @@ class CheckContext:
                 "has another name)")
         return workload
 
-    def probe(self, probe_id: str) -> ProbeResult | None:
-        """The probe's result, or None when probes are off for this run."""
-        return self.probes.get(probe_id)
+    def probe(self, probe_id: str, kind: type[Observed]) -> ProbeResult[Observed] | None:
+        """The probe's result, or None when probes are off for this run. Unless the probe
+        failed, its data is a `kind`: anything else is refused (`unknown`), never read."""
+        found = self.probes.get(probe_id)
+        if found is None or found.error is not None or isinstance(found.data, kind):
+            return found
+        raise NotEvaluable(f"probe {probe_id} answered {type(found.data).__name__}, not the "
+                           f"{kind.__name__} this check reads (a bug in the probe)")
 
 
 @dataclass(frozen=True)

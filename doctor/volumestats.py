@@ -3,8 +3,7 @@ that judges it (storage-capacity): the kubelet's statistics of one claim."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 # Where a dump keeps the kubelet's volume statistics: an answer of the Prometheus HTTP API
 # (docs/checks/storage-capacity.md, "Offline"). Not an object file (doctor.snapshot.dump).
@@ -25,9 +24,11 @@ class VolumeStats:
     growth_bytes_per_day: float | None  # None: not enough history to fit a growth
     timestamp: float | None  # Unix time of the newest sample
 
-    def to_data(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_data(cls, data: dict[str, Any]) -> VolumeStats:
-        return cls(**data)
+@dataclass(frozen=True)
+class VolumeMeasure:
+    """The volume-stats probe's answer: the claim's statistics, or why there are none (no
+    source configured, the store is not a claim)."""
+
+    stats: VolumeStats | None = None
+    unmeasured: str | None = None

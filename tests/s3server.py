@@ -14,6 +14,7 @@ from typing import Any
 from registry_doctor.doctor import engine
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import Result
+from registry_doctor.doctor.probe_results import S3Reach
 from registry_doctor.doctor.snapshot import collect
 from registry_doctor.doctor.snapshot.dump import write_dump
 from registry_doctor.doctor.snapshot.offline import DumpSource
@@ -92,7 +93,7 @@ def write_registry_dump(out: Path, config_text: str, env: dict[str, Any] | None 
     return out
 
 
-def s3_verdict(dump: Path, **overrides: Any) -> tuple[Result, dict[str, Any]]:
+def s3_verdict(dump: Path, **overrides: Any) -> tuple[Result, S3Reach]:
     """The s3-reachability result with probes on, as `engine.run` computes it, and the data
     of the probe behind it."""
     config = RunConfig(from_dir=dump, probes=True, **overrides)

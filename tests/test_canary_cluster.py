@@ -13,6 +13,7 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -233,16 +234,16 @@ def test_in_cluster_credentials_are_the_cluster_token_and_never_shown(
         data = canary.run(snapshot, config, config.probe_timeout)
         report = engine.run(config, engine.select_checks(["push-pull-canary"], config=config),
                             source=DumpSource(tmp_path / "dump"))
-    assert data["credentials"] == "the cluster credentials' bearer token"
+    assert data.credentials == "the cluster credentials' bearer token"
     assert {r["user"] for r in tokens.requests} == {"registry-doctor"}
-    assert data["phases"].keys() == {"service", "endpoint"}
-    for phases in data["phases"].values():
+    assert data.phases.keys() == {"service", "endpoint"}
+    for phases in data.phases.values():
         assert phases.keys() == {"connect", "auth", "push", "pull", "delete"}
-        assert all(p["ok"] is True and isinstance(p["seconds"], float) for p in phases.values())
-    assert data["cross_reads"] and all(c["ok"] for c in data["cross_reads"])
+        assert all(p.ok is True and isinstance(p.seconds, float) for p in phases.values())
+    assert data.cross_reads and all(c.ok for c in data.cross_reads)
     result = report.result("push-pull-canary")
     assert result is not None and result.status is Status.OK, result
-    assert token not in json.dumps(data) + json.dumps(report.to_dict())
+    assert token not in json.dumps(asdict(data)) + json.dumps(report.to_dict())
 
 
 def test_the_canary_ends_within_its_probe_timeout(tmp_path: Path,
@@ -266,7 +267,8 @@ def test_the_canary_ends_within_its_probe_timeout(tmp_path: Path,
 def _push_once(reg: Registry) -> None:
     target = Target("url", Address.parse(reg.url), "registry")
     data = run_canary([target], Credentials(), "registry-doctor/canary", 10)
-    assert data["targets"][0]["failure"]["class"] == "server-error"
+    assert data.targets[0].failure is not None
+    assert data.targets[0].failure.kind == "server-error"
 
 
 def snapshot_of(objects: list[dict[str, Any]]) -> Snapshot:

@@ -19,6 +19,7 @@ from registry_doctor.doctor import engine
 from registry_doctor.doctor.check import ProbeResult
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.model import Result, Status
+from registry_doctor.doctor.probe_results import ServedChain
 from registry_doctor.doctor.probes import ProbeError
 from registry_doctor.doctor.probes.console_port import parse_proc_net, shown_command
 from registry_doctor.doctor.probes.console_route_tls import served_chain
@@ -101,19 +102,35 @@ def test_a_free_port_is_ok(tmp_path: Path) -> None:
 
 
 def test_the_console_itself_holding_the_port_is_ok(tmp_path: Path) -> None:
-    from registry_doctor.doctor.probes.console_port import Holder, Listener
+    from registry_doctor.doctor.probe_results import Holder, Listener, PortHolders
 
     config = RunConfig(from_dir=console_dump(tmp_path / "dump", edit=_host_network),
                        node_local=True)
     check = all_checks()["cockpit-port-conflict"]
     snapshot = collect(DumpSource(config.from_dir), set(check.meta.kinds), config)
     console_uid = snapshot.items("console-pods")[0]["metadata"]["uid"]
-    observed = {"port": 9090, "listeners": [Listener("0.0.0.0", 9090, 1)], "hidden": False,
-                "holders": [Holder(4242, "/usr/libexec/cockpit-ws", console_uid)], "ping": {}}
+    observed = PortHolders(9090, (Listener("0.0.0.0", 9090, 1),),
+                           (Holder(4242, "/usr/libexec/cockpit-ws", console_uid),),
+                           hidden=False, ping={})
     result = engine.evaluate(check, snapshot, config,
                              {"console-port": ProbeResult("console-port", observed)})
     assert result.status is Status.OK, _shown(result)
     assert any("held by the console itself (pid 4242" in d for d in result.details)
+
+
+def test_a_probe_answering_the_wrong_type_is_refused_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe that answers the untyped dict of old instead of its result type: the check that
+    reads it is unknown and says which probe answered what, no traceback, no verdict on it."""
+    def untyped(snapshot: Any, config: RunConfig, timeout: float) -> dict[str, Any]:
+        return {"port": 9090, "listeners": [], "holders": [], "hidden": False, "ping": {}}
+
+    monkeypatch.setattr(engine, "probe_function", lambda probe_id: untyped)
+    dump = console_dump(tmp_path / "dump", edit=_host_network)
+    result = _check("cockpit-port-conflict", dump, node_local=True, console_port=free_port())
+    assert result.status is Status.UNKNOWN, _shown(result)
+    assert result.summary == "probe console-port answered dict, not the PortHolders this " \
+                             "check reads (a bug in the probe)"
 
 
 def test_proc_net_parsing_and_command_redaction() -> None:
@@ -140,7 +157,7 @@ def test_proc_net_parsing_and_command_redaction() -> None:
 def test_served_chain_is_read_from_real_cockpit(cockpit, tmp_path: Path) -> None:
     _, port = cockpit
     observed = served_chain(CONSOLE_HOST, port, 5, address="127.0.0.1")
-    assert len(observed["chain"]) == 2 and "handshake_error" not in observed
+    assert len(observed.chain) == 2 and observed.handshake_error is None
     result = _judge_served(tmp_path / "same", observed, PKI.merged_pem())
     assert result.status is Status.OK, _shown(result)
     assert any("(served by Cockpit, through the passthrough route)" in d and "covers" in d
@@ -157,12 +174,12 @@ def test_a_misordered_chain_fails_every_handshake(tmp_path: Path) -> None:
                                    PKI.leaf.cert_pem(), "console.key": PKI.leaf.key_pem()})
     with cockpit_ws(tmp_path / "cfg") as (_, port):
         observed = served_chain(CONSOLE_HOST, port, 5, address="127.0.0.1")
-    assert "handshake_error" in observed
+    assert observed.handshake_error is not None
     result = _judge_served(tmp_path, observed, PKI.merged_pem())
     assert result.status is Status.CRIT and "the TLS handshake fails" in result.summary
 
 
-def _judge_served(tmp_path: Path, observed: dict[str, Any], secret_file: bytes) -> Result:
+def _judge_served(tmp_path: Path, observed: ServedChain, secret_file: bytes) -> Result:
     """cert-chain-order on the healthy dump whose console secret holds `secret_file`, with the
     route probe's observation."""
     config = RunConfig(from_dir=console_dump(tmp_path / "dump", secret_files={

@@ -137,7 +137,7 @@ def test_the_probe_signs_with_the_operators_credentials_file(
     snapshot = collect(DumpSource(dump), set(check.meta.kinds), config, config.platform)
     probe = engine.run_probes(snapshot, config, {"s3"})["s3"]
     result = engine.evaluate(check, snapshot, config, {"s3": probe})
-    assert probe.data["credentials"].startswith("credentials file /var/run/secrets/cloud/")
+    assert probe.data.credentials.startswith("credentials file /var/run/secrets/cloud/")
     assert result.status is (Status.OK if signed else Status.CRIT), result
     assert used[1] not in str(result) + str(probe.data)
 
@@ -208,13 +208,13 @@ def test_the_probe_trusts_the_ca_the_operator_gives_the_registry(
     snapshot = collect(DumpSource(dump), {"deployments", "configmaps", "registry-secrets"},
                        config, config.platform)
     data = engine.run_probes(snapshot, config, {"s3"})["s3"].data
-    tls = next(s for s in data["steps"] if s["step"] == "tls")
-    assert tls["ok"] is trusted, data
+    tls = next(s for s in data.steps if s.step == "tls")
+    assert tls.ok is trusted, data
     if trusted:
-        assert data["trusted_ca"] == "configmap image-registry-certificates key " \
+        assert data.trusted_ca == "configmap image-registry-certificates key " \
             "storage-ca-bundle.pem"
     else:
-        assert data["failure"]["reason"] == "tls-verify" and "trusted_ca" not in data
+        assert data.failure.reason == "tls-verify" and data.trusted_ca is None
 
 
 HTTP_SECRET = "9f2c1d0e8b7a6c5d4e3f2a1b0c9d8e7f"  # of the Config's spec.httpSecret and the env's

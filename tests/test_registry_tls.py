@@ -90,7 +90,7 @@ def test_the_probe_targets_the_service_and_each_served_tls_route_host(tmp_path: 
     config = RunConfig(from_dir=dump)
     snapshot = collect(DumpSource(dump), {"deploymentconfigs", "services", "routes"}, config)
     snapshot.platform = "openshift3"
-    assert [(t["kind"], t["address"], t["host"], t["port"], t["registry_serves"])
+    assert [(t.kind, t.address, t.host, t.port, t.registry_serves)
             for t in handshake_targets(snapshot)] == [
         ("service", "172.30.1.1", "docker-registry.default.svc", 5000, True),
         ("route", "docker-registry-default.apps.example.com",
@@ -182,16 +182,22 @@ def test_a_route_serving_a_chain_without_its_host_is_crit_and_its_expiry_reporte
     from registry_doctor.checks import all_checks
     from registry_doctor.doctor.check import ProbeResult
     from registry_doctor.doctor.config import RunConfig
+    from registry_doctor.doctor.probe_results import (
+        HandshakeTarget,
+        RegistryChains,
+        ServedChain,
+        TargetChain,
+    )
 
     router = server(CA, ("*.apps.other.example.com",))
     dump = _dump(tmp_path, {"dc.yaml": plain_http_dc(),
                             "route.yaml": route({"termination": "edge"})},
                  remove=("Secret/default/registry-certificates",))
-    observed = {"targets": [{
-        "kind": "route", "name": "route docker-registry (edge)", "port": 443,
-        "host": "docker-registry-default.apps.example.com",
-        "address": "docker-registry-default.apps.example.com", "registry_serves": False,
-        "chain": [der(router), der(CA)]}]}
+    host = "docker-registry-default.apps.example.com"
+    observed = RegistryChains((TargetChain(
+        HandshakeTarget("route", "route docker-registry (edge)", host, host, 443,
+                        registry_serves=False),
+        ServedChain(host, 443, (der(router), der(CA)))),))
     config = RunConfig(from_dir=dump)
     check = all_checks()["registry-tls"]
     snapshot = collect(DumpSource(dump), set(check.meta.kinds), config)

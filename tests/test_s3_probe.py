@@ -10,6 +10,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from registry_doctor.doctor.model import Status
+from registry_doctor.doctor.probe_results import S3Failure
 from tests.s3server import (
     OPEN_KEYS,
     S3Server,
@@ -62,11 +64,11 @@ def test_reachable_bucket_is_ok_with_step_timings(s3: S3Server, bucket: str,
                                                   tmp_path: Path) -> None:
     result, data = s3_verdict(dump_for(tmp_path, s3_config(s3.endpoint, bucket)))
     assert result.status is Status.OK, result
-    assert [s["step"] for s in data["steps"]] == ["dns", "connect", "credentials",
+    assert [s.step for s in data.steps] == ["dns", "connect", "credentials",
                                                  "head-bucket", "list"]
-    assert all(s["ok"] and s["seconds"] >= 0 for s in data["steps"])
-    assert data["prefix"] == "registry/" and data["bucket_region"] == "us-east-1"
-    assert data["credentials"] == ("storage.s3.accesskey/secretkey (secret registry-config key "
+    assert all(s.ok and s.seconds >= 0 for s in data.steps)
+    assert data.prefix == "registry/" and data.bucket_region == "us-east-1"
+    assert data.credentials == ("storage.s3.accesskey/secretkey (secret registry-config key "
                                    "config.yml)")
     assert f"bucket images at {s3.endpoint} answered in" in result.summary
     assert result.metrics["s3_probe_duration_seconds"] > 0  # for the exporter
@@ -76,7 +78,7 @@ def test_missing_bucket_is_crit_with_its_own_fix(s3: S3Server, bucket: str,
                                                  tmp_path: Path) -> None:
     result, data = s3_verdict(dump_for(tmp_path, s3_config(s3.endpoint, "no-such-bucket")))
     assert result.status is Status.CRIT
-    assert data["failure"]["reason"] == "NoSuchBucket"
+    assert data.failure.reason == "NoSuchBucket"
     assert result.summary.startswith("head-bucket failed: bucket no-such-bucket does not exist")
     assert "Create the bucket in region us-east-1" in result.remediation.summary
 
@@ -86,7 +88,7 @@ def test_write_probe_puts_and_deletes_one_marker(s3: S3Server, bucket: str,
     result, data = s3_verdict(dump_for(tmp_path, s3_config(s3.endpoint, bucket)),
                               s3_write_probe=True)
     assert result.status is Status.OK and "and wrote a marker" in result.summary
-    assert [s["step"] for s in data["steps"]][-2:] == ["put", "delete"]
+    assert [s.step for s in data.steps][-2:] == ["put", "delete"]
     assert s3.client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
@@ -95,7 +97,7 @@ def test_bucket_in_another_region_is_named(s3: S3Server, tmp_path: Path) -> None
     s3.client().create_bucket(Bucket="images",
                               CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     result, data = s3_verdict(dump_for(tmp_path, s3_config(s3.endpoint)))
-    assert data["bucket_region"] == "eu-west-1"
+    assert data.bucket_region == "eu-west-1"
     # moto answers anyway (real S3 redirects): a warning here, crit when S3 itself refuses.
     assert result.status is Status.WARN
     assert result.summary.startswith("bucket images is in eu-west-1, the registry signs for "
@@ -113,9 +115,9 @@ def test_credentials_are_judged_by_the_server(auth_s3: tuple[S3Server, dict], us
               "wrong-secret": (keys["allowed"][0], "y" * 40)}.get(user) or keys[user]
     result, data = s3_verdict(dump_for(tmp_path, s3_config(server.endpoint, keys=chosen,
                                                            root=None)), s3_write_probe=True)
-    assert (data["failure"] or {}).get("reason") == reason, data
+    assert (data.failure and data.failure.reason) == reason, data
     assert result.status is (Status.OK if reason is None else Status.CRIT), result
-    said = json.dumps([result.to_dict(), data])
+    said = json.dumps([result.to_dict(), asdict(data)])
     assert chosen[1] not in said and chosen[0] not in said
 
 
@@ -131,7 +133,7 @@ def test_credentials_from_the_container_environment(auth_s3: tuple[S3Server, dic
     result, data = s3_verdict(dump_for(tmp_path, s3_config(server.endpoint, keys=None, root=None),
                                        env=env, objects=(aws,)))
     assert result.status is Status.OK, result
-    assert data["credentials"] == ("env AWS_ACCESS_KEY_ID of dc/docker-registry from secret aws "
+    assert data.credentials == ("env AWS_ACCESS_KEY_ID of dc/docker-registry from secret aws "
                                    "key id and env AWS_SECRET_ACCESS_KEY of dc/docker-registry "
                                    "from secret aws key key")
 
@@ -144,7 +146,7 @@ def test_never_signs_with_this_hosts_credentials(auth_s3: tuple[S3Server, dict],
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["allowed"][1])
     result, data = s3_verdict(dump_for(tmp_path, s3_config(server.endpoint, keys=None,
                                                            root=None)))
-    assert data["failure"]["reason"] == "no-credentials"
+    assert data.failure.reason == "no-credentials"
     assert result.status is Status.UNKNOWN and "cannot sign as the registry" in result.summary
     assert "instance role" in result.summary
 
@@ -152,15 +154,15 @@ def test_never_signs_with_this_hosts_credentials(auth_s3: tuple[S3Server, dict],
 def test_refused_connection(tmp_path: Path) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     result, data = s3_verdict(dump_for(tmp_path, s3_config(endpoint)))
-    assert data["failure"] == {"step": "connect", "reason": "refused",
-                               "detail": f"{endpoint[7:]} refused the connection"}
+    assert data.failure == S3Failure("connect", "refused",
+                                     f"{endpoint[7:]} refused the connection")
     assert result.status is Status.CRIT and "s3_probe_duration_seconds" in result.metrics
     assert result.summary.startswith("connect failed: nothing accepts connections")
 
 
 def test_unresolvable_endpoint(tmp_path: Path) -> None:
     result, data = s3_verdict(dump_for(tmp_path, s3_config("http://s3.registry-doctor.invalid")))
-    assert (data["failure"]["step"], data["failure"]["reason"]) == ("dns", "dns")
+    assert (data.failure.step, data.failure.reason) == ("dns", "dns")
     assert result.status is Status.CRIT
     assert "Correct storage.s3.regionendpoint" in result.remediation.summary
 
@@ -177,8 +179,8 @@ def silent_port() -> Iterator[int]:
 def test_endpoint_that_never_answers_times_out(silent_port: int, tmp_path: Path) -> None:
     result, data = s3_verdict(dump_for(tmp_path, s3_config(f"http://127.0.0.1:{silent_port}")),
                               probe_timeout=1.0)
-    assert data["failure"]["reason"] == "timeout", data
-    assert data["failure"]["step"] == "head-bucket"
+    assert data.failure.reason == "timeout", data
+    assert data.failure.step == "head-bucket"
     assert result.status is Status.CRIT
 
 
@@ -220,8 +222,8 @@ def test_untrusted_certificate(untrusted_tls_port: int, tmp_path: Path) -> None:
     endpoint = f"https://127.0.0.1:{untrusted_tls_port}"
     result, data = s3_verdict(dump_for(tmp_path, s3_config(endpoint).replace(
         "secure: false", "secure: true")))
-    assert (data["failure"]["step"], data["failure"]["reason"]) == ("tls", "tls-verify"), data
-    assert "certificate" in data["failure"]["detail"]
+    assert (data.failure.step, data.failure.reason) == ("tls", "tls-verify"), data
+    assert "certificate" in data.failure.detail
     assert result.status is Status.CRIT
     assert "ignores skipverify" in result.remediation.summary
 
@@ -229,5 +231,5 @@ def test_untrusted_certificate(untrusted_tls_port: int, tmp_path: Path) -> None:
 def test_keys_in_the_config_never_reach_the_report(s3: S3Server, bucket: str,
                                                    tmp_path: Path) -> None:
     result, data = s3_verdict(dump_for(tmp_path, s3_config(s3.endpoint, "no-such-bucket")))
-    said = json.dumps([result.to_dict(), data])
+    said = json.dumps([result.to_dict(), asdict(data)])
     assert OPEN_KEYS[0] not in said and OPEN_KEYS[1] not in said

@@ -1,9 +1,11 @@
 """Live probes: the only code that talks to S3, TLS endpoints, OAuth servers and sockets.
 
-A probe is a function `run(snapshot, config, timeout) -> dict` in a module of this package,
-registered below by id. It must honour `timeout` itself (connect and read timeouts on every
-socket); the engine also stops waiting for it at the deadline. It raises `ProbeError` when it
-cannot run at all; what it observed (including failures of the thing probed) is its data.
+A probe is a function `run(snapshot, config, timeout) -> Result` in a module of this package,
+registered below by id; `Result` is its frozen dataclass in doctor/probe_results.py (or
+doctor/volumestats.py), which checks import in place of this package. It must honour
+`timeout` itself (connect and read timeouts on every socket); the engine also stops waiting for
+it at the deadline. It raises `ProbeError` when it cannot run at all; what it observed
+(including failures of the thing probed) is its result.
 Modules are imported only when a selected check uses the probe, keeping start-up light.
 """
 
@@ -11,12 +13,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.snapshot import Snapshot
 
-ProbeFunction = Callable[[Snapshot, RunConfig, float], dict[str, Any]]
+ProbeFunction = Callable[[Snapshot, RunConfig, float], object]
 
 # probe id -> module in this package defining `run`
 PROBES: dict[str, str] = {

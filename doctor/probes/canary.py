@@ -21,11 +21,19 @@ import tarfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.model import Resource
+from registry_doctor.doctor.probe_results import (
+    CanaryFailure,
+    CanaryRun,
+    CanaryTarget,
+    CrossRead,
+    PhaseOutcome,
+)
 from registry_doctor.doctor.probes import ProbeError
 from registry_doctor.doctor.probes.registry_client import (
     Address,
@@ -84,7 +92,7 @@ class Target:
     kind: str  # service, route, endpoint or url: the bounded `target` label of metrics
     address: Address
     name: str  # for people: "endpoint 10.128.0.12 (pod docker-registry-3-7kq2x)"
-    resource: dict[str, Any] | None = None  # {"kind", "name", "namespace"}
+    resource: Resource | None = None  # the object behind the address
     verify_tls: bool = True
     # Try TLS first and fall back to plain HTTP when the server does not speak TLS (a Service
     # or pod address whose scheme the cluster objects do not tell).
@@ -167,8 +175,8 @@ class TargetRun:
     repository: str
     reads: int
     image: CanaryImage
-    phases: dict[str, dict[str, Any]] = field(default_factory=dict)
-    failure: dict[str, str] | None = None
+    phases: dict[str, PhaseOutcome] = field(default_factory=dict)
+    failure: CanaryFailure | None = None
     current: str | None = None
     pushed: Pushed | None = None
     uploaded: list[str] = field(default_factory=list)  # blob digests to delete
@@ -184,7 +192,7 @@ class TargetRun:
             if not self._step(phase, action):
                 return
 
-    def read_others(self, others: list[TargetRun]) -> list[dict[str, Any]]:
+    def read_others(self, others: list[TargetRun]) -> list[CrossRead]:
         """Every other target's image read through this one, once, on fresh connections."""
         if self.failure is not None:
             return []
@@ -194,11 +202,10 @@ class TargetRun:
                 continue
             try:
                 self.read(other.pushed)
-                results.append({"written_via": other.target.name, "read_via": self.target.name,
-                                "ok": True})
+                results.append(CrossRead(other.target.name, self.target.name, ok=True))
             except CallError as error:
-                results.append({"written_via": other.target.name, "read_via": self.target.name,
-                                "ok": False, "class": error.kind, "message": str(error)})
+                results.append(CrossRead(other.target.name, self.target.name, ok=False,
+                                         kind=error.kind, message=str(error)))
         return results
 
     def remove(self) -> None:
@@ -215,14 +222,13 @@ class TargetRun:
             ok = False
             if record_failure:
                 self.fail(phase, error)
-        self.phases[phase] = {"ok": ok, "seconds": round(time.monotonic() - started, 4)}
+        self.phases[phase] = PhaseOutcome(ok, round(time.monotonic() - started, 4))
         self.current = None
         return ok
 
     def fail(self, phase: str, error: CallError) -> None:
         if self.failure is None:
-            self.failure = {"class": error.kind, "phase": phase, "message": str(error),
-                            "evidence": error.evidence}
+            self.failure = CanaryFailure(error.kind, phase, str(error), error.evidence)
 
     def _connect(self) -> None:
         try:
@@ -360,31 +366,25 @@ class TargetRun:
     def timed_out(self) -> None:
         """Called when the deadline passed with this target still at work."""
         phase = self.current or "delete"
-        self.phases.setdefault(phase, {"ok": False, "seconds": None})
+        self.phases.setdefault(phase, PhaseOutcome(False, None))
         if phase == "delete":
             self.delete = "not finished before the deadline"
         else:
             self.fail(phase, CallError("timeout", f"{self.target.name} did not finish the "
                                        f"{phase} phase before the canary's deadline"))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target.kind,
-            "name": self.target.name,
-            "address": str(self.session.address),
-            "resource": self.target.resource,
-            "auth": self.session.auth_method,
-            "manifest_type": MEDIA_TYPES[self.pushed.media_type][2] if self.pushed else None,
-            "manifest": self.pushed.digest if self.pushed else None,
-            "phases": {p: dict(self.phases[p]) for p in PHASES if p in self.phases},
-            "failure": dict(self.failure) if self.failure else None,
-            "delete": self.delete,
-            "notes": list(self.notes),
-        }
+    def outcome(self) -> CanaryTarget:
+        return CanaryTarget(
+            self.target.kind, self.target.name, str(self.session.address),
+            self.target.resource, self.session.auth_method,
+            MEDIA_TYPES[self.pushed.media_type][2] if self.pushed else None,
+            self.pushed.digest if self.pushed else None,
+            {p: self.phases[p] for p in PHASES if p in self.phases},
+            self.failure, self.delete, tuple(self.notes))
 
 
 def run_canary(targets: list[Target], credentials: Credentials, repository: str,
-               timeout: float, reads: int = DEFAULT_READS) -> dict[str, Any]:
+               timeout: float, reads: int = DEFAULT_READS) -> CanaryRun:
     """Push, read back, cross-read and delete through every target within `timeout`."""
     deadline = Deadline(timeout)
     scope = f"repository:{repository}:pull,push,delete"
@@ -402,15 +402,9 @@ def run_canary(targets: list[Target], credentials: Credentials, repository: str,
         pool.shutdown(wait=False, cancel_futures=True)
         for run in runs:
             run.session.close()
-    found = [run.to_dict() for run in runs]
-    return {
-        "repository": repository,
-        "tag": TAG,
-        "reads": reads,
-        "targets": found,
-        "cross_reads": [c for results in cross for c in results],
-        "phases": phase_summary(found),
-    }
+    found = tuple(run.outcome() for run in runs)
+    return CanaryRun(repository, TAG, reads, found,
+                     tuple(c for results in cross for c in results), phase_summary(found))
 
 
 def _stage(pool: ThreadPoolExecutor, limit: float,
@@ -422,28 +416,29 @@ def _stage(pool: ThreadPoolExecutor, limit: float,
     return [f.result() for f in futures if f in done and f.result() is not None]
 
 
-def phase_summary(targets: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+def phase_summary(targets: Iterable[CanaryTarget]) -> dict[str, dict[str, PhaseOutcome]]:
     """Per target kind and phase: ok when every target of that kind succeeded, and the
     slowest duration. Bounded keys, ready to become metric labels (`target`, `phase`)."""
-    summary: dict[str, dict[str, dict[str, Any]]] = {}
+    summary: dict[str, dict[str, PhaseOutcome]] = {}
     for target in targets:
-        for phase, observed in target["phases"].items():
-            slot = summary.setdefault(target["target"], {}).setdefault(
-                phase, {"ok": True, "seconds": 0.0})
-            slot["ok"] = slot["ok"] and observed["ok"]
-            if observed["seconds"] is not None:
-                slot["seconds"] = max(slot["seconds"], observed["seconds"])
+        for phase, observed in target.phases.items():
+            slots = summary.setdefault(target.kind, {})
+            slot = slots.get(phase, PhaseOutcome(True, 0.0))
+            slots[phase] = PhaseOutcome(
+                slot.ok and observed.ok,
+                slot.seconds if observed.seconds is None else max(slot.seconds or 0.0,
+                                                                  observed.seconds))
     return summary
 
 
 # -- in a cluster -----------------------------------------------------------------------------
 
-def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
+def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> CanaryRun:
     targets, skipped = cluster_targets(snapshot, config)
     credentials, auth_source = _cluster_credentials(config)
-    data = run_canary(targets, credentials, config.canary_repository, timeout)
-    return {**data, "in_cluster": "KUBERNETES_SERVICE_HOST" in os.environ,
-            "credentials": auth_source, "skipped": skipped}
+    canary = run_canary(targets, credentials, config.canary_repository, timeout)
+    return replace(canary, in_cluster="KUBERNETES_SERVICE_HOST" in os.environ,
+                   credentials=auth_source, skipped=tuple(skipped))
 
 
 def _cluster_credentials(config: RunConfig) -> tuple[Credentials, str]:
@@ -478,7 +473,7 @@ def cluster_targets(snapshot: Snapshot, config: RunConfig) -> tuple[list[Target]
     cluster_ip = spec.get("clusterIP")
     if isinstance(cluster_ip, str) and cluster_ip not in ("", "None"):
         targets.append(Target("service", Address("https", cluster_ip, port["port"]),
-                              f"service {name}", _ref("Service", name, namespace),
+                              f"service {name}", Resource("Service", name, namespace),
                               verify_tls=False, plain_fallback=True))
     else:
         skipped.append(f"service {name} has no cluster IP (headless): only its endpoints probed")
@@ -503,7 +498,7 @@ def _route_targets(routes: list[dict[str, Any]], namespace: str) -> list[Target]
         route_name = route["metadata"]["name"]
         # The hosts the routers admitted it at: spec.host may not be served at all.
         targets += [Target("route", Address("https" if tls else "http", host, 443 if tls else 80),
-                           f"route {route_name} ({host})", _ref("Route", route_name, namespace),
+                           f"route {route_name} ({host})", Resource("Route", route_name, namespace),
                            verify_tls=False) for host in served_hosts(route)]
     return targets
 
@@ -525,7 +520,7 @@ def _endpoint_targets(endpoints: dict[str, Any] | None, service_port: dict[str, 
                 targets.append(Target(
                     "endpoint", Address("https", ip, port["port"]),
                     f"endpoint {ip}" + (f" (pod {pod})" if pod else ""),
-                    _ref("Pod", pod, namespace) if pod else None,
+                    Resource("Pod", pod, namespace) if pod else None,
                     verify_tls=False, plain_fallback=True))
         for address in as_list(subset.get("notReadyAddresses")):
             ip, pod = _address(address)
@@ -542,6 +537,3 @@ def _address(address: Any) -> tuple[str | None, str | None]:
     return (ip if isinstance(ip, str) and ip else None,
             pod if isinstance(pod, str) and pod else None)
 
-
-def _ref(kind: str, name: str, namespace: str) -> dict[str, Any]:
-    return {"kind": kind, "name": name, "namespace": namespace}

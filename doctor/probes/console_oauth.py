@@ -8,9 +8,9 @@ console names. The endpoint is public: no credentials are sent.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.probe_results import OAuthMetadata
 from registry_doctor.doctor.probes import ProbeError
 from registry_doctor.doctor.probes.http_get import get
 from registry_doctor.doctor.snapshot import Snapshot
@@ -19,7 +19,7 @@ from registry_doctor.doctor.snapshot.kinds import console_env
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 
-def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
+def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> OAuthMetadata:
     return oauth_metadata(master_url(snapshot), timeout)
 
 
@@ -35,20 +35,17 @@ def master_url(snapshot: Snapshot) -> str:
     return provider
 
 
-def oauth_metadata(base_url: str, timeout: float) -> dict[str, Any]:
+def oauth_metadata(base_url: str, timeout: float) -> OAuthMetadata:
     url = base_url.rstrip("/") + METADATA_PATH
     answer = get(url, timeout)
-    observed: dict[str, Any] = {"url": url, "status": answer.status}
     if answer.status != 200:
-        return observed
+        return OAuthMetadata(url, answer.status)
     try:
         document = json.loads(answer.body)
     except ValueError:
         document = None
     if not isinstance(document, dict):
-        observed["problem"] = "the answer is not a JSON object"
-        return observed
-    for field in ("issuer", "authorization_endpoint"):
-        if isinstance(document.get(field), str):
-            observed[field] = document[field]
-    return observed
+        return OAuthMetadata(url, answer.status, problem="the answer is not a JSON object")
+    issuer, endpoint = (document.get(f) for f in ("issuer", "authorization_endpoint"))
+    return OAuthMetadata(url, answer.status, issuer=issuer if isinstance(issuer, str) else None,
+                         authorization_endpoint=endpoint if isinstance(endpoint, str) else None)

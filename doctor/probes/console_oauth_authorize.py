@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.console import DEFAULT_OAUTH_CLIENT, console_url, route_to
+from registry_doctor.doctor.probe_results import AuthorizeAnswer
 from registry_doctor.doctor.probes import ProbeError
 from registry_doctor.doctor.probes.console_oauth import master_url, oauth_metadata
 from registry_doctor.doctor.probes.http_get import get
@@ -27,7 +28,7 @@ from registry_doctor.doctor.snapshot.kinds import console_env
 AUTHORIZE_PATH = "/oauth/authorize"
 
 
-def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
+def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> AuthorizeAnswer:
     console = snapshot.console()
     route = route_to(snapshot, config.console_name)
     redirect_uri = console_url(route) if route else None
@@ -36,23 +37,23 @@ def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]
     client_id = console_env(console).get("OPENSHIFT_OAUTH_CLIENT_ID", DEFAULT_OAUTH_CLIENT)
     deadline = time.monotonic() + timeout
     base = master_url(snapshot)
-    endpoint = oauth_metadata(base, timeout / 2).get("authorization_endpoint") or \
+    endpoint = oauth_metadata(base, timeout / 2).authorization_endpoint or \
         base.rstrip("/") + AUTHORIZE_PATH
     return authorize(endpoint, client_id, redirect_uri, max(deadline - time.monotonic(), 0.1))
 
 
-def authorize(endpoint: str, client_id: str, redirect_uri: str, timeout: float) -> dict[str, Any]:
+def authorize(endpoint: str, client_id: str, redirect_uri: str,
+              timeout: float) -> AuthorizeAnswer:
     query = urlencode({"client_id": client_id, "redirect_uri": redirect_uri,
                        "response_type": "token", "state": "registry-doctor"})
     answer = get(f"{endpoint}?{query}", timeout)
-    observed: dict[str, Any] = {"endpoint": endpoint, "client_id": client_id,
-                                "redirect_uri": redirect_uri, "status": answer.status,
-                                "location": answer.headers.get("location")}
+    asked = AuthorizeAnswer(endpoint, client_id, redirect_uri, answer.status,
+                            answer.headers.get("location"))
     try:
         document = json.loads(answer.body)
     except ValueError:
         document = None
     if isinstance(document, dict) and isinstance(document.get("error"), str):
-        observed["error"] = document["error"]
-        observed["error_description"] = str(document.get("error_description", ""))
-    return observed
+        return replace(asked, error=document["error"],
+                       error_description=str(document.get("error_description", "")))
+    return asked

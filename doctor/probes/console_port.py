@@ -14,11 +14,10 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.probe_results import Holder, Listener, PortHolders
 from registry_doctor.doctor.probes import ProbeError
 from registry_doctor.doctor.probes.http_get import get
 from registry_doctor.doctor.snapshot import Snapshot
@@ -31,42 +30,15 @@ _POD_UID = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f
 SHOWN_ARGUMENTS = 3  # a command line may carry secrets: show the program and a few arguments
 
 
-@dataclass(frozen=True)
-class Listener:
-    address: str
-    port: int
-    inode: int
-
-    @property
-    def connect_address(self) -> str:
-        """Where to reach it from here: loopback for a wildcard bind."""
-        if self.address == "0.0.0.0":
-            return "127.0.0.1"
-        if self.address == "::":
-            return "::1"
-        return self.address
-
-
-@dataclass(frozen=True)
-class Holder:
-    pid: int
-    command: str
-    pod_uid: str | None  # the Kubernetes pod the process runs in, from its cgroup
-
-    @property
-    def program(self) -> str:
-        return os.path.basename(self.command.split(" ", 1)[0])
-
-
-def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
+def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> PortHolders:
     deadline = time.monotonic() + timeout
     port = config.console_port
     listeners = listening_sockets(port, PROC)
     if not listeners:
-        return {"port": port, "listeners": [], "holders": [], "hidden": False, "ping": {}}
+        return PortHolders(port, (), (), hidden=False, ping={})
     holders, hidden = socket_holders({s.inode for s in listeners}, PROC, deadline)
-    return {"port": port, "listeners": listeners, "holders": holders, "hidden": hidden,
-            "ping": cockpit_ping(listeners[0].connect_address, port, deadline)}
+    return PortHolders(port, tuple(listeners), tuple(holders), hidden,
+                       cockpit_ping(listeners[0].connect_address, port, deadline))
 
 
 def listening_sockets(port: int, proc: Path) -> list[Listener]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from typing import Any
 
 from registry_doctor.doctor.config import RunConfig
 from registry_doctor.doctor.console import route_host, route_to
+from registry_doctor.doctor.probe_results import ServedChain
 from registry_doctor.doctor.probes import ProbeError
 from registry_doctor.doctor.probes.http_get import unverified_tls
 from registry_doctor.doctor.snapshot import Snapshot
@@ -23,7 +23,7 @@ from registry_doctor.doctor.snapshot import Snapshot
 HTTPS_PORT = 443
 
 
-def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
+def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> ServedChain:
     host = route_host(route_to(snapshot, config.console_name))
     if host is None:
         raise ProbeError(f"no host a router serves route {config.console_name} at")
@@ -31,7 +31,7 @@ def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]
 
 
 def served_chain(host: str, port: int, timeout: float,
-                 address: str | None = None) -> dict[str, Any]:
+                 address: str | None = None) -> ServedChain:
     """Handshake with `host` (SNI) at `address` (default: `host`) and return the DER chain,
     or the handshake failure as observed data."""
     deadline = time.monotonic() + timeout
@@ -40,19 +40,17 @@ def served_chain(host: str, port: int, timeout: float,
     except OSError as error:
         raise ProbeError(f"cannot connect to {host}:{port}: "
                          f"{getattr(error, 'strerror', None) or error}") from None
-    observed: dict[str, Any] = {"host": host, "port": port}
     try:
         raw.settimeout(max(deadline - time.monotonic(), 0.001))
         with unverified_tls().wrap_socket(raw, server_hostname=host) as tls:
-            observed.update(chain=_peer_chain(tls), tls_version=tls.version())
+            return ServedChain(host, port, tuple(_peer_chain(tls)), tls.version())
     except ssl.SSLError as error:
-        observed["handshake_error"] = str(error.reason or error)
+        return ServedChain(host, port, handshake_error=str(error.reason or error))
     except OSError as error:
         raise ProbeError(f"TLS handshake with {host}:{port} did not finish: "
                          f"{getattr(error, 'strerror', None) or error}") from None
     finally:
         raw.close()
-    return observed
 
 
 def _peer_chain(tls: ssl.SSLSocket) -> list[bytes]:

@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from registry_doctor.doctor.config import RunConfig
+from registry_doctor.doctor.probe_results import S3Failure, S3Reach, S3Step
 from registry_doctor.doctor.probes import ProbeError
 from registry_doctor.doctor.registryconfig import S3_DRIVERS, Credentials, RegistryConfig
 from registry_doctor.doctor.registryconfig.rules import go_text
@@ -85,17 +86,17 @@ def _flag(value: Any, default: bool) -> bool:
     return default
 
 
-def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
+def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> S3Reach:
     registry = snapshot.installation().configuration
     if registry is None:
         raise ProbeError(f"no registry workload {config.registry_name} in {config.namespace}")
     if registry.unresolved:
         raise ProbeError(registry.unresolved)
+    # The check judges these from the configuration before it reads the probe.
     if registry.driver not in S3_DRIVERS:
-        return {"applicable": False, "driver": registry.driver}
+        raise ProbeError(f"the storage driver is {registry.driver}, not s3")
     if registry.fatal:
-        return {"applicable": True, "skipped": "the configuration is invalid: the registry "
-                "would not start"}
+        raise ProbeError("the configuration is invalid: the registry would not start")
     return Probe(Target.of(registry), registry.credentials(), timeout,
                  config.s3_write_probe).run()
 
@@ -107,18 +108,18 @@ class Probe:
     timeout: float
     write: bool
     deadline: float = 0.0
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[S3Step] = field(default_factory=list)
     bucket_region: str | None = None
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> S3Reach:
         with _ca_bundle(self.target.extra_ca) as bundle:
             self.target.bundle = bundle
-            data = self._run()
+            reach = self._run()
         if self.target.extra_ca:
-            data["trusted_ca"] = self.target.extra_ca_source
-        return data
+            return replace(reach, trusted_ca=self.target.extra_ca_source)
+        return reach
 
-    def _run(self) -> dict[str, Any]:
+    def _run(self) -> S3Reach:
         self.deadline = time.monotonic() + self.timeout
         session = _session(self.credentials, self.target.region)
         endpoint = self.target.endpoint or _client(session, self.target, 1.0).meta.endpoint_url
@@ -136,15 +137,10 @@ class Probe:
             self._step("credentials", lambda t: self._require_credentials())
             self._s3_steps(session)
         except StepFailed as failed:
-            failure = {"step": self.steps[-1]["step"], "reason": failed.reason,
-                       "detail": self._scrub(failed.detail)}
-        return {
-            "applicable": True, "endpoint": endpoint, "bucket": self.target.bucket,
-            "region": self.target.region, "prefix": self.target.prefix,
-            "credentials": self.credentials.source, "verify_tls": self.target.verify,
-            "bucket_region": self.bucket_region, "steps": self.steps, "failure": failure,
-            "write_probe": self.write,
-        }
+            failure = S3Failure(self.steps[-1].step, failed.reason, self._scrub(failed.detail))
+        return S3Reach(endpoint, self.target.bucket, self.target.region, self.target.prefix,
+                       self.credentials.source, self.target.verify, self.bucket_region,
+                       tuple(self.steps), failure, self.write)
 
     def _require_credentials(self) -> None:
         if not self.credentials.usable:
@@ -166,17 +162,17 @@ class Probe:
     def _step(self, name: str, action: Callable[[float], Any]) -> Any:
         """Run one step within what is left of the deadline; record its outcome and time."""
         remaining = self.deadline - time.monotonic()
-        record: dict[str, Any] = {"step": name, "ok": False, "seconds": 0.0}
-        self.steps.append(record)
         if remaining <= 0:
+            self.steps.append(S3Step(name, False, 0.0))
             raise StepFailed("timeout", f"the probe's {self.timeout:g}s deadline passed "
                              f"before {name}")
         started = time.monotonic()
+        ok = False
         try:
             result = action(remaining)
+            ok = True
         finally:
-            record["seconds"] = round(time.monotonic() - started, 4)
-        record["ok"] = True
+            self.steps.append(S3Step(name, ok, round(time.monotonic() - started, 4)))
         return result
 
     def _head(self, client: Any) -> None:

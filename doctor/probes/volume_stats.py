@@ -18,7 +18,7 @@ first one configured:
   last day (`...[1d]`, a matrix: the growth is then fitted here as `deriv` fits it); else
   `stats-summary/<node>.json`, the kubelets' summary API answers (no growth).
 
-The answer is a `VolumeStats` (its fields in `data["stats"]`), or why there is none.
+The answer is a `VolumeMeasure`: the claim's `VolumeStats`, or why there are none.
 """
 
 from __future__ import annotations
@@ -35,19 +35,24 @@ from registry_doctor.doctor.kube import without_url_credentials
 from registry_doctor.doctor.probes import ProbeError
 from registry_doctor.doctor.probes.http_get import get
 from registry_doctor.doctor.snapshot import Snapshot
-from registry_doctor.doctor.volumestats import SAVED_FILE, SUMMARY_FOLDER, VolumeStats
+from registry_doctor.doctor.volumestats import (
+    SAVED_FILE,
+    SUMMARY_FOLDER,
+    VolumeMeasure,
+    VolumeStats,
+)
 
 STATISTICS = ("used_bytes", "capacity_bytes", "inodes_used", "inodes")
 METRIC_PREFIX = "kubelet_volume_stats_"
 DAY = 86400.0
 
 
-def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]:
-    """`{"stats": {...}}`, or `{"stats": None, "unmeasured": why}` when no source is
-    configured; ProbeError when the source named cannot answer for the claim."""
+def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> VolumeMeasure:
+    """The claim's statistics, or why there are none when no source is configured;
+    ProbeError when the source named cannot answer for the claim."""
     store = snapshot.installation().store()
     if store is None or store.claim_name is None:
-        return {"stats": None, "unmeasured": "the store is not a claim"}
+        return VolumeMeasure(unmeasured="the store is not a claim")
     namespace, claim = config.namespace, store.claim_name
     if config.prometheus_url:
         stats = query_prometheus(config.prometheus_url, namespace, claim, timeout)
@@ -61,11 +66,11 @@ def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> dict[str, Any]
         elif summaries:
             stats = read_summaries(summaries, namespace, claim)
         else:
-            return {"stats": None, "unmeasured": f"the dump has neither {SAVED_FILE} nor "
-                    f"{SUMMARY_FOLDER}<node>.json"}
+            return VolumeMeasure(unmeasured=f"the dump has neither {SAVED_FILE} nor "
+                                 f"{SUMMARY_FOLDER}<node>.json")
     else:
-        return {"stats": None, "unmeasured": "no --prometheus-url, and --node-stats is off"}
-    return {"stats": stats.to_data()}
+        return VolumeMeasure(unmeasured="no --prometheus-url, and --node-stats is off")
+    return VolumeMeasure(stats)
 
 
 def selector(namespace: str, claim: str) -> str:
