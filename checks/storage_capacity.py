@@ -84,6 +84,13 @@ META = CheckMeta(
     options=(
         CheckOption("--prometheus-url", "prometheus_url", "A Prometheus that scrapes the "
                     "kubelets (kubelet_volume_stats_*), e.g. http://prometheus.example.com:9090."),
+        CheckOption("--prometheus-token-file", "prometheus_token_file", "A file holding the "
+                    "bearer token a Prometheus behind an authenticating proxy wants (OpenShift "
+                    "cluster monitoring's prometheus-k8s: an account with "
+                    "cluster-monitoring-view); sent over verified https only.", type="path"),
+        CheckOption("--prometheus-ca-file", "prometheus_ca_file", "CA bundle that verifies "
+                    "the https --prometheus-url (default: the system's CAs when a token is "
+                    "given).", type="path"),
         CheckOption("--node-stats", "node_stats", "Read the kubelets' summary API through the "
                     "API server (needs get on nodes/proxy, which reaches every kubelet API).",
                     type="bool", default=False),

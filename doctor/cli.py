@@ -123,6 +123,11 @@ def _check_dir(path: Path | None, flag: str) -> None:
         _usage_error(f"{flag} {path}: not a readable directory")
 
 
+def _check_file(path: Path | None, flag: str) -> None:
+    if path is not None and not path.is_file():
+        _usage_error(f"{flag} {path}: not a readable file")
+
+
 def _check_platform(platform: str) -> None:
     from registry_doctor.doctor.platform import ADAPTERS, AUTO
 
@@ -312,6 +317,12 @@ def _run_config(options: dict[str, object]):  # -> RunConfig, imported lazily
     _check_dir(options["cert_dir"], "--cert-dir")  # type: ignore[arg-type]
     _check_platform(str(options["platform"]))
     _check_url(options.get("prometheus_url"), "--prometheus-url")  # type: ignore[arg-type]
+    _check_file(options.get("prometheus_token_file"), "--prometheus-token-file")  # type: ignore[arg-type]
+    _check_file(options.get("prometheus_ca_file"), "--prometheus-ca-file")  # type: ignore[arg-type]
+    if options.get("prometheus_token_file") and not str(
+            options.get("prometheus_url") or "").startswith("https://"):
+        _usage_error("--prometheus-token-file needs an https --prometheus-url: a token is "
+                     "never sent in clear")
     if options.get("canary"):
         _check_repository(str(options["canary_repository"]), "--canary-repository")
     known = {f.name for f in fields(RunConfig)} - set(_NAMES.values())

@@ -60,6 +60,10 @@ class RunConfig:
     # storage-capacity: a Prometheus that scrapes the kubelets (kubelet_volume_stats_*), e.g.
     # the cluster monitoring stack's; None: the check reads a dump's saved query result.
     prometheus_url: str | None = None
+    # A file holding the bearer token that Prometheus (e.g. behind OpenShift's OAuth proxy)
+    # wants, and the CA bundle that verifies it; the token goes over verified https only.
+    prometheus_token_file: Path | None = None
+    prometheus_ca_file: Path | None = None
     # storage-capacity: else the kubelets' summary API through the API server (nodes/proxy, a
     # powerful permission: it reaches every kubelet API; off unless the admin opts in).
     node_stats: bool = False

@@ -6,9 +6,11 @@ after each scenario. The same Prometheus scrapes `serve` and evaluates the shipp
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 import yaml
 
 from registry_doctor.doctor.snapshot.dump import load_dump, write_dump
+from tests.certs import issue
 from tests.exporting import CLUSTERS, TARGET, poll
 from tests.test_exporter_prometheus import PrometheusAPI, rules_without_hold, series
 from tests.tools import find_tool, free_port, server
@@ -110,11 +113,11 @@ def dump_with_claim(folder: Path, claim: str) -> Path:
     return folder
 
 
-def check(tmp_path: Path, claim: str, url: str) -> tuple[dict, str]:
+def check(tmp_path: Path, claim: str, url: str, *flags: str) -> tuple[dict, str]:
     done = subprocess.run(
         [sys.executable, "-m", "registry_doctor.doctor.cli", "check", "-c", "storage-capacity",
          "--from-dir", str(dump_with_claim(tmp_path / claim, claim)), "--prometheus-url", url,
-         "-o", "json"], capture_output=True, text=True, timeout=120, check=False)
+         *flags, "-o", "json"], capture_output=True, text=True, timeout=120, check=False)
     return json.loads(done.stdout)["results"][0], done.stdout + done.stderr
 
 
@@ -199,3 +202,84 @@ def test_the_exporter_publishes_the_claims_usage_and_the_filling_alert_fires(
         assert alert["labels"] == {"alertname": "RegistryDoctorStorageFillingUp",
                                    "severity": "warning", **TARGET}
         assert alert["annotations"]["runbook_url"] == "docs/checks/storage-capacity.md"
+
+
+# OpenShift cluster monitoring's Prometheus sits behind an oauth-proxy: https, and a bearer
+# token of an account allowed to view it. Stood in for by a proxy that wants one token.
+TOKEN = "sha256~registry-doctor-test-token-4f9b2c"
+
+
+class OAuthProxy(BaseHTTPRequestHandler):
+    """https in front of the real Prometheus: 403 without the bearer token, else its answer."""
+
+    upstream = ""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            body, status = b"<html>Forbidden</html>", 403
+        else:
+            with urllib.request.urlopen(self.upstream + self.path, timeout=30) as answer:
+                body, status = answer.read(), answer.status
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def behind_proxy(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        tuple[str, Path, Path]]:
+    """The proxy's URL, a file holding the token, and the CA that signed the proxy's
+    certificate."""
+    folder = tmp_path_factory.mktemp("oauth-proxy")
+    ca = issue("monitoring CA", ca=True)
+    served = issue("prometheus-k8s", ca, hosts=("127.0.0.1",))
+    (folder / "ca.crt").write_bytes(ca.cert_pem())
+    (folder / "tls.pem").write_bytes(served.cert_pem() + served.key_pem())
+    (folder / "token").write_text(TOKEN + "\n")
+    handler = type("Proxy", (OAuthProxy,), {"upstream": stack.url})
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(folder / "tls.pem")
+    proxy.socket = tls.wrap_socket(proxy.socket, server_side=True)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{proxy.server_address[1]}", folder / "token", folder / "ca.crt"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_a_prometheus_behind_an_oauth_proxy_is_read_with_the_token_over_verified_https(
+        tmp_path: Path, behind_proxy: tuple[str, Path, Path]) -> None:
+    url, token, ca = behind_proxy
+    result, output = check(tmp_path, "registry-full", url, "--prometheus-token-file",
+                           str(token), "--prometheus-ca-file", str(ca))
+    assert result["status"] == "crit", result
+    assert f"source: Prometheus {url}" in result["details"]
+    assert TOKEN not in output
+    refused, output = check(tmp_path, "registry-ok", url, "--prometheus-ca-file", str(ca))
+    assert refused["status"] == "unknown", refused
+    assert "answered HTTP 403 instead of the query: it wants credentials" in refused["summary"]
+    untrusted, output = check(tmp_path, "registry-ok", url, "--prometheus-token-file",
+                              str(token))  # the system's CAs do not know the proxy's
+    assert untrusted["status"] == "unknown", untrusted
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted["summary"] or \
+        "certificate verify failed" in untrusted["summary"], untrusted["summary"]
+    assert TOKEN not in output
+
+
+def test_a_token_is_never_sent_in_clear(tmp_path: Path, behind_proxy: tuple[str, Path, Path],
+                                        prometheus_url: str) -> None:
+    _, token, _ = behind_proxy
+    done = subprocess.run(
+        [sys.executable, "-m", "registry_doctor.doctor.cli", "check", "-c", "storage-capacity",
+         "--from-dir", str(CLUSTERS / "healthy"), "--prometheus-url", prometheus_url,
+         "--prometheus-token-file", str(token)],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 64, done.stdout + done.stderr
+    assert "--prometheus-token-file needs an https --prometheus-url" in done.stderr
+    assert TOKEN not in done.stdout + done.stderr

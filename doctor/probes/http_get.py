@@ -35,8 +35,11 @@ def unverified_tls() -> ssl.SSLContext:
     return context
 
 
-def get(url: str, timeout: float) -> Answer:
-    """GET `url` within `timeout` seconds in all; ProbeError when no HTTP answer came."""
+def get(url: str, timeout: float, *, headers: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None) -> Answer:
+    """GET `url` within `timeout` seconds in all; ProbeError when no HTTP answer came.
+    `tls`: how to verify an https server (default: not at all, see above); `headers`: extra
+    request headers (a caller sending credentials passes a verifying `tls`)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProbeError(f"cannot GET {url!r}: not an http(s) URL with a host")
@@ -47,13 +50,14 @@ def get(url: str, timeout: float) -> Answer:
         raise ProbeError(f"cannot GET {url!r}: invalid port") from None
     if parts.scheme == "https":
         connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-            parts.hostname, port, timeout=timeout, context=unverified_tls())
+            parts.hostname, port, timeout=timeout, context=tls or unverified_tls())
     else:
         connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         connection.request("GET", target, headers={"User-Agent": USER_AGENT,
-                                                   "Accept": "application/json, */*"})
+                                                   "Accept": "application/json, */*",
+                                                   **(headers or {})})
         _bound(connection, deadline)
         response = connection.getresponse()
         body = _read(response, connection, deadline)

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import json
 import math
+import ssl
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -55,7 +57,8 @@ def run(snapshot: Snapshot, config: RunConfig, timeout: float) -> VolumeMeasure:
         return VolumeMeasure(unmeasured="the store is not a claim")
     namespace, claim = config.namespace, store.claim_name
     if config.prometheus_url:
-        stats = query_prometheus(config.prometheus_url, namespace, claim, timeout)
+        stats = query_prometheus(config.prometheus_url, namespace, claim, timeout,
+                                 prometheus_access(config))
     elif config.node_stats and config.live:
         stats = node_summaries(snapshot, config, claim, timeout)
     elif config.from_dir is not None:
@@ -90,28 +93,77 @@ def growth_query(namespace: str, claim: str) -> str:
     return f"max(deriv({METRIC_PREFIX}used_bytes{{{selector(namespace, claim)}}}[1d]))"
 
 
-def query_prometheus(url: str, namespace: str, claim: str, timeout: float) -> VolumeStats:
+@dataclass(frozen=True)
+class Access:
+    """How requests reach Prometheus: extra headers (a bearer token) and TLS verification."""
+
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    tls: ssl.SSLContext | None = None  # None: https unverified, as the other probes read
+
+    @property
+    def authenticated(self) -> bool:
+        return "Authorization" in self.headers
+
+
+def prometheus_access(config: RunConfig) -> Access:
+    """A Prometheus behind an authenticating proxy (OpenShift cluster monitoring's
+    `prometheus-k8s`, an oauth-proxy that takes a bearer token, e.g. of an account with
+    cluster-monitoring-view) gets the token of --prometheus-token-file, only over https
+    verified against --prometheus-ca-file (else the system's CAs)."""
+    token_file, ca_file = config.prometheus_token_file, config.prometheus_ca_file
+    if token_file is None and ca_file is None:
+        return Access()
+    try:
+        tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as error:
+        raise ProbeError(f"--prometheus-ca-file {ca_file}: not a readable CA bundle "
+                         f"({getattr(error, 'strerror', None) or error})") from None
+    if token_file is None:
+        return Access(tls=tls)
+    if not str(config.prometheus_url).startswith("https://"):
+        raise ProbeError("--prometheus-token-file needs an https --prometheus-url: a token is "
+                         "never sent in clear")
+    try:
+        token = token_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProbeError(f"--prometheus-token-file {token_file}: cannot read it "
+                         f"({getattr(error, 'strerror', None) or 'not text'})") from None
+    if not token or any(c.isspace() for c in token):
+        raise ProbeError(f"--prometheus-token-file {token_file}: not one token")
+    return Access({"Authorization": f"Bearer {token}"}, tls)
+
+
+def query_prometheus(url: str, namespace: str, claim: str, timeout: float,
+                     access: Access | None = None) -> VolumeStats:
     """Both queries within `timeout` in all."""
+    access = access or Access()
     base = url.rstrip("/")
     shown = without_url_credentials(base)
     deadline = time.monotonic() + timeout
     values: dict[str, tuple[float, float]] = {}
-    for sample in _query(base, shown, statistics_query(namespace, claim), deadline):
+    for sample in _query(base, shown, statistics_query(namespace, claim), deadline, access):
         name = str(sample["metric"].get("__name__", "")).removeprefix(METRIC_PREFIX)
         values[name] = _point(sample.get("value"), shown)
     if "used_bytes" not in values and "inodes_used" not in values:
         raise ProbeError(f"{shown} has no {METRIC_PREFIX}* series for claim {claim} in "
                          f"namespace {namespace}: does it scrape the kubelets, and is the "
                          "claim mounted?")
-    growth = _query(base, shown, growth_query(namespace, claim), deadline)
+    growth = _query(base, shown, growth_query(namespace, claim), deadline, access)
     per_second = _point(growth[0].get("value"), shown)[1] if growth else None
     return _stats(f"Prometheus {shown}", values,
                   None if per_second is None else per_second * DAY)
 
 
-def _query(base: str, shown: str, promql: str, deadline: float) -> list[dict]:
+def _query(base: str, shown: str, promql: str, deadline: float,
+           access: Access) -> list[dict]:
     answer = get(f"{base}/api/v1/query?{urlencode({'query': promql})}",
-                 max(deadline - time.monotonic(), 0.1))
+                 max(deadline - time.monotonic(), 0.1), headers=access.headers, tls=access.tls)
+    if answer.status in (401, 403) or 300 <= answer.status < 400:
+        # An authenticating proxy refuses, or sends the browser to its login page.
+        raise ProbeError(f"{shown} answered HTTP {answer.status} instead of the query: "
+                         + ("it did not accept the token of --prometheus-token-file"
+                            if access.authenticated else "it wants credentials (give "
+                            "--prometheus-token-file, or a URL that needs none)"))
     try:
         document = json.loads(answer.body)
     except ValueError:
