@@ -23,7 +23,8 @@ META = CheckMeta(
     id="besteffort-qos",
     title="Registry pods have compute resource requests",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "registry-pods", "limitranges",
+    kinds=("deploymentconfigs", "deployments", "daemonsets", "statefulsets",
+           "registry-pods", "limitranges",
            "registry-operator-config"),
     description=(
         "The registry pod's QoS class, read from the running pods' status.qosClass, or, when "

@@ -24,7 +24,8 @@ META = CheckMeta(
     id="ingress-body-size",
     title="An ingress-nginx Ingress lets layers through",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "services", "ingresses"),
+    kinds=("deploymentconfigs", "deployments", "daemonsets", "statefulsets",
+           "services", "ingresses"),
     description=(
         "The Ingresses of the registry namespace (networking.k8s.io/v1) with a rule or default "
         "backend on the registry's Service, served by ingress-nginx (ingressClassName or the "

@@ -25,7 +25,8 @@ META = CheckMeta(
     id="registry-running",
     title="The registry is up and serving",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "registry-pods",
+    kinds=("deploymentconfigs", "deployments", "daemonsets", "statefulsets",
+           "registry-pods",
            "registry-replicationcontrollers", "registry-replicasets", "registry-events", "services",
            "endpoints", "registry-logs"),
     description=(

@@ -7,9 +7,9 @@
   `openshift.io/deployment.phase: Complete` and no pod of an older rollout is left, failed on
   `Failed`. A DC with a ConfigChange trigger starts a rollout by itself when its template
   changes: that rollout is followed instead of starting a second one.
-- Deployment and DaemonSet: what `kubectl rollout restart` does (pod template annotation
-  `kubectl.kubernetes.io/restartedAt`), unless the fix changed the template, which rolls out by
-  itself; done or failed as `kubectl rollout status` judges it.
+- Deployment, DaemonSet and StatefulSet: what `kubectl rollout restart` does (pod template
+  annotation `kubectl.kubernetes.io/restartedAt`), unless the fix changed the template, which
+  rolls out by itself; done or failed as `kubectl rollout status` judges it.
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ def _progress(cluster: Cluster, rollout: Rollout) -> tuple[bool | None, str]:
 
 
 def _app_status(workload: dict[str, Any]) -> tuple[bool | None, str]:
-    """`kubectl rollout status` for a Deployment or DaemonSet: (True done | False failed |
-    None in progress, why)."""
+    """`kubectl rollout status` for a Deployment, DaemonSet or StatefulSet: (True done | False
+    failed | None in progress, why)."""
     metadata, spec, status = workload["metadata"], as_dict(workload.get("spec")), \
         as_dict(workload.get("status"))
     name = f"{workload['kind'].lower()}/{metadata['name']}"
@@ -157,6 +157,8 @@ def _app_status(workload: dict[str, Any]) -> tuple[bool | None, str]:
         if updated < desired or available < desired:
             return None, f"{updated} of {desired} updated, {available} available"
         return True, f"{name} rolled out"
+    if workload["kind"] == "StatefulSet":
+        return _stateful_set_status(name, spec, status)
     for condition in as_list(status.get("conditions")):
         if as_dict(condition).get("reason") == "ProgressDeadlineExceeded":
             return False, f"{name} exceeded its progress deadline"
@@ -169,6 +171,31 @@ def _app_status(workload: dict[str, Any]) -> tuple[bool | None, str]:
     if _int(status.get("availableReplicas")) < updated:
         return None, f"{_int(status.get('availableReplicas'))} of {updated} updated replicas " \
             "available"
+    return True, f"{name} rolled out"
+
+
+def _stateful_set_status(name: str, spec: dict[str, Any],
+                         status: dict[str, Any]) -> tuple[bool | None, str]:
+    """`kubectl rollout status` for a StatefulSet (kubectl pkg/polymorphichelpers
+    rollout_status.go, StatefulSetStatusViewer): its pods up to the partition updated and
+    ready, then the update revision current."""
+    strategy = as_dict(spec.get("updateStrategy"))
+    if strategy.get("type") == "OnDelete":
+        return False, f"{name} has the OnDelete update strategy: its pods are replaced only " \
+            "when deleted"
+    wanted = _int(spec.get("replicas", 1))
+    ready = _int(status.get("readyReplicas"))
+    if ready < wanted:
+        return None, f"{ready} of {wanted} pods ready"
+    partition = _int(as_dict(strategy.get("rollingUpdate")).get("partition"))
+    updated = _int(status.get("updatedReplicas"))
+    if partition > 0:
+        if updated < wanted - partition:
+            return None, f"{updated} of {wanted - partition} pods above partition {partition} " \
+                "updated"
+        return True, f"{name} rolled out up to partition {partition}"
+    if status.get("updateRevision") != status.get("currentRevision"):
+        return None, f"{updated} of {wanted} pods updated"
     return True, f"{name} rolled out"
 
 

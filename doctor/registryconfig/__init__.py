@@ -69,7 +69,7 @@ __all__ = ["CONFIG_KINDS", "OPENSHIFT4_IMAGE", "REMOTE_DRIVERS", "S3_DRIVERS", "
            "Image", "Mount", "Problem", "RegistryConfig", "mount_for", "resolve"]
 
 # The snapshot collections resolution reads: checks using it list these in META.kinds.
-CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "configmaps",
+CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "statefulsets", "configmaps",
                 "registry-secrets")
 
 
@@ -374,14 +374,14 @@ def resolve(snapshot: Snapshot, workload: Workload, platform_image: Image | None
     if known is UPSTREAM_IMAGE and flavour.major >= 3:
         known = UPSTREAM_3_IMAGE
     config = RegistryConfig(workload.ref, container_field, image, flavour, rules_line,
-                            container=container, pod_spec=workload.pod_spec,
+                            container=container, pod_spec=workload.pod_spec_with_claims,
                             managed_by=managed_by)
     objects = Objects(workload.namespace, snapshot.items("configmaps"),
                       snapshot.items("registry-secrets"))
     config.env = container_env(container, f"{workload.ref} {container_field}", workload.ref,
                                objects, config.problems)
     try:
-        text = _config_file(config, container, workload.pod_spec, known, objects)
+        text = _config_file(config, container, workload.pod_spec_with_claims, known, objects)
         if text is not None:
             _merge(config, text)
     except Unresolvable as reason:
