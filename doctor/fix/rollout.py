@@ -75,8 +75,18 @@ def blocker(cluster: Cluster, ref: ObjectRef) -> str | None:
         if phase not in (None, "Complete", "Failed"):
             return f"rollout #{latest} of {ref.short} is already in progress ({phase})"
         return None
+    if _on_delete(workload):
+        return f"{ref.short} has the OnDelete update strategy: a redeploy would replace no " \
+            "pod (delete its pods, one at a time, to run a changed template)"
     done, message = _app_status(workload)
     return None if done is not None else f"a rollout of {ref.short} is in progress ({message})"
+
+
+def _on_delete(workload: dict[str, Any]) -> bool:
+    """A StatefulSet whose pods are replaced only when deleted (apps/v1
+    StatefulSetUpdateStrategy type OnDelete)."""
+    strategy = as_dict(as_dict(workload.get("spec")).get("updateStrategy"))
+    return workload["kind"] == "StatefulSet" and strategy.get("type") == "OnDelete"
 
 
 def start(cluster: Cluster, ref: ObjectRef, baseline: int, poll: float,
@@ -158,7 +168,7 @@ def _app_status(workload: dict[str, Any]) -> tuple[bool | None, str]:
             return None, f"{updated} of {desired} updated, {available} available"
         return True, f"{name} rolled out"
     if workload["kind"] == "StatefulSet":
-        return _stateful_set_status(name, spec, status)
+        return _stateful_set_status(workload, name)
     for condition in as_list(status.get("conditions")):
         if as_dict(condition).get("reason") == "ProgressDeadlineExceeded":
             return False, f"{name} exceeded its progress deadline"
@@ -174,15 +184,15 @@ def _app_status(workload: dict[str, Any]) -> tuple[bool | None, str]:
     return True, f"{name} rolled out"
 
 
-def _stateful_set_status(name: str, spec: dict[str, Any],
-                         status: dict[str, Any]) -> tuple[bool | None, str]:
+def _stateful_set_status(workload: dict[str, Any], name: str) -> tuple[bool | None, str]:
     """`kubectl rollout status` for a StatefulSet (kubectl pkg/polymorphichelpers
     rollout_status.go, StatefulSetStatusViewer): its pods up to the partition updated and
     ready, then the update revision current."""
-    strategy = as_dict(spec.get("updateStrategy"))
-    if strategy.get("type") == "OnDelete":
+    if _on_delete(workload):
         return False, f"{name} has the OnDelete update strategy: its pods are replaced only " \
             "when deleted"
+    spec, status = as_dict(workload.get("spec")), as_dict(workload.get("status"))
+    strategy = as_dict(spec.get("updateStrategy"))
     wanted = _int(spec.get("replicas", 1))
     ready = _int(status.get("readyReplicas"))
     if ready < wanted:
