@@ -19,6 +19,8 @@ WORKLOAD_COLLECTIONS = {
     "daemonsets": ("DaemonSet", "ds"),
     "statefulsets": ("StatefulSet", "statefulset"),
 }
+# The snapshot collections a reader of the registry's or console's workload declares.
+WORKLOAD_KINDS = tuple(WORKLOAD_COLLECTIONS)
 # The volume type a StatefulSet's volumeClaimTemplate gives its pods: each pod's own claim.
 CLAIM_TEMPLATE = "volumeClaimTemplate"
 

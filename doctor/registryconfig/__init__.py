@@ -63,14 +63,13 @@ from registry_doctor.doctor.registryconfig.sources import (
 )
 from registry_doctor.doctor.snapshot import Snapshot
 from registry_doctor.doctor.snapshot.redact import is_secret_setting
-from registry_doctor.doctor.workload import Workload, as_list
+from registry_doctor.doctor.workload import WORKLOAD_KINDS, Workload, as_list
 
 __all__ = ["CONFIG_KINDS", "OPENSHIFT4_IMAGE", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials",
            "Image", "Mount", "Problem", "RegistryConfig", "mount_for", "resolve"]
 
 # The snapshot collections resolution reads: checks using it list these in META.kinds.
-CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "statefulsets", "configmaps",
-                "registry-secrets")
+CONFIG_KINDS = (*WORKLOAD_KINDS, "configmaps", "registry-secrets")
 
 
 @dataclass(frozen=True)
