@@ -367,11 +367,9 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
                _registry_and_console, verb="get", names=(REGISTRY, CONSOLE)),
     Collection("daemonsets", "apps/v1", "daemonsets", "DaemonSet", True, _registry_and_console,
                verb="get", names=(REGISTRY, CONSOLE)),
-    # The distribution registry with a volumeClaimTemplate (plain Kubernetes only: no
-    # OpenShift platform runs its registry or console as one).
+    # A registry with per-pod claims (volumeClaimTemplates), as plain Kubernetes runs one.
     Collection("statefulsets", "apps/v1", "statefulsets", "StatefulSet", True,
-               _registry_and_console, verb="get", names=(REGISTRY, CONSOLE),
-               platforms=("kubernetes",)),
+               _registry_and_console, verb="get", names=(REGISTRY, CONSOLE)),
     Collection("registry-pods", "v1", "pods", "Pod", True, _registry_pods, needs=_WORKLOADS),
     Collection("console-pods", "v1", "pods", "Pod", True, _console_pods, needs=_WORKLOADS),
     Collection("console-node-pods", "v1", "pods", "Pod", True, _console_node_pods,
