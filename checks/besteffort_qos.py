@@ -17,14 +17,13 @@ from registry_doctor.doctor.fix.permissions import PATCH_OPERATOR_CONFIG, PATCH_
 from registry_doctor.doctor.fix.plan import PlanContext, planner
 from registry_doctor.doctor.model import CheckMeta, CheckOption, Resource, Result, Severity, Status
 from registry_doctor.doctor.quantity import QuantityError, parse_quantity
-from registry_doctor.doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.workload import WORKLOAD_KINDS, Workload, as_dict, as_list
 
 META = CheckMeta(
     id="besteffort-qos",
     title="Registry pods have compute resource requests",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "registry-pods", "limitranges",
-           "registry-operator-config"),
+    kinds=(*WORKLOAD_KINDS, "registry-pods", "limitranges", "registry-operator-config"),
     description=(
         "The registry pod's QoS class, read from the running pods' status.qosClass, or, when "
         "no registry pod runs, computed from the pod template exactly as Kubernetes does "

@@ -45,7 +45,7 @@ from registry_doctor.doctor.model import (
 from registry_doctor.doctor.pem import Certificate, PemFile, certificate_from_der, read_pem_file
 from registry_doctor.doctor.probe_results import CertDirFiles, ServedChain
 from registry_doctor.doctor.routes import refusals, served_hosts, termination
-from registry_doctor.doctor.workload import Workload
+from registry_doctor.doctor.workload import WORKLOAD_KINDS, Workload
 
 # `registry_doctor_certificate_not_after_timestamp_seconds{check,role}` (docs/exporter.md): the
 # earliest notAfter of each chain the check reads, the moment that chain stops verifying.
@@ -59,8 +59,8 @@ META = CheckMeta(
     id="cert-chain-order",
     title="Registry console serves a valid, well-ordered certificate chain",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "console-secrets", "configmaps",
-           "routes", "console-pods", "console-logs"),
+    kinds=(*WORKLOAD_KINDS, "console-secrets", "configmaps", "routes", "console-pods",
+           "console-logs"),
     probes=("console-route-tls", "console-cert-dir"),
     platforms=CONSOLE_PLATFORMS,
     platform_note=NO_CONSOLE,

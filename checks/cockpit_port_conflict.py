@@ -18,14 +18,13 @@ from registry_doctor.doctor.findings import Finding, verdict
 from registry_doctor.doctor.fix.planners.console import plan_cockpit_port_conflict as plan  # noqa: F401 (its planner)
 from registry_doctor.doctor.model import CheckMeta, CheckOption, Resource, Result, Severity, Status
 from registry_doctor.doctor.probe_results import Holder, PortHolders
-from registry_doctor.doctor.workload import as_dict, as_list
+from registry_doctor.doctor.workload import WORKLOAD_KINDS, as_dict, as_list
 
 META = CheckMeta(
     id="cockpit-port-conflict",
     title="Nothing else holds the registry console's port",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "console-pods",
-           "console-node-pods", "console-logs"),
+    kinds=(*WORKLOAD_KINDS, "console-pods", "console-node-pods", "console-logs"),
     probes=("console-port",),
     platforms=CONSOLE_PLATFORMS,
     platform_note=NO_CONSOLE,

@@ -14,14 +14,14 @@ from registry_doctor.doctor.console import CONSOLE_PLATFORMS, NO_CONSOLE
 from registry_doctor.doctor.known_issues import issues
 from registry_doctor.doctor.model import CheckMeta, Result, Severity
 from registry_doctor.doctor.running import Cause, Subject
+from registry_doctor.doctor.workload import WORKLOAD_KINDS
 
 META = CheckMeta(
     id="console-running",
     title="The registry console is up and serving",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "console-pods",
-           "console-replicationcontrollers", "console-events", "console-endpoints",
-           "console-logs"),
+    kinds=(*WORKLOAD_KINDS, "console-pods", "console-replicationcontrollers", "console-events",
+           "console-endpoints", "console-logs"),
     platforms=CONSOLE_PLATFORMS,
     platform_note=NO_CONSOLE,
     description=(

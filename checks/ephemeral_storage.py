@@ -9,6 +9,8 @@ volume under the filesystem driver's root directory.
 
 from __future__ import annotations
 
+from typing import Any
+
 from registry_doctor.doctor.check import CheckContext, NotEvaluable
 from registry_doctor.doctor.events import event_lines, warnings_about
 from registry_doctor.doctor.fix.planners.storage import plan_ephemeral_storage as plan  # noqa: F401 (its planner)
@@ -29,7 +31,7 @@ from registry_doctor.doctor.registryconfig import (
     RegistryConfig,
     mount_for,
 )
-from registry_doctor.doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.workload import CLAIM_TEMPLATE, Workload, as_dict, as_list
 
 META = CheckMeta(
     id="ephemeral-storage",
@@ -45,8 +47,10 @@ META = CheckMeta(
         "own layer), emptyDir or a read-only volume is crit; hostPath is warn (node-local, "
         "needs a privileged pod and write access for UID 1001); a claim is ok when it exists "
         "and is Bound, crit when it is missing, Pending or Lost, quoting the claim's warning "
-        "events (ProvisioningFailed, FailedBinding); other network volumes are ok. The "
-        "inmemory driver is crit."
+        "events (ProvisioningFailed, FailedBinding); a StatefulSet's volumeClaimTemplate "
+        "(each pod its own claim <template>-<name>-<ordinal>) is ok when every claim created "
+        "is Bound, crit when one is not; other network volumes are ok. The inmemory driver "
+        "is crit."
     ),
     remediation=(
         "Give the registry persistent storage: `$use_claim`, with a Bound "
@@ -115,6 +119,8 @@ def _judge_filesystem(ctx: CheckContext, workload: Workload, config: RegistryCon
         return _judge_host_path(ctx, config, mount, details, resources)
     if mount.type == "persistentVolumeClaim":
         return _judge_claim(ctx, workload, classify(ctx.snapshot, mount), details, resources)
+    if mount.type == CLAIM_TEMPLATE:
+        return _judge_pod_claims(ctx, workload, mount, details, resources)
     return ctx.result(Status.OK, f"images are on {mount.type} volume {mount.volume_name}, "
                       "which outlives the pod", details, resources)
 
@@ -156,17 +162,47 @@ def _judge_claim(ctx: CheckContext, workload: Workload, store: StoreVolume,
     if claim is None:
         return ctx.failed(f"claim {name} does not exist in namespace {workload.namespace}: "
                           "the registry pods cannot start", details, resources, metrics)
-    status = as_dict(claim.get("status"))
-    phase = status.get("phase") or "without a status"
-    volume = as_dict(claim.get("spec")).get("volumeName")
-    details.append(f"persistentvolumeclaim/{name} status.phase={phase}"
-                   + (f", spec.volumeName={volume}" if volume else ""))
+    phase = _claim_phase(claim, name, details)
     if phase != "Bound":
         details += _claim_events(ctx, name)
         return ctx.failed(f"claim {name} is {phase}, not Bound: the registry pods cannot "
                           "start until a volume binds", details, resources, metrics)
     return ctx.result(Status.OK, f"images are on claim {name} (Bound), which outlives the pod",
                       details, resources, metrics)
+
+
+def _claim_phase(claim: dict[str, Any], name: str, details: list[str]) -> str:
+    """The claim's phase, with its evidence line added to `details`."""
+    phase = as_dict(claim.get("status")).get("phase") or "without a status"
+    volume = as_dict(claim.get("spec")).get("volumeName")
+    details.append(f"persistentvolumeclaim/{name} status.phase={phase}"
+                   + (f", spec.volumeName={volume}" if volume else ""))
+    return str(phase)
+
+
+def _judge_pod_claims(ctx: CheckContext, workload: Workload, mount: Mount,
+                      details: list[str], resources: list[Resource]) -> Result:
+    """A StatefulSet's volumeClaimTemplate: each pod has its own claim, created by the
+    controller with the pod (`<template>-<statefulset>-<ordinal>`); one that does not bind
+    keeps its pod from starting."""
+    names = workload.pod_claim_names(mount.volume_name)
+    unbound = []
+    for name in names:
+        claim = ctx.snapshot.named("persistentvolumeclaims", name)
+        if claim is None:
+            details.append(f"persistentvolumeclaim/{name} not created yet (the StatefulSet "
+                           "controller creates it with its pod)")
+        elif _claim_phase(claim, name, details) != "Bound":
+            unbound.append(name)
+            resources = [*resources, Resource("PersistentVolumeClaim", name, workload.namespace)]
+            details += _claim_events(ctx, name)
+    if unbound:
+        return ctx.failed(f"claims {', '.join(unbound)} of {workload.ref}'s "
+                          f"volumeClaimTemplate {mount.volume_name} are not Bound: their pods "
+                          "cannot start until a volume binds", details, resources)
+    return ctx.result(Status.OK, f"images are on each pod's own claim from volumeClaimTemplate "
+                      f"{mount.volume_name} ({', '.join(names) or 'no pod'}), which outlives "
+                      "the pod", details, resources)
 
 
 def _claim_events(ctx: CheckContext, name: str) -> list[str]:

@@ -18,13 +18,13 @@ from typing import Any
 
 from registry_doctor.doctor.check import CheckContext
 from registry_doctor.doctor.model import CheckMeta, Resource, Result, Severity, Status
-from registry_doctor.doctor.workload import as_dict
+from registry_doctor.doctor.workload import WORKLOAD_KINDS, as_dict
 
 META = CheckMeta(
     id="ingress-body-size",
     title="An ingress-nginx Ingress lets layers through",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "services", "ingresses"),
+    kinds=(*WORKLOAD_KINDS, "services", "ingresses"),
     description=(
         "The Ingresses of the registry namespace (networking.k8s.io/v1) with a rule or default "
         "backend on the registry's Service, served by ingress-nginx (ingressClassName or the "

@@ -41,9 +41,10 @@ META = CheckMeta(
         "pod first: ok. With more pods (replicas > 1, or a DaemonSet): remote "
         "storage drivers are shared by design: ok. With the filesystem driver, the volume "
         "under its root directory decides, by what its plugin can do rather than the access "
-        "mode its claim declares: none, emptyDir or hostPath (inline or as a PV) gives each pod "
-        "its own store "
-        "(crit); a block device (cinder, EBS, GCE PD, Azure Disk, RBD, iSCSI, FC, vSphere, "
+        "mode its claim declares: none, emptyDir or hostPath (inline or as a PV), or a "
+        "StatefulSet's volumeClaimTemplate (each pod its own claim <template>-<name>-<ordinal>) "
+        "gives each pod its own store (crit); a block device (cinder, EBS, GCE PD, Azure "
+        "Disk, RBD, iSCSI, FC, vSphere, "
         "local, or their CSI drivers) attaches to one node (crit); a claim of unknown plugin "
         "that is not ReadWriteMany (crit); a network file system is shared whatever its "
         "claim declares. Shared NFS (an nfs PersistentVolume or inline volume, or an NFS/EFS "
@@ -133,6 +134,14 @@ def _stalled_rollout(ctx: CheckContext, workload: Workload, sharing: Sharing,
                       resources)
 
 
+def _pod_claims(workload: Workload, volume: str) -> list[str]:
+    """A StatefulSet's per-pod claims of the store volume, as its controller names them."""
+    if volume not in workload.claim_templates:
+        return []
+    return [f"{workload.ref} spec.volumeClaimTemplates[{volume}]: each pod gets its own "
+            f"claim, a volume of its own ({', '.join(workload.pod_claim_names(volume))})"]
+
+
 def _pod_count(workload: Workload) -> tuple[int | None, str]:
     if workload.kind == "DaemonSet":
         desired = as_dict(workload.obj.get("status")).get("desiredNumberScheduled")
@@ -159,7 +168,7 @@ def _judge_volume(ctx: CheckContext, workload: Workload, config: RegistryConfig,
     failures = store.failure_events(ctx.snapshot, ctx.snapshot.items("registry-events"))
     details += _event_lines(failures)
     if sharing.verdict == EACH_POD_ITS_OWN:
-        details += _pod_nodes(ctx)
+        details += [*_pod_claims(workload, mount.volume_name), *_pod_nodes(ctx)]
         return ctx.failed(f"each pod has its own {mount.type} store (volume "
                           f"{mount.volume_name}): pulls depend on which pod answers", details,
                           resources)

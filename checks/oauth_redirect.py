@@ -45,14 +45,13 @@ from registry_doctor.doctor.routes import (
 )
 from registry_doctor.doctor.snapshot import Snapshot
 from registry_doctor.doctor.snapshot.kinds import console_env
-from registry_doctor.doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.workload import WORKLOAD_KINDS, Workload, as_dict, as_list
 
 META = CheckMeta(
     id="oauth-redirect",
     title="Registry console login redirects back to the console",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "routes", "services",
-           "oauthclients"),
+    kinds=(*WORKLOAD_KINDS, "routes", "services", "oauthclients"),
     probes=("console-oauth", "console-oauth-authorize"),
     platforms=CONSOLE_PLATFORMS,
     platform_note=NO_CONSOLE,

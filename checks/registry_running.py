@@ -20,14 +20,14 @@ from registry_doctor.doctor.running import (
     Subject,
     judge,
 )
+from registry_doctor.doctor.workload import WORKLOAD_KINDS
 
 META = CheckMeta(
     id="registry-running",
     title="The registry is up and serving",
     severity=Severity.CRIT,
-    kinds=("deploymentconfigs", "deployments", "daemonsets", "registry-pods",
-           "registry-replicationcontrollers", "registry-replicasets", "registry-events", "services",
-           "endpoints", "registry-logs"),
+    kinds=(*WORKLOAD_KINDS, "registry-pods", "registry-replicationcontrollers",
+           "registry-replicasets", "registry-events", "services", "endpoints", "registry-logs"),
     description=(
         "Desired against ready registry pods; for each pod that is not ready, or that "
         "restarted recently and repeatedly, its container state (waiting reason such as "

@@ -40,7 +40,7 @@ from registry_doctor.doctor.registryconfig import (
 )
 from registry_doctor.doctor.registryconfig.rules import DISTRIBUTION_2
 from registry_doctor.doctor.volumestats import SAVED_FILE, VolumeMeasure, VolumeStats
-from registry_doctor.doctor.workload import as_dict, as_list
+from registry_doctor.doctor.workload import CLAIM_TEMPLATE, as_dict, as_list
 
 # The fix, by flavour; the claim is named, and $cli and $namespace as for the installation.
 FIX_OPENSHIFT = (
@@ -73,7 +73,8 @@ META = CheckMeta(
         "the last day's growth (deriv over 1d) fills the volume within 7 days. Object stores "
         "(s3, gcs, azure, swift, oss) skip: they have no capacity to fill; emptyDir, hostPath "
         "and the container's own layer skip: they fill the node's disk, which the kubelet "
-        "guards by evicting the pod (ephemeral-storage judges such stores). Without a source "
+        "guards by evicting the pod (ephemeral-storage judges such stores); a StatefulSet's "
+        "per-pod claims (volumeClaimTemplates) skip, not measured yet. Without a source "
         "the check skips. The details say whether a CronJob or Job in the registry's "
         "namespace prunes images (for a distribution registry: garbage-collects) and when it "
         "last succeeded."
@@ -156,6 +157,10 @@ def _not_a_claim(mount: Mount | None) -> str | None:
         return (f"images are on hostPath volume {name}, a directory of the node's own file "
                 "system: watch the node's disk (node_filesystem_avail_bytes); the kubelet "
                 "publishes volume statistics for claims only")
+    if volume_type == CLAIM_TEMPLATE:  # one claim per pod: no one claim to measure
+        return (f"images are on each pod's own claim from volumeClaimTemplate {name} "
+                f"({name}-<statefulset>-<ordinal>): this check measures one claim and does "
+                "not measure per-pod claims yet; watch kubelet_volume_stats_* of each")
     if volume_type != "persistentVolumeClaim":
         return (f"images are on inline {volume_type} volume {name}: the kubelet publishes "
                 "volume statistics for claims only; watch the server that exports it")

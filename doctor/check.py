@@ -89,8 +89,8 @@ class CheckContext:
                                    "with --registry NAME -n NAMESPACE")
             raise NotEvaluable(
                 f"registry workload {config.registry_name} not found in namespace "
-                f"{config.namespace} (looked for a DeploymentConfig, Deployment and DaemonSet; "
-                "use --namespace/--registry if it lives elsewhere)"
+                f"{config.namespace} (looked for a DeploymentConfig, Deployment, DaemonSet and "
+                "StatefulSet; use --namespace/--registry if it lives elsewhere)"
                 + (f"; {self.installation.absent_hint}" if self.installation.absent_hint
                    else ""))
         return workload
@@ -106,7 +106,7 @@ class CheckContext:
         if workload is None:
             config = self.config
             raise NotApplicable(
-                f"no registry console: no DeploymentConfig, Deployment or DaemonSet "
+                f"no registry console: no DeploymentConfig, Deployment, DaemonSet or StatefulSet "
                 f"{config.console_name} in namespace {config.namespace} (use --console if it "
                 "has another name)")
         return workload

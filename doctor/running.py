@@ -105,8 +105,9 @@ def judge(ctx: CheckContext, subject: Subject) -> Result:
     desired = workload.replicas
     failed_rollout = _failed_deployment(subject, events, details, resources)
     no_endpoints = _endpoint_evidence(subject.endpoints, details)
-    details += [f"{workload.ref} event {line}"
-                for line in event_lines(events.get((workload.kind, workload.name), []))]
+    details += _status_evidence(workload)
+    # A StatefulSet creates its pods itself: FailedCreate (quota, security policy) is its own.
+    details += _controller_evidence(subject, workload.kind, workload.ref, events)
     wanted = f"{desired} desired" if desired is not None else "one per node"
     counted = f"{ready_count} of {len(pods)} {subject.label} pods ready ({wanted})"
     if (not pods or ready_count == 0) or failed_rollout or no_endpoints:
@@ -264,22 +265,42 @@ def _failed_deployment(subject: Subject, events: dict[tuple[str, str], list[dict
     return failed
 
 
+# The controllers that create the pods themselves, so their events say why pods are missing.
+POD_CREATORS = ("ReplicaSet", "StatefulSet")
+
+
 def _replica_set_evidence(subject: Subject, replica_set: dict[str, Any],
                           events: dict[tuple[str, str], list[dict[str, Any]]],
                           resources: list[Resource]) -> list[str]:
     """The newest ReplicaSet's warning events: a controller that cannot create pods (quota,
     security policy) says so there, not on any pod."""
-    name = as_dict(replica_set.get("metadata")).get("name", "?")
-    lines = [f"rs/{name} event {line}"
-             for line in event_lines(events.get(("ReplicaSet", name), []))]
+    name = str(as_dict(replica_set.get("metadata")).get("name", "?"))
+    lines = _controller_evidence(subject, "ReplicaSet", f"rs/{name}", events)
     if lines:
         resources.append(Resource("ReplicaSet", name, subject.workload.namespace))
-        cause = next((c for symptom, c in (*subject.first, *subject.then)
-                      if any(symptom in line for line in lines)), None)
-        if cause is not None:
-            owner = f" (check {cause.owner})" if cause.owner else ""
-            lines.append(f"rs/{name} likely cause: {cause.text}{owner}")
     return lines
+
+
+def _controller_evidence(subject: Subject, kind: str, ref: str,
+                         events: dict[tuple[str, str], list[dict[str, Any]]]) -> list[str]:
+    """The warning events about the controller `ref` (kind/name) that creates the pods, and
+    the likely cause they name."""
+    name = ref.partition("/")[2]
+    lines = [f"{ref} event {line}" for line in event_lines(events.get((kind, name), []))]
+    cause = next((c for symptom, c in (*subject.first, *subject.then)
+                  if any(symptom in line for line in lines)), None)
+    if cause is not None and kind in POD_CREATORS:
+        owner = f" (check {cause.owner})" if cause.owner else ""
+        lines.append(f"{ref} likely cause: {cause.text}{owner}")
+    return lines
+
+
+def _status_evidence(workload: Workload) -> list[str]:
+    """A StatefulSet's own count of ready pods (apps/v1 StatefulSetStatus.readyReplicas)."""
+    if workload.kind != "StatefulSet":
+        return []
+    ready = as_dict(workload.obj.get("status")).get("readyReplicas", 0)
+    return [f"{workload.ref} status.readyReplicas={ready}"]
 
 
 def _endpoint_evidence(endpoints: dict[str, Any] | None, details: list[str]) -> bool:

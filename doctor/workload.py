@@ -1,7 +1,7 @@
 """A uniform view of the workload that runs the registry or the console.
 
-`oc adm registry` creates a DeploymentConfig; plain Kubernetes installs use a Deployment or a
-DaemonSet. Checks read all three the same way through `Workload`.
+`oc adm registry` creates a DeploymentConfig; plain Kubernetes installs use a Deployment, a
+DaemonSet or a StatefulSet. Checks read them all the same way through `Workload`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ WORKLOAD_COLLECTIONS = {
     "deploymentconfigs": ("DeploymentConfig", "dc"),
     "deployments": ("Deployment", "deployment"),
     "daemonsets": ("DaemonSet", "ds"),
+    "statefulsets": ("StatefulSet", "statefulset"),
 }
+# The snapshot collections a reader of the registry's or console's workload declares.
+WORKLOAD_KINDS = tuple(WORKLOAD_COLLECTIONS)
+# The volume type a StatefulSet's volumeClaimTemplate gives its pods: each pod's own claim.
+CLAIM_TEMPLATE = "volumeClaimTemplate"
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -66,9 +71,10 @@ class Workload:
     @property
     def rolling(self) -> str | None:
         """The rolling strategy's type (new pods start before old ones stop), with the API's
-        default when unset; None for Recreate, OnDelete, a DaemonSet, or a rolling strategy
-        whose maxSurge comes to 0 pods: that one stops old pods first (maxUnavailable, which
-        the API then makes at least 1)."""
+        default when unset; None for Recreate, OnDelete, a DaemonSet, a StatefulSet (its
+        RollingUpdate deletes a pod before it recreates it: apps/v1 StatefulSetUpdateStrategy
+        has no maxSurge), or a rolling strategy whose maxSurge comes to 0 pods: that one stops
+        old pods first (maxUnavailable, which the API then makes at least 1)."""
         default = {"DeploymentConfig": "Rolling", "Deployment": "RollingUpdate"}.get(self.kind)
         strategy = as_dict(self.spec.get("strategy"))
         kind = strategy.get("type") or default
@@ -80,6 +86,39 @@ class Workload:
     @property
     def pod_spec(self) -> dict[str, Any]:
         return as_dict(as_dict(self.spec.get("template")).get("spec"))
+
+    @property
+    def claim_templates(self) -> dict[str, dict[str, Any]]:
+        """A StatefulSet's spec.volumeClaimTemplates by name; empty for other kinds."""
+        if self.kind != "StatefulSet":
+            return {}
+        templates = (as_dict(t) for t in as_list(self.spec.get("volumeClaimTemplates")))
+        return {name: t for t in templates
+                if isinstance(name := as_dict(t.get("metadata")).get("name"), str)}
+
+    @property
+    def pod_spec_with_claims(self) -> dict[str, Any]:
+        """The pod template's spec with the volumes its pods get: a StatefulSet's controller
+        adds one per volumeClaimTemplate, replacing a template volume of the same name, each
+        pod's own claim `<template>-<statefulset>-<ordinal>` (kubernetes
+        pkg/controller/statefulset/stateful_set_utils.go: updateStorage,
+        getPersistentVolumeClaimName). Here: `{"name": ..., "volumeClaimTemplate": <it>}`."""
+        templates = self.claim_templates
+        if not templates:
+            return self.pod_spec
+        volumes = [v for v in as_list(self.pod_spec.get("volumes"))
+                   if as_dict(v).get("name") not in templates]
+        volumes += [{"name": name, CLAIM_TEMPLATE: template}
+                    for name, template in templates.items()]
+        return {**self.pod_spec, "volumes": volumes}
+
+    def pod_claim_names(self, template: str) -> list[str]:
+        """The claims a StatefulSet's pods get from `template`, one per ordinal (from
+        spec.ordinals.start, 0 by default)."""
+        start = as_dict(self.spec.get("ordinals")).get("start", 0)
+        start = start if isinstance(start, int) and not isinstance(start, bool) else 0
+        return [f"{template}-{self.name}-{ordinal}"
+                for ordinal in range(start, start + (self.replicas or 0))]
 
     def containers(self) -> Iterator[tuple[int, dict[str, Any]]]:
         for index, container in enumerate(as_list(self.pod_spec.get("containers"))):
@@ -139,7 +178,8 @@ def _expression_term(expression: Any) -> str | None:
 
 
 def find_workload(collections: dict[str, list[dict[str, Any]]], name: str) -> Workload | None:
-    """The DeploymentConfig, Deployment or DaemonSet called `name`, in that order of preference."""
+    """The DeploymentConfig, Deployment, DaemonSet or StatefulSet called `name`, in that order of
+    preference."""
     for collection, (kind, short) in WORKLOAD_COLLECTIONS.items():
         for obj in collections.get(collection, ()):
             if obj["metadata"]["name"] == name:

@@ -47,13 +47,18 @@ def registry_dc(objects: list[Obj]) -> Obj:
 
 
 def as_deployment(objects: list[Obj], kind: str = "Deployment") -> list[Obj]:
-    """The broken registry as a Deployment (or a DaemonSet) instead of a DeploymentConfig."""
+    """The broken registry as a Deployment (or a DaemonSet or StatefulSet) instead of a
+    DeploymentConfig."""
     dc = registry_dc(objects)
     spec = {"selector": {"matchLabels": dc["spec"]["selector"]},
             "template": dc["spec"]["template"]}
     if kind == "Deployment":
         spec["replicas"] = 2
         status = {"replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}
+    elif kind == "StatefulSet":
+        spec.update(replicas=2, serviceName="docker-registry")
+        status = {"replicas": 2, "updatedReplicas": 2, "readyReplicas": 2,
+                  "currentRevision": "docker-registry-1", "updateRevision": "docker-registry-1"}
     else:
         status = {"desiredNumberScheduled": 2, "updatedNumberScheduled": 2,
                   "numberAvailable": 2}

@@ -13,7 +13,7 @@ import yaml
 from registry_doctor.checks import all_checks
 from registry_doctor.doctor import engine
 from registry_doctor.doctor.config import RunConfig
-from registry_doctor.doctor.model import Status
+from registry_doctor.doctor.model import Resource, Status
 from registry_doctor.doctor.platform import ADAPTERS, NamesNeeded, adapter, choose
 from registry_doctor.doctor.snapshot import CollectError
 from registry_doctor.doctor.snapshot.kinds import known_collections
@@ -318,12 +318,21 @@ def test_several_registries_are_a_usage_error_naming_each(tmp_path: Path) -> Non
     assert settled(tmp_path, objects, registry_name="a").namespace == "team-a"
 
 
-def test_a_statefulset_registry_is_named_but_not_judged(tmp_path: Path) -> None:
-    statefulset = chart_deployment("registry", "infra", image="registry:3")
+def test_a_statefulset_registry_is_found_and_judged(tmp_path: Path) -> None:
+    statefulset = chart_deployment("registry", "infra", image="registry:3", resources={})
     statefulset["kind"] = "StatefulSet"
     config = settled(tmp_path, [statefulset])
-    assert config.registry_search.startswith("statefulset/registry -n infra runs a distribution "
-                                             "registry, but")
+    assert (config.namespace, config.registry_name, config.registry_search) == \
+        ("infra", "registry", "")
+    assert "registry found in any namespace: statefulset/registry -n infra" \
+        in config.platform_evidence
+    checks = engine.select_checks(["besteffort-qos"], config=config)
+    report, _ = engine.inspect(config, checks)
+    result = report.results[0]
+    assert (result.status, result.resources[0]) == \
+        (Status.CRIT, Resource("StatefulSet", "registry", "infra"))
+    assert "statefulset/registry spec.template.spec.containers[registry].resources: requests " \
+        "none, limits none" in result.details
 
 
 def plan_on(dump: Path, check_id: str, **options: Any) -> list[Any]:

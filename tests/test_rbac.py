@@ -122,8 +122,9 @@ class RecordingSource(DumpSource):
 
 @pytest.mark.parametrize("dump", [CLUSTERS / "healthy", CLUSTERS / "broken",
                                   REPO / "tests" / "fixtures" / "kubefake",
-                                  CLUSTERS / "openshift4-healthy"],
-                         ids=["healthy", "broken", "kubefake", "openshift4-healthy"])
+                                  CLUSTERS / "openshift4-healthy", CLUSTERS / "kubernetes-healthy"],
+                         ids=["healthy", "broken", "kubefake", "openshift4-healthy",
+                              "kubernetes-healthy"])
 def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> None:
     source = RecordingSource(dump)
     config = engine.settle(RunConfig(from_dir=dump, node_pod_scan=True, names_given=frozenset()),
@@ -140,8 +141,9 @@ def test_each_collection_queries_as_its_catalogue_entry_declares(dump: Path) -> 
         # the one of a Deployment's ReplicaSets (the registry is a DeploymentConfig)
         expected = {n for n, c in CATALOGUE.items() if not c.platforms}  # 3.x's
         assert seen | {"registry-replicasets"} == expected, sorted(expected - seen)
-    if dump.name == "openshift4-healthy":  # and the operator's singletons
-        assert {n for n, c in CATALOGUE.items() if c.platforms} <= seen
+    if dump.name in ("openshift4-healthy", "kubernetes-healthy"):  # and the platform's own
+        platform = dump.name.removesuffix("-healthy")
+        assert {n for n, c in CATALOGUE.items() if platform in c.platforms} <= seen
 
 
 def healthy_as_deployment(folder: Path) -> Path:

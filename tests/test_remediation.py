@@ -412,6 +412,30 @@ def test_a_deployment_rolls_out_its_template_change(cluster: Start) -> None:
         (line["event"], line.get("result")) for line in lines]
 
 
+@pytest.mark.parametrize("kube_profile", ["kubernetes-1.33"])
+def test_a_statefulset_rolls_out_its_template_change(cluster: Start) -> None:
+    api, config = cluster(as_deployment(broken(), "StatefulSet"))
+    report, lines = run_fix(config, [QOS])
+    assert report.result("besteffort-qos").status is Status.OK
+    statefulset = api.get_object("statefulsets", "default", "docker-registry")
+    assert statefulset["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+    assert statefulset["status"]["currentRevision"] == statefulset["status"]["updateRevision"]
+    assert ("redeploy", "followed (already started)") in [
+        (line["event"], line.get("result")) for line in lines]
+
+
+@pytest.mark.parametrize("kube_profile", ["kubernetes-1.33"])
+def test_an_on_delete_statefulset_is_not_redeployed(cluster: Start) -> None:
+    def on_delete(statefulset: Obj) -> None:
+        statefulset["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    api, config = cluster(edited(as_deployment(broken(), "StatefulSet"), "StatefulSet",
+                                 "docker-registry", on_delete))
+    report, _ = run_fix(config, [QOS])
+    [action] = actions(report)
+    assert action["state"] == "blocked" and "OnDelete update strategy" in action["message"]
+    assert writes(api) == []
+
+
 @EVERY_PROFILE
 def test_a_deployment_is_restarted_when_only_a_redeploy_is_needed(cluster: Start) -> None:
     def fixed(deployment: Obj) -> None:

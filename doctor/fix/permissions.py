@@ -28,6 +28,8 @@ PATCH_WORKLOAD = (
                names=WORKLOADS),
     Permission("apps", "daemonsets", ("get", "patch"), "change the workload's DaemonSet",
                names=WORKLOADS),
+    Permission("apps", "statefulsets", ("get", "patch"), "change the registry's StatefulSet",
+               names=(REGISTRY,), platforms=("kubernetes",)),
 )
 # Redeploying it and following the rollout (a rollout's ReplicationControllers and pods have
 # generated names: not restricted by name).
@@ -41,6 +43,9 @@ REDEPLOY = (
                "(kubectl rollout restart) and follow its rollout", names=WORKLOADS),
     Permission("apps", "daemonsets", ("get", "patch"), "restart a DaemonSet and follow it",
                names=WORKLOADS),
+    Permission("apps", "statefulsets", ("get", "patch"), "restart the registry's StatefulSet "
+               "(kubectl rollout restart) and follow its rollout", names=(REGISTRY,),
+               platforms=("kubernetes",)),
     Permission("", "pods", ("list",), "wait until the old pods are gone"),
 )
 # OpenShift 4: the image registry operator's Config CR, where fixes are made (the operator

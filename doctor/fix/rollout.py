@@ -7,9 +7,9 @@
   `openshift.io/deployment.phase: Complete` and no pod of an older rollout is left, failed on
   `Failed`. A DC with a ConfigChange trigger starts a rollout by itself when its template
   changes: that rollout is followed instead of starting a second one.
-- Deployment and DaemonSet: what `kubectl rollout restart` does (pod template annotation
-  `kubectl.kubernetes.io/restartedAt`), unless the fix changed the template, which rolls out by
-  itself; done or failed as `kubectl rollout status` judges it.
+- Deployment, DaemonSet and StatefulSet: what `kubectl rollout restart` does (pod template
+  annotation `kubectl.kubernetes.io/restartedAt`), unless the fix changed the template, which
+  rolls out by itself; done or failed as `kubectl rollout status` judges it.
 """
 
 from __future__ import annotations
@@ -75,8 +75,18 @@ def blocker(cluster: Cluster, ref: ObjectRef) -> str | None:
         if phase not in (None, "Complete", "Failed"):
             return f"rollout #{latest} of {ref.short} is already in progress ({phase})"
         return None
+    if _on_delete(workload):
+        return f"{ref.short} has the OnDelete update strategy: a redeploy would replace no " \
+            "pod (delete its pods, one at a time, to run a changed template)"
     done, message = _app_status(workload)
     return None if done is not None else f"a rollout of {ref.short} is in progress ({message})"
+
+
+def _on_delete(workload: dict[str, Any]) -> bool:
+    """A StatefulSet whose pods are replaced only when deleted (apps/v1
+    StatefulSetUpdateStrategy type OnDelete)."""
+    strategy = as_dict(as_dict(workload.get("spec")).get("updateStrategy"))
+    return workload["kind"] == "StatefulSet" and strategy.get("type") == "OnDelete"
 
 
 def start(cluster: Cluster, ref: ObjectRef, baseline: int, poll: float,
@@ -143,8 +153,8 @@ def _progress(cluster: Cluster, rollout: Rollout) -> tuple[bool | None, str]:
 
 
 def _app_status(workload: dict[str, Any]) -> tuple[bool | None, str]:
-    """`kubectl rollout status` for a Deployment or DaemonSet: (True done | False failed |
-    None in progress, why)."""
+    """`kubectl rollout status` for a Deployment, DaemonSet or StatefulSet: (True done | False
+    failed | None in progress, why)."""
     metadata, spec, status = workload["metadata"], as_dict(workload.get("spec")), \
         as_dict(workload.get("status"))
     name = f"{workload['kind'].lower()}/{metadata['name']}"
@@ -157,6 +167,8 @@ def _app_status(workload: dict[str, Any]) -> tuple[bool | None, str]:
         if updated < desired or available < desired:
             return None, f"{updated} of {desired} updated, {available} available"
         return True, f"{name} rolled out"
+    if workload["kind"] == "StatefulSet":
+        return _stateful_set_status(workload, name)
     for condition in as_list(status.get("conditions")):
         if as_dict(condition).get("reason") == "ProgressDeadlineExceeded":
             return False, f"{name} exceeded its progress deadline"
@@ -169,6 +181,31 @@ def _app_status(workload: dict[str, Any]) -> tuple[bool | None, str]:
     if _int(status.get("availableReplicas")) < updated:
         return None, f"{_int(status.get('availableReplicas'))} of {updated} updated replicas " \
             "available"
+    return True, f"{name} rolled out"
+
+
+def _stateful_set_status(workload: dict[str, Any], name: str) -> tuple[bool | None, str]:
+    """`kubectl rollout status` for a StatefulSet (kubectl pkg/polymorphichelpers
+    rollout_status.go, StatefulSetStatusViewer): its pods up to the partition updated and
+    ready, then the update revision current."""
+    if _on_delete(workload):
+        return False, f"{name} has the OnDelete update strategy: its pods are replaced only " \
+            "when deleted"
+    spec, status = as_dict(workload.get("spec")), as_dict(workload.get("status"))
+    strategy = as_dict(spec.get("updateStrategy"))
+    wanted = _int(spec.get("replicas", 1))
+    ready = _int(status.get("readyReplicas"))
+    if ready < wanted:
+        return None, f"{ready} of {wanted} pods ready"
+    partition = _int(as_dict(strategy.get("rollingUpdate")).get("partition"))
+    updated = _int(status.get("updatedReplicas"))
+    if partition > 0:
+        if updated < wanted - partition:
+            return None, f"{updated} of {wanted - partition} pods above partition {partition} " \
+                "updated"
+        return True, f"{name} rolled out up to partition {partition}"
+    if status.get("updateRevision") != status.get("currentRevision"):
+        return None, f"{updated} of {wanted} pods updated"
     return True, f"{name} rolled out"
 
 

@@ -145,8 +145,8 @@ class Installation:
 
     @cached_property
     def registry(self) -> Workload | None:
-        """The registry's DeploymentConfig, Deployment or DaemonSet (read when asked: a reader
-        that never asks need not declare the workloads)."""
+        """The registry's DeploymentConfig, Deployment, DaemonSet or StatefulSet (read when
+        asked: a reader that never asks need not declare the workloads)."""
         return self._workload(self.registry_name)
 
     @cached_property

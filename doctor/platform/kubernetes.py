@@ -2,7 +2,7 @@
 typically installed by the twuni/docker-registry Helm chart: a Deployment named after the
 release, its ConfigMap `<fullname>-config` (config.yml) and Secret `<fullname>-secret`
 (haSharedSecret, S3 keys) read through `REGISTRY_*` env, a Service on port 5000 and an optional
-Ingress. No console.
+Ingress; or a StatefulSet, whose volumeClaimTemplates give each pod its own claim. No console.
 
 The registry has no fixed name here, so unless the admin names it (`--registry NAME -n NS`) it
 is discovered: the Deployments and StatefulSets labelled `app=docker-registry` (the chart's
@@ -23,7 +23,7 @@ from registry_doctor.doctor.platform import Installation, NamesNeeded, with_name
 from registry_doctor.doctor.platform.openshift3 import OPENSHIFT_GROUPS
 from registry_doctor.doctor.snapshot import CollectError
 from registry_doctor.doctor.snapshot.kinds import Collection, Query
-from registry_doctor.doctor.workload import Workload, as_dict, as_list
+from registry_doctor.doctor.workload import WORKLOAD_COLLECTIONS, Workload, as_dict, as_list
 
 if TYPE_CHECKING:
     from registry_doctor.doctor.config import RunConfig
@@ -80,8 +80,8 @@ class Kubernetes:
     id = "kubernetes"
     title = "Distribution registry on plain Kubernetes"
     cli = "kubectl"
-    collections = ("deployments", "registry-pods", "registry-replicasets", "services",
-                   "endpoints", "ingresses")
+    collections = ("deployments", "statefulsets", "registry-pods", "registry-replicasets",
+                   "services", "endpoints", "ingresses")
 
     def detect(self, groups: frozenset[str]) -> str | None:
         # The fallback, tried last: any cluster that is not OpenShift.
@@ -106,10 +106,6 @@ class Kubernetes:
             listed = ", ".join(f"{w.ref} -n {w.namespace}" for w in found)
             raise NamesNeeded(f"{len(found)} distribution registries found in {where} "
                               f"({listed}): name one with --registry NAME -n NAMESPACE")
-        if found and found[0].kind == "StatefulSet":
-            return self._not_found(config, f"{found[0].ref} -n {found[0].namespace} runs a "
-                                   "distribution registry, but on plain Kubernetes "
-                                   "registry-doctor judges Deployments, not StatefulSets, yet")
         if found:
             registry = found[0]
             return replace(with_names(config, {"namespace": registry.namespace,
@@ -129,8 +125,8 @@ class Kubernetes:
                        registry_search=search)
 
     def lower(self, actions: list[Action]) -> list[Action]:
-        """Patches stay Deployment patches (kubectl semantics, then a rollout of the
-        Deployment), except where Helm manages the object: then the chart values to change."""
+        """Patches stay Deployment or StatefulSet patches (kubectl semantics, then a rollout of
+        the workload), except where Helm manages the object: then the chart values to change."""
         from registry_doctor.doctor.platform.helm import lower
 
         return lower(actions)
@@ -150,8 +146,7 @@ def _discovery_list(api_version: str, resource: str, kind: str) -> Collection:
                       lambda *_: [], all_namespaces=True)
 
 
-# What discovery lists. StatefulSets are listed to say that one was found: the checks judge
-# Deployments (and 3.x's DeploymentConfigs and DaemonSets), not StatefulSets yet.
+# What discovery lists: the chart's Deployment, or a StatefulSet (with per-pod claims).
 DISCOVERY = (_discovery_list("apps/v1", "deployments", "Deployment"),
              _discovery_list("apps/v1", "statefulsets", "StatefulSet"))
 
@@ -161,7 +156,8 @@ def discover(source: Source, namespace: str | None, timeout: float) -> list[Work
     one scoped list per kind (by label; RBAC: list deployments and statefulsets, in the
     namespace or cluster-wide), answered by a dump alike."""
     query = Query(namespace=namespace, label_selector=CHART_LABEL)
-    found = (Workload(collection.kind, collection.kind.lower(), obj) for collection in DISCOVERY
+    found = (Workload(collection.kind, WORKLOAD_COLLECTIONS[collection.resource][1], obj)
+             for collection in DISCOVERY
              for obj in source.fetch(collection, query, timeout))
     return sorted((w for w in found if looks_like_distribution(w)),
                   key=lambda w: (w.namespace, w.kind, w.name))

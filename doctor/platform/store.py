@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from registry_doctor.doctor.workload import as_dict, as_list
+from registry_doctor.doctor.workload import CLAIM_TEMPLATE, as_dict, as_list
 
 if TYPE_CHECKING:
     from registry_doctor.doctor.platform import Installation
@@ -58,7 +58,7 @@ PV_SOURCES = frozenset({
     "vsphereVolume"})
 
 # Whether the registry's pods can share the store.
-EACH_POD_ITS_OWN = "each-pod-its-own"  # emptyDir, ephemeral, hostPath
+EACH_POD_ITS_OWN = "each-pod-its-own"  # emptyDir, ephemeral, hostPath, volumeClaimTemplate
 ONE_POD_ONLY = "one-pod-only"  # a block device, or a claim that is not ReadWriteMany
 CLAIM_MISSING = "claim-missing"
 SHARED = "shared"  # shared, not over NFS
@@ -179,6 +179,8 @@ class StoreVolume:
         unknown."""
         if self.type in NODE_LOCAL:
             return Sharing(EACH_POD_ITS_OWN, what=f"{self.type} volume {self.name}")
+        if self.type == CLAIM_TEMPLATE:  # each pod's claim <template>-<name>-<ordinal>
+            return Sharing(EACH_POD_ITS_OWN, what=f"volumeClaimTemplate {self.name}")
         if self.type in SHARED_INLINE:
             return Sharing(SHARED_NFS if self.type == "nfs" else SHARED,
                            what=f"inline {self.type} volume {self.name}")

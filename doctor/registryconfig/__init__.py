@@ -63,14 +63,13 @@ from registry_doctor.doctor.registryconfig.sources import (
 )
 from registry_doctor.doctor.snapshot import Snapshot
 from registry_doctor.doctor.snapshot.redact import is_secret_setting
-from registry_doctor.doctor.workload import Workload, as_list
+from registry_doctor.doctor.workload import WORKLOAD_KINDS, Workload, as_list
 
 __all__ = ["CONFIG_KINDS", "OPENSHIFT4_IMAGE", "REMOTE_DRIVERS", "S3_DRIVERS", "Credentials",
            "Image", "Mount", "Problem", "RegistryConfig", "mount_for", "resolve"]
 
 # The snapshot collections resolution reads: checks using it list these in META.kinds.
-CONFIG_KINDS = ("deploymentconfigs", "deployments", "daemonsets", "configmaps",
-                "registry-secrets")
+CONFIG_KINDS = (*WORKLOAD_KINDS, "configmaps", "registry-secrets")
 
 
 @dataclass(frozen=True)
@@ -374,14 +373,14 @@ def resolve(snapshot: Snapshot, workload: Workload, platform_image: Image | None
     if known is UPSTREAM_IMAGE and flavour.major >= 3:
         known = UPSTREAM_3_IMAGE
     config = RegistryConfig(workload.ref, container_field, image, flavour, rules_line,
-                            container=container, pod_spec=workload.pod_spec,
+                            container=container, pod_spec=workload.pod_spec_with_claims,
                             managed_by=managed_by)
     objects = Objects(workload.namespace, snapshot.items("configmaps"),
                       snapshot.items("registry-secrets"))
     config.env = container_env(container, f"{workload.ref} {container_field}", workload.ref,
                                objects, config.problems)
     try:
-        text = _config_file(config, container, workload.pod_spec, known, objects)
+        text = _config_file(config, container, workload.pod_spec_with_claims, known, objects)
         if text is not None:
             _merge(config, text)
     except Unresolvable as reason:

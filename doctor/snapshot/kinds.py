@@ -126,11 +126,14 @@ def _console_pods(collections: Collections, config: RunConfig) -> list[Query]:
 
 
 def registry_claim_names(collections: Collections, config: RunConfig) -> list[str]:
+    """The claims of the registry's pods: those its pod template names, and a StatefulSet's
+    per-pod claims from its volumeClaimTemplates."""
     workload = registry_workload(collections, config)
     if workload is None:
         return []
-    claims = (as_dict(as_dict(v).get("persistentVolumeClaim")).get("claimName")
-              for v in as_list(workload.pod_spec.get("volumes")))
+    claims = [as_dict(as_dict(v).get("persistentVolumeClaim")).get("claimName")
+              for v in as_list(workload.pod_spec.get("volumes"))]
+    claims += [c for t in workload.claim_templates for c in workload.pod_claim_names(t)]
     return sorted({c for c in claims if isinstance(c, str)})
 
 
@@ -364,6 +367,9 @@ CATALOGUE: dict[str, Collection] = {c.name: c for c in (
                _registry_and_console, verb="get", names=(REGISTRY, CONSOLE)),
     Collection("daemonsets", "apps/v1", "daemonsets", "DaemonSet", True, _registry_and_console,
                verb="get", names=(REGISTRY, CONSOLE)),
+    # A registry with per-pod claims (volumeClaimTemplates), as plain Kubernetes runs one.
+    Collection("statefulsets", "apps/v1", "statefulsets", "StatefulSet", True,
+               _registry_and_console, verb="get", names=(REGISTRY, CONSOLE)),
     Collection("registry-pods", "v1", "pods", "Pod", True, _registry_pods, needs=_WORKLOADS),
     Collection("console-pods", "v1", "pods", "Pod", True, _console_pods, needs=_WORKLOADS),
     Collection("console-node-pods", "v1", "pods", "Pod", True, _console_node_pods,

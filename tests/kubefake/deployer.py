@@ -1,9 +1,10 @@
 """The controllers behind a rollout, reduced to what remediation tests need (and a claim
 binder: a created PersistentVolumeClaim is Bound at once).
 
-OpenShift's DeploymentConfig controller and deployer pod, and the Deployment and DaemonSet
-controllers, finish a rollout in one step: the next ReplicationController `NAME-<version>` (or
-the new pods) appear at once, and the rollout ends in the phase the test asked for:
+OpenShift's DeploymentConfig controller and deployer pod, and the Deployment, DaemonSet and
+StatefulSet controllers, finish a rollout in one step: the next ReplicationController
+`NAME-<version>` (or the new pods; a StatefulSet's named `NAME-<ordinal>`) appear at once, and
+the rollout ends in the phase the test asked for:
 
 - `Complete`: the workload's pods are replaced by pods built from the new template, with the
   QoS class Kubernetes computes (pkg/apis/core/helper/qos);
@@ -29,7 +30,7 @@ DEPLOYMENT_CONFIGS = by_name("deploymentconfigs")
 REPLICATION_CONTROLLERS = by_name("replicationcontrollers")
 PODS = by_name("pods")
 CLAIMS = by_name("persistentvolumeclaims")
-APP_WORKLOADS = (by_name("deployments"), by_name("daemonsets"))
+APP_WORKLOADS = (by_name("deployments"), by_name("daemonsets"), by_name("statefulsets"))
 PHASES = ("Complete", "Failed", "Running")
 PHASE = "openshift.io/deployment.phase"
 CANCELLED = "openshift.io/deployment.cancelled"
@@ -150,7 +151,7 @@ class Deployer:
         phase = self._next_phase()
         metadata = after["metadata"]
         generation = metadata.get("generation")
-        replicas = int(spec.get("replicas", 1) or 0) if after["kind"] == "Deployment" else 1
+        replicas = int(spec.get("replicas", 1) or 0) if after["kind"] != "DaemonSet" else 1
         status: dict[str, Any] = {"observedGeneration": generation}
         if phase == "Complete":
             selector = (spec.get("selector") or {}).get("matchLabels") or {}
@@ -158,9 +159,12 @@ class Deployer:
             template = copy.deepcopy(spec.get("template") or {})
             template.setdefault("metadata", {})["labels"] = {
                 **(template["metadata"].get("labels") or {}), "pod-template-hash": template_hash}
+            ordered = after["kind"] == "StatefulSet"  # pods NAME-0, NAME-1, ...
             self._replace_pods(metadata["namespace"], selector, template,
-                               f"{metadata['name']}-{template_hash}", replicas)
-            status.update(_complete_status(after["kind"], replicas))
+                               metadata["name"] if ordered else
+                               f"{metadata['name']}-{template_hash}", replicas, ordered)
+            status.update(_complete_status(after["kind"], replicas,
+                                           f"{metadata['name']}-{template_hash}"))
         elif phase == "Failed":
             status["conditions"] = [{"type": "Progressing", "status": "False",
                                      "reason": "ProgressDeadlineExceeded",
@@ -172,7 +176,7 @@ class Deployer:
     # pods
 
     def _replace_pods(self, namespace: str, selector: dict[str, str], template: Obj,
-                      prefix: str, replicas: int) -> None:
+                      prefix: str, replicas: int, ordered: bool = False) -> None:
         old = [p for p in self.store.snapshot(PODS)
                if p["metadata"].get("namespace") == namespace and selector
                and all((p["metadata"].get("labels") or {}).get(k) == v
@@ -185,7 +189,8 @@ class Deployer:
             spec["nodeName"] = nodes[index % len(nodes)]
             self.store.put({
                 "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": f"{prefix}-{''.join(random.choices(_SUFFIX, k=5))}",
+                "metadata": {"name": f"{prefix}-{index}" if ordered else
+                             f"{prefix}-{''.join(random.choices(_SUFFIX, k=5))}",
                              "namespace": namespace,
                              "labels": dict((template.get("metadata") or {}).get("labels") or {}),
                              "creationTimestamp": now()},
@@ -201,11 +206,15 @@ def _owner(obj: Obj) -> Obj:
             "controller": True, "blockOwnerDeletion": True}
 
 
-def _complete_status(kind: str, replicas: int) -> Obj:
+def _complete_status(kind: str, replicas: int, revision: str) -> Obj:
     if kind == "DaemonSet":
         return {"desiredNumberScheduled": replicas, "currentNumberScheduled": replicas,
                 "updatedNumberScheduled": replicas, "numberAvailable": replicas,
                 "numberReady": replicas}
+    if kind == "StatefulSet":  # the update revision has become the current one
+        return {"replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
+                "availableReplicas": replicas, "currentReplicas": replicas,
+                "currentRevision": revision, "updateRevision": revision}
     return {"replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
             "availableReplicas": replicas,
             "conditions": [{"type": "Progressing", "status": "True",

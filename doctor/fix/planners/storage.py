@@ -155,7 +155,7 @@ def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
             f"{sharing.what}, a {sharing.block} block device" if sharing.block else \
             f"{', '.join(store.access_modes) or 'no access modes'} claim {store.claim_name}"
         notes = [f"the images only the removed pods held in their {store.type} are lost"] \
-            if data_lost else []
+            if data_lost else _kept_claims(workload, store.name)
         summary = f"scale {workload.ref} from {workload.replicas} to 1 replica: its store " \
                   f"({kind}) cannot be shared"
         risk = DISRUPTIVE if data_lost else SAFE
@@ -179,6 +179,17 @@ def plan_nfs_scaling(ctx: PlanContext) -> list[Action]:
                       "each client keeps talking to one registry pod",
                       notes=["also export the NFS share with no_wdelay (OpenShift 3.x docs, "
                              'registry "Known Issues")'])]
+
+
+def _kept_claims(workload: Workload, volume: str) -> list[str]:
+    """Scaling a StatefulSet down keeps the removed pods' claims (its
+    persistentVolumeClaimRetentionPolicy whenScaled is Retain unless set to Delete)."""
+    if volume not in workload.claim_templates:
+        return []
+    removed = workload.pod_claim_names(volume)[1:]
+    return [f"the claims of the removed pods ({', '.join(removed)}) are kept unless "
+            "spec.persistentVolumeClaimRetentionPolicy.whenScaled is Delete; the images only "
+            "they hold are no longer served"]
 
 
 def recreate_strategy(ctx: PlanContext, workload: Workload, store: str) -> Action:
